@@ -1,0 +1,512 @@
+//! A loaded model folder: tokenizers, encoders, and what a query becomes (a
+//! q-net for a Hypencoder, a vector for a bi-encoder).
+//!
+//! Folder kinds recognised, in this order:
+//! - sentence-transformers (`modules.json`): bi-encoder; pooling from
+//!   `1_Pooling/config.json`, L2 normalisation if a Normalize module is listed.
+//! - official `HypencoderDualEncoder` (`config.json` with `query_encoder_kwargs`).
+//! - plain BERT (`config.json` with `model_type: bert`): bi-encoder, mean pooling.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor, D};
+
+use crate::bert::Bert;
+use crate::config::{read_json, BertConfig, HypencoderConfig, Pooling};
+use crate::error::{ModelError, Result};
+use crate::hyperhead::HyperHead;
+use crate::qnet::QNetBatch;
+use crate::tokenize::{TextTokenizer, TokenBatch};
+use crate::weights::{BaseModel, WeightFile};
+
+pub const DEFAULT_QUERY_MAX_LENGTH: usize = 64;
+pub const DEFAULT_DOC_MAX_LENGTH: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Queries become q-nets.
+    Hypencoder,
+    /// Queries become vectors; relevance is the dot product.
+    BiEncoder,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Hypencoder => "hypencoder",
+            ModelKind::BiEncoder => "bi-encoder",
+        }
+    }
+}
+
+/// Encodes tokens to one vector: BERT, then pooling, optionally L2-normalised.
+pub struct TextEncoder {
+    bert: Arc<Bert>,
+    pooling: Pooling,
+    normalize: bool,
+}
+
+impl TextEncoder {
+    pub fn new(bert: Arc<Bert>, pooling: Pooling, normalize: bool) -> Self {
+        TextEncoder {
+            bert,
+            pooling,
+            normalize,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.bert.hidden_size()
+    }
+
+    /// (B, L) tokens -> (B, H) vectors. Mean pooling ignores padding, so a
+    /// padded batch gives what each text alone would.
+    pub fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
+        let hidden = self.bert.forward(&batch.input_ids, &batch.attention_mask)?;
+        let pooled = match self.pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let mask = batch.attention_mask.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+                let counts = batch.attention_mask.sum_keepdim(1)?.clamp(1f32, f32::MAX)?;
+                summed.broadcast_div(&counts)?
+            }
+        };
+        if self.normalize {
+            let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            Ok(pooled.broadcast_div(&norm)?)
+        } else {
+            Ok(pooled)
+        }
+    }
+}
+
+enum QueryEncoder {
+    Hyper { bert: Arc<Bert>, head: HyperHead },
+    Dense(TextEncoder),
+}
+
+/// What a batch of queries becomes.
+pub enum QueryRepresentation {
+    QNets(QNetBatch),
+    /// (Q, d)
+    Vectors(Tensor),
+}
+
+/// Load-time settings.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Query truncation length; default 64.
+    pub query_max_length: Option<usize>,
+    /// Document truncation length; default the model's own limit
+    /// (sentence-transformers `max_seq_length`) or 512.
+    pub doc_max_length: Option<usize>,
+}
+
+/// A model ready to encode text.
+pub struct Model {
+    dir: PathBuf,
+    kind: ModelKind,
+    query_tokenizer: TextTokenizer,
+    doc_tokenizer: TextTokenizer,
+    query_encoder: QueryEncoder,
+    doc_encoder: TextEncoder,
+    weights_files: Vec<PathBuf>,
+    device: Device,
+}
+
+impl Model {
+    pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_with(dir, &LoadOptions::default())
+    }
+
+    pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ModelError::NotAModel {
+                dir: dir.to_path_buf(),
+                reason: "no such folder".into(),
+            });
+        }
+        let config_file = dir.join("config.json");
+        if dir.join("modules.json").is_file() {
+            return load_sentence_transformers(dir, options);
+        }
+        if !config_file.is_file() {
+            return Err(not_a_model(dir, "it has no config.json"));
+        }
+        let value: serde_json::Value = read_json(&config_file)?;
+        if HypencoderConfig::describes(&value) {
+            load_hypencoder(dir, options)
+        } else if value.get("model_type").and_then(|v| v.as_str()).is_some()
+            || value.get("hidden_size").is_some()
+        {
+            load_bert_bi_encoder(dir, dir, Pooling::Mean, false, None, options)
+        } else {
+            Err(not_a_model(
+                dir,
+                "config.json describes neither a HypencoderDualEncoder nor a BERT model",
+            ))
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    /// Width of document vectors.
+    pub fn dim(&self) -> usize {
+        self.doc_encoder.dim()
+    }
+
+    /// The weight files this model was read from (for hashing into indexes).
+    pub fn weights_files(&self) -> &[PathBuf] {
+        &self.weights_files
+    }
+
+    pub fn query_tokenizer(&self) -> &TextTokenizer {
+        &self.query_tokenizer
+    }
+
+    pub fn doc_tokenizer(&self) -> &TextTokenizer {
+        &self.doc_tokenizer
+    }
+
+    pub fn set_query_max_length(&mut self, n: usize) -> Result<()> {
+        self.query_tokenizer.set_max_length(n)
+    }
+
+    pub fn set_doc_max_length(&mut self, n: usize) -> Result<()> {
+        self.doc_tokenizer.set_max_length(n)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Document vectors (N, d) for one batch of texts, in input order.
+    pub fn encode_docs(&self, texts: &[&str]) -> Result<Tensor> {
+        let batch = self.doc_tokenizer.batch(texts, &self.device)?;
+        self.doc_encoder.forward(&batch)
+    }
+
+    /// Document vectors for any number of texts: batches of `batch_size`,
+    /// grouped by length so little compute goes to padding; input order kept.
+    pub fn encode_docs_batched(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let vectors = self.encode_docs(&batch)?.to_vec2::<f32>()?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The query transformer's last hidden states and the token batch.
+    pub fn query_hidden_states(&self, texts: &[&str]) -> Result<(TokenBatch, Tensor)> {
+        let batch = self.query_tokenizer.batch(texts, &self.device)?;
+        let bert = match &self.query_encoder {
+            QueryEncoder::Hyper { bert, .. } => bert,
+            QueryEncoder::Dense(enc) => &enc.bert,
+        };
+        let hidden = bert.forward(&batch.input_ids, &batch.attention_mask)?;
+        Ok((batch, hidden))
+    }
+
+    /// Queries -> q-nets (Hypencoder) or vectors (bi-encoder).
+    pub fn encode_queries(&self, texts: &[&str]) -> Result<QueryRepresentation> {
+        match &self.query_encoder {
+            QueryEncoder::Hyper { bert, head } => {
+                let batch = self.query_tokenizer.batch(texts, &self.device)?;
+                let hidden = bert.forward(&batch.input_ids, &batch.attention_mask)?;
+                Ok(QueryRepresentation::QNets(head.forward(&hidden, &batch.attention_mask)?))
+            }
+            QueryEncoder::Dense(enc) => {
+                let batch = self.query_tokenizer.batch(texts, &self.device)?;
+                Ok(QueryRepresentation::Vectors(enc.forward(&batch)?))
+            }
+        }
+    }
+
+    /// Relevance of every document (N, d) to every query: (Q, N).
+    pub fn score(&self, queries: &QueryRepresentation, docs: &Tensor) -> Result<Tensor> {
+        match queries {
+            QueryRepresentation::QNets(qnets) => Ok(qnets.score_all(docs)?),
+            QueryRepresentation::Vectors(q) => Ok(q.matmul(&docs.t()?)?),
+        }
+    }
+}
+
+fn not_a_model(dir: &Path, why: &str) -> ModelError {
+    ModelError::NotAModel {
+        dir: dir.to_path_buf(),
+        reason: format!(
+            "{why}; expected a HypencoderDualEncoder checkpoint, a sentence-transformers folder \
+             (modules.json) or a BERT folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json)"
+        ),
+    }
+}
+
+fn tokenizer_file(dirs: &[&Path]) -> Result<PathBuf> {
+    dirs.iter()
+        .map(|d| d.join("tokenizer.json"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ModelError::NotAModel {
+            dir: dirs[0].to_path_buf(),
+            reason: "no tokenizer.json found (save the tokenizer with a fast Hugging Face tokenizer)".into(),
+        })
+}
+
+fn weights_file(dir: &Path) -> Result<WeightFile> {
+    let path = WeightFile::find(dir).ok_or_else(|| ModelError::NotAModel {
+        dir: dir.to_path_buf(),
+        reason: "no weights file (model.safetensors or pytorch_model.bin)".into(),
+    })?;
+    WeightFile::load(&path)
+}
+
+fn clamp_length(n: usize, config: &BertConfig) -> usize {
+    n.min(config.max_position_embeddings)
+}
+
+fn tokenizers(
+    file: &Path,
+    config: &BertConfig,
+    query_default: usize,
+    doc_default: usize,
+    options: &LoadOptions,
+) -> Result<(TextTokenizer, TextTokenizer)> {
+    let query = options.query_max_length.unwrap_or(clamp_length(query_default, config));
+    let doc = options.doc_max_length.unwrap_or(clamp_length(doc_default, config));
+    for n in [query, doc] {
+        if n > config.max_position_embeddings {
+            return Err(ModelError::Invalid(format!(
+                "max length {n} exceeds the model's max_position_embeddings {}",
+                config.max_position_embeddings
+            )));
+        }
+    }
+    Ok((
+        TextTokenizer::from_file(file, query)?,
+        TextTokenizer::from_file(file, doc)?,
+    ))
+}
+
+fn load_bert(weights: &WeightFile, prefix: &str, config: &BertConfig) -> Result<Arc<Bert>> {
+    let vb = weights.var_builder();
+    let vb = if prefix.is_empty() { vb } else { vb.pp(prefix) };
+    Bert::load(vb, config)
+        .map(Arc::new)
+        .map_err(|e| ModelError::from_weights(e, weights.path()))
+}
+
+fn load_bert_bi_encoder(
+    model_dir: &Path,
+    transformer_dir: &Path,
+    pooling: Pooling,
+    normalize: bool,
+    max_seq_length: Option<usize>,
+    options: &LoadOptions,
+) -> Result<Model> {
+    let config = BertConfig::from_file(&transformer_dir.join("config.json"))?;
+    let weights = weights_file(transformer_dir)?;
+    let bert = load_bert(&weights, weights.bert_prefix()?, &config)?;
+    let tok_file = tokenizer_file(&[transformer_dir, model_dir])?;
+    let doc_default = max_seq_length.unwrap_or(DEFAULT_DOC_MAX_LENGTH);
+    let (query_tokenizer, doc_tokenizer) =
+        tokenizers(&tok_file, &config, DEFAULT_QUERY_MAX_LENGTH, doc_default, options)?;
+    Ok(Model {
+        dir: model_dir.to_path_buf(),
+        kind: ModelKind::BiEncoder,
+        query_tokenizer,
+        doc_tokenizer,
+        query_encoder: QueryEncoder::Dense(TextEncoder::new(bert.clone(), pooling, normalize)),
+        doc_encoder: TextEncoder::new(bert, pooling, normalize),
+        weights_files: vec![weights.path().to_path_buf()],
+        device: Device::Cpu,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct StModule {
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(serde::Deserialize)]
+struct StPooling {
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct StBertConfig {
+    max_seq_length: Option<usize>,
+}
+
+fn load_sentence_transformers(dir: &Path, options: &LoadOptions) -> Result<Model> {
+    let modules_file = dir.join("modules.json");
+    let modules: Vec<StModule> = read_json(&modules_file)?;
+    let find = |suffix: &str| modules.iter().find(|m| m.kind.ends_with(suffix));
+    let transformer = find(".Transformer").ok_or_else(|| ModelError::Config {
+        file: modules_file.clone(),
+        message: "no sentence_transformers.models.Transformer module listed".into(),
+    })?;
+    let transformer_dir = dir.join(&transformer.path);
+    let pooling = match find(".Pooling") {
+        None => Pooling::Cls,
+        Some(m) => {
+            let file = dir.join(&m.path).join("config.json");
+            let p: StPooling = read_json(&file)?;
+            if p.pooling_mode_max_tokens || p.pooling_mode_mean_sqrt_len_tokens {
+                return Err(ModelError::Config {
+                    file,
+                    message: "only cls and mean pooling are supported".into(),
+                });
+            }
+            match (p.pooling_mode_cls_token, p.pooling_mode_mean_tokens) {
+                (true, false) => Pooling::Cls,
+                (false, true) => Pooling::Mean,
+                _ => {
+                    return Err(ModelError::Config {
+                        file,
+                        message: "exactly one of pooling_mode_cls_token and pooling_mode_mean_tokens must be true".into(),
+                    })
+                }
+            }
+        }
+    };
+    let normalize = find(".Normalize").is_some();
+    let st_config = transformer_dir.join("sentence_bert_config.json");
+    let max_seq_length = if st_config.is_file() {
+        read_json::<StBertConfig>(&st_config)?.max_seq_length
+    } else {
+        None
+    };
+    load_bert_bi_encoder(dir, &transformer_dir, pooling, normalize, max_seq_length, options)
+}
+
+fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
+    let config = HypencoderConfig::from_file(&dir.join("config.json"))?;
+    let weights = weights_file(dir)?;
+    let query_base = BaseModel::resolve(&config.query_base, dir, &config.file)?;
+    let passage_base = if config.passage_base == config.query_base {
+        query_base.clone()
+    } else {
+        BaseModel::resolve(&config.passage_base, dir, &config.file)?
+    };
+    let query_config = query_base.bert_config()?;
+    let passage_config = if config.shared_encoder {
+        query_config.clone()
+    } else {
+        passage_base.bert_config()?
+    };
+
+    // Transformer weights: in the checkpoint (both prefixes for a shared
+    // encoder in pytorch_model.bin; only `passage_encoder.` in the hub's
+    // safetensors conversion), or absent (head-only) and read from the base.
+    let mut weights_files = vec![weights.path().to_path_buf()];
+    let mut from_base = |base: &BaseModel, config: &BertConfig| -> Result<Arc<Bert>> {
+        let folder = base.folder().ok_or_else(|| ModelError::Weights {
+            file: weights.path().to_path_buf(),
+            message: format!(
+                "the checkpoint holds no transformer weights and its base {} has none either; \
+                 point model_name_or_path at a folder with the base model's weights",
+                base.describe()
+            ),
+        })?;
+        let base_weights = weights_file(folder)?;
+        weights_files.push(base_weights.path().to_path_buf());
+        load_bert(&base_weights, base_weights.bert_prefix()?, config)
+    };
+    let q_prefix = "query_encoder.transformer";
+    let p_prefix = "passage_encoder.transformer";
+    let (query_bert, passage_bert) = if config.shared_encoder {
+        let bert = if weights.has_module(q_prefix) {
+            load_bert(&weights, q_prefix, &query_config)?
+        } else if weights.has_module(p_prefix) {
+            load_bert(&weights, p_prefix, &query_config)?
+        } else {
+            from_base(&query_base, &query_config)?
+        };
+        (bert.clone(), bert)
+    } else {
+        let q = if weights.has_module(q_prefix) {
+            load_bert(&weights, q_prefix, &query_config)?
+        } else {
+            from_base(&query_base, &query_config)?
+        };
+        let p = if weights.has_module(p_prefix) {
+            load_bert(&weights, p_prefix, &passage_config)?
+        } else {
+            from_base(&passage_base, &passage_config)?
+        };
+        (q, p)
+    };
+
+    let bad = |message: String| ModelError::Config {
+        file: config.file.clone(),
+        message,
+    };
+    if config.query_model_dim != query_bert.hidden_size() {
+        return Err(bad(format!(
+            "query_encoder_kwargs.base_encoder_output_dim is {} but the query transformer's hidden size is {}",
+            config.query_model_dim,
+            query_bert.hidden_size()
+        )));
+    }
+    if config.qnet.vector_dimensions[0] != passage_bert.hidden_size() {
+        return Err(bad(format!(
+            "converter_kwargs.vector_dimensions starts with {} but passage vectors have {} dimensions",
+            config.qnet.vector_dimensions[0],
+            passage_bert.hidden_size()
+        )));
+    }
+    let head = HyperHead::load(
+        weights.var_builder().pp("query_encoder"),
+        &config.qnet,
+        config.query_model_dim,
+    )
+    .map_err(|e| ModelError::from_weights(e, weights.path()))?;
+
+    let mut tok_dirs: Vec<&Path> = vec![dir];
+    if let Some(f) = query_base.folder() {
+        tok_dirs.push(f);
+    }
+    let tok_file = tokenizer_file(&tok_dirs)?;
+    let (query_tokenizer, doc_tokenizer) = tokenizers(
+        &tok_file,
+        &query_config.clone(),
+        DEFAULT_QUERY_MAX_LENGTH,
+        DEFAULT_DOC_MAX_LENGTH,
+        options,
+    )?;
+    Ok(Model {
+        dir: dir.to_path_buf(),
+        kind: ModelKind::Hypencoder,
+        query_tokenizer,
+        doc_tokenizer,
+        query_encoder: QueryEncoder::Hyper {
+            bert: query_bert,
+            head,
+        },
+        doc_encoder: TextEncoder::new(passage_bert, config.passage_pooling, false),
+        weights_files,
+        device: Device::Cpu,
+    })
+}

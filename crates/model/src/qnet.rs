@@ -1,0 +1,88 @@
+//! The q-net: the small per-query network that scores document vectors.
+//!
+//! Hidden layer j: y = act(x W_j + b_j); y = LayerNorm(y) (no parameters);
+//! y = y + x unless it is the last hidden layer and `do_residual_on_last` is
+//! false. The final layer is x W_last (no bias, no activation): one score.
+
+use candle_core::{Tensor, D};
+
+use crate::bert::layer_norm;
+use crate::config::QNetConfig;
+
+/// LayerNorm inside the q-net: PyTorch's `F.layer_norm` default eps.
+pub const QNET_LN_EPS: f64 = 1e-5;
+
+/// The q-nets of a batch of B queries, as batched tensors.
+#[derive(Debug, Clone)]
+pub struct QNetBatch {
+    /// Per layer, (B, in, out), applied as `x @ W`.
+    weights: Vec<Tensor>,
+    /// Per hidden layer, (B, out).
+    biases: Vec<Tensor>,
+    config: QNetConfig,
+}
+
+impl QNetBatch {
+    pub fn new(weights: Vec<Tensor>, biases: Vec<Tensor>, config: QNetConfig) -> Self {
+        debug_assert_eq!(weights.len(), config.hidden_layers() + 1);
+        debug_assert_eq!(biases.len(), config.hidden_layers());
+        QNetBatch {
+            weights,
+            biases,
+            config,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.weights[0].dim(0).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn weights(&self) -> &[Tensor] {
+        &self.weights
+    }
+
+    pub fn biases(&self) -> &[Tensor] {
+        &self.biases
+    }
+
+    pub fn config(&self) -> &QNetConfig {
+        &self.config
+    }
+
+    /// Scores every document for every query: docs (N, d) -> (B, N).
+    pub fn score_all(&self, docs: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, d) = docs.dims2()?;
+        let x = docs.unsqueeze(0)?.broadcast_as((self.len(), n, d))?.contiguous()?;
+        self.score_per_query(&x)
+    }
+
+    /// Scores each query's own documents: x (B, N, d) -> (B, N).
+    pub fn score_per_query(&self, docs: &Tensor) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let mut x = docs.clone();
+        for j in 0..c.hidden_layers() {
+            let mut y = x
+                .matmul(&self.weights[j])?
+                .broadcast_add(&self.biases[j].unsqueeze(1)?)?;
+            y = c.activation.apply(&y)?;
+            let residual = c.residual_on(j);
+            if c.do_layer_norm && c.layer_norm_before_residual {
+                y = layer_norm(&y, QNET_LN_EPS)?;
+            }
+            if residual {
+                y = (y + &x)?;
+            }
+            if c.do_layer_norm && !c.layer_norm_before_residual {
+                y = layer_norm(&y, QNET_LN_EPS)?;
+            }
+            x = y;
+        }
+        x.matmul(self.weights.last().expect("a q-net has a last layer"))?
+            .squeeze(D::Minus1)
+    }
+}
+

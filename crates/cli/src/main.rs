@@ -1,1 +1,202 @@
-fn main(){}
+//! `hypencoder`: the command line. A thin shell over the library crates:
+//! flags are parsed here, the work is done by `hypencoder-model`.
+
+mod input;
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
+
+use input::{read_jsonl, Fields, Record};
+
+#[derive(Parser)]
+#[command(
+    name = "hypencoder",
+    version,
+    about = "Hypencoder and bi-encoder retrieval on the CPU",
+    long_about = "Hypencoder and bi-encoder retrieval on the CPU.\n\n\
+        A Hypencoder turns each query into a small neural network (the q-net) that \
+        scores document vectors; a bi-encoder scores by dot product. MODEL folders \
+        may be official HypencoderDualEncoder checkpoints, sentence-transformers \
+        folders or plain BERT folders."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score every query against every document; prints {"scores": [[...], ...]}:
+    /// one row per query, one column per document, in input order.
+    Score(ScoreArgs),
+    /// Encode documents; prints one JSON line {"id": ..., "embedding": [...]} per input.
+    Embed(EmbedArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Model folder: a HypencoderDualEncoder checkpoint, a sentence-transformers
+    /// folder, or a BERT folder.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Documents are truncated to this many tokens [default: the model's own
+    /// limit (sentence-transformers max_seq_length) or 512].
+    #[arg(long, value_name = "N")]
+    max_length: Option<usize>,
+    /// Queries are truncated to this many tokens [default: 64].
+    #[arg(long, value_name = "N")]
+    query_max_length: Option<usize>,
+    /// Documents encoded per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    batch_size: usize,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<Model> {
+        let options = LoadOptions {
+            query_max_length: self.query_max_length,
+            doc_max_length: self.max_length,
+        };
+        Model::load_with(&self.model, &options)
+            .with_context(|| format!("cannot load model from {}", self.model.display()))
+    }
+}
+
+#[derive(Args)]
+struct FieldArgs {
+    /// JSON field holding each record's id.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    id_field: String,
+    /// JSON field holding each record's text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    text_field: String,
+}
+
+impl FieldArgs {
+    fn read(&self, path: &Path, require_id: bool) -> Result<Vec<Record>> {
+        read_jsonl(
+            path,
+            &Fields {
+                id: &self.id_field,
+                text: &self.text_field,
+                require_id,
+            },
+        )
+    }
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Queries, JSONL with a text field per line.
+    #[arg(long, value_name = "FILE")]
+    queries: PathBuf,
+    /// Documents, JSONL with a text field per line.
+    #[arg(long, value_name = "FILE")]
+    docs: PathBuf,
+    #[command(flatten)]
+    fields: FieldArgs,
+}
+
+#[derive(Args)]
+struct EmbedArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Documents, JSONL with an id and a text field per line.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    #[command(flatten)]
+    fields: FieldArgs,
+}
+
+#[derive(serde::Serialize)]
+struct ScoresOut<'a> {
+    scores: &'a [Vec<f32>],
+}
+
+#[derive(serde::Serialize)]
+struct EmbeddingOut<'a> {
+    id: Option<&'a serde_json::Value>,
+    embedding: &'a [f32],
+}
+
+/// Queries are turned into q-nets this many at a time, bounding memory.
+const QUERY_BATCH: usize = 32;
+
+fn score(args: &ScoreArgs) -> Result<()> {
+    let queries = args.fields.read(&args.queries, false)?;
+    let docs = args.fields.read(&args.docs, false)?;
+    let model = args.model.load()?;
+    let doc_texts: Vec<&str> = docs.iter().map(|r| r.text.as_str()).collect();
+    let vectors = model.encode_docs_batched(&doc_texts, args.model.batch_size)?;
+    let flat: Vec<f32> = vectors.into_iter().flatten().collect();
+    let doc_matrix = candle_core::Tensor::from_vec(flat, (docs.len(), model.dim()), model.device())?;
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(QUERY_BATCH) {
+        let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
+        let reps: QueryRepresentation = model.encode_queries(&texts)?;
+        if docs.is_empty() {
+            rows.extend(std::iter::repeat_with(Vec::new).take(chunk.len()));
+            continue;
+        }
+        rows.extend(model.score(&reps, &doc_matrix)?.to_vec2::<f32>()?);
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    serde_json::to_writer(&mut out, &ScoresOut { scores: &rows })?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn embed(args: &EmbedArgs) -> Result<()> {
+    let records = args.fields.read(&args.input, true)?;
+    let model = args.model.load()?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    // Encode in slices so output starts early and memory stays bounded.
+    for slice in records.chunks(args.model.batch_size.max(1) * 32) {
+        let texts: Vec<&str> = slice.iter().map(|r| r.text.as_str()).collect();
+        let vectors = model.encode_docs_batched(&texts, args.model.batch_size)?;
+        for (record, embedding) in slice.iter().zip(vectors) {
+            let line = EmbeddingOut {
+                id: record.id.as_ref(),
+                embedding: &embedding,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Score(args) => score(args),
+        Command::Embed(args) => embed(args),
+    };
+    if let Err(err) = result {
+        if is_broken_pipe(&err) {
+            std::process::exit(0);
+        }
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+/// `hypencoder embed ... | head` should stop quietly.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}

@@ -1,0 +1,394 @@
+//! End-to-end tests of the `hypencoder` binary: parity of `score` and
+//! `embed` with the reference outputs, the checkpoint layouts users have,
+//! and the error messages bad input gets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use safetensors::SafeTensors;
+
+fn fixtures() -> PathBuf {
+    std::env::var("HYPENCODER_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"))
+}
+
+fn minilm() -> PathBuf {
+    let dir = std::env::var("HYPENCODER_MINILM").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+    });
+    assert!(dir.is_dir(), "all-MiniLM-L6-v2 not found at {}: run scripts/fetch-minilm", dir.display());
+    dir
+}
+
+fn hypencoder(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hypencoder"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "command failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+/// Runs a command that must fail and returns its stderr.
+fn failure(args: &[&str]) -> String {
+    let out = hypencoder(args);
+    assert!(!out.status.success(), "command should fail: {args:?}");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!err.contains("panicked"), "command panicked: {err}");
+    err
+}
+
+/// A scratch folder removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("hypencoder-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn s(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            let mut perms = std::fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}
+
+fn write_jsonl(path: &Path, texts: &[String]) {
+    let body: String = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": format!("d{i}"), "text": t}).to_string() + "\n")
+        .collect();
+    std::fs::write(path, body).unwrap();
+}
+
+fn expected_json(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixtures().join(name).join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn texts(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v[key].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .collect()
+}
+
+/// Same bound as the model crate's parity test; see its module docs for why
+/// the deep fixtures carry a relative term.
+fn score_tolerance(name: &str, s: f64) -> f64 {
+    if name == "tiny-2layer" {
+        1e-4
+    } else {
+        1e-4 + 1e-3 * s.abs()
+    }
+}
+
+/// Writes the fixture's queries and passages as JSONL, runs `score` on
+/// `model`, and checks the matrix against the fixture `name`.
+fn check_score(name: &str, model: &Path, envs: &[(&str, &Path)]) {
+    let meta = expected_json(name);
+    let scratch = Scratch::new(&format!("score-{name}"));
+    write_jsonl(&scratch.path("q.jsonl"), &texts(&meta, "queries"));
+    write_jsonl(&scratch.path("d.jsonl"), &texts(&meta, "passages"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypencoder"));
+    cmd.args(["score", "--model", &model.display().to_string(), "--queries", &scratch.s("q.jsonl"), "--docs", &scratch.s("d.jsonl")]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let got = matrix(&stdout_json(&cmd.output().unwrap())["scores"]);
+    let want = matrix(&meta["scores"]);
+    assert_eq!(got.len(), want.len(), "{name}: one row per query");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.len(), w.len(), "{name}: one column per document");
+        for (j, (&s, &r)) in g.iter().zip(w).enumerate() {
+            let tol = score_tolerance(name, r);
+            assert!((s - r).abs() <= tol, "{name}: score[{i}][{j}] = {s}, reference {r}");
+        }
+    }
+}
+
+#[test]
+fn score_reproduces_every_fixture() {
+    for name in ["tiny-2layer", "tiny-6layer-bin", "tiny-mean-unshared"] {
+        check_score(name, &fixtures().join(name), &[]);
+    }
+}
+
+#[test]
+fn embed_reproduces_minilm_reference() {
+    let meta = expected_json("minilm-reference");
+    let scratch = Scratch::new("embed");
+    write_jsonl(&scratch.path("t.jsonl"), &texts(&meta, "texts"));
+    let out = hypencoder(&["embed", "--model", &minilm().display().to_string(), "--input", &scratch.s("t.jsonl"), "--max-length", "256"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want = matrix(&meta["mean_normalized"]);
+    assert_eq!(lines.len(), want.len());
+    for (i, (line, w)) in lines.iter().zip(&want).enumerate() {
+        assert_eq!(line["id"], format!("d{i}"), "ids echo the input, in order");
+        let got: Vec<f64> = line["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(got.len(), 384);
+        let worst = got.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst <= 1e-4, "text {i}: max abs difference {worst:e}");
+    }
+}
+
+#[test]
+fn bi_encoder_scores_are_dot_products_of_embeddings() {
+    let scratch = Scratch::new("dot");
+    let texts: Vec<String> = ["rust borrow checker", "the capital of australia is canberra", "borrowing rules in rust"]
+        .iter().map(|s| s.to_string()).collect();
+    write_jsonl(&scratch.path("t.jsonl"), &texts);
+    let model = minilm().display().to_string();
+    let scores = matrix(&stdout_json(&hypencoder(&["score", "--model", &model, "--queries", &scratch.s("t.jsonl"), "--docs", &scratch.s("t.jsonl")]))["scores"]);
+    // Unit-length embeddings: self-similarity 1, and the related pair beats the unrelated one.
+    for (i, row) in scores.iter().enumerate() {
+        assert!((row[i] - 1.0).abs() < 1e-4, "self score {}", row[i]);
+    }
+    assert!(scores[0][2] > scores[0][1] + 0.1, "{scores:?}");
+    assert!((scores[0][2] - scores[2][0]).abs() < 1e-5, "dot product is symmetric");
+}
+
+/// Splits a fixture into a head-only checkpoint (hyper-head tensors only)
+/// plus a base BERT folder holding the transformer weights.
+fn head_only_checkpoint(base_dir: &Path, ckpt_dir: &Path, base_name: &str) {
+    let src = fixtures().join("tiny-2layer");
+    copy_dir(&src, ckpt_dir);
+    std::fs::remove_file(ckpt_dir.join("model.safetensors")).unwrap();
+    std::fs::remove_dir_all(ckpt_dir.join("base")).unwrap();
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let (mut head, mut bert) = (Vec::new(), Vec::new());
+    for (name, view) in st.tensors() {
+        if let Some(rest) = name.strip_prefix("passage_encoder.transformer.") {
+            bert.push((rest.to_string(), view));
+        } else if !name.contains(".transformer.") {
+            head.push((name, view));
+        }
+    }
+    safetensors::serialize_to_file(head, None, &ckpt_dir.join("model.safetensors")).unwrap();
+    std::fs::create_dir_all(base_dir).unwrap();
+    safetensors::serialize_to_file(bert, None, &base_dir.join("model.safetensors")).unwrap();
+    std::fs::copy(src.join("base/config.json"), base_dir.join("config.json")).unwrap();
+    let config = std::fs::read_to_string(src.join("config.json")).unwrap();
+    let config = config.replace("\"model_name_or_path\": \"base\"", &format!("\"model_name_or_path\": \"{base_name}\""));
+    std::fs::write(ckpt_dir.join("config.json"), config).unwrap();
+}
+
+#[test]
+fn head_only_checkpoint_reads_transformer_from_base_folder() {
+    let scratch = Scratch::new("head-only");
+    let base = scratch.path("bert-base");
+    head_only_checkpoint(&base, &scratch.path("ckpt"), &base.display().to_string());
+    check_score("tiny-2layer", &scratch.path("ckpt"), &[]);
+}
+
+#[test]
+fn base_model_is_found_in_hugging_face_cache() {
+    let scratch = Scratch::new("hf-cache");
+    let repo = scratch.path("hub/models--someone--tiny-bert");
+    let snapshot = repo.join("snapshots/abc123");
+    head_only_checkpoint(&snapshot, &scratch.path("ckpt"), "someone/tiny-bert");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "abc123").unwrap();
+    check_score("tiny-2layer", &scratch.path("ckpt"), &[("HF_HUB_CACHE", &scratch.path("hub"))]);
+}
+
+// ---- bad input: every case is an error naming what is wrong, never a panic ----
+
+/// A writable copy of tiny-2layer with its config edited by `edit`.
+fn edited_checkpoint(scratch: &Scratch, edit: impl Fn(&mut serde_json::Value)) -> String {
+    let dir = scratch.path("ckpt");
+    copy_dir(&fixtures().join("tiny-2layer"), &dir);
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    dir.display().to_string()
+}
+
+fn score_with(model: &str, scratch: &Scratch) -> String {
+    write_jsonl(&scratch.path("q.jsonl"), &["a query".to_string()]);
+    failure(&["score", "--model", model, "--queries", &scratch.s("q.jsonl"), "--docs", &scratch.s("q.jsonl")])
+}
+
+#[test]
+fn folder_that_is_not_a_model() {
+    let scratch = Scratch::new("not-model");
+    std::fs::create_dir_all(scratch.path("empty")).unwrap();
+    let err = score_with(&scratch.s("empty"), &scratch);
+    assert!(err.contains("is not a model folder") && err.contains("no config.json"), "{err}");
+    let err = score_with(&scratch.s("missing"), &scratch);
+    assert!(err.contains("no such folder"), "{err}");
+}
+
+#[test]
+fn unknown_activation() {
+    let scratch = Scratch::new("activation");
+    let model = edited_checkpoint(&scratch, |c| {
+        c["query_encoder_kwargs"]["converter_kwargs"]["activation_type"] = "swish".into();
+    });
+    let err = score_with(&model, &scratch);
+    assert!(err.contains("config.json") && err.contains("unknown activation 'swish'"), "{err}");
+}
+
+#[test]
+fn inconsistent_dimensions() {
+    let scratch = Scratch::new("dims");
+    let model = edited_checkpoint(&scratch, |c| {
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([32, 16, 32, 1]);
+    });
+    let err = score_with(&model, &scratch);
+    assert!(err.contains("residual connection, which needs equal sizes"), "{err}");
+
+    let scratch = Scratch::new("dims-input");
+    let model = edited_checkpoint(&scratch, |c| {
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([48, 48, 48, 1]);
+    });
+    let err = score_with(&model, &scratch);
+    assert!(err.contains("starts with 48 but passage vectors have 32 dimensions"), "{err}");
+
+    let scratch = Scratch::new("dims-last");
+    let model = edited_checkpoint(&scratch, |c| {
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([32, 32, 2]);
+    });
+    let err = score_with(&model, &scratch);
+    assert!(err.contains("the last size must be 1"), "{err}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    // A config with one more q-net layer than the weights hold: the first
+    // tensor that disagrees is named with both shapes.
+    let scratch = Scratch::new("config-vs-weights");
+    let model = edited_checkpoint(&scratch, |c| {
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([32, 32, 32, 32, 1]);
+    });
+    let err = score_with(&model, &scratch);
+    assert!(
+        err.contains("model.safetensors: tensor 'query_encoder.weight_query_embeddings.2' has shape [1, 1, 32] but the config implies [1, 32, 32]"),
+        "{err}"
+    );
+
+    // A transformer tensor removed from the file.
+    let scratch = Scratch::new("missing-bert-tensor");
+    let dir = scratch.path("ckpt");
+    copy_dir(&fixtures().join("tiny-2layer"), &dir);
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let gone = "passage_encoder.transformer.encoder.layer.1.output.dense.weight";
+    let kept: Vec<_> = st.tensors().into_iter().filter(|(n, _)| n != gone).collect();
+    let out = dir.join("model.safetensors");
+    std::fs::remove_file(&out).unwrap();
+    safetensors::serialize_to_file(kept, None, &out).unwrap();
+    let err = score_with(&dir.display().to_string(), &scratch);
+    assert!(err.contains(&format!("tensor '{gone}' is missing")), "{err}");
+}
+
+#[test]
+fn truncated_or_corrupt_weights() {
+    for (tag, name, damage) in [
+        ("truncated-st", "tiny-2layer", "truncate"),
+        ("corrupt-st", "tiny-2layer", "header"),
+        ("truncated-bin", "tiny-6layer-bin", "truncate"),
+    ] {
+        let scratch = Scratch::new(tag);
+        let dir = scratch.path("ckpt");
+        copy_dir(&fixtures().join(name), &dir);
+        let file = if name == "tiny-6layer-bin" { "pytorch_model.bin" } else { "model.safetensors" };
+        let path = dir.join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        match damage {
+            "truncate" => bytes.truncate(bytes.len() / 2),
+            _ => bytes[10] ^= 0xff, // inside the JSON header
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let err = score_with(&dir.display().to_string(), &scratch);
+        assert!(err.contains(file) && err.contains("cannot read weights"), "{tag}: {err}");
+    }
+}
+
+#[test]
+fn base_model_not_found() {
+    let scratch = Scratch::new("no-base");
+    let model = edited_checkpoint(&scratch, |c| {
+        c["query_encoder_kwargs"]["model_name_or_path"] = "nobody/no-such-bert".into();
+        c["passage_encoder_kwargs"]["model_name_or_path"] = "nobody/no-such-bert".into();
+    });
+    let err = score_with(&model, &scratch);
+    assert!(err.contains("base model 'nobody/no-such-bert'") && err.contains("was not found"), "{err}");
+}
+
+#[test]
+fn malformed_jsonl_names_file_and_line() {
+    let scratch = Scratch::new("jsonl");
+    let model = fixtures().join("tiny-2layer").display().to_string();
+    let docs = scratch.path("d.jsonl");
+    write_jsonl(&docs, &["fine".to_string()]);
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("bad.jsonl", b"{\"text\": \"ok\"}\n{\"text\": oops}\n", "bad.jsonl:2: not a JSON object"),
+        ("nofield.jsonl", b"{\"body\": \"x\"}\n", "nofield.jsonl:1: missing field 'text'"),
+        ("number.jsonl", b"\n{\"text\": 5}\n", "number.jsonl:2: field 'text' must be a string"),
+        ("latin1.jsonl", b"{\"text\": \"ok\"}\n{\"text\": \"caf\xe9\"}\n", "latin1.jsonl:2: text is not valid UTF-8"),
+        ("array.jsonl", b"[1, 2]\n", "array.jsonl:1: expected a JSON object"),
+    ];
+    for (file, body, want) in cases {
+        std::fs::write(scratch.path(file), body).unwrap();
+        let err = failure(&["score", "--model", &model, "--queries", &scratch.s(file), "--docs", &docs.display().to_string()]);
+        assert!(err.contains(want), "{file}: {err}");
+    }
+    // embed needs ids.
+    std::fs::write(scratch.path("noid.jsonl"), b"{\"text\": \"x\"}\n").unwrap();
+    let err = failure(&["embed", "--model", &model, "--input", &scratch.s("noid.jsonl")]);
+    assert!(err.contains("noid.jsonl:1: missing field 'id'"), "{err}");
+}
+
+#[test]
+fn every_command_documents_its_flags() {
+    for cmd in ["score", "embed"] {
+        let out = hypencoder(&[cmd, "--help"]);
+        let help = String::from_utf8(out.stdout).unwrap();
+        for flag in ["--model", "--max-length", "--id-field", "--text-field", "--batch-size"] {
+            assert!(help.contains(flag), "{cmd} --help lacks {flag}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! Differences from a literal port, for speed: query/key/value are one fused
 //! projection, and projections run as one 2-D matrix multiply over all tokens.
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Module, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::config::{Activation, BertConfig};
@@ -18,9 +18,14 @@ pub fn layer_norm(xs: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     centred.broadcast_div(&(var + eps)?.sqrt()?)
 }
 
-/// Softmax over the last dimension from primitive ops (differentiable).
+/// Softmax over the last dimension. candle's fused kernel records no
+/// gradient, so it is used only when nothing upstream needs one.
 pub fn softmax_last(xs: &Tensor) -> candle_core::Result<Tensor> {
-    candle_nn::ops::softmax(xs, D::Minus1)
+    if xs.track_op() {
+        candle_nn::ops::softmax(xs, D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(xs)
+    }
 }
 
 /// `x W^T + b` for inputs of any rank: flattened to one matrix multiply.
@@ -84,6 +89,10 @@ impl AffineLayerNorm {
     }
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        if !xs.track_op() && !self.weight.track_op() && !self.bias.track_op() {
+            // Inference: candle's fused kernel (it records no gradient).
+            return candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps as f32);
+        }
         layer_norm(xs, self.eps)?
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)
@@ -241,11 +250,49 @@ pub fn additive_mask(mask: &Tensor) -> candle_core::Result<Tensor> {
     (ones - mask)? * f32::MIN as f64
 }
 
-/// A (B, L) 0/1 mask from lengths, as f32.
-pub fn mask_from_lengths(lengths: &[usize], max_len: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let mut data = vec![0f32; lengths.len() * max_len];
-    for (row, &n) in lengths.iter().enumerate() {
-        data[row * max_len..row * max_len + n].fill(1.0);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn close(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
     }
-    Tensor::from_vec(data, (lengths.len(), max_len), device)?.to_dtype(DType::F32)
+
+    #[test]
+    fn fused_and_differentiable_paths_agree() {
+        let dev = Device::Cpu;
+        let xs = Tensor::randn(0f32, 3.0, (2, 5, 16), &dev).unwrap();
+        let norm = AffineLayerNorm {
+            weight: Tensor::randn(1f32, 0.1, 16, &dev).unwrap(),
+            bias: Tensor::randn(0f32, 0.1, 16, &dev).unwrap(),
+            eps: 1e-12,
+        };
+        let fused = norm.forward(&xs).unwrap();
+        let tracked = Var::from_tensor(&xs).unwrap();
+        let slow = norm.forward(tracked.as_tensor()).unwrap();
+        assert!(slow.track_op(), "a variable input takes the differentiable path");
+        assert!(close(&fused, &slow) < 1e-5);
+
+        let soft_fused = softmax_last(&xs).unwrap();
+        let soft_slow = softmax_last(tracked.as_tensor()).unwrap();
+        assert!(close(&soft_fused, &soft_slow) < 1e-6);
+    }
+
+    #[test]
+    fn gradients_reach_layer_norm_parameters() {
+        let dev = Device::Cpu;
+        let weight = Var::ones(8, candle_core::DType::F32, &dev).unwrap();
+        let bias = Var::zeros(8, candle_core::DType::F32, &dev).unwrap();
+        let norm = AffineLayerNorm {
+            weight: weight.as_tensor().clone(),
+            bias: bias.as_tensor().clone(),
+            eps: 1e-12,
+        };
+        let xs = Tensor::randn(0f32, 1.0, (3, 8), &dev).unwrap();
+        let loss = norm.forward(&xs).unwrap().sqr().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        assert!(grads.get(weight.as_tensor()).is_some(), "no gradient for the scale");
+        assert!(grads.get(bias.as_tensor()).is_some(), "no gradient for the shift");
+    }
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
+use hypencoder_model::{LoadOptions, Model};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use input::{read_jsonl, Fields, Record};
 
@@ -133,18 +134,12 @@ fn score(args: &ScoreArgs) -> Result<()> {
     let docs = args.fields.read(&args.docs, false)?;
     let model = args.model.load()?;
     let doc_texts: Vec<&str> = docs.iter().map(|r| r.text.as_str()).collect();
-    let vectors = model.encode_docs_batched(&doc_texts, args.model.batch_size)?;
-    let flat: Vec<f32> = vectors.into_iter().flatten().collect();
-    let doc_matrix = candle_core::Tensor::from_vec(flat, (docs.len(), model.dim()), model.device())?;
+    let doc_vectors = encode_with_progress(&model, &doc_texts, args.model.batch_size)?;
     let mut rows: Vec<Vec<f32>> = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(QUERY_BATCH) {
         let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
-        let reps: QueryRepresentation = model.encode_queries(&texts)?;
-        if docs.is_empty() {
-            rows.extend(std::iter::repeat_with(Vec::new).take(chunk.len()));
-            continue;
-        }
-        rows.extend(model.score(&reps, &doc_matrix)?.to_vec2::<f32>()?);
+        let reps = model.encode_queries(&texts)?;
+        rows.extend(model.score_vectors(&reps, &doc_vectors)?);
     }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -159,10 +154,12 @@ fn embed(args: &EmbedArgs) -> Result<()> {
     let model = args.model.load()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let progress = progress_bar(records.len());
     // Encode in slices so output starts early and memory stays bounded.
     for slice in records.chunks(args.model.batch_size.max(1) * 32) {
         let texts: Vec<&str> = slice.iter().map(|r| r.text.as_str()).collect();
         let vectors = model.encode_docs_batched(&texts, args.model.batch_size)?;
+        progress.inc(slice.len() as u64);
         for (record, embedding) in slice.iter().zip(vectors) {
             let line = EmbeddingOut {
                 id: record.id.as_ref(),
@@ -173,7 +170,30 @@ fn embed(args: &EmbedArgs) -> Result<()> {
         }
     }
     out.flush()?;
+    progress.finish_and_clear();
     Ok(())
+}
+
+/// Documents/s and ETA on stderr when it is a terminal; hidden when piped.
+fn progress_bar(total: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} docs  {per_sec}  ETA {eta}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+/// Encodes documents in slices, advancing a progress bar.
+fn encode_with_progress(model: &Model, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let progress = progress_bar(texts.len());
+    let mut vectors = Vec::with_capacity(texts.len());
+    for slice in texts.chunks(batch_size.max(1) * 32) {
+        vectors.extend(model.encode_docs_batched(slice, batch_size)?);
+        progress.inc(slice.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok(vectors)
 }
 
 fn main() {

@@ -236,6 +236,27 @@ impl Model {
         }
     }
 
+    /// Relevance of every document vector to every query, as rows per query.
+    pub fn score_vectors(&self, queries: &QueryRepresentation, docs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        let n_queries = match queries {
+            QueryRepresentation::QNets(q) => q.len(),
+            QueryRepresentation::Vectors(v) => v.dim(0)?,
+        };
+        if docs.is_empty() {
+            return Ok(vec![Vec::new(); n_queries]);
+        }
+        let dim = self.dim();
+        if let Some((i, v)) = docs.iter().enumerate().find(|(_, v)| v.len() != dim) {
+            return Err(ModelError::Invalid(format!(
+                "document vector {i} has {} dimensions, the model's have {dim}",
+                v.len()
+            )));
+        }
+        let flat: Vec<f32> = docs.iter().flatten().copied().collect();
+        let matrix = Tensor::from_vec(flat, (docs.len(), dim), &self.device)?;
+        Ok(self.score(queries, &matrix)?.to_vec2::<f32>()?)
+    }
+
     /// Relevance of every document (N, d) to every query: (Q, N).
     pub fn score(&self, queries: &QueryRepresentation, docs: &Tensor) -> Result<Tensor> {
         match queries {

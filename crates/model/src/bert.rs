@@ -167,22 +167,26 @@ impl Layer {
         })
     }
 
-    /// One fused projection for Q, K and V. Concatenated per call (cheap next
-    /// to the multiply) so training updates to the separate weights take effect.
-    fn qkv(&self) -> candle_core::Result<Linear> {
-        let w = Tensor::cat(&[self.q.weight(), self.k.weight(), self.v.weight()], 0)?;
+    /// One fused projection for Q, K and V, with the attention scale
+    /// 1/sqrt(head_dim) folded into Q (saving a pass over the B*heads*L*L
+    /// scores). Built per call (cheap next to the multiply) so training
+    /// updates to the separate weights take effect.
+    fn qkv(&self, scale: f64) -> candle_core::Result<Linear> {
+        let wq = (self.q.weight() * scale)?;
+        let w = Tensor::cat(&[&wq, self.k.weight(), self.v.weight()], 0)?;
         let b = match (self.q.bias(), self.k.bias(), self.v.bias()) {
-            (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[q, k, v], 0)?),
+            (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[&(q * scale)?, k, v], 0)?),
             _ => None,
         };
         Ok(Linear::new(w, b))
     }
 
-    /// `xs` (B, L, H); `mask_bias` (B, 1, 1, L) additive, 0 or a large negative.
-    fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
+    /// `xs` (B, L, H); `mask_bias` (B, 1, 1, L) additive, 0 or a large
+    /// negative, or `None` when no row is padded.
+    fn forward(&self, xs: &Tensor, mask_bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, l, h) = xs.dims3()?;
         let hd = h / self.heads;
-        let qkv = self.qkv()?.forward(xs)?; // (B, L, 3H)
+        let qkv = self.qkv(1.0 / (hd as f64).sqrt())?.forward(xs)?; // (B, L, 3H)
         let split = |i: usize| -> candle_core::Result<Tensor> {
             qkv.narrow(2, i * h, h)?
                 .reshape((b, l, self.heads, hd))?
@@ -190,8 +194,11 @@ impl Layer {
                 .contiguous()
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let probs = softmax_last(&scores.broadcast_add(mask_bias)?)?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(mask_bias) = mask_bias {
+            scores = scores.broadcast_add(mask_bias)?;
+        }
+        let probs = softmax_last(&scores)?;
         let ctx = probs
             .matmul(&v)?
             .transpose(1, 2)?
@@ -234,10 +241,16 @@ impl Bert {
 
     /// `input_ids` (B, L) u32, `attention_mask` (B, L) f32 of 0/1 -> (B, L, H).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let mask_bias = additive_mask(attention_mask)?.unsqueeze(1)?.unsqueeze(1)?;
+        // Length-sorted batches are often unpadded: then the mask is a no-op.
+        let padded = attention_mask.min_all()?.to_scalar::<f32>()? < 1.0;
+        let mask_bias = if padded {
+            Some(additive_mask(attention_mask)?.unsqueeze(1)?.unsqueeze(1)?)
+        } else {
+            None
+        };
         let mut xs = self.embeddings.forward(input_ids)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, &mask_bias)?;
+            xs = layer.forward(&xs, mask_bias.as_ref())?;
         }
         Ok(xs)
     }

@@ -160,7 +160,7 @@ impl Activation {
     pub fn apply(self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
             Activation::Relu => xs.relu(),
-            Activation::Gelu => xs.gelu_erf(),
+            Activation::Gelu => crate::kernels::gelu_erf(xs),
             Activation::Tanh => xs.tanh(),
             Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
             Activation::LeakyRelu => candle_nn::ops::leaky_relu(xs, 0.01),

@@ -1,0 +1,1 @@
+//! On-disk index: vectors, ids, document text, manifest; mmap readers, crash-safe writers.

@@ -1,0 +1,1 @@
+//! Scorers (q-net, dot product), exhaustive search, top-k collection.

@@ -1,0 +1,210 @@
+//! Index format: round trips, resume after a crash, and rejection of
+//! damaged, inconsistent or newer-format folders with errors naming the file.
+
+use std::path::{Path, PathBuf};
+
+use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig, FORMAT_VERSION};
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("hypencoder-index-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
+    WriterConfig {
+        dim: 4,
+        dtype,
+        model: ModelInfo {
+            path: "/models/test".into(),
+            kind: "bi-encoder".into(),
+            fingerprint: "abc".into(),
+        },
+        with_texts: true,
+        max_length: 512,
+        source: "corpus.jsonl 123".into(),
+        segment_size,
+    }
+}
+
+fn doc(i: usize) -> (String, String, Vec<f32>) {
+    let text = if i == 3 { String::new() } else { format!("document number {i} ünïcode") };
+    (format!("d{i}"), text, (0..4).map(|j| i as f32 + j as f32 * 0.25).collect())
+}
+
+fn build(out: &Path, dtype: Dtype, n: usize) {
+    let mut w = IndexWriter::create(out, config(dtype, 3)).unwrap();
+    for i in 0..n {
+        let (id, text, v) = doc(i);
+        w.add(&id, &text, &v, i == 5).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn check(index: &Index, n: usize) {
+    assert_eq!(index.len(), n);
+    for i in 0..n {
+        let (id, text, v) = doc(i);
+        assert_eq!(index.id(i).unwrap(), id);
+        assert_eq!(index.text(i).unwrap(), Some(text.as_str()));
+        assert_eq!(&*index.vectors().rows(i, 1), v.as_slice(), "row {i}");
+    }
+}
+
+#[test]
+fn round_trip_f32_and_f16() {
+    let s = Scratch::new("round-trip");
+    for dtype in [Dtype::F32, Dtype::F16] {
+        let out = s.0.join(format!("{dtype:?}"));
+        build(&out, dtype, 10);
+        let index = Index::open(&out).unwrap();
+        check(&index, 10); // the test values are exact in f16 too
+        assert_eq!(index.manifest().stats.empty_texts, 1);
+        assert_eq!(index.manifest().stats.truncated, 1);
+        assert_eq!(index.vectors().as_f32().is_some(), dtype == Dtype::F32);
+        assert!(!s.0.join(format!("{dtype:?}.partial")).exists());
+    }
+}
+
+#[test]
+fn empty_index() {
+    let s = Scratch::new("empty");
+    let out = s.0.join("idx");
+    build(&out, Dtype::F32, 0);
+    assert_eq!(Index::open(&out).unwrap().len(), 0);
+}
+
+#[test]
+fn interrupted_build_resumes_after_last_segment() {
+    let s = Scratch::new("resume");
+    let out = s.0.join("idx");
+    {
+        let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
+        for i in 0..7 {
+            let (id, text, v) = doc(i);
+            w.add(&id, &text, &v, i == 5).unwrap();
+        }
+        // Dropped without finish: a crash after two complete segments.
+    }
+    assert!(!out.exists(), "no index until finish");
+    let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
+    assert_eq!(w.resumed_docs(), 6);
+    for i in 6..10 {
+        let (id, text, v) = doc(i);
+        w.add(&id, &text, &v, false).unwrap();
+    }
+    // Ids of resumed segments still count for duplicate detection.
+    let err = w.add("d1", "again", &[0.0; 4], false).unwrap_err().to_string();
+    assert!(err.contains("duplicate id 'd1': documents 2 and 11"), "{err}");
+    w.finish().unwrap();
+    let index = Index::open(&out).unwrap();
+    check(&index, 10);
+    assert_eq!(index.manifest().stats.truncated, 1, "stats survive the resume");
+
+    // Different input: the partial build is discarded, not resumed.
+    let out2 = s.0.join("idx2");
+    drop(IndexWriter::create(&out2, config(Dtype::F32, 1)).map(|mut w| {
+        let (id, text, v) = doc(0);
+        w.add(&id, &text, &v, false).unwrap();
+    }));
+    let mut other = config(Dtype::F32, 1);
+    other.source = "another corpus".into();
+    assert_eq!(IndexWriter::create(&out2, other).unwrap().resumed_docs(), 0);
+}
+
+#[test]
+fn duplicate_ids_and_existing_output_are_errors() {
+    let s = Scratch::new("dup");
+    let out = s.0.join("idx");
+    let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
+    w.add("a", "x", &[0.0; 4], false).unwrap();
+    w.add("b", "x", &[0.0; 4], false).unwrap();
+    let err = w.add("a", "y", &[0.0; 4], false).unwrap_err().to_string();
+    assert!(err.contains("duplicate id 'a': documents 1 and 3"), "{err}");
+    let err = w.add("c", "y", &[0.0; 3], false).unwrap_err().to_string();
+    assert!(err.contains("vector has 3 dimensions, the index 4"), "{err}");
+    w.finish().unwrap();
+    let err = IndexWriter::create(&out, config(Dtype::F32, 3)).err().unwrap().to_string();
+    assert!(err.contains("already exists"), "{err}");
+}
+
+fn damaged(tag: &str, file: &str, damage: impl Fn(&mut Vec<u8>)) -> String {
+    let s = Scratch::new(tag);
+    let out = s.0.join("idx");
+    build(&out, Dtype::F32, 10);
+    let path = out.join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&path, bytes).unwrap();
+    Index::open(&out).err().expect("damaged index must not open").to_string()
+}
+
+#[test]
+fn truncated_or_bit_flipped_files_are_named() {
+    for file in ["vectors.bin", "ids.bin", "texts.bin"] {
+        let err = damaged("truncated", file, |b| b.truncate(b.len() - 5));
+        assert!(err.contains(file) && err.contains("truncated"), "{err}");
+        let err = damaged("flipped", file, |b| {
+            let at = b.len() / 2;
+            b[at] ^= 0x10;
+        });
+        assert!(err.contains(file) && err.contains("checksum mismatch"), "{err}");
+    }
+}
+
+#[test]
+fn newer_format_and_missing_manifest() {
+    let s = Scratch::new("newer");
+    let out = s.0.join("idx");
+    build(&out, Dtype::F32, 2);
+    let path = out.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["format_version"] = (FORMAT_VERSION + 1).into();
+    std::fs::write(&path, m.to_string()).unwrap();
+    let err = Index::open(&out).err().unwrap().to_string();
+    assert!(
+        err.contains(&format!("format version {} is newer", FORMAT_VERSION + 1))
+            && err.contains(&format!("supports (version {FORMAT_VERSION})")),
+        "{err}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let err = Index::open(&out).err().unwrap().to_string();
+    assert!(err.contains("is not an index folder"), "{err}");
+}
+
+#[test]
+fn inconsistent_manifest_is_rejected() {
+    let s = Scratch::new("inconsistent");
+    let out = s.0.join("idx");
+    build(&out, Dtype::F32, 4);
+    let path = out.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["count"] = 5.into();
+    std::fs::write(&path, m.to_string()).unwrap();
+    let err = Index::open(&out).err().unwrap().to_string();
+    assert!(err.contains("vectors.bin") && err.contains("header says 4 x 4"), "{err}");
+}
+
+/// An index written by format version 1, committed: this build must read it.
+#[test]
+fn opens_committed_version_1_index() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1");
+    if std::env::var_os("HYPENCODER_WRITE_FORMAT_FIXTURE").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        build(&dir, Dtype::F16, 10);
+    }
+    let index = Index::open(&dir).unwrap();
+    assert_eq!(index.manifest().format_version, 1);
+    check(&index, 10);
+}

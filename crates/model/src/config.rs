@@ -157,6 +157,19 @@ impl Activation {
         }
     }
 
+    /// The activation of one value, for CPU kernels. GELU uses an erf
+    /// accurate to 1.5e-7.
+    #[inline]
+    pub fn apply_f32(self, x: f32) -> f32 {
+        match self {
+            Activation::Relu => x.max(0.0),
+            Activation::Gelu => 0.5 * x * (1.0 + crate::kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::LeakyRelu => if x >= 0.0 { x } else { 0.01 * x },
+        }
+    }
+
     pub fn apply(self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
             Activation::Relu => xs.relu(),

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 /// erf(x) by Abramowitz & Stegun 7.1.26: max absolute error 1.5e-7, below
 /// f32 resolution of GELU's output scale.
 #[inline]
-fn erf(x: f32) -> f32 {
+pub(crate) fn erf(x: f32) -> f32 {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_7, -1.453_152_1, 1.061_405_4];
     let sign = x.signum();

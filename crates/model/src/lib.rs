@@ -16,5 +16,5 @@ pub mod weights;
 pub use config::{Activation, BertConfig, HypencoderConfig, Pooling, QNetConfig};
 pub use error::{ModelError, Result};
 pub use model::{LoadOptions, Model, ModelKind, QueryRepresentation, TextEncoder};
-pub use qnet::QNetBatch;
+pub use qnet::{QNet, QNetBatch, QNET_LN_EPS};
 pub use tokenize::{TextTokenizer, TokenBatch};

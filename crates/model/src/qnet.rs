@@ -53,6 +53,27 @@ impl QNetBatch {
         &self.config
     }
 
+    /// Each query's q-net as plain row-major arrays, for CPU scoring kernels.
+    pub fn split(&self) -> candle_core::Result<Vec<QNet>> {
+        let weights = self
+            .weights
+            .iter()
+            .map(|w| w.to_dtype(candle_core::DType::F32)?.to_vec3::<f32>())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let biases = self
+            .biases
+            .iter()
+            .map(|b| b.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok((0..self.len())
+            .map(|q| QNet {
+                config: self.config.clone(),
+                weights: weights.iter().map(|w| w[q].iter().flatten().copied().collect()).collect(),
+                biases: biases.iter().map(|b| b[q].clone()).collect(),
+            })
+            .collect())
+    }
+
     /// Scores every document for every query: docs (N, d) -> (B, N).
     pub fn score_all(&self, docs: &Tensor) -> candle_core::Result<Tensor> {
         let (n, d) = docs.dims2()?;
@@ -86,3 +107,13 @@ impl QNetBatch {
     }
 }
 
+
+/// One query's q-net as plain arrays: what scoring kernels consume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QNet {
+    pub config: QNetConfig,
+    /// Per layer, (in, out) row-major, applied as `x @ W`.
+    pub weights: Vec<Vec<f32>>,
+    /// Per hidden layer, `out` values.
+    pub biases: Vec<Vec<f32>>,
+}

@@ -6,10 +6,85 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-/// One input record: its id (any JSON value, echoed back as given) and text.
+/// One input record: its id (any JSON value, echoed back as given), text,
+/// and the 1-based line it came from.
 pub struct Record {
     pub id: Option<serde_json::Value>,
     pub text: String,
+    pub line: usize,
+}
+
+impl Record {
+    /// The id as a TREC-safe string: a JSON string or number, no whitespace.
+    pub fn id_string(&self, path: &Path) -> Result<String> {
+        let at = || format!("{}:{}", path.display(), self.line);
+        let id = match &self.id {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(other) => bail!("{}: id must be a string or number, found {}", at(), kind(other)),
+            None => bail!("{}: no id", at()),
+        };
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
+            bail!("{}: id {id:?} is empty or contains whitespace (TREC runs cannot hold it)", at());
+        }
+        Ok(id)
+    }
+}
+
+/// Reads a corpus: JSONL, or TSV `id<TAB>text` (MS MARCO's collection.tsv)
+/// when the file name ends in `.tsv`.
+pub fn read_corpus(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
+    if path.extension().is_some_and(|e| e == "tsv") {
+        read_tsv(path)
+    } else {
+        read_jsonl(path, fields)
+    }
+}
+
+fn read_tsv(path: &Path) -> Result<Vec<Record>> {
+    let mut records = Vec::new();
+    for_each_line(path, |line_no, line| {
+        let line = line.trim_end_matches(['\n', '\r']);
+        if line.is_empty() {
+            return Ok(());
+        }
+        let Some((id, text)) = line.split_once('\t') else {
+            bail!("{}:{line_no}: expected id<TAB>text", path.display());
+        };
+        records.push(Record {
+            id: Some(serde_json::Value::String(id.to_string())),
+            text: text.to_string(),
+            line: line_no,
+        });
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// Calls `f(line_number, line)` for every line, checking UTF-8.
+fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        match std::str::from_utf8(&buf) {
+            Ok(line) => f(line_no, line)?,
+            Err(e) => bail!(
+                "{}:{line_no}: text is not valid UTF-8 (invalid byte at column {})",
+                path.display(),
+                e.valid_up_to() + 1
+            ),
+        }
+    }
 }
 
 /// Which JSON fields hold the id and the text.
@@ -21,27 +96,11 @@ pub struct Fields<'a> {
 
 /// Reads every non-blank line of a JSONL file.
 pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = BufReader::new(file);
     let mut records = Vec::new();
-    let mut buf = Vec::new();
-    let mut line_no = 0usize;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
+    for_each_line(path, |line_no, line| {
         let at = || format!("{}:{line_no}", path.display());
-        let line = match std::str::from_utf8(&buf) {
-            Ok(s) => s,
-            Err(e) => bail!("{}: text is not valid UTF-8 (invalid byte at column {})", at(), e.valid_up_to() + 1),
-        };
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         let value: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("{}: not a JSON object", at()))?;
@@ -57,9 +116,28 @@ pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
         if fields.require_id && id.is_none() {
             bail!("{}: missing field '{}' (choose another with --id-field)", at(), fields.id);
         }
-        records.push(Record { id, text });
-    }
+        records.push(Record { id, text, line: line_no });
+        Ok(())
+    })?;
     Ok(records)
+}
+
+/// TREC-safe ids of `records`, rejecting duplicates with both line numbers.
+pub fn unique_ids(records: &[Record], path: &Path) -> Result<Vec<String>> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut ids = Vec::with_capacity(records.len());
+    for r in records {
+        let id = r.id_string(path)?;
+        if let Some(first) = seen.insert(id.clone(), r.line) {
+            bail!(
+                "{}: duplicate id '{id}' on lines {first} and {}",
+                path.display(),
+                r.line
+            );
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn kind(v: &serde_json::Value) -> &'static str {

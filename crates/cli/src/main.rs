@@ -1,7 +1,9 @@
 //! `hypencoder`: the command line. A thin shell over the library crates:
 //! flags are parsed here, the work is done by `hypencoder-model`.
 
+mod index_cmd;
 mod input;
+mod search_cmd;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -36,28 +38,32 @@ enum Command {
     Score(ScoreArgs),
     /// Encode documents; prints one JSON line {"id": ..., "embedding": [...]} per input.
     Embed(EmbedArgs),
+    /// Encode a corpus into an index folder (vectors, ids, texts, manifest).
+    Index(index_cmd::IndexArgs),
+    /// Search an index exhaustively with the model it was built with.
+    Search(search_cmd::SearchArgs),
 }
 
 #[derive(Args)]
-struct ModelArgs {
+pub struct ModelArgs {
     /// Model folder: a HypencoderDualEncoder checkpoint, a sentence-transformers
     /// folder, or a BERT folder.
     #[arg(long, value_name = "DIR")]
-    model: PathBuf,
+    pub model: PathBuf,
     /// Documents are truncated to this many tokens [default: the model's own
     /// limit (sentence-transformers max_seq_length) or 512].
     #[arg(long, value_name = "N")]
-    max_length: Option<usize>,
+    pub max_length: Option<usize>,
     /// Queries are truncated to this many tokens [default: 64].
     #[arg(long, value_name = "N")]
-    query_max_length: Option<usize>,
+    pub query_max_length: Option<usize>,
     /// Documents encoded per forward pass.
     #[arg(long, value_name = "N", default_value_t = 32)]
-    batch_size: usize,
+    pub batch_size: usize,
 }
 
 impl ModelArgs {
-    fn load(&self) -> Result<Model> {
+    pub fn load(&self) -> Result<Model> {
         let options = LoadOptions {
             query_max_length: self.query_max_length,
             doc_max_length: self.max_length,
@@ -68,25 +74,26 @@ impl ModelArgs {
 }
 
 #[derive(Args)]
-struct FieldArgs {
+pub struct FieldArgs {
     /// JSON field holding each record's id.
     #[arg(long, value_name = "NAME", default_value = "id")]
-    id_field: String,
+    pub id_field: String,
     /// JSON field holding each record's text.
     #[arg(long, value_name = "NAME", default_value = "text")]
-    text_field: String,
+    pub text_field: String,
 }
 
 impl FieldArgs {
+    pub fn fields(&self, require_id: bool) -> Fields<'_> {
+        Fields {
+            id: &self.id_field,
+            text: &self.text_field,
+            require_id,
+        }
+    }
+
     fn read(&self, path: &Path, require_id: bool) -> Result<Vec<Record>> {
-        read_jsonl(
-            path,
-            &Fields {
-                id: &self.id_field,
-                text: &self.text_field,
-                require_id,
-            },
-        )
+        read_jsonl(path, &self.fields(require_id))
     }
 }
 
@@ -175,7 +182,7 @@ fn embed(args: &EmbedArgs) -> Result<()> {
 }
 
 /// Documents/s and ETA on stderr when it is a terminal; hidden when piped.
-fn progress_bar(total: usize) -> ProgressBar {
+pub fn progress_bar(total: usize) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} docs  {per_sec}  ETA {eta}")
@@ -201,6 +208,8 @@ fn main() {
     let result = match &cli.command {
         Command::Score(args) => score(args),
         Command::Embed(args) => embed(args),
+        Command::Index(args) => index_cmd::run(args),
+        Command::Search(args) => search_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

@@ -190,24 +190,64 @@ impl Model {
 
     /// Document vectors (N, d) for one batch of texts, in input order.
     pub fn encode_docs(&self, texts: &[&str]) -> Result<Tensor> {
+        Ok(self.encode_docs_with_truncation(texts)?.0)
+    }
+
+    /// Document vectors and, per text, whether it was cut at the max length.
+    pub fn encode_docs_with_truncation(&self, texts: &[&str]) -> Result<(Tensor, Vec<bool>)> {
         let batch = self.doc_tokenizer.batch(texts, &self.device)?;
-        self.doc_encoder.forward(&batch)
+        Ok((self.doc_encoder.forward(&batch)?, batch.truncated))
     }
 
     /// Document vectors for any number of texts: batches of `batch_size`,
     /// grouped by length so little compute goes to padding; input order kept.
     pub fn encode_docs_batched(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        Ok(self.encode_docs_batched_with_truncation(texts, batch_size)?.0)
+    }
+
+    /// As `encode_docs_batched`, also saying which texts were truncated.
+    pub fn encode_docs_batched_with_truncation(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> Result<(Vec<Vec<f32>>, Vec<bool>)> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
         let mut out = vec![Vec::new(); texts.len()];
+        let mut truncated = vec![false; texts.len()];
         for chunk in order.chunks(batch_size.max(1)) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            let vectors = self.encode_docs(&batch)?.to_vec2::<f32>()?;
-            for (&i, v) in chunk.iter().zip(vectors) {
+            let (vectors, cut) = self.encode_docs_with_truncation(&batch)?;
+            for ((&i, v), c) in chunk.iter().zip(vectors.to_vec2::<f32>()?).zip(cut) {
                 out[i] = v;
+                truncated[i] = c;
             }
         }
-        Ok(out)
+        Ok((out, truncated))
+    }
+
+    /// SHA-256 over the model's config and weight files: two folders with
+    /// the same fingerprint compute the same vectors.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let config = self.dir.join("config.json");
+        let mut files: Vec<&Path> = Vec::new();
+        if config.is_file() {
+            files.push(&config);
+        }
+        files.extend(self.weights_files.iter().map(PathBuf::as_path));
+        for path in files {
+            let mut f = std::fs::File::open(path).map_err(|e| ModelError::Weights {
+                file: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            std::io::copy(&mut f, &mut hasher).map_err(|e| ModelError::Weights {
+                file: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(format!("{:x}", hasher.finalize()))
     }
 
     /// The query transformer's last hidden states and the token batch.

@@ -26,8 +26,8 @@ pub struct TokenBatch {
     pub attention_mask: Tensor,
     /// Real (unpadded) length of each row.
     pub lengths: Vec<usize>,
-    /// How many texts were cut at `max_length`.
-    pub truncated: usize,
+    /// Per row: was the text cut at `max_length`?
+    pub truncated: Vec<bool>,
 }
 
 impl TextTokenizer {
@@ -101,12 +101,12 @@ impl TextTokenizer {
         let mut ids = Vec::with_capacity(b * l);
         let mut mask = Vec::with_capacity(b * l);
         let mut lengths = Vec::with_capacity(b);
-        let mut truncated = 0;
+        let mut truncated = Vec::with_capacity(b);
         for e in &encodings {
             ids.extend_from_slice(e.get_ids());
             mask.extend(e.get_attention_mask().iter().map(|&m| m as f32));
             lengths.push(e.get_attention_mask().iter().filter(|&&m| m == 1).count());
-            truncated += usize::from(!e.get_overflowing().is_empty());
+            truncated.push(!e.get_overflowing().is_empty());
         }
         Ok(TokenBatch {
             input_ids: Tensor::from_vec(ids, (b, l), device)?,

@@ -1,0 +1,105 @@
+//! `hypencoder index`: encode a corpus into an index folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+
+use crate::input::{read_corpus, unique_ids};
+use crate::{progress_bar, FieldArgs, ModelArgs};
+
+#[derive(clap::Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Corpus: JSONL with an id and a text field per line, or TSV
+    /// `id<TAB>text` (as MS MARCO's collection.tsv) if the name ends in .tsv.
+    #[arg(long, value_name = "FILE")]
+    pub corpus: PathBuf,
+    /// Index folder to create. Built in <INDEX>.partial and renamed when
+    /// complete; rerunning an interrupted build resumes it.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    /// How vectors are stored: f32, or f16 (half the size).
+    #[arg(long, value_name = "TYPE", default_value = "f32", value_parser = ["f32", "f16"])]
+    pub dtype: String,
+    /// Do not store document texts (search results then show ids only).
+    #[arg(long)]
+    pub no_texts: bool,
+    #[command(flatten)]
+    pub fields: FieldArgs,
+}
+
+/// Documents per segment: the most work an interruption loses.
+const SEGMENT: usize = 1024;
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+pub fn run(args: &IndexArgs) -> Result<()> {
+    let records = read_corpus(&args.corpus, &args.fields.fields(true))?;
+    let ids = unique_ids(&records, &args.corpus)?;
+    let model = args.model.load()?;
+    eprintln!("hashing model weights ...");
+    let fingerprint = model.fingerprint()?;
+    let meta = std::fs::metadata(&args.corpus)?;
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let config = WriterConfig {
+        dim: model.dim(),
+        dtype: Dtype::parse(&args.dtype).expect("clap checked the value"),
+        model: ModelInfo {
+            path: absolute(model.dir()).display().to_string(),
+            kind: model.kind().name().to_string(),
+            fingerprint,
+        },
+        with_texts: !args.no_texts,
+        max_length: model.doc_tokenizer().max_length() as u64,
+        source: format!(
+            "{} bytes={} mtime={:?} id={} text={}",
+            absolute(&args.corpus).display(),
+            meta.len(),
+            mtime,
+            args.fields.id_field,
+            args.fields.text_field
+        ),
+        segment_size: SEGMENT,
+    };
+    let mut writer = IndexWriter::create(&args.index, config)?;
+    let skip = writer.resumed_docs();
+    if skip > records.len() {
+        bail!("the partial build holds more documents than the corpus; remove {}.partial", args.index.display());
+    }
+    if skip > 0 {
+        eprintln!("resuming: {skip} documents already encoded");
+    }
+    let started = std::time::Instant::now();
+    let progress = progress_bar(records.len());
+    progress.set_position(skip as u64);
+    for (slice, slice_ids) in records[skip..].chunks(SEGMENT).zip(ids[skip..].chunks(SEGMENT)) {
+        let texts: Vec<&str> = slice.iter().map(|r| r.text.as_str()).collect();
+        let (vectors, truncated) = model.encode_docs_batched_with_truncation(&texts, args.model.batch_size)?;
+        for (((id, text), vector), cut) in slice_ids.iter().zip(&texts).zip(&vectors).zip(truncated) {
+            writer.add(id, text, vector, cut)?;
+        }
+        progress.inc(slice.len() as u64);
+    }
+    progress.finish_and_clear();
+    let manifest = writer
+        .finish()
+        .with_context(|| format!("cannot finish {}", args.index.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    let encoded = records.len() - skip;
+    eprintln!(
+        "indexed {} documents into {} ({} dims, {:?}) in {secs:.1} s ({:.1} docs/s); {} empty, {} truncated at {} tokens",
+        manifest.count,
+        args.index.display(),
+        manifest.dim,
+        manifest.dtype,
+        encoded as f64 / secs.max(1e-9),
+        manifest.stats.empty_texts,
+        manifest.stats.truncated,
+        manifest.stats.max_length
+    );
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! `hypencoder search`: exhaustive search of an index with its model.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use hypencoder_index::Index;
+use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
+use hypencoder_search::{exhaustive, DotScorer, Hit, QNetScorer, Scorer};
+
+use crate::input::{read_jsonl, unique_ids, Fields};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `qid Q0 docid rank score tag`, for trec_eval and `hypencoder eval`.
+    Trec,
+    /// One JSON object per query: {"qid", "hits": [{"rank", "id", "score"}]}.
+    Jsonl,
+    /// For people: rank, score, id and a snippet of the text.
+    Text,
+}
+
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    /// Index folder made by `hypencoder index`.
+    #[arg(long, value_name = "DIR")]
+    pub index: PathBuf,
+    /// One query text.
+    #[arg(long, value_name = "TEXT", conflicts_with = "queries", required_unless_present = "queries")]
+    pub query: Option<String>,
+    /// Queries, JSONL with an id and a text field per line.
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+    /// Results per query.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub k: usize,
+    /// Write results here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format [default: text for --query, trec for --queries].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Model folder [default: the one the index was built with]. Must compute
+    /// the same vectors: its fingerprint is checked against the index's.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Queries are truncated to this many tokens [default: 64].
+    #[arg(long, value_name = "N")]
+    pub query_max_length: Option<usize>,
+    /// Queries encoded and scored together in one pass over the index.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub query_batch: usize,
+    /// Run tag (last column of TREC output).
+    #[arg(long, value_name = "NAME", default_value = "hypencoder")]
+    pub tag: String,
+    /// JSON field holding each query's id.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_field: String,
+    /// JSON field holding each query's text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub text_field: String,
+}
+
+/// Loads the model an index was built with and checks it is the same one.
+pub fn index_model(index: &Index, override_dir: Option<&Path>, options: &LoadOptions) -> Result<Model> {
+    let info = &index.manifest().model;
+    let dir = override_dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(&info.path));
+    let model = Model::load_with(&dir, options).with_context(|| {
+        format!("cannot load the index's model from {} (pass --model DIR if it moved)", dir.display())
+    })?;
+    let fingerprint = model.fingerprint()?;
+    if fingerprint != info.fingerprint {
+        bail!(
+            "{} was built with another model: the index's model {} has fingerprint {}, {} has {}",
+            index.dir().display(),
+            info.path,
+            &info.fingerprint[..12.min(info.fingerprint.len())],
+            dir.display(),
+            &fingerprint[..12]
+        );
+    }
+    Ok(model)
+}
+
+/// The scorer for a batch of encoded queries.
+pub fn scorer_for(reps: QueryRepresentation, dim: usize) -> Result<Box<dyn Scorer>> {
+    Ok(match reps {
+        QueryRepresentation::QNets(q) => Box::new(QNetScorer::new(q.split()?)),
+        QueryRepresentation::Vectors(v) => {
+            let flat: Vec<f32> = v.flatten_all()?.to_vec1()?;
+            Box::new(DotScorer::new(flat, dim))
+        }
+    })
+}
+
+pub fn run(args: &SearchArgs) -> Result<()> {
+    let index = Index::open(&args.index)?;
+    let (qids, texts) = match (&args.query, &args.queries) {
+        (Some(q), _) => (vec!["query".to_string()], vec![q.clone()]),
+        (None, Some(path)) => {
+            let fields = Fields {
+                id: &args.id_field,
+                text: &args.text_field,
+                require_id: true,
+            };
+            let records = read_jsonl(path, &fields)?;
+            let ids = unique_ids(&records, path)?;
+            (ids, records.into_iter().map(|r| r.text).collect())
+        }
+        (None, None) => unreachable!("clap requires one of --query and --queries"),
+    };
+    let format = args.format.unwrap_or(if args.query.is_some() { Format::Text } else { Format::Trec });
+    let options = LoadOptions {
+        query_max_length: args.query_max_length,
+        doc_max_length: None,
+    };
+    let model = index_model(&index, args.model.as_deref(), &options)?;
+
+    let sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let started = std::time::Instant::now();
+    for (batch_ids, batch_texts) in qids.chunks(args.query_batch.max(1)).zip(texts.chunks(args.query_batch.max(1))) {
+        let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
+        let scorer = scorer_for(model.encode_queries(&refs)?, model.dim())?;
+        let results = exhaustive(index.vectors(), scorer.as_ref(), args.k);
+        for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&results) {
+            write_hits(&mut out, format, &index, qid, text, hits, &args.tag)?;
+        }
+    }
+    out.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "searched {} documents for {} queries: {:.1} ms/query (encoding included)",
+        index.len(),
+        qids.len(),
+        1000.0 * secs / qids.len().max(1) as f64
+    );
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct JsonHit<'a> {
+    rank: usize,
+    id: &'a str,
+    score: f32,
+}
+
+fn write_hits(
+    out: &mut impl Write,
+    format: Format,
+    index: &Index,
+    qid: &str,
+    text: &str,
+    hits: &[Hit],
+    tag: &str,
+) -> Result<()> {
+    match format {
+        Format::Trec => {
+            for (rank, h) in hits.iter().enumerate() {
+                writeln!(out, "{qid} Q0 {} {} {} {tag}", index.id(h.doc as usize)?, rank + 1, h.score)?;
+            }
+        }
+        Format::Jsonl => {
+            let hits = hits
+                .iter()
+                .enumerate()
+                .map(|(rank, h)| Ok(JsonHit { rank: rank + 1, id: index.id(h.doc as usize)?, score: h.score }))
+                .collect::<Result<Vec<_>>>()?;
+            serde_json::to_writer(&mut *out, &serde_json::json!({ "qid": qid, "hits": hits }))?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            writeln!(out, "\n{qid}: {text}")?;
+            for (rank, h) in hits.iter().enumerate() {
+                let doc = h.doc as usize;
+                let snippet = index.text(doc)?.map(snippet).unwrap_or_default();
+                writeln!(out, "{:>4}. {:>9.4}  {:<20} {snippet}", rank + 1, h.score, index.id(doc)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first ~90 characters of a text, on one line.
+fn snippet(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(90) {
+        Some((cut, _)) => format!("{}...", &flat[..cut]),
+        None => flat,
+    }
+}

@@ -1,0 +1,177 @@
+//! Metric names and per-query definitions (see the crate docs for the maths).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{EvalError, Result};
+use crate::run::ScoredDoc;
+
+/// A per-query retrieval metric, defined as trec_eval defines it.
+///
+/// To add one: a variant, its names in [`Metric::parse`] and `Display`, and
+/// its definition in `Metric::score`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// `map`: average precision over the whole ranking.
+    Map,
+    /// `recip_rank` (`None`), or `recip_rank_cut_K` / `mrr@K`: reciprocal
+    /// rank of the first relevant document within the top K.
+    RecipRank(Option<usize>),
+    /// `ndcg` (`None`), or `ndcg_cut_K` / `ndcg@K`.
+    Ndcg(Option<usize>),
+    /// `recall_K` / `recall@K`.
+    Recall(usize),
+    /// `P_K` / `P@K`: relevant documents in the top K, over K.
+    Precision(usize),
+}
+
+impl Metric {
+    /// Parses a trec_eval name (`map`, `recip_rank`, `ndcg`, `ndcg_cut_10`,
+    /// `recall_100`, `P_10`, also with trec_eval's `.K` parameter form) or an
+    /// `@` form (`mrr@10`, `rr@10`, `ndcg@10`, `recall@100`, `r@100`, `p@10`).
+    /// Case does not matter. `recip_rank_cut_K` (`mrr@K`) is ours: trec_eval
+    /// gets it as `recip_rank` with `-M K`.
+    pub fn parse(name: &str) -> Result<Self> {
+        let lower = name.trim().to_ascii_lowercase();
+        let (base, cutoff) = split_cutoff(&lower);
+        let metric = match (base, cutoff) {
+            ("map" | "ap", None) => Self::Map,
+            ("recip_rank" | "mrr" | "rr", None) => Self::RecipRank(None),
+            ("recip_rank_cut" | "recip_rank" | "mrr" | "rr", Some(k)) => Self::RecipRank(Some(k)),
+            ("ndcg", None) => Self::Ndcg(None),
+            ("ndcg_cut" | "ndcg", Some(k)) => Self::Ndcg(Some(k)),
+            ("recall" | "r", Some(k)) => Self::Recall(k),
+            ("p" | "precision", Some(k)) => Self::Precision(k),
+            _ => return Err(EvalError::UnknownMetric(name.to_owned())),
+        };
+        Ok(metric)
+    }
+
+    /// This metric's value for one query.
+    pub(crate) fn score(self, query: &JudgedRanking) -> f64 {
+        let rels = &query.rels;
+        let top = |cutoff: Option<usize>| &rels[..cutoff.unwrap_or(usize::MAX).min(rels.len())];
+        let relevant_in = |docs: &[i32]| docs.iter().filter(|&&r| r > 0).count() as f64;
+        match self {
+            Self::Map => {
+                let mut found = 0;
+                let mut sum = 0.0;
+                for (i, _) in rels.iter().enumerate().filter(|(_, &r)| r > 0) {
+                    found += 1;
+                    sum += f64::from(found) / (i + 1) as f64;
+                }
+                ratio(sum, query.num_relevant())
+            }
+            Self::RecipRank(cutoff) => top(cutoff)
+                .iter()
+                .position(|&r| r > 0)
+                .map_or(0.0, |i| 1.0 / (i + 1) as f64),
+            Self::Ndcg(cutoff) => {
+                let ideal = &query.ideal[..cutoff.unwrap_or(usize::MAX).min(query.ideal.len())];
+                let ideal_dcg = dcg(ideal);
+                if ideal_dcg > 0.0 {
+                    dcg(top(cutoff)) / ideal_dcg
+                } else {
+                    0.0
+                }
+            }
+            Self::Recall(k) => ratio(relevant_in(top(Some(k))), query.num_relevant()),
+            Self::Precision(k) => ratio(relevant_in(top(Some(k))), k),
+        }
+    }
+}
+
+/// `a / b`, or 0 when `b` is 0 (no relevant documents, or a cutoff of 0).
+fn ratio(a: f64, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a / b as f64
+    }
+}
+
+/// Discounted cumulative gain: gain = grade (grades <= 0 add nothing),
+/// discount log2(rank + 1) with rank counted from 1.
+fn dcg(grades: &[i32]) -> f64 {
+    grades
+        .iter()
+        .enumerate()
+        .filter(|(_, &g)| g > 0)
+        .map(|(i, &g)| f64::from(g) / ((i + 2) as f64).log2())
+        .sum()
+}
+
+/// Splits `ndcg@10`, `ndcg_cut_10` or `ndcg_cut.10` into its base name and
+/// cutoff. A suffix that is not all digits stays part of the name.
+fn split_cutoff(name: &str) -> (&str, Option<usize>) {
+    let split = name
+        .split_once('@')
+        .or_else(|| name.rsplit_once(['_', '.']));
+    match split {
+        Some((base, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => {
+            match k.parse::<usize>() {
+                Ok(k) if k > 0 => (base, Some(k)),
+                // An impossible cutoff: make the whole name unknown.
+                _ => ("", None),
+            }
+        }
+        Some(_) if name.contains('@') => ("", None),
+        _ => (name, None),
+    }
+}
+
+impl FromStr for Metric {
+    type Err = EvalError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+/// The canonical, trec_eval-style name: `map`, `recip_rank`,
+/// `recip_rank_cut_10`, `ndcg`, `ndcg_cut_10`, `recall_100`, `P_10`.
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Map => write!(f, "map"),
+            Self::RecipRank(None) => write!(f, "recip_rank"),
+            Self::RecipRank(Some(k)) => write!(f, "recip_rank_cut_{k}"),
+            Self::Ndcg(None) => write!(f, "ndcg"),
+            Self::Ndcg(Some(k)) => write!(f, "ndcg_cut_{k}"),
+            Self::Recall(k) => write!(f, "recall_{k}"),
+            Self::Precision(k) => write!(f, "P_{k}"),
+        }
+    }
+}
+
+/// Serialized as its canonical name, so metric-keyed maps become JSON objects.
+impl serde::Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One query's ranking seen through its judgments: all any metric reads.
+pub(crate) struct JudgedRanking {
+    /// Grade of each retrieved document, best first; 0 when unjudged.
+    rels: Vec<i32>,
+    /// Positive grades of all judged documents, retrieved or not, highest first.
+    ideal: Vec<i32>,
+}
+
+impl JudgedRanking {
+    pub(crate) fn new(judgments: &HashMap<String, i32>, ranking: &[ScoredDoc]) -> Self {
+        let rels = ranking
+            .iter()
+            .map(|d| judgments.get(&d.docid).copied().unwrap_or(0))
+            .collect();
+        let mut ideal: Vec<i32> = judgments.values().copied().filter(|&r| r > 0).collect();
+        ideal.sort_unstable_by(|a, b| b.cmp(a));
+        Self { rels, ideal }
+    }
+
+    pub(crate) fn num_relevant(&self) -> usize {
+        self.ideal.len()
+    }
+}

@@ -9,6 +9,9 @@ use crate::run::ScoredDoc;
 
 /// A per-query retrieval metric, defined as trec_eval defines it.
 ///
+/// Cutoffs count documents from the top. [`Metric::parse`] accepts positive
+/// cutoffs only; a metric built with a cutoff of 0 scores 0.
+///
 /// To add one: a variant, its names in [`Metric::parse`] and `Display`, and
 /// its definition in `Metric::score`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,7 +37,8 @@ impl Metric {
     /// gets it as `recip_rank` with `-M K`.
     pub fn parse(name: &str) -> Result<Self> {
         let lower = name.trim().to_ascii_lowercase();
-        let (base, cutoff) = split_cutoff(&lower);
+        let unknown = || EvalError::UnknownMetric(name.to_owned());
+        let (base, cutoff) = split_cutoff(&lower).ok_or_else(unknown)?;
         let metric = match (base, cutoff) {
             ("map" | "ap", None) => Self::Map,
             ("recip_rank" | "mrr" | "rr", None) => Self::RecipRank(None),
@@ -43,7 +47,7 @@ impl Metric {
             ("ndcg_cut" | "ndcg", Some(k)) => Self::Ndcg(Some(k)),
             ("recall" | "r", Some(k)) => Self::Recall(k),
             ("p" | "precision", Some(k)) => Self::Precision(k),
-            _ => return Err(EvalError::UnknownMetric(name.to_owned())),
+            _ => return Err(unknown()),
         };
         Ok(metric)
     }
@@ -51,35 +55,38 @@ impl Metric {
     /// This metric's value for one query.
     pub(crate) fn score(self, query: &JudgedRanking) -> f64 {
         let rels = &query.rels;
-        let top = |cutoff: Option<usize>| &rels[..cutoff.unwrap_or(usize::MAX).min(rels.len())];
-        let relevant_in = |docs: &[i32]| docs.iter().filter(|&&r| r > 0).count() as f64;
+        let relevant_in = |grades: &[i32]| grades.iter().filter(|&&g| g > 0).count() as f64;
         match self {
             Self::Map => {
-                let mut found = 0;
+                let mut found = 0usize;
                 let mut sum = 0.0;
-                for (i, _) in rels.iter().enumerate().filter(|(_, &r)| r > 0) {
+                for (i, _) in rels.iter().enumerate().filter(|(_, &g)| g > 0) {
                     found += 1;
-                    sum += f64::from(found) / (i + 1) as f64;
+                    sum += found as f64 / (i + 1) as f64;
                 }
                 ratio(sum, query.num_relevant())
             }
-            Self::RecipRank(cutoff) => top(cutoff)
+            Self::RecipRank(cutoff) => top(rels, cutoff)
                 .iter()
-                .position(|&r| r > 0)
+                .position(|&g| g > 0)
                 .map_or(0.0, |i| 1.0 / (i + 1) as f64),
             Self::Ndcg(cutoff) => {
-                let ideal = &query.ideal[..cutoff.unwrap_or(usize::MAX).min(query.ideal.len())];
-                let ideal_dcg = dcg(ideal);
+                let ideal_dcg = dcg(top(&query.ideal, cutoff));
                 if ideal_dcg > 0.0 {
-                    dcg(top(cutoff)) / ideal_dcg
+                    dcg(top(rels, cutoff)) / ideal_dcg
                 } else {
                     0.0
                 }
             }
-            Self::Recall(k) => ratio(relevant_in(top(Some(k))), query.num_relevant()),
-            Self::Precision(k) => ratio(relevant_in(top(Some(k))), k),
+            Self::Recall(k) => ratio(relevant_in(top(rels, Some(k))), query.num_relevant()),
+            Self::Precision(k) => ratio(relevant_in(top(rels, Some(k))), k),
         }
     }
+}
+
+/// The first `cutoff` grades (all of them for `None`).
+fn top(grades: &[i32], cutoff: Option<usize>) -> &[i32] {
+    &grades[..cutoff.map_or(grades.len(), |k| k.min(grades.len()))]
 }
 
 /// `a / b`, or 0 when `b` is 0 (no relevant documents, or a cutoff of 0).
@@ -103,21 +110,18 @@ fn dcg(grades: &[i32]) -> f64 {
 }
 
 /// Splits `ndcg@10`, `ndcg_cut_10` or `ndcg_cut.10` into its base name and
-/// cutoff. A suffix that is not all digits stays part of the name.
-fn split_cutoff(name: &str) -> (&str, Option<usize>) {
-    let split = name
-        .split_once('@')
-        .or_else(|| name.rsplit_once(['_', '.']));
-    match split {
+/// cutoff; `None` when the cutoff is not a positive integer. A `_` suffix
+/// that is not all digits stays part of the name (`recip_rank`).
+fn split_cutoff(name: &str) -> Option<(&str, Option<usize>)> {
+    let positive = |k: &str| k.parse::<usize>().ok().filter(|&k| k > 0);
+    if let Some((base, k)) = name.split_once('@') {
+        return Some((base, Some(positive(k)?)));
+    }
+    match name.rsplit_once(['_', '.']) {
         Some((base, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => {
-            match k.parse::<usize>() {
-                Ok(k) if k > 0 => (base, Some(k)),
-                // An impossible cutoff: make the whole name unknown.
-                _ => ("", None),
-            }
+            Some((base, Some(positive(k)?)))
         }
-        Some(_) if name.contains('@') => ("", None),
-        _ => (name, None),
+        _ => Some((name, None)),
     }
 }
 
@@ -147,7 +151,10 @@ impl fmt::Display for Metric {
 
 /// Serialized as its canonical name, so metric-keyed maps become JSON objects.
 impl serde::Serialize for Metric {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }

@@ -113,10 +113,16 @@ impl Run {
         let mut seen: HashSet<&str> = existing.iter().map(|d| d.docid.as_str()).collect();
         for doc in &docs {
             if doc.score.is_nan() {
-                return Err(invalid(&qid, format!("document '{}' has a NaN score", doc.docid)));
+                return Err(invalid(
+                    &qid,
+                    format!("document '{}' has a NaN score", doc.docid),
+                ));
             }
             if !seen.insert(&doc.docid) {
-                return Err(invalid(&qid, format!("document '{}' retrieved twice", doc.docid)));
+                return Err(invalid(
+                    &qid,
+                    format!("document '{}' retrieved twice", doc.docid),
+                ));
             }
         }
         let ranking = self.queries.entry(qid).or_default();

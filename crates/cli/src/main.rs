@@ -1,6 +1,7 @@
 //! `hypencoder`: the command line. A thin shell over the library crates:
 //! flags are parsed here, the work is done by `hypencoder-model`.
 
+mod eval_cmd;
 mod index_cmd;
 mod input;
 mod search_cmd;
@@ -42,6 +43,9 @@ enum Command {
     Index(index_cmd::IndexArgs),
     /// Search an index exhaustively with the model it was built with.
     Search(search_cmd::SearchArgs),
+    /// Evaluate a TREC run against qrels: MRR@10, nDCG@10, Recall@k, MAP
+    /// with trec_eval's definitions.
+    Eval(eval_cmd::EvalArgs),
 }
 
 #[derive(Args)]
@@ -210,6 +214,7 @@ fn main() {
         Command::Embed(args) => embed(args),
         Command::Index(args) => index_cmd::run(args),
         Command::Search(args) => search_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

@@ -4,6 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use hypencoder_eval::RunWriter;
 use hypencoder_index::Index;
 use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
 use hypencoder_search::{exhaustive, DotScorer, Hit, QNetScorer, Scorer};
@@ -159,9 +160,13 @@ fn write_hits(
 ) -> Result<()> {
     match format {
         Format::Trec => {
-            for (rank, h) in hits.iter().enumerate() {
-                writeln!(out, "{qid} Q0 {} {} {} {tag}", index.id(h.doc as usize)?, rank + 1, h.score)?;
-            }
+            let docs = hits
+                .iter()
+                .map(|h| Ok((index.id(h.doc as usize)?, h.score)))
+                .collect::<Result<Vec<_>>>()?;
+            let mut writer = RunWriter::new(&mut *out, tag);
+            writer.write_query(qid, docs)?;
+            writer.finish()?;
         }
         Format::Jsonl => {
             let hits = hits

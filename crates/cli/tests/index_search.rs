@@ -192,3 +192,24 @@ fn searching_with_another_model_is_an_error() {
     let e = err(&["search", "--index", &index, "--query", "x", "--model", &other]);
     assert!(e.contains("was built with another model"), "{e}");
 }
+
+#[test]
+fn eval_matches_pytrec_eval_on_committed_run() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../eval/tests/data");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("expected.json")).unwrap()).unwrap();
+    let (qrels, run_file) = (data.join("qrels.txt").display().to_string(), data.join("run.txt").display().to_string());
+    let out = ok(&["eval", "--qrels", &qrels, "--run", &run_file, "--json", "--metrics", "mrr@10,ndcg@10,recall@100,map"]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for name in ["recip_rank_cut_10", "ndcg_cut_10", "recall_100", "map"] {
+        let (g, w) = (got["mean"][name].as_f64().unwrap(), expected["plain"]["mean"][name].as_f64().unwrap());
+        assert!((g - w).abs() < 1e-9, "{name}: {g} vs pytrec_eval {w}");
+    }
+    let out = ok(&["eval", "--qrels", &qrels, "--run", &run_file, "--json", "--complete", "--metrics", "ndcg@10"]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = expected["complete"]["mean"]["ndcg_cut_10"].as_f64().unwrap();
+    assert!((got["mean"]["ndcg_cut_10"].as_f64().unwrap() - w).abs() < 1e-9);
+
+    let e = err(&["eval", "--qrels", &qrels, "--run", &run_file, "--metrics", "bleu"]);
+    assert!(e.contains("bleu"), "{e}");
+}

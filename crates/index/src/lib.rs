@@ -10,6 +10,7 @@
 //!   vectors.bin     64-byte header, then count x dim values, row-major, LE
 //!   ids.bin         string table: document ids, in index order
 //!   texts.bin       string table: document texts (optional)
+//!   graph.bin       neighbour graph (optional; layout in `graph.rs`)
 //! ```
 //!
 //! `vectors.bin` header (little-endian):
@@ -37,12 +38,14 @@
 //! the vectors and check every file's size and checksum against the manifest.
 
 mod error;
+mod graph;
 mod manifest;
 mod reader;
 mod strings;
 mod writer;
 
 pub use error::{IndexError, Result};
+pub use graph::{write_graph, Graph, GraphInfo, NO_NEIGHBOUR};
 pub use manifest::{BuildStats, Dtype, FileEntry, Manifest, ModelInfo, FORMAT_VERSION};
 pub use reader::{Index, Vectors};
 pub use strings::StringTable;

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IoContext, Result};
+use crate::graph::GraphInfo;
 
 /// The format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -88,10 +89,21 @@ pub struct Manifest {
     pub stats: BuildStats,
     /// Every data file of the index with its size and checksum.
     pub files: BTreeMap<String, FileEntry>,
+    /// The neighbour graph, if one was built (`graph.bin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphInfo>,
 }
 
 impl Manifest {
     pub const FILE: &'static str = "manifest.json";
+
+    /// Replaces `dir/manifest.json` atomically (temp file, fsync, rename).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        crate::writer::write_atomic(
+            &dir.join(Self::FILE),
+            &serde_json::to_vec_pretty(self).expect("manifest serialises"),
+        )
+    }
 
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(Self::FILE);

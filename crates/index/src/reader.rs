@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{IndexError, IoContext, Result};
+use crate::graph::Graph;
 use crate::manifest::{Dtype, Manifest};
 use crate::strings::StringTable;
 
@@ -103,6 +104,7 @@ pub struct Index {
     vectors: Vectors,
     ids: StringTable,
     texts: Option<StringTable>,
+    graph: Option<Graph>,
 }
 
 impl Index {
@@ -154,12 +156,17 @@ impl Index {
                 }
             }
         }
+        let graph = match &manifest.graph {
+            Some(info) => Some(Graph::open(&dir.join("graph.bin"), manifest.count, info)?),
+            None => None,
+        };
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
             vectors,
             ids,
             texts,
+            graph,
         })
     }
 
@@ -185,6 +192,11 @@ impl Index {
 
     pub fn id(&self, doc: usize) -> Result<&str> {
         self.ids.get(doc)
+    }
+
+    /// The neighbour graph, if the index has one.
+    pub fn graph(&self) -> Option<&Graph> {
+        self.graph.as_ref()
     }
 
     /// The stored text of `doc`, if the index keeps texts.

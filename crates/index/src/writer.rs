@@ -73,7 +73,7 @@ fn segment_path(dir: &Path, i: usize, ext: &str) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).at(&tmp)?;
     f.write_all(bytes).at(&tmp)?;
@@ -288,6 +288,7 @@ impl IndexWriter {
             has_texts: self.config.with_texts,
             stats: self.stats.clone(),
             files,
+            graph: None,
         };
         // Build leftovers go before the manifest makes the folder an index.
         for i in 0..self.segments {
@@ -300,10 +301,7 @@ impl IndexWriter {
         if progress.exists() {
             fs::remove_file(&progress).at(&progress)?;
         }
-        write_atomic(
-            &self.partial.join(Manifest::FILE),
-            &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"),
-        )?;
+        manifest.write(&self.partial)?;
         fs::rename(&self.partial, &self.out).at(&self.out)?;
         sync_dir(self.out.parent().unwrap_or(Path::new(".")))?;
         Ok(manifest)

@@ -208,3 +208,53 @@ fn opens_committed_version_1_index() {
     assert_eq!(index.manifest().format_version, 1);
     check(&index, 10);
 }
+
+#[test]
+fn graph_round_trip_and_damage() {
+    use hypencoder_index::{write_graph, GraphInfo, NO_NEIGHBOUR};
+    let s = Scratch::new("graph");
+    let out = s.0.join("idx");
+    build(&out, Dtype::F32, 4);
+    let info = GraphInfo { degree: 2, metric: "ip".into(), method: "exact".into(), recall_vs_exact: Some(1.0) };
+    let neighbours = vec![1, 2, 0, NO_NEIGHBOUR, 3, 1, 2, 0];
+    let err = write_graph(&out, &neighbours[..6], info.clone()).unwrap_err().to_string();
+    assert!(err.contains("expected 4 documents x degree 2"), "{err}");
+    let err = write_graph(&out, &[1, 2, 0, 9, 3, 1, 2, 0], info.clone()).unwrap_err().to_string();
+    assert!(err.contains("neighbour id 9 is beyond"), "{err}");
+    write_graph(&out, &neighbours, info.clone()).unwrap();
+    let index = Index::open(&out).unwrap();
+    let g = index.graph().expect("graph listed in the manifest");
+    assert_eq!(g.neighbours(0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(g.neighbours(1).collect::<Vec<_>>(), vec![0], "empty slots end the list");
+    assert_eq!(index.manifest().graph.as_ref(), Some(&info));
+    drop(index);
+
+    let path = out.join("graph.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+    let err = Index::open(&out).err().unwrap().to_string();
+    assert!(err.contains("graph.bin") && err.contains("truncated"), "{err}");
+
+    // A graph for another number of documents, with a matching checksum:
+    // rejected for its content, not its checksum.
+    let mut other = bytes.clone();
+    other[8] = 5;
+    std::fs::write(&path, &other).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    m["files"]["graph.bin"]["crc32"] = crc32(&other).into();
+    std::fs::write(out.join("manifest.json"), m.to_string()).unwrap();
+    let err = Index::open(&out).err().unwrap().to_string();
+    assert!(err.contains("graph.bin") && err.contains("graph of 5 documents") && err.contains("hypencoder graph"), "{err}");
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    // Bitwise CRC-32 (IEEE), as crc32fast computes it.
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}

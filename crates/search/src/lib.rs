@@ -7,12 +7,18 @@
 //!   scores rank the earlier document (lower index) first.
 //! - [`exhaustive`] scores every document of an index, blocks in parallel on
 //!   the process's one rayon pool.
+//! - [`exact_knn`] builds the neighbour graph; [`graph_search`] walks it
+//!   (the paper's algorithm), scoring a small fraction of the documents.
 
 mod exhaustive;
+mod graph_build;
+mod graph_search;
 mod kernel;
 mod scorer;
 mod topk;
 
 pub use exhaustive::{exhaustive, BLOCK};
+pub use graph_build::{exact_knn, GraphMetric};
+pub use graph_search::{graph_search, random_entry_points, GraphParams, GraphScratch, GraphStats};
 pub use scorer::{DotScorer, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

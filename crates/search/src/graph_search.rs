@@ -1,0 +1,200 @@
+//! Graph search: the paper's algorithm, scoring a small part of the corpus.
+//!
+//! Hypencoder's approximate search (Killingback et al., 2025, and
+//! `approx_retrieve.py` of the official code, whose published version does
+//! not run), for one query:
+//!
+//! 1. Score the entry points (the initial candidates).
+//! 2. Take the best `max(ncandidates, k)` candidates just scored; offer each
+//!    to the top-k result; add the unvisited neighbours of the best
+//!    `ncandidates` to the next round's candidates.
+//! 3. Repeat on the new candidates, at most `max_iter` rounds; with
+//!    `early_stop`, stop after a round that improved no result.
+//!
+//! Scratch space (visited stamps, buffers) is owned by the caller and reused
+//! across queries; the only per-query cost proportional to the corpus is
+//! none: visited marks are generation-stamped, not cleared.
+
+use hypencoder_index::{Graph, Vectors};
+
+use crate::exhaustive::BLOCK;
+use crate::scorer::{Scorer, ScratchSpace};
+use crate::topk::{Hit, TopK};
+
+/// The paper's search parameters (its defaults: 10 000 random entry points,
+/// 50 candidates expanded per round, 16 rounds, early stop on).
+#[derive(Debug, Clone)]
+pub struct GraphParams {
+    pub ncandidates: usize,
+    pub max_iter: usize,
+    pub early_stop: bool,
+}
+
+impl Default for GraphParams {
+    fn default() -> Self {
+        GraphParams {
+            ncandidates: 50,
+            max_iter: 16,
+            early_stop: true,
+        }
+    }
+}
+
+/// Reusable per-thread state for graph search.
+#[derive(Default)]
+pub struct GraphScratch {
+    visited: Vec<u32>,
+    stamp: u32,
+    gathered: Vec<f32>,
+    scores: Vec<f32>,
+    candidates: Vec<u32>,
+    next: Vec<u32>,
+    order: Vec<usize>,
+    scorer: ScratchSpace,
+}
+
+impl GraphScratch {
+    /// Starts a new query: a fresh visited generation.
+    fn begin(&mut self, count: usize) {
+        if self.visited.len() != count {
+            self.visited = vec![0; count];
+            self.stamp = 0;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Wrapped after 4 billion queries: clear once.
+            self.visited.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Marks `doc` visited; false if it already was.
+    #[inline]
+    fn visit(&mut self, doc: u32) -> bool {
+        let slot = &mut self.visited[doc as usize];
+        if *slot == self.stamp {
+            false
+        } else {
+            *slot = self.stamp;
+            true
+        }
+    }
+}
+
+/// What one search cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphStats {
+    /// Documents the scorer evaluated.
+    pub scored: usize,
+    pub rounds: usize,
+}
+
+/// Entry points drawn uniformly without replacement, deterministically
+/// from `seed` (the paper samples 10 000 with Python's `random`, seed 43).
+pub fn random_entry_points(count: usize, n: usize, seed: u64) -> Vec<u32> {
+    let n_pick = n.min(count);
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // SplitMix64.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    // Partial Fisher-Yates over a virtual permutation (sparse swaps).
+    let mut swapped = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(n_pick);
+    for i in 0..n_pick {
+        let j = i + (next() % (count - i) as u64) as usize;
+        let vj = *swapped.get(&j).unwrap_or(&j);
+        let vi = *swapped.get(&i).unwrap_or(&i);
+        swapped.insert(j, vi);
+        out.push(vj as u32);
+    }
+    out
+}
+
+/// Searches `graph` for the `k` best documents of a one-query `scorer`,
+/// starting from `entry`. Results best first, ties to the lower document.
+pub fn graph_search(
+    vectors: &Vectors,
+    graph: &Graph,
+    scorer: &dyn Scorer,
+    entry: &[u32],
+    k: usize,
+    params: &GraphParams,
+    scratch: &mut GraphScratch,
+) -> (Vec<Hit>, GraphStats) {
+    assert_eq!(scorer.num_queries(), 1, "graph search takes one query at a time");
+    let dim = vectors.dim();
+    scratch.begin(vectors.count());
+    let mut stats = GraphStats::default();
+    let mut top = TopK::new(k);
+    scratch.candidates.clear();
+    for &e in entry {
+        if scratch.visit(e) {
+            scratch.candidates.push(e);
+        }
+    }
+    let expand = params.ncandidates;
+    while stats.rounds < params.max_iter && !scratch.candidates.is_empty() {
+        stats.rounds += 1;
+        score_candidates(vectors, scorer, dim, scratch);
+        stats.scored += scratch.candidates.len();
+
+        // Best `max(ncandidates, k)` of this round, best first.
+        let take = expand.max(k).min(scratch.candidates.len());
+        let GraphScratch { order, scores, candidates, .. } = scratch;
+        order.clear();
+        order.extend(0..candidates.len());
+        let rank = |&a: &usize, &b: &usize| {
+            Hit { doc: candidates[a], score: scores[a] }.rank_cmp(&Hit { doc: candidates[b], score: scores[b] })
+        };
+        if take < order.len() {
+            order.select_nth_unstable_by(take - 1, rank);
+            order.truncate(take);
+        }
+        order.sort_unstable_by(rank);
+
+        let mut improved = false;
+        scratch.next.clear();
+        for (i, &c) in scratch.order.iter().enumerate() {
+            let hit = Hit { doc: scratch.candidates[c], score: scratch.scores[c] };
+            let enters = top.threshold().is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
+            if enters {
+                top.push(hit);
+                improved = true;
+            }
+            if i < expand {
+                for nb in graph.neighbours(hit.doc as usize) {
+                    let slot = &mut scratch.visited[nb as usize];
+                    if *slot != scratch.stamp {
+                        *slot = scratch.stamp;
+                        scratch.next.push(nb);
+                    }
+                }
+            }
+        }
+        std::mem::swap(&mut scratch.candidates, &mut scratch.next);
+        if params.early_stop && !improved {
+            break;
+        }
+    }
+    (top.into_sorted(), stats)
+}
+
+/// Scores `scratch.candidates` into `scratch.scores`, in GEMM-sized blocks
+/// of gathered vectors.
+fn score_candidates(vectors: &Vectors, scorer: &dyn Scorer, dim: usize, scratch: &mut GraphScratch) {
+    let GraphScratch { candidates, gathered, scores, scorer: space, .. } = scratch;
+    scores.resize(candidates.len(), 0.0);
+    for (chunk, out) in candidates.chunks(BLOCK).zip(scores.chunks_mut(BLOCK)) {
+        gathered.clear();
+        for &doc in chunk {
+            gathered.extend_from_slice(&vectors.rows(doc as usize, 1));
+        }
+        debug_assert_eq!(gathered.len(), chunk.len() * dim);
+        scorer.score_block(gathered, chunk.len(), out, space);
+    }
+}

@@ -1,0 +1,156 @@
+//! Graph construction against brute force, and graph search recall against
+//! exhaustive search (not timed).
+
+use std::path::PathBuf;
+
+use hypencoder_index::{write_graph, Dtype, GraphInfo, Index, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_search::{
+    exact_knn, exhaustive, graph_search, random_entry_points, DotScorer, GraphMetric, GraphParams, GraphScratch, Hit,
+};
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rng(seed: &mut u64) -> f32 {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+}
+
+/// Clustered unit vectors, like real embeddings: topics plus noise.
+fn clustered(n: usize, dim: usize, seed: &mut u64) -> Vec<Vec<f32>> {
+    let centres: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| rng(seed)).collect()).collect();
+    (0..n)
+        .map(|i| {
+            let c = &centres[i % centres.len()];
+            let mut v: Vec<f32> = c.iter().map(|x| x + 0.6 * rng(seed)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            v
+        })
+        .collect()
+}
+
+fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
+    let dir = std::env::temp_dir().join(format!("hypencoder-graph-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = WriterConfig {
+        dim: vectors[0].len(),
+        dtype: Dtype::F32,
+        model: ModelInfo { path: "t".into(), kind: "t".into(), fingerprint: "t".into() },
+        with_texts: false,
+        max_length: 0,
+        source: "t".into(),
+        segment_size: 4096,
+    };
+    let out = dir.join("idx");
+    let mut w = IndexWriter::create(&out, config).unwrap();
+    for (i, v) in vectors.iter().enumerate() {
+        w.add(&format!("d{i}"), "", v, false).unwrap();
+    }
+    w.finish().unwrap();
+    let index = Index::open(&out).unwrap();
+    (Scratch(dir), index)
+}
+
+#[test]
+fn exact_knn_matches_brute_force() {
+    let mut seed = 3;
+    let vectors = clustered(700, 12, &mut seed);
+    let (_s, index) = index_of("knn", &vectors);
+    for metric in [GraphMetric::InnerProduct, GraphMetric::L2] {
+        let degree = 8;
+        let graph = exact_knn(index.vectors(), degree, metric, &|_| {});
+        for (i, x) in vectors.iter().enumerate().step_by(37) {
+            let mut hits: Vec<Hit> = vectors
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(j, y)| {
+                    let score = match metric {
+                        GraphMetric::InnerProduct => x.iter().zip(y).map(|(a, b)| a * b).sum(),
+                        GraphMetric::L2 => -x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                    };
+                    Hit { doc: j as u32, score }
+                })
+                .collect();
+            hits.sort_by(Hit::rank_cmp);
+            let want: Vec<u32> = hits[..degree].iter().map(|h| h.doc).collect();
+            let got = &graph[i * degree..(i + 1) * degree];
+            let overlap = got.iter().filter(|d| want.contains(d)).count();
+            assert!(overlap >= degree - 1, "{metric:?} row {i}: {got:?} vs {want:?}");
+            assert!(!got.contains(&(i as u32)), "a document is not its own neighbour");
+        }
+    }
+}
+
+#[test]
+fn graph_search_recall_against_exhaustive() {
+    let mut seed = 11;
+    let (n, dim, degree, k) = (4000, 16, 16, 10);
+    let vectors = clustered(n, dim, &mut seed);
+    let (_s, index) = index_of("recall", &vectors);
+    let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
+    let info = GraphInfo { degree, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None };
+    write_graph(index.dir(), &neighbours, info).unwrap();
+    let index = Index::open(index.dir()).unwrap();
+    let graph = index.graph().unwrap();
+
+    let entry = random_entry_points(200, n, 43);
+    let params = GraphParams::default();
+    let mut scratch = GraphScratch::default();
+    let (mut found, mut total, mut scored) = (0, 0, 0);
+    for q in 0..50 {
+        let query: Vec<f32> = (0..dim).map(|_| rng(&mut seed)).collect();
+        let scorer = DotScorer::new(query, dim);
+        let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
+        let (hits, stats) = graph_search(index.vectors(), graph, &scorer, &entry, k, &params, &mut scratch);
+        assert_eq!(hits.len(), k, "query {q}");
+        for w in hits.windows(2) {
+            assert!(w[0].rank_cmp(&w[1]).is_lt());
+        }
+        found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
+        total += k;
+        scored += stats.scored;
+        // Scratch reuse must not change results.
+        let (fresh, _) = graph_search(index.vectors(), graph, &scorer, &entry, k, &params, &mut GraphScratch::default());
+        assert_eq!(fresh, hits, "query {q}: reused scratch changed the result");
+    }
+    let recall = found as f64 / total as f64;
+    let fraction = scored as f64 / (50 * n) as f64;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    assert!(fraction < 0.6, "scored {fraction} of the corpus per query");
+}
+
+#[test]
+fn every_document_as_entry_point_is_exhaustive() {
+    let mut seed = 5;
+    let vectors = clustered(300, 8, &mut seed);
+    let (_s, index) = index_of("all-entry", &vectors);
+    let neighbours = exact_knn(index.vectors(), 4, GraphMetric::InnerProduct, &|_| {});
+    write_graph(index.dir(), &neighbours, GraphInfo { degree: 4, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None }).unwrap();
+    let index = Index::open(index.dir()).unwrap();
+    let entry: Vec<u32> = (0..300).collect();
+    let scorer = DotScorer::new(vec![0.3; 8], 8);
+    let params = GraphParams { ncandidates: 50, max_iter: 1, early_stop: true };
+    let (hits, stats) = graph_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, 10, &params, &mut GraphScratch::default());
+    assert_eq!(stats.scored, 300);
+    assert_eq!(hits, exhaustive(index.vectors(), &scorer, 10).remove(0));
+}
+
+#[test]
+fn entry_points_are_distinct_and_deterministic() {
+    let a = random_entry_points(1000, 5000, 43);
+    assert_eq!(a, random_entry_points(1000, 5000, 43));
+    let mut sorted = a.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 1000);
+    assert!(sorted.iter().all(|&d| d < 5000));
+    assert_eq!(random_entry_points(10_000, 50, 1).len(), 50, "never more than the corpus");
+}

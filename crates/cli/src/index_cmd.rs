@@ -28,6 +28,13 @@ pub struct IndexArgs {
     pub no_texts: bool,
     #[command(flatten)]
     pub fields: FieldArgs,
+    /// Also build the neighbour graph with this many neighbours per document
+    /// (as `hypencoder graph` would), for `search --mode graph`.
+    #[arg(long, value_name = "K")]
+    pub graph_degree: Option<usize>,
+    /// Metric of that graph: ip or l2.
+    #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2"])]
+    pub graph_metric: String,
 }
 
 /// Documents per segment: the most work an interruption loses.
@@ -101,5 +108,12 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         manifest.stats.truncated,
         manifest.stats.max_length
     );
+    if let Some(degree) = args.graph_degree {
+        let graph = crate::graph_cmd::GraphBuildArgs {
+            degree,
+            metric: args.graph_metric.clone(),
+        };
+        crate::graph_cmd::build_graph(&args.index, &graph)?;
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! flags are parsed here, the work is done by `hypencoder-model`.
 
 mod eval_cmd;
+mod graph_cmd;
 mod index_cmd;
 mod input;
 mod search_cmd;
@@ -41,8 +42,11 @@ enum Command {
     Embed(EmbedArgs),
     /// Encode a corpus into an index folder (vectors, ids, texts, manifest).
     Index(index_cmd::IndexArgs),
-    /// Search an index exhaustively with the model it was built with.
+    /// Search an index with the model it was built with: exhaustively, or by
+    /// walking its neighbour graph (--mode graph).
     Search(search_cmd::SearchArgs),
+    /// Build the neighbour graph of an existing index (for --mode graph).
+    Graph(graph_cmd::GraphArgs),
     /// Evaluate a TREC run against qrels: MRR@10, nDCG@10, Recall@k, MAP
     /// with trec_eval's definitions.
     Eval(eval_cmd::EvalArgs),
@@ -215,6 +219,7 @@ fn main() {
         Command::Index(args) => index_cmd::run(args),
         Command::Search(args) => search_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
+        Command::Graph(args) => graph_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

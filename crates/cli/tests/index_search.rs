@@ -213,3 +213,31 @@ fn eval_matches_pytrec_eval_on_committed_run() {
     let e = err(&["eval", "--qrels", &qrels, "--run", &run_file, "--metrics", "bleu"]);
     assert!(e.contains("bleu"), "{e}");
 }
+
+#[test]
+fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
+    let s = Scratch::new("graph");
+    let index = small_index(&s);
+    let queries = s.write("queries.jsonl", &jsonl("q", &fixture_texts("tiny-2layer", "queries")));
+    let e = err(&["search", "--index", &index, "--queries", &queries, "--mode", "graph"]);
+    assert!(e.contains("has no neighbour graph") && e.contains("hypencoder graph --index"), "{e}");
+
+    let out = ok(&["graph", "--index", &index, "--degree", "4"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exact 4-NN graph"));
+    let exhaustive = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5"]).stdout;
+    // Every document an entry point: graph search scores them all and must
+    // return exactly the exhaustive top-k.
+    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5", "--mode", "graph", "--entry-points", "1000"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), String::from_utf8(exhaustive).unwrap());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("12 documents scored per query (100.00%)"));
+    // Few entry points: fewer documents scored, still a full ranking.
+    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "3", "--mode", "graph", "--entry-points", "2", "--ncandidates", "1", "--max-iter", "2"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 24);
+
+    let model = fixtures().join("tiny-2layer").display().to_string();
+    let docs = s.write("more.jsonl", &jsonl("m", &fixture_texts("tiny-2layer", "passages")));
+    let out = ok(&["index", "--model", &model, "--corpus", &docs, "--index", &s.s("with-graph"), "--graph-degree", "3"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exact 3-NN graph"));
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join("with-graph/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["graph"]["degree"], 3);
+}

@@ -198,3 +198,22 @@ fn score_candidates(vectors: &Vectors, scorer: &dyn Scorer, dim: usize, scratch:
         scorer.score_block(gathered, chunk.len(), out, space);
     }
 }
+
+/// Graph search for many one-query scorers, queries in parallel on the
+/// rayon pool with one scratch space per worker. Results in input order.
+pub fn graph_search_many(
+    vectors: &Vectors,
+    graph: &Graph,
+    scorers: &[Box<dyn Scorer>],
+    entry: &[u32],
+    k: usize,
+    params: &GraphParams,
+) -> Vec<(Vec<Hit>, GraphStats)> {
+    use rayon::prelude::*;
+    scorers
+        .par_iter()
+        .map_init(GraphScratch::default, |scratch, scorer| {
+            graph_search(vectors, graph, scorer.as_ref(), entry, k, params, scratch)
+        })
+        .collect()
+}

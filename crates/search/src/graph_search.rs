@@ -89,8 +89,9 @@ pub struct GraphStats {
     pub rounds: usize,
 }
 
-/// Entry points drawn uniformly without replacement, deterministically
-/// from `seed` (the paper samples 10 000 with Python's `random`, seed 43).
+/// `count` entry points drawn uniformly without replacement from `n`
+/// documents (all of them if `count >= n`), deterministically from `seed`
+/// (the paper samples 10 000 with Python's `random`, seed 43).
 pub fn random_entry_points(count: usize, n: usize, seed: u64) -> Vec<u32> {
     let n_pick = n.min(count);
     let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
@@ -106,7 +107,7 @@ pub fn random_entry_points(count: usize, n: usize, seed: u64) -> Vec<u32> {
     let mut swapped = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(n_pick);
     for i in 0..n_pick {
-        let j = i + (next() % (count - i) as u64) as usize;
+        let j = i + (next() % (n - i) as u64) as usize;
         let vj = *swapped.get(&j).unwrap_or(&j);
         let vi = *swapped.get(&i).unwrap_or(&i);
         swapped.insert(j, vi);

@@ -8,7 +8,8 @@ use hypencoder_eval::RunWriter;
 use hypencoder_index::Index;
 use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
 use hypencoder_search::{
-    exhaustive, graph_search_many, random_entry_points, DotScorer, GraphParams, Hit, QNetScorer, Scorer,
+    exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer, GraphAlgorithm, GraphParams, Hit,
+    QNetScorer, Scorer,
 };
 
 use crate::input::{read_jsonl, unique_ids, Fields};
@@ -30,6 +31,12 @@ pub enum Mode {
     /// Walk the index's neighbour graph from entry points (the paper's
     /// approximate search); needs `hypencoder graph` first.
     Graph,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Algorithm {
+    Beam,
+    Paper,
 }
 
 #[derive(clap::Args)]
@@ -65,9 +72,20 @@ pub struct SearchArgs {
     /// exhaustive (exact) or graph (approximate, needs a graph in the index).
     #[arg(long, value_enum, default_value = "exhaustive")]
     pub mode: Mode,
-    /// Graph search: initial candidates, drawn at random (the paper: 10000).
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub entry_points: usize,
+    /// Graph search: beam (ours: best-first with a bounded frontier) or
+    /// paper (the paper's rounds of candidate expansion).
+    #[arg(long, value_enum, default_value = "beam")]
+    pub algorithm: Algorithm,
+    /// Graph search: initial candidates, drawn at random [default: 10000 for
+    /// paper, as published; 64 for beam].
+    #[arg(long, value_name = "N")]
+    pub entry_points: Option<usize>,
+    /// Beam: documents kept in the search pool (at least --k).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub ef: usize,
+    /// Beam: candidates expanded per step (their neighbours are scored as one block).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub expand: usize,
     /// Graph search: candidates whose neighbours are expanded per round (the paper: 50).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub ncandidates: usize,
@@ -179,12 +197,24 @@ pub fn run(args: &SearchArgs) -> Result<()> {
             )
         })?),
     };
-    let entry = random_entry_points(args.entry_points, index.len(), args.seed);
-    let params = GraphParams {
-        ncandidates: args.ncandidates,
-        max_iter: args.max_iter,
-        early_stop: !args.no_early_stop,
+    let (algorithm, default_entries) = match args.algorithm {
+        Algorithm::Paper => (
+            GraphAlgorithm::Paper(GraphParams {
+                ncandidates: args.ncandidates,
+                max_iter: args.max_iter,
+                early_stop: !args.no_early_stop,
+            }),
+            10_000,
+        ),
+        Algorithm::Beam => (
+            GraphAlgorithm::Beam(BeamParams {
+                ef: args.ef,
+                expand: args.expand,
+            }),
+            64,
+        ),
     };
+    let entry = random_entry_points(args.entry_points.unwrap_or(default_entries), index.len(), args.seed);
     let started = std::time::Instant::now();
     let mut scored = 0usize;
     for (batch_ids, batch_texts) in qids.chunks(args.query_batch.max(1)).zip(texts.chunks(args.query_batch.max(1))) {
@@ -197,7 +227,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
             }
             Some(graph) => {
                 let scorers = per_query_scorers(reps, model.dim())?;
-                graph_search_many(index.vectors(), graph, &scorers, &entry, args.k, &params)
+                graph_search_many(index.vectors(), graph, &scorers, &entry, args.k, &algorithm)
                     .into_iter()
                     .map(|(hits, stats)| {
                         scored += stats.scored;

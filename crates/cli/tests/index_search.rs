@@ -225,14 +225,18 @@ fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
     let out = ok(&["graph", "--index", &index, "--degree", "4"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("exact 4-NN graph"));
     let exhaustive = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5"]).stdout;
+    let exhaustive_copy = exhaustive.clone();
     // Every document an entry point: graph search scores them all and must
     // return exactly the exhaustive top-k.
-    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5", "--mode", "graph", "--entry-points", "1000"]);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), String::from_utf8(exhaustive).unwrap());
+    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5", "--mode", "graph", "--algorithm", "paper", "--entry-points", "1000"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), String::from_utf8(exhaustive_copy).unwrap());
     assert!(String::from_utf8_lossy(&out.stderr).contains("12 documents scored per query (100.00%)"));
     // Few entry points: fewer documents scored, still a full ranking.
-    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "3", "--mode", "graph", "--entry-points", "2", "--ncandidates", "1", "--max-iter", "2"]);
+    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "3", "--mode", "graph", "--algorithm", "paper", "--entry-points", "2", "--ncandidates", "1", "--max-iter", "2"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 24);
+    // Ours, the default: every document an entry point is exhaustive too.
+    let out = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5", "--mode", "graph", "--entry-points", "12"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), String::from_utf8(exhaustive.clone()).unwrap());
 
     let model = fixtures().join("tiny-2layer").display().to_string();
     let docs = s.write("more.jsonl", &jsonl("m", &fixture_texts("tiny-2layer", "passages")));

@@ -200,6 +200,15 @@ fn score_candidates(vectors: &Vectors, scorer: &dyn Scorer, dim: usize, scratch:
     }
 }
 
+/// Which graph walk to run.
+#[derive(Debug, Clone)]
+pub enum GraphAlgorithm {
+    /// The paper's rounds of candidate expansion.
+    Paper(GraphParams),
+    /// Our best-first search with a bounded frontier.
+    Beam(BeamParams),
+}
+
 /// Graph search for many one-query scorers, queries in parallel on the
 /// rayon pool with one scratch space per worker. Results in input order.
 pub fn graph_search_many(
@@ -208,13 +217,119 @@ pub fn graph_search_many(
     scorers: &[Box<dyn Scorer>],
     entry: &[u32],
     k: usize,
-    params: &GraphParams,
+    algorithm: &GraphAlgorithm,
 ) -> Vec<(Vec<Hit>, GraphStats)> {
     use rayon::prelude::*;
     scorers
         .par_iter()
-        .map_init(GraphScratch::default, |scratch, scorer| {
-            graph_search(vectors, graph, scorer.as_ref(), entry, k, params, scratch)
+        .map_init(GraphScratch::default, |scratch, scorer| match algorithm {
+            GraphAlgorithm::Paper(p) => graph_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch),
+            GraphAlgorithm::Beam(p) => beam_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch),
         })
         .collect()
+}
+
+/// Best-first search parameters (ours): a bounded frontier, as in HNSW's
+/// search layer, with several candidates expanded per step so each step
+/// scores one GEMM-sized block.
+#[derive(Debug, Clone)]
+pub struct BeamParams {
+    /// Size of the result pool kept while searching (>= k); larger finds
+    /// more at more cost.
+    pub ef: usize,
+    /// Candidates expanded per step; their unvisited neighbours are scored
+    /// together.
+    pub expand: usize,
+}
+
+impl Default for BeamParams {
+    fn default() -> Self {
+        BeamParams { ef: 64, expand: 4 }
+    }
+}
+
+/// Orders hits so a max-heap pops the best first.
+struct Best(Hit);
+
+impl PartialEq for Best {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Best {}
+impl PartialOrd for Best {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Best {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.rank_cmp(&self.0)
+    }
+}
+
+/// Best-first graph search: keep the `ef` best documents seen; repeatedly
+/// expand the best unexpanded candidates; stop when the best remaining
+/// candidate is worse than every kept document. Returns the `k` best.
+pub fn beam_search(
+    vectors: &Vectors,
+    graph: &Graph,
+    scorer: &dyn Scorer,
+    entry: &[u32],
+    k: usize,
+    params: &BeamParams,
+    scratch: &mut GraphScratch,
+) -> (Vec<Hit>, GraphStats) {
+    assert_eq!(scorer.num_queries(), 1, "graph search takes one query at a time");
+    let dim = vectors.dim();
+    let ef = params.ef.max(k);
+    scratch.begin(vectors.count());
+    let mut stats = GraphStats::default();
+    let mut pool = TopK::new(ef);
+    let mut frontier = std::collections::BinaryHeap::new();
+
+    scratch.candidates.clear();
+    for &e in entry {
+        if scratch.visit(e) {
+            scratch.candidates.push(e);
+        }
+    }
+    loop {
+        if !scratch.candidates.is_empty() {
+            score_candidates(vectors, scorer, dim, scratch);
+            stats.scored += scratch.candidates.len();
+            for (&doc, &score) in scratch.candidates.iter().zip(&scratch.scores) {
+                let hit = Hit { doc, score };
+                if pool.threshold().is_none_or(|worst| hit.rank_cmp(&worst).is_lt()) {
+                    pool.push(hit);
+                    frontier.push(Best(hit));
+                }
+            }
+        }
+        stats.rounds += 1;
+        // Expand the best few candidates that can still improve the pool.
+        scratch.candidates.clear();
+        let mut expanded = 0;
+        while expanded < params.expand.max(1) {
+            let Some(Best(c)) = frontier.pop() else { break };
+            if pool.threshold().is_some_and(|worst| c.rank_cmp(&worst).is_gt()) {
+                frontier.clear();
+                break;
+            }
+            expanded += 1;
+            for nb in graph.neighbours(c.doc as usize) {
+                let slot = &mut scratch.visited[nb as usize];
+                if *slot != scratch.stamp {
+                    *slot = scratch.stamp;
+                    scratch.candidates.push(nb);
+                }
+            }
+        }
+        if expanded == 0 {
+            break;
+        }
+    }
+    let mut hits = pool.into_sorted();
+    hits.truncate(k);
+    (hits, stats)
 }

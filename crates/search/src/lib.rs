@@ -19,6 +19,9 @@ mod topk;
 
 pub use exhaustive::{exhaustive, BLOCK};
 pub use graph_build::{exact_knn, GraphMetric};
-pub use graph_search::{graph_search, graph_search_many, random_entry_points, GraphParams, GraphScratch, GraphStats};
+pub use graph_search::{
+    beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
+    GraphScratch, GraphStats,
+};
 pub use scorer::{DotScorer, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

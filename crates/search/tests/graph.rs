@@ -156,3 +156,35 @@ fn entry_points_are_distinct_and_deterministic() {
     all.sort_unstable();
     assert_eq!(all, (0..50).collect::<Vec<u32>>(), "more than the corpus asked: every document once");
 }
+
+#[test]
+fn beam_search_recall_and_cost() {
+    use hypencoder_search::{beam_search, BeamParams};
+    let mut seed = 21;
+    let (n, dim, degree, k) = (4000, 16, 16, 10);
+    let vectors = clustered(n, dim, &mut seed);
+    let (_s, index) = index_of("beam", &vectors);
+    let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
+    write_graph(index.dir(), &neighbours, GraphInfo { degree, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None }).unwrap();
+    let index = Index::open(index.dir()).unwrap();
+    let entry = random_entry_points(32, n, 43);
+    let params = BeamParams { ef: 128, expand: 4 };
+    let mut scratch = GraphScratch::default();
+    let (mut found, mut scored) = (0, 0);
+    for _ in 0..50 {
+        // Queries near the data, as real queries are near their documents.
+        let near = &vectors[(rng(&mut seed).abs() * (n - 1) as f32) as usize];
+        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(&mut seed)).collect();
+        let scorer = DotScorer::new(query, dim);
+        let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
+        let (hits, stats) = beam_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, k, &params, &mut scratch);
+        assert_eq!(hits.len(), k);
+        found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
+        scored += stats.scored;
+    }
+    let recall = found as f64 / (50 * k) as f64;
+    let fraction = scored as f64 / (50 * n) as f64;
+    // Measured: 0.952 while scoring 8.4% of the documents.
+    assert!(recall >= 0.93, "recall@10 {recall}");
+    assert!(fraction < 0.15, "scored {fraction} of the corpus per query");
+}

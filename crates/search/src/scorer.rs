@@ -1,14 +1,16 @@
 //! Scorers: what a query does to a block of document vectors.
 
-use hypencoder_model::{QNet, QNET_LN_EPS};
+use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
-use crate::kernel::{dot, layer_norm, sgemm};
+use crate::kernel::{dots, epilogue, matmul, sgemm, Epilogue, Rhs};
 
 /// Buffers a scorer reuses across blocks; one per worker thread.
 #[derive(Default)]
 pub struct ScratchSpace {
     a: Vec<f32>,
     b: Vec<f32>,
+    /// The matrix kernel's re-laid copy of its left operand.
+    pack: Vec<f32>,
 }
 
 /// Scores a block of documents for a batch of queries.
@@ -21,7 +23,10 @@ pub trait Scorer: Sync {
     fn score_block(&self, docs: &[f32], n: usize, out: &mut [f32], scratch: &mut ScratchSpace);
 }
 
-/// Dot products with query vectors (bi-encoders): one GEMM per block.
+/// Dot products with query vectors (bi-encoders): one GEMM per block through
+/// the `gemm` crate. (Our packed AVX-512 path measured slower here: with
+/// few output columns, re-laying the block costs more than it saves, and
+/// the scan is memory-bound anyway.)
 pub struct DotScorer {
     queries: Vec<f32>,
     count: usize,
@@ -55,11 +60,24 @@ impl Scorer for DotScorer {
     }
 }
 
+/// One q-net with its weights in the kernel's layout (packed once here, not
+/// per block).
+struct Prepared {
+    layers: Vec<Rhs>,
+    biases: Vec<Vec<f32>>,
+    last: Vec<f32>,
+    activation: Activation,
+    norm_before: bool,
+    norm_after: bool,
+    /// Per hidden layer: whether it adds its input back.
+    residual: Vec<bool>,
+}
+
 /// Hypencoder q-nets: per query, each hidden layer is one GEMM over the
-/// block (bias pre-filled into the output so the GEMM adds onto it), then
-/// activation, LayerNorm and residual row by row; the last layer a dot product.
+/// block, then bias, activation, LayerNorm and residual in one sweep per row
+/// (the last hidden layer's sweep also takes the final dot product).
 pub struct QNetScorer {
-    qnets: Vec<QNet>,
+    qnets: Vec<Prepared>,
     dim: usize,
 }
 
@@ -70,48 +88,52 @@ impl QNetScorer {
             qnets.iter().all(|q| q.config.vector_dimensions[0] == dim),
             "q-nets of one batch take vectors of one width"
         );
+        let qnets = qnets
+            .into_iter()
+            .map(|q| {
+                let c = &q.config;
+                let mut weights = q.weights;
+                let last = weights.pop().expect("a q-net has a last layer");
+                let layers = weights
+                    .iter()
+                    .zip(c.weight_shapes())
+                    .map(|(w, (i, o))| Rhs::new(w, i, o, o, 1))
+                    .collect();
+                Prepared {
+                    layers,
+                    biases: q.biases,
+                    last,
+                    activation: c.activation,
+                    norm_before: c.do_layer_norm && c.layer_norm_before_residual,
+                    norm_after: c.do_layer_norm && !c.layer_norm_before_residual,
+                    residual: (0..c.hidden_layers()).map(|j| c.residual_on(j)).collect(),
+                }
+            })
+            .collect();
         QNetScorer { qnets, dim }
     }
 
-    fn score_one(&self, qnet: &QNet, docs: &[f32], n: usize, out: &mut [f32], scratch: &mut ScratchSpace) {
-        let c = &qnet.config;
-        let dims = &c.vector_dimensions;
-        let eps = QNET_LN_EPS as f32;
-        let ScratchSpace { a, b } = scratch;
-        let mut input_is_docs = true;
-        for j in 0..c.hidden_layers() {
-            let (inp, width) = (dims[j], dims[j + 1]);
-            b.resize(n * width, 0.0);
-            for row in b.chunks_exact_mut(width) {
-                row.copy_from_slice(&qnet.biases[j]);
-            }
-            let x: &[f32] = if input_is_docs { docs } else { a };
-            sgemm(n, width, inp, x, &qnet.weights[j], width, 1, b, true);
-            let residual = c.residual_on(j);
-            for (i, row) in b.chunks_exact_mut(width).enumerate() {
-                for v in row.iter_mut() {
-                    *v = c.activation.apply_f32(*v);
-                }
-                if c.do_layer_norm && c.layer_norm_before_residual {
-                    layer_norm(row, eps);
-                }
-                if residual {
-                    for (v, x) in row.iter_mut().zip(&x[i * inp..(i + 1) * inp]) {
-                        *v += x;
-                    }
-                }
-                if c.do_layer_norm && !c.layer_norm_before_residual {
-                    layer_norm(row, eps);
-                }
-            }
-            std::mem::swap(a, b);
-            input_is_docs = false;
+    fn score_one(&self, qnet: &Prepared, docs: &[f32], n: usize, out: &mut [f32], scratch: &mut ScratchSpace) {
+        let ScratchSpace { a, b, pack } = scratch;
+        let hidden = qnet.layers.len();
+        if hidden == 0 {
+            return dots(docs, n, self.dim, &qnet.last, out);
         }
-        let last = qnet.weights.last().expect("a q-net has a last layer");
-        let width = last.len();
-        let x: &[f32] = if input_is_docs { docs } else { a };
-        for (i, o) in out.iter_mut().enumerate().take(n) {
-            *o = dot(&x[i * width..(i + 1) * width], last);
+        for (j, w) in qnet.layers.iter().enumerate() {
+            let x: &[f32] = if j == 0 { docs } else { a };
+            b.resize(n * w.n(), 0.0);
+            matmul(n, x, w, b, pack);
+            let mut e = Epilogue {
+                bias: &qnet.biases[j],
+                activation: qnet.activation,
+                norm_before: qnet.norm_before,
+                norm_after: qnet.norm_after,
+                eps: QNET_LN_EPS as f32,
+                residual: qnet.residual[j].then_some(x),
+                last: (j + 1 == hidden).then_some((&qnet.last[..], &mut out[..n])),
+            };
+            epilogue(b, n, w.n(), &mut e);
+            std::mem::swap(a, b);
         }
     }
 }

@@ -3,11 +3,20 @@
 //! (`embeddings.word_embeddings.weight`, `encoder.layer.3.attention.self.query.weight`, ...).
 //! Differences from a literal port, for speed: query/key/value are one fused
 //! projection, and projections run as one 2-D matrix multiply over all tokens.
+//! Inference (no weight is a variable, f32 on a CPU with AVX-512, right-padded
+//! mask) skips candle after the embeddings: weights are packed once
+//! (`PackedLayer`) and each layer runs on the kernels of `infer.rs` (GEMMs
+//! with bias and GELU/residual epilogues, a fused attention core that skips
+//! padded keys, LayerNorm fused into the row blocks). Anything that may need
+//! a gradient keeps the candle ops (`forward_candle`); tests check both agree.
 
-use candle_core::{Module, Tensor, D};
+use std::sync::OnceLock;
+
+use candle_core::{DType, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::config::{Activation, BertConfig};
+use crate::infer::{self, Epilogue, PackedWeight};
 
 /// Layer normalisation over the last dimension, without learned parameters;
 /// built from primitive ops so gradients flow (candle's fused kernel has none).
@@ -210,11 +219,129 @@ impl Layer {
     }
 }
 
+/// One layer's weights for the inference kernels (`infer.rs`): Q/K/V
+/// concatenated with 1/sqrt(head_dim) folded into Q, all transposed into
+/// panels once.
+struct PackedLayer {
+    qkv: PackedWeight,
+    attn_out: PackedWeight,
+    attn_norm: (Vec<f32>, Vec<f32>, f32),
+    inter: PackedWeight,
+    out: PackedWeight,
+    out_norm: (Vec<f32>, Vec<f32>, f32),
+}
+
+fn vec1(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+fn pack_linear(l: &Linear, scale_rows: Option<(usize, f64)>) -> candle_core::Result<PackedWeight> {
+    let (n, k) = l.weight.dims2()?;
+    let mut w = vec1(&l.weight)?;
+    let mut b = match &l.bias {
+        Some(b) => Some(vec1(b)?),
+        None => None,
+    };
+    if let Some((rows, scale)) = scale_rows {
+        w[..rows * k].iter_mut().for_each(|v| *v = (*v as f64 * scale) as f32);
+        if let Some(b) = &mut b {
+            b[..rows].iter_mut().for_each(|v| *v = (*v as f64 * scale) as f32);
+        }
+    }
+    Ok(PackedWeight::new(&w, b.as_deref(), n, k))
+}
+
+fn cat_linear(parts: &[&Linear]) -> candle_core::Result<Linear> {
+    let w = Tensor::cat(&parts.iter().map(|l| l.weight()).collect::<Vec<_>>(), 0)?;
+    let biases: Option<Vec<&Tensor>> = parts.iter().map(|l| l.bias()).collect();
+    let b = match biases {
+        Some(bs) => Some(Tensor::cat(&bs, 0)?),
+        None if parts.iter().all(|l| l.bias().is_none()) => None,
+        None => {
+            // Mixed: zeros stand in for the missing biases.
+            let bs = parts
+                .iter()
+                .map(|l| match l.bias() {
+                    Some(b) => Ok(b.clone()),
+                    None => Tensor::zeros(l.weight().dim(0)?, l.weight().dtype(), l.weight().device()),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Some(Tensor::cat(&bs, 0)?)
+        }
+    };
+    Ok(Linear::new(w, b))
+}
+
+impl Layer {
+    fn tracks(&self) -> bool {
+        let lin = |l: &Linear| l.weight.track_op() || l.bias.as_ref().is_some_and(|b| b.track_op());
+        let norm = |n: &AffineLayerNorm| n.weight.track_op() || n.bias.track_op();
+        [&self.q, &self.k, &self.v, &self.attn_out, &self.inter, &self.out].into_iter().any(lin)
+            || norm(&self.attn_norm)
+            || norm(&self.out_norm)
+    }
+
+    fn pack(&self) -> candle_core::Result<PackedLayer> {
+        let h = self.q.weight.dim(0)?;
+        let hd = h / self.heads;
+        let qkv = cat_linear(&[&self.q, &self.k, &self.v])?;
+        let norm = |n: &AffineLayerNorm| -> candle_core::Result<(Vec<f32>, Vec<f32>, f32)> {
+            Ok((vec1(&n.weight)?, vec1(&n.bias)?, n.eps as f32))
+        };
+        Ok(PackedLayer {
+            qkv: pack_linear(&qkv, Some((h, 1.0 / (hd as f64).sqrt())))?,
+            attn_out: pack_linear(&self.attn_out, None)?,
+            attn_norm: norm(&self.attn_norm)?,
+            inter: pack_linear(&self.inter, None)?,
+            out: pack_linear(&self.out, None)?,
+            out_norm: norm(&self.out_norm)?,
+        })
+    }
+}
+
+/// Activations of the inference path, reused from layer to layer.
+struct Buffers {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    /// Unfused path only (few rows).
+    tmp: Vec<f32>,
+}
+
+impl PackedLayer {
+    /// `buf.x` (B*L, H) in and out.
+    fn forward(&self, buf: &mut Buffers, b: usize, l: usize, heads: usize, lens: &[usize], act: Activation) {
+        let m = b * l;
+        let h = self.attn_out.out_dim();
+        infer::linear(&buf.x, m, &self.qkv, &mut buf.qkv, Epilogue::None);
+        infer::attention(&buf.qkv, b, l, h, heads, lens, &mut buf.ctx);
+        let (g1, b1, e1) = &self.attn_norm;
+        let (g2, b2, e2) = &self.out_norm;
+        let n1 = infer::Norm { gamma: g1, beta: b1, eps: *e1 };
+        let n2 = infer::Norm { gamma: g2, beta: b2, eps: *e2 };
+        if let Some(mc) = infer::fused_rows(m) {
+            infer::fused_residual_ln(&mut buf.x, Some(&buf.ctx), mc, None, &self.attn_out, &n1);
+            infer::fused_residual_ln(&mut buf.x, None, mc, Some((&self.inter, act)), &self.out, &n2);
+            return;
+        }
+        infer::linear(&buf.ctx, m, &self.attn_out, &mut buf.tmp, Epilogue::Residual(&buf.x));
+        infer::layer_norm_rows(&buf.tmp, &mut buf.x, h, g1, b1, *e1);
+        let mut inter = vec![0f32; m * self.inter.out_dim()];
+        infer::linear(&buf.x, m, &self.inter, &mut inter, Epilogue::Act(act));
+        infer::linear(&inter, m, &self.out, &mut buf.tmp, Epilogue::Residual(&buf.x));
+        infer::layer_norm_rows(&buf.tmp, &mut buf.x, h, g2, b2, *e2);
+    }
+}
+
 /// A BERT encoder: token ids and attention mask in, last hidden states out.
 pub struct Bert {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     config: BertConfig,
+    /// Packed weights for the inference kernels, made on first use; `None`
+    /// when they cannot be used (weights are variables, not f32, not on the
+    /// CPU, or the CPU lacks AVX-512).
+    packed: OnceLock<Option<Vec<PackedLayer>>>,
 }
 
 impl Bert {
@@ -228,6 +355,7 @@ impl Bert {
             embeddings,
             layers,
             config: config.clone(),
+            packed: OnceLock::new(),
         })
     }
 
@@ -241,6 +369,58 @@ impl Bert {
 
     /// `input_ids` (B, L) u32, `attention_mask` (B, L) f32 of 0/1 -> (B, L, H).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        if let Some(packed) = self.packed_layers()? {
+            if let Some(lens) = prefix_lengths(attention_mask)? {
+                if !input_ids.track_op() {
+                    return self.forward_packed(packed, input_ids, &lens);
+                }
+            }
+        }
+        self.forward_candle(input_ids, attention_mask)
+    }
+
+    /// The packed weights, when the inference kernels apply to this model.
+    fn packed_layers(&self) -> candle_core::Result<Option<&[PackedLayer]>> {
+        if let Some(p) = self.packed.get() {
+            return Ok(p.as_deref());
+        }
+        let usable = infer::available()
+            && self.embeddings.word.device().is_cpu()
+            && self.embeddings.word.dtype() == DType::F32
+            && !self.embeddings.word.track_op()
+            && !self.layers.iter().any(Layer::tracks)
+            && self.layers.iter().all(|l| l.q.weight.dtype() == DType::F32);
+        let packed = if usable {
+            Some(self.layers.iter().map(Layer::pack).collect::<candle_core::Result<Vec<_>>>()?)
+        } else {
+            None
+        };
+        let _ = self.packed.set(packed);
+        Ok(self.packed.get().and_then(|p| p.as_deref()))
+    }
+
+    /// Inference forward on the AVX-512 kernels; `lens` real tokens per row.
+    fn forward_packed(&self, packed: &[PackedLayer], input_ids: &Tensor, lens: &[usize]) -> candle_core::Result<Tensor> {
+        let (b, l) = input_ids.dims2()?;
+        let h = self.config.hidden_size;
+        let m = b * l;
+        let emb = self.embeddings.forward(input_ids)?;
+        let device = emb.device().clone();
+        let mut buf = Buffers {
+            x: vec1(&emb)?,
+            qkv: vec![0f32; m * 3 * h],
+            ctx: vec![0f32; m * h],
+            tmp: if infer::fused_rows(m).is_some() { Vec::new() } else { vec![0f32; m * h] },
+        };
+        drop(emb);
+        for (layer, p) in self.layers.iter().zip(packed) {
+            p.forward(&mut buf, b, l, layer.heads, lens, layer.act);
+        }
+        Tensor::from_vec(buf.x, (b, l, h), &device)
+    }
+
+    /// The differentiable forward on candle ops (also inference without AVX-512).
+    fn forward_candle(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
         // Length-sorted batches are often unpadded: then the mask is a no-op.
         let padded = attention_mask.min_all()?.to_scalar::<f32>()? < 1.0;
         let mask_bias = if padded {
@@ -254,6 +434,24 @@ impl Bert {
         }
         Ok(xs)
     }
+}
+
+/// Real tokens per row when `mask` (B, L) is 1s then 0s on every row (right
+/// padding, what the tokenizer makes) and needs no gradient; `None` otherwise.
+fn prefix_lengths(mask: &Tensor) -> candle_core::Result<Option<Vec<usize>>> {
+    if mask.track_op() || mask.rank() != 2 {
+        return Ok(None);
+    }
+    let rows = mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let mut lens = Vec::with_capacity(rows.len());
+    for row in rows {
+        let len = row.iter().take_while(|&&v| v == 1.0).count();
+        if len == 0 || row[len..].iter().any(|&v| v != 0.0) {
+            return Ok(None);
+        }
+        lens.push(len);
+    }
+    Ok(Some(lens))
 }
 
 /// 0 where `mask` is 1, the most negative f32 where it is 0: adding it before
@@ -307,5 +505,108 @@ mod tests {
         let grads = loss.backward().unwrap();
         assert!(grads.get(weight.as_tensor()).is_some(), "no gradient for the scale");
         assert!(grads.get(bias.as_tensor()).is_some(), "no gradient for the shift");
+    }
+
+    /// Random weights for a small BERT, named as in a checkpoint.
+    fn random_weights(c: &BertConfig) -> std::collections::HashMap<String, Tensor> {
+        let dev = Device::Cpu;
+        let mut t = std::collections::HashMap::new();
+        let mut put = |name: String, shape: &[usize], mean: f32, std: f32| {
+            t.insert(name, Tensor::randn(mean, std, shape, &dev).unwrap());
+        };
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        put("embeddings.word_embeddings.weight".into(), &[c.vocab_size, h], 0.0, 1.0);
+        put("embeddings.position_embeddings.weight".into(), &[c.max_position_embeddings, h], 0.0, 0.5);
+        put("embeddings.token_type_embeddings.weight".into(), &[c.type_vocab_size, h], 0.0, 0.5);
+        put("embeddings.LayerNorm.weight".into(), &[h], 1.0, 0.1);
+        put("embeddings.LayerNorm.bias".into(), &[h], 0.0, 0.1);
+        for l in 0..c.num_hidden_layers {
+            let p = format!("encoder.layer.{l}.");
+            let lin = |put: &mut dyn FnMut(String, &[usize], f32, f32), name: &str, out: usize, inp: usize| {
+                put(format!("{p}{name}.weight"), &[out, inp], 0.0, 1.0 / (inp as f32).sqrt());
+                put(format!("{p}{name}.bias"), &[out], 0.0, 0.1);
+            };
+            for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+                lin(&mut put, name, h, h);
+            }
+            lin(&mut put, "intermediate.dense", i, h);
+            lin(&mut put, "output.dense", h, i);
+            for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
+                put(format!("{p}{name}.weight"), &[h], 1.0, 0.1);
+                put(format!("{p}{name}.bias"), &[h], 0.0, 0.1);
+            }
+        }
+        t
+    }
+
+    fn small_config(h: usize, heads: usize, act: &str) -> BertConfig {
+        BertConfig {
+            vocab_size: 50,
+            hidden_size: h,
+            num_hidden_layers: 2,
+            num_attention_heads: heads,
+            intermediate_size: 4 * h,
+            hidden_act: act.into(),
+            max_position_embeddings: 128,
+            ..BertConfig::bert_base_uncased()
+        }
+    }
+
+    /// Right-padded batch: row i has `lens[i]` real tokens.
+    fn batch(lens: &[usize], l: usize) -> (Tensor, Tensor) {
+        let dev = Device::Cpu;
+        let ids: Vec<u32> = (0..lens.len() * l).map(|i| ((i * 7 + 3) % 50) as u32).collect();
+        let mask: Vec<f32> = lens.iter().flat_map(|&n| (0..l).map(move |j| if j < n { 1.0 } else { 0.0 })).collect();
+        (
+            Tensor::from_vec(ids, (lens.len(), l), &dev).unwrap(),
+            Tensor::from_vec(mask, (lens.len(), l), &dev).unwrap(),
+        )
+    }
+
+    #[test]
+    fn inference_kernels_match_candle_forward() {
+        // Head sizes 8 (partial panels) and 32 (MiniLM's); a batch big enough
+        // for the fused row-block path and a single short row for the
+        // column-split path; padded and unpadded rows.
+        for (h, heads, act) in [(48, 6, "gelu"), (64, 2, "gelu"), (32, 4, "relu")] {
+            let c = small_config(h, heads, act);
+            let vb = VarBuilder::from_tensors(random_weights(&c), candle_core::DType::F32, &Device::Cpu);
+            let bert = Bert::load(vb, &c).unwrap();
+            if bert.packed_layers().unwrap().is_none() {
+                return; // no AVX-512: forward is the candle path
+            }
+            for (lens, l) in [(vec![70, 33, 1, 70], 70), (vec![5], 5), (vec![3, 2], 3)] {
+                let (ids, mask) = batch(&lens, l);
+                let fast = bert.forward(&ids, &mask).unwrap();
+                let slow = bert.forward_candle(&ids, &mask).unwrap();
+                assert_eq!(fast.dims(), slow.dims());
+                let diff = close(&fast, &slow);
+                assert!(diff < 1e-5, "h {h}, heads {heads}, lens {lens:?}: max difference {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn variable_weights_take_the_differentiable_path() {
+        let c = small_config(32, 4, "gelu");
+        let weights = random_weights(&c);
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
+        let bert = Bert::load(vb, &c).unwrap();
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            var.set(&weights[name]).unwrap();
+        }
+        assert!(bert.packed_layers().unwrap().is_none(), "variables must not be packed");
+        let (ids, mask) = batch(&[6, 4], 6);
+        let out = bert.forward(&ids, &mask).unwrap();
+        assert!(out.track_op());
+        // Same numbers as the inference kernels on the same weights.
+        let frozen = Bert::load(VarBuilder::from_tensors(weights, candle_core::DType::F32, &Device::Cpu), &c).unwrap();
+        assert!(close(&out, &frozen.forward(&ids, &mask).unwrap()) < 1e-5);
+        let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let data = varmap.data().lock().unwrap();
+        for name in ["encoder.layer.0.attention.self.query.weight", "encoder.layer.1.intermediate.dense.bias", "embeddings.word_embeddings.weight"] {
+            assert!(grads.get(data[name].as_tensor()).is_some(), "no gradient for {name}");
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod bert;
 pub mod config;
 pub mod error;
 pub mod hyperhead;
+mod infer;
 mod kernels;
 pub mod model;
 pub mod qnet;

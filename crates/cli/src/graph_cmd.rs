@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use hypencoder_index::{write_graph, GraphInfo, Index};
-use hypencoder_search::{exact_knn, GraphMetric};
+use hypencoder_search::{diversify, exact_knn, GraphMetric};
 
 use crate::progress_bar;
 
@@ -26,6 +26,10 @@ pub struct GraphBuildArgs {
     /// vectors) or l2.
     #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2"])]
     pub metric: String,
+    /// Plain k-nearest-neighbour lists instead of pruned, diversified ones
+    /// with reverse edges (the default, which keeps links between regions).
+    #[arg(long)]
+    pub plain_knn: bool,
 }
 
 /// Builds the exact kNN graph of the index in `dir` and adds it to the index.
@@ -37,18 +41,25 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     let metric = GraphMetric::parse(&args.metric).expect("clap checked the value");
     let started = std::time::Instant::now();
     let progress = progress_bar(index.len());
-    let neighbours = exact_knn(index.vectors(), args.degree, metric, &|rows| progress.inc(rows as u64));
+    // Diversified graphs choose among twice as many exact candidates.
+    let pool = if args.plain_knn { args.degree } else { 2 * args.degree };
+    let knn = exact_knn(index.vectors(), pool, metric, &|rows| progress.inc(rows as u64));
     progress.finish_and_clear();
+    let (neighbours, method) = if args.plain_knn {
+        (knn, "exact")
+    } else {
+        (diversify(index.vectors(), &knn, pool, args.degree, metric), "exact-diversified")
+    };
     let info = GraphInfo {
         degree: args.degree,
         metric: metric.name().to_string(),
-        method: "exact".into(),
-        recall_vs_exact: Some(1.0),
+        method: method.into(),
+        recall_vs_exact: None,
     };
     drop(index);
     write_graph(dir, &neighbours, info)?;
     eprintln!(
-        "built the exact {}-NN graph ({}) of {} in {:.1} s",
+        "built the {method} {}-NN graph ({}) of {} in {:.1} s",
         args.degree,
         metric.name(),
         dir.display(),

@@ -112,6 +112,7 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         let graph = crate::graph_cmd::GraphBuildArgs {
             degree,
             metric: args.graph_metric.clone(),
+            plain_knn: false,
         };
         crate::graph_cmd::build_graph(&args.index, &graph)?;
     }

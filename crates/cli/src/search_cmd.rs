@@ -81,7 +81,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "N")]
     pub entry_points: Option<usize>,
     /// Beam: documents kept in the search pool (at least --k).
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub ef: usize,
     /// Beam: candidates expanded per step (their neighbours are scored as one block).
     #[arg(long, value_name = "N", default_value_t = 4)]

@@ -223,7 +223,7 @@ fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
     assert!(e.contains("has no neighbour graph") && e.contains("hypencoder graph --index"), "{e}");
 
     let out = ok(&["graph", "--index", &index, "--degree", "4"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exact 4-NN graph"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exact-diversified 4-NN graph"));
     let exhaustive = ok(&["search", "--index", &index, "--queries", &queries, "--k", "5"]).stdout;
     let exhaustive_copy = exhaustive.clone();
     // Every document an entry point: graph search scores them all and must
@@ -241,7 +241,7 @@ fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
     let model = fixtures().join("tiny-2layer").display().to_string();
     let docs = s.write("more.jsonl", &jsonl("m", &fixture_texts("tiny-2layer", "passages")));
     let out = ok(&["index", "--model", &model, "--corpus", &docs, "--index", &s.s("with-graph"), "--graph-degree", "3"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exact 3-NN graph"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exact-diversified 3-NN graph"));
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.0.join("with-graph/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["graph"]["degree"], 3);
 }

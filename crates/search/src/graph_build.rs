@@ -88,3 +88,67 @@ pub fn exact_knn(vectors: &Vectors, degree: usize, metric: GraphMetric, progress
     });
     out
 }
+
+/// Prunes candidate lists into a navigable graph (the neighbour selection of
+/// HNSW and NSG): a candidate is kept only if it is nearer to the document
+/// than to every neighbour kept before it, so near-duplicates do not crowd
+/// out links to other regions; then every kept edge is also added in
+/// reverse, and free slots are filled from the remaining candidates.
+///
+/// `candidates`: `count x pool` ids nearest first (from [`exact_knn`]);
+/// returns `count x degree`.
+pub fn diversify(vectors: &Vectors, candidates: &[u32], pool: usize, degree: usize, metric: GraphMetric) -> Vec<u32> {
+    let (n, d) = (vectors.count(), vectors.dim());
+    let all: Cow<[f32]> = vectors.rows(0, n);
+    let row = |i: u32| &all[i as usize * d..(i as usize + 1) * d];
+    // Larger is nearer for both metrics.
+    let near = |a: u32, b: u32| -> f32 {
+        let (x, y) = (row(a), row(b));
+        match metric {
+            GraphMetric::InnerProduct => x.iter().zip(y).map(|(p, q)| p * q).sum(),
+            GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
+        }
+    };
+    let kept: Vec<Vec<u32>> = (0..n)
+        .into_par_iter()
+        .map(|u| {
+            let mut kept: Vec<u32> = Vec::with_capacity(degree);
+            for &v in candidates[u * pool..(u + 1) * pool].iter().take_while(|&&v| v != NO_NEIGHBOUR) {
+                if kept.len() == degree {
+                    break;
+                }
+                let to_u = near(u as u32, v);
+                if kept.iter().all(|&w| near(v, w) <= to_u) {
+                    kept.push(v);
+                }
+            }
+            kept
+        })
+        .collect();
+    let mut reverse: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (u, list) in kept.iter().enumerate() {
+        for &v in list {
+            reverse[v as usize].push(u as u32);
+        }
+    }
+    let mut out = vec![NO_NEIGHBOUR; n * degree];
+    out.par_chunks_mut(degree).enumerate().for_each(|(u, slots)| {
+        let mut list: Vec<u32> = kept[u].clone();
+        let add = |v: u32, list: &mut Vec<u32>| {
+            if list.len() < degree && v as usize != u && !list.contains(&v) {
+                list.push(v);
+            }
+        };
+        // Reverse edges nearest first, then the rest of the candidates.
+        let mut rev = reverse[u].clone();
+        rev.sort_by(|&a, &b| near(u as u32, b).total_cmp(&near(u as u32, a)).then(a.cmp(&b)));
+        for v in rev {
+            add(v, &mut list);
+        }
+        for &v in candidates[u * pool..(u + 1) * pool].iter().take_while(|&&v| v != NO_NEIGHBOUR) {
+            add(v, &mut list);
+        }
+        slots[..list.len()].copy_from_slice(&list);
+    });
+    out
+}

@@ -244,7 +244,7 @@ pub struct BeamParams {
 
 impl Default for BeamParams {
     fn default() -> Self {
-        BeamParams { ef: 64, expand: 4 }
+        BeamParams { ef: 128, expand: 4 }
     }
 }
 

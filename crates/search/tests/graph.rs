@@ -190,3 +190,48 @@ fn beam_search_recall_and_cost() {
     assert!(recall >= 0.85, "recall@10 {recall}");
     assert!(fraction < 0.15, "scored {fraction} of the corpus per query");
 }
+
+#[test]
+fn diversified_graph_is_well_formed_and_searches_better() {
+    use hypencoder_search::{beam_search, diversify, BeamParams};
+    let mut seed = 21;
+    let (n, dim, degree, k) = (4000, 16, 16, 10);
+    let vectors = clustered(n, dim, &mut seed);
+    let (_s, index) = index_of("diverse", &vectors);
+    let pool = 2 * degree;
+    let knn = exact_knn(index.vectors(), pool, GraphMetric::InnerProduct, &|_| {});
+    let graph = diversify(index.vectors(), &knn, pool, degree, GraphMetric::InnerProduct);
+    assert_eq!(graph.len(), n * degree);
+    for u in 0..n {
+        let row: Vec<u32> = graph[u * degree..(u + 1) * degree].iter().copied().take_while(|&v| v != u32::MAX).collect();
+        assert!(!row.is_empty(), "document {u} has no neighbour");
+        assert!(!row.contains(&(u as u32)), "document {u} links to itself");
+        let mut dedup = row.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), row.len(), "document {u} lists a neighbour twice");
+    }
+    write_graph(index.dir(), &graph, GraphInfo { degree, metric: "ip".into(), method: "exact-diversified".into(), recall_vs_exact: None }).unwrap();
+    let index = Index::open(index.dir()).unwrap();
+
+    // The same queries and settings as `beam_search_recall_and_cost` on the
+    // plain kNN graph (0.888 there).
+    let entry = random_entry_points(32, n, 43);
+    let params = BeamParams { ef: 128, expand: 4 };
+    let mut scratch = GraphScratch::default();
+    let (mut found, mut scored) = (0, 0);
+    for _ in 0..50 {
+        let near = &vectors[(rng(&mut seed).abs() * (n - 1) as f32) as usize];
+        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(&mut seed)).collect();
+        let scorer = DotScorer::new(query, dim);
+        let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
+        let (hits, stats) = beam_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, k, &params, &mut scratch);
+        found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
+        scored += stats.scored;
+    }
+    let recall = found as f64 / (50 * k) as f64;
+    let fraction = scored as f64 / (50 * n) as f64;
+    println!("diversified: recall {recall}, fraction {fraction}");
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    assert!(fraction < 0.15, "scored {fraction} of the corpus per query");
+}

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use hypencoder_index::{write_graph, GraphInfo, Index};
-use hypencoder_search::{diversify, exact_knn, GraphMetric};
+use hypencoder_search::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};
 
 use crate::progress_bar;
 
@@ -26,6 +26,14 @@ pub struct GraphBuildArgs {
     /// vectors) or l2.
     #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2"])]
     pub metric: String,
+    /// How neighbours are found: exact (all pairs by GEMM; fine to a few
+    /// hundred thousand documents) or nn-descent (approximate, scales).
+    #[arg(long, value_name = "METHOD", default_value = "exact", value_parser = ["exact", "nn-descent"])]
+    pub construction: String,
+    /// With nn-descent: also compute the exact graph and report the recall
+    /// of the approximate neighbour lists against it.
+    #[arg(long)]
+    pub measure_recall: bool,
     /// Plain k-nearest-neighbour lists instead of pruned, diversified ones
     /// with reverse edges (the default, which keeps links between regions).
     #[arg(long)]
@@ -43,18 +51,35 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     let progress = progress_bar(index.len());
     // Diversified graphs choose among twice as many exact candidates.
     let pool = if args.plain_knn { args.degree } else { 2 * args.degree };
-    let knn = exact_knn(index.vectors(), pool, metric, &|rows| progress.inc(rows as u64));
+    let (knn, mut recall) = if args.construction == "nn-descent" {
+        let knn = nn_descent(index.vectors(), pool, metric, 12, 43, &|_| progress.tick());
+        let recall = args.measure_recall.then(|| {
+            let exact = exact_knn(index.vectors(), pool, metric, &|_| {});
+            knn_recall(&knn, &exact, pool)
+        });
+        (knn, recall)
+    } else {
+        let knn = exact_knn(index.vectors(), pool, metric, &|rows| progress.inc(rows as u64));
+        (knn, Some(1.0))
+    };
     progress.finish_and_clear();
     let (neighbours, method) = if args.plain_knn {
-        (knn, "exact")
+        (knn, args.construction.clone())
     } else {
-        (diversify(index.vectors(), &knn, pool, args.degree, metric), "exact-diversified")
+        let diverse = diversify(index.vectors(), &knn, pool, args.degree, metric);
+        (diverse, format!("{}-diversified", args.construction))
     };
+    if let Some(r) = recall.filter(|_| args.construction == "nn-descent") {
+        eprintln!("nn-descent neighbour lists: recall {r:.4} against exact kNN");
+    }
+    if args.construction == "exact" && !args.plain_knn {
+        recall = None; // pruned lists are not meant to equal the exact ones
+    }
     let info = GraphInfo {
         degree: args.degree,
         metric: metric.name().to_string(),
-        method: method.into(),
-        recall_vs_exact: None,
+        method: method.clone(),
+        recall_vs_exact: recall,
     };
     drop(index);
     write_graph(dir, &neighbours, info)?;

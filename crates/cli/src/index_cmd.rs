@@ -112,6 +112,8 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         let graph = crate::graph_cmd::GraphBuildArgs {
             degree,
             metric: args.graph_metric.clone(),
+            construction: "exact".into(),
+            measure_recall: false,
             plain_knn: false,
         };
         crate::graph_cmd::build_graph(&args.index, &graph)?;

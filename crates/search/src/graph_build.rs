@@ -152,3 +152,148 @@ pub fn diversify(vectors: &Vectors, candidates: &[u32], pool: usize, degree: usi
     });
     out
 }
+
+/// One document's neighbour list during NN-descent: nearest first.
+struct Candidates {
+    ids: Vec<u32>,
+    near: Vec<f32>,
+    /// Whether each entry arrived since the last round (only new pairs are
+    /// compared again).
+    fresh: Vec<bool>,
+}
+
+impl Candidates {
+    /// Offers `id` at nearness `s`; true if the list changed.
+    fn offer(&mut self, id: u32, s: f32, cap: usize) -> bool {
+        if cap == 0 || self.ids.contains(&id) || (self.ids.len() == cap && s <= *self.near.last().unwrap()) {
+            return false;
+        }
+        let at = self.near.partition_point(|&x| x >= s);
+        self.ids.insert(at, id);
+        self.near.insert(at, s);
+        self.fresh.insert(at, true);
+        if self.ids.len() > cap {
+            self.ids.pop();
+            self.near.pop();
+            self.fresh.pop();
+        }
+        true
+    }
+}
+
+/// Approximate k-nearest neighbours by NN-descent (Dong, Charikar, Li 2011):
+/// start from random lists, then repeatedly compare each document's
+/// neighbours with each other ("a neighbour of a neighbour is likely a
+/// neighbour"), until a round changes fewer than 0.1% of the entries or
+/// `max_rounds` pass. O(n k^2 d) per round instead of exact search's
+/// O(n^2 d). Output as [`exact_knn`]'s. The random start follows `seed`;
+/// rounds run in parallel, so runs may differ in which of two near-equal
+/// candidates a list keeps.
+pub fn nn_descent(
+    vectors: &Vectors,
+    degree: usize,
+    metric: GraphMetric,
+    max_rounds: usize,
+    seed: u64,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<u32> {
+    use std::sync::Mutex;
+    let (n, d) = (vectors.count(), vectors.dim());
+    let all: Cow<[f32]> = vectors.rows(0, n);
+    let near = |a: u32, b: u32| -> f32 {
+        let (x, y) = (&all[a as usize * d..][..d], &all[b as usize * d..][..d]);
+        match metric {
+            GraphMetric::InnerProduct => crate::kernel::dot(x, y),
+            GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
+        }
+    };
+    let k = degree.min(n.saturating_sub(1));
+    let lists: Vec<Mutex<Candidates>> = (0..n)
+        .into_par_iter()
+        .map(|u| {
+            let mut c = Candidates { ids: Vec::new(), near: Vec::new(), fresh: Vec::new() };
+            let mut state = seed ^ (u as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut tries = 0;
+            while c.ids.len() < k && tries < 4 * k + 16 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let v = ((state >> 33) % n as u64) as u32;
+                if v as usize != u {
+                    c.offer(v, near(u as u32, v), k);
+                }
+                tries += 1;
+            }
+            Mutex::new(c)
+        })
+        .collect();
+    for _ in 0..max_rounds {
+        // Split each list into new and old entries, and add reverse edges.
+        let mut fresh: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut old: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (u, list) in lists.iter().enumerate() {
+            let mut l = list.lock().unwrap();
+            for i in 0..l.ids.len() {
+                let v = l.ids[i];
+                if l.fresh[i] {
+                    fresh[u].push(v);
+                    fresh[v as usize].push(u as u32);
+                    l.fresh[i] = false;
+                } else {
+                    old[u].push(v);
+                    old[v as usize].push(u as u32);
+                }
+            }
+        }
+        let updates: usize = (0..n)
+            .into_par_iter()
+            .map(|u| {
+                let mut new_u = fresh[u].clone();
+                new_u.sort_unstable();
+                new_u.dedup();
+                new_u.truncate(2 * k);
+                let mut old_u = old[u].clone();
+                old_u.sort_unstable();
+                old_u.dedup();
+                old_u.truncate(2 * k);
+                let mut changed = 0;
+                for (i, &a) in new_u.iter().enumerate() {
+                    for &b in new_u[i + 1..].iter().chain(old_u.iter()) {
+                        if a == b {
+                            continue;
+                        }
+                        let s = near(a, b);
+                        changed += usize::from(lists[a as usize].lock().unwrap().offer(b, s, k));
+                        changed += usize::from(lists[b as usize].lock().unwrap().offer(a, s, k));
+                    }
+                }
+                changed
+            })
+            .sum();
+        progress(n);
+        if (updates as f64) < 0.001 * (n * k) as f64 {
+            break;
+        }
+    }
+    let mut out = vec![NO_NEIGHBOUR; n * degree];
+    for (u, list) in lists.into_iter().enumerate() {
+        let l = list.into_inner().unwrap();
+        // Ties by lower id, as exact_knn.
+        let mut pairs: Vec<(u32, f32)> = l.ids.into_iter().zip(l.near).collect();
+        pairs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (slot, (id, _)) in out[u * degree..].iter_mut().zip(pairs) {
+            *slot = id;
+        }
+    }
+    out
+}
+
+/// Mean fraction of each document's exact neighbours that `approx` lists too.
+pub fn knn_recall(approx: &[u32], exact: &[u32], degree: usize) -> f64 {
+    let rows = exact.len() / degree.max(1);
+    let mut total = 0.0;
+    for r in 0..rows {
+        let e: Vec<u32> = exact[r * degree..(r + 1) * degree].iter().copied().filter(|&x| x != NO_NEIGHBOUR).collect();
+        let a = &approx[r * degree..(r + 1) * degree];
+        total += e.iter().filter(|x| a.contains(x)).count() as f64 / e.len().max(1) as f64;
+    }
+    total / rows.max(1) as f64
+}

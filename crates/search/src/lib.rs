@@ -18,7 +18,7 @@ mod scorer;
 mod topk;
 
 pub use exhaustive::{exhaustive, BLOCK};
-pub use graph_build::{diversify, exact_knn, GraphMetric};
+pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};
 pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
     GraphScratch, GraphStats,

@@ -235,3 +235,24 @@ fn diversified_graph_is_well_formed_and_searches_better() {
     assert!(recall >= 0.95, "recall@10 {recall}");
     assert!(fraction < 0.15, "scored {fraction} of the corpus per query");
 }
+
+#[test]
+fn nn_descent_recall_against_exact() {
+    use hypencoder_search::{knn_recall, nn_descent};
+    let mut seed = 8;
+    let vectors = clustered(3000, 16, &mut seed);
+    let (_s, index) = index_of("nnd", &vectors);
+    for metric in [GraphMetric::InnerProduct, GraphMetric::L2] {
+        let exact = exact_knn(index.vectors(), 16, metric, &|_| {});
+        let approx = nn_descent(index.vectors(), 16, metric, 12, 7, &|_| {});
+        let recall = knn_recall(&approx, &exact, 16);
+        println!("{metric:?}: nn-descent recall {recall}");
+        assert!(recall >= 0.9, "{metric:?}: recall {recall}");
+        for u in 0..3000 {
+            assert!(!approx[u * 16..(u + 1) * 16].contains(&(u as u32)));
+        }
+    }
+    // Degenerate sizes do not panic.
+    let (_s2, tiny) = index_of("nnd-tiny", &vectors[..1]);
+    assert_eq!(nn_descent(tiny.vectors(), 4, GraphMetric::InnerProduct, 3, 1, &|_| {}), vec![u32::MAX; 4]);
+}

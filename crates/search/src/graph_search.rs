@@ -185,12 +185,18 @@ pub fn graph_search(
     (top.into_sorted(), stats)
 }
 
-/// Scores `scratch.candidates` into `scratch.scores`, in GEMM-sized blocks.
-fn score_candidates(vectors: &Vectors, scorer: &dyn Scorer, _dim: usize, scratch: &mut GraphScratch) {
+/// Scores `scratch.candidates` into `scratch.scores`, in GEMM-sized blocks
+/// of gathered vectors.
+fn score_candidates(vectors: &Vectors, scorer: &dyn Scorer, dim: usize, scratch: &mut GraphScratch) {
     let GraphScratch { candidates, gathered, scores, scorer: space, .. } = scratch;
     scores.resize(candidates.len(), 0.0);
     for (chunk, out) in candidates.chunks(BLOCK).zip(scores.chunks_mut(BLOCK)) {
-        scorer.score_docs(vectors, chunk, gathered, out, space);
+        gathered.clear();
+        for &doc in chunk {
+            gathered.extend_from_slice(&vectors.rows(doc as usize, 1));
+        }
+        debug_assert_eq!(gathered.len(), chunk.len() * dim);
+        scorer.score_block(gathered, chunk.len(), out, space);
     }
 }
 

@@ -1,6 +1,5 @@
 //! Scorers: what a query does to a block of document vectors.
 
-use hypencoder_index::Vectors;
 use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
 use crate::kernel::{dots, epilogue, matmul, sgemm, Epilogue, Rhs};
@@ -22,24 +21,6 @@ pub trait Scorer: Sync {
     /// `docs` holds `n` rows of `dim()` values; writes the score of row `i`
     /// for query `q` to `out[q * n + i]`.
     fn score_block(&self, docs: &[f32], n: usize, out: &mut [f32], scratch: &mut ScratchSpace);
-
-    /// Scores the scattered documents `docs` of `vectors` (graph search):
-    /// `out[q * docs.len() + i]`. The default gathers their rows into one
-    /// block for `score_block`; scorers cheap per document may score in place.
-    fn score_docs(
-        &self,
-        vectors: &Vectors,
-        docs: &[u32],
-        gathered: &mut Vec<f32>,
-        out: &mut [f32],
-        scratch: &mut ScratchSpace,
-    ) {
-        gathered.clear();
-        for &doc in docs {
-            gathered.extend_from_slice(&vectors.rows(doc as usize, 1));
-        }
-        self.score_block(gathered, docs.len(), out, scratch);
-    }
 }
 
 /// Dot products with query vectors (bi-encoders): one GEMM per block through
@@ -76,32 +57,6 @@ impl Scorer for DotScorer {
     fn score_block(&self, docs: &[f32], n: usize, out: &mut [f32], _: &mut ScratchSpace) {
         // out (Q x n) = queries (Q x d) . docs^T
         sgemm(self.count, n, self.dim, &self.queries, docs, 1, self.dim, out, false);
-    }
-
-    /// Dot products straight from the mapped rows: for a few dozen scattered
-    /// documents, copying them out and calling a GEMM costs more than the
-    /// arithmetic (measured against hnswlib in bench/README-hnswlib.md).
-    fn score_docs(
-        &self,
-        vectors: &Vectors,
-        docs: &[u32],
-        gathered: &mut Vec<f32>,
-        out: &mut [f32],
-        scratch: &mut ScratchSpace,
-    ) {
-        let Some(all) = vectors.as_f32() else {
-            gathered.clear();
-            for &doc in docs {
-                gathered.extend_from_slice(&vectors.rows(doc as usize, 1));
-            }
-            return self.score_block(gathered, docs.len(), out, scratch);
-        };
-        let d = self.dim;
-        for (q, query) in self.queries.chunks_exact(d).enumerate() {
-            for (o, &doc) in out[q * docs.len()..(q + 1) * docs.len()].iter_mut().zip(docs) {
-                *o = crate::kernel::dot(query, &all[doc as usize * d..(doc as usize + 1) * d]);
-            }
-        }
     }
 }
 

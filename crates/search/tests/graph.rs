@@ -157,24 +157,19 @@ fn entry_points_are_distinct_and_deterministic() {
     assert_eq!(all, (0..50).collect::<Vec<u32>>(), "more than the corpus asked: every document once");
 }
 
-#[test]
-fn beam_search_recall_and_cost() {
+/// Beam search (ef 128, 32 random entries) for 50 queries near the data, as
+/// real queries are near their documents: (recall@10 against exhaustive,
+/// fraction of the corpus scored per query).
+fn beam_recall(index: &Index, vectors: &[Vec<f32>], seed: &mut u64) -> (f64, f64) {
     use hypencoder_search::{beam_search, BeamParams};
-    let mut seed = 21;
-    let (n, dim, degree, k) = (4000, 16, 16, 10);
-    let vectors = clustered(n, dim, &mut seed);
-    let (_s, index) = index_of("beam", &vectors);
-    let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
-    write_graph(index.dir(), &neighbours, GraphInfo { degree, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None }).unwrap();
-    let index = Index::open(index.dir()).unwrap();
+    let (n, dim, k) = (vectors.len(), vectors[0].len(), 10);
     let entry = random_entry_points(32, n, 43);
     let params = BeamParams { ef: 128, expand: 4 };
     let mut scratch = GraphScratch::default();
     let (mut found, mut scored) = (0, 0);
     for _ in 0..50 {
-        // Queries near the data, as real queries are near their documents.
-        let near = &vectors[(rng(&mut seed).abs() * (n - 1) as f32) as usize];
-        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(&mut seed)).collect();
+        let near = &vectors[(rng(seed).abs() * (n - 1) as f32) as usize];
+        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(seed)).collect();
         let scorer = DotScorer::new(query, dim);
         let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
         let (hits, stats) = beam_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, k, &params, &mut scratch);
@@ -182,8 +177,19 @@ fn beam_search_recall_and_cost() {
         found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
         scored += stats.scored;
     }
-    let recall = found as f64 / (50 * k) as f64;
-    let fraction = scored as f64 / (50 * n) as f64;
+    (found as f64 / (50 * k) as f64, scored as f64 / (50 * n) as f64)
+}
+
+#[test]
+fn beam_search_recall_and_cost() {
+    let mut seed = 21;
+    let (n, dim, degree) = (4000, 16, 16);
+    let vectors = clustered(n, dim, &mut seed);
+    let (_s, index) = index_of("beam", &vectors);
+    let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
+    write_graph(index.dir(), &neighbours, GraphInfo { degree, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None }).unwrap();
+    let index = Index::open(index.dir()).unwrap();
+    let (recall, fraction) = beam_recall(&index, &vectors, &mut seed);
     // Measured: 0.888 while scoring 8.9% of the documents (the paper's walk
     // above needs ~half the corpus for 0.95 on this data; a kNN graph of
     // clustered data has few links between clusters).
@@ -193,9 +199,9 @@ fn beam_search_recall_and_cost() {
 
 #[test]
 fn diversified_graph_is_well_formed_and_searches_better() {
-    use hypencoder_search::{beam_search, diversify, BeamParams};
+    use hypencoder_search::diversify;
     let mut seed = 21;
-    let (n, dim, degree, k) = (4000, 16, 16, 10);
+    let (n, dim, degree) = (4000, 16, 16);
     let vectors = clustered(n, dim, &mut seed);
     let (_s, index) = index_of("diverse", &vectors);
     let pool = 2 * degree;
@@ -213,25 +219,9 @@ fn diversified_graph_is_well_formed_and_searches_better() {
     }
     write_graph(index.dir(), &graph, GraphInfo { degree, metric: "ip".into(), method: "exact-diversified".into(), recall_vs_exact: None }).unwrap();
     let index = Index::open(index.dir()).unwrap();
-
-    // The same queries and settings as `beam_search_recall_and_cost` on the
-    // plain kNN graph (0.888 there).
-    let entry = random_entry_points(32, n, 43);
-    let params = BeamParams { ef: 128, expand: 4 };
-    let mut scratch = GraphScratch::default();
-    let (mut found, mut scored) = (0, 0);
-    for _ in 0..50 {
-        let near = &vectors[(rng(&mut seed).abs() * (n - 1) as f32) as usize];
-        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(&mut seed)).collect();
-        let scorer = DotScorer::new(query, dim);
-        let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
-        let (hits, stats) = beam_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, k, &params, &mut scratch);
-        found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
-        scored += stats.scored;
-    }
-    let recall = found as f64 / (50 * k) as f64;
-    let fraction = scored as f64 / (50 * n) as f64;
-    println!("diversified: recall {recall}, fraction {fraction}");
+    // The same queries as `beam_search_recall_and_cost` on the plain kNN
+    // graph (0.888 there). Measured: 0.98 scoring 9.7%.
+    let (recall, fraction) = beam_recall(&index, &vectors, &mut seed);
     assert!(recall >= 0.95, "recall@10 {recall}");
     assert!(fraction < 0.15, "scored {fraction} of the corpus per query");
 }

@@ -15,8 +15,12 @@ pub struct EvalArgs {
     pub run: PathBuf,
     /// Comma-separated metrics: mrr@K, ndcg@K, recall@K, P@K, map, ndcg,
     /// recip_rank (trec_eval names such as ndcg_cut_10 work too).
-    #[arg(long, value_name = "LIST", value_delimiter = ',',
-          default_value = "mrr@10,ndcg@10,recall@10,recall@100,recall@1000,map")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "mrr@10,ndcg@10,recall@10,recall@100,recall@1000,map"
+    )]
     pub metrics: Vec<String>,
     /// Also print each query's values.
     #[arg(long)]

@@ -50,7 +50,11 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let progress = progress_bar(index.len());
     // Diversified graphs choose among twice as many exact candidates.
-    let pool = if args.plain_knn { args.degree } else { 2 * args.degree };
+    let pool = if args.plain_knn {
+        args.degree
+    } else {
+        2 * args.degree
+    };
     let (knn, mut recall) = if args.construction == "nn-descent" {
         let knn = nn_descent(index.vectors(), pool, metric, 12, 43, &|_| progress.tick());
         let recall = args.measure_recall.then(|| {
@@ -59,7 +63,9 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
         });
         (knn, recall)
     } else {
-        let knn = exact_knn(index.vectors(), pool, metric, &|rows| progress.inc(rows as u64));
+        let knn = exact_knn(index.vectors(), pool, metric, &|rows| {
+            progress.inc(rows as u64)
+        });
         (knn, Some(1.0))
     };
     progress.finish_and_clear();

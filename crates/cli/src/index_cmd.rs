@@ -51,7 +51,10 @@ pub fn run(args: &IndexArgs) -> Result<()> {
     eprintln!("hashing model weights ...");
     let fingerprint = model.fingerprint()?;
     let meta = std::fs::metadata(&args.corpus)?;
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
     let config = WriterConfig {
         dim: model.dim(),
         dtype: Dtype::parse(&args.dtype).expect("clap checked the value"),
@@ -75,7 +78,10 @@ pub fn run(args: &IndexArgs) -> Result<()> {
     let mut writer = IndexWriter::create(&args.index, config)?;
     let skip = writer.resumed_docs();
     if skip > records.len() {
-        bail!("the partial build holds more documents than the corpus; remove {}.partial", args.index.display());
+        bail!(
+            "the partial build holds more documents than the corpus; remove {}.partial",
+            args.index.display()
+        );
     }
     if skip > 0 {
         eprintln!("resuming: {skip} documents already encoded");
@@ -83,10 +89,15 @@ pub fn run(args: &IndexArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let progress = progress_bar(records.len());
     progress.set_position(skip as u64);
-    for (slice, slice_ids) in records[skip..].chunks(SEGMENT).zip(ids[skip..].chunks(SEGMENT)) {
+    for (slice, slice_ids) in records[skip..]
+        .chunks(SEGMENT)
+        .zip(ids[skip..].chunks(SEGMENT))
+    {
         let texts: Vec<&str> = slice.iter().map(|r| r.text.as_str()).collect();
-        let (vectors, truncated) = model.encode_docs_batched_with_truncation(&texts, args.model.batch_size)?;
-        for (((id, text), vector), cut) in slice_ids.iter().zip(&texts).zip(&vectors).zip(truncated) {
+        let (vectors, truncated) =
+            model.encode_docs_batched_with_truncation(&texts, args.model.batch_size)?;
+        for (((id, text), vector), cut) in slice_ids.iter().zip(&texts).zip(&vectors).zip(truncated)
+        {
             writer.add(id, text, vector, cut)?;
         }
         progress.inc(slice.len() as u64);

@@ -21,11 +21,18 @@ impl Record {
         let id = match &self.id {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(other) => bail!("{}: id must be a string or number, found {}", at(), kind(other)),
+            Some(other) => bail!(
+                "{}: id must be a string or number, found {}",
+                at(),
+                kind(other)
+            ),
             None => bail!("{}: no id", at()),
         };
         if id.is_empty() || id.chars().any(char::is_whitespace) {
-            bail!("{}: id {id:?} is empty or contains whitespace (TREC runs cannot hold it)", at());
+            bail!(
+                "{}: id {id:?} is empty or contains whitespace (TREC runs cannot hold it)",
+                at()
+            );
         }
         Ok(id)
     }
@@ -63,7 +70,8 @@ fn read_tsv(path: &Path) -> Result<Vec<Record>> {
 
 /// Calls `f(line_number, line)` for every line, checking UTF-8.
 fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -109,14 +117,31 @@ pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
         };
         let text = match object.get(fields.text) {
             Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) => bail!("{}: field '{}' must be a string, found {}", at(), fields.text, kind(other)),
-            None => bail!("{}: missing field '{}' (choose another with --text-field)", at(), fields.text),
+            Some(other) => bail!(
+                "{}: field '{}' must be a string, found {}",
+                at(),
+                fields.text,
+                kind(other)
+            ),
+            None => bail!(
+                "{}: missing field '{}' (choose another with --text-field)",
+                at(),
+                fields.text
+            ),
         };
         let id = object.get(fields.id).cloned();
         if fields.require_id && id.is_none() {
-            bail!("{}: missing field '{}' (choose another with --id-field)", at(), fields.id);
+            bail!(
+                "{}: missing field '{}' (choose another with --id-field)",
+                at(),
+                fields.id
+            );
         }
-        records.push(Record { id, text, line: line_no });
+        records.push(Record {
+            id,
+            text,
+            line: line_no,
+        });
         Ok(())
     })?;
     Ok(records)

@@ -8,8 +8,8 @@ use hypencoder_eval::RunWriter;
 use hypencoder_index::Index;
 use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
 use hypencoder_search::{
-    exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer, GraphAlgorithm, GraphParams, Hit,
-    QNetScorer, Scorer,
+    exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer, GraphAlgorithm,
+    GraphParams, Hit, QNetScorer, Scorer,
 };
 
 use crate::input::{read_jsonl, unique_ids, Fields};
@@ -45,7 +45,12 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
     /// One query text.
-    #[arg(long, value_name = "TEXT", conflicts_with = "queries", required_unless_present = "queries")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "queries",
+        required_unless_present = "queries"
+    )]
     pub query: Option<String>,
     /// Queries, JSONL with an id and a text field per line.
     #[arg(long, value_name = "FILE")]
@@ -111,11 +116,20 @@ pub struct SearchArgs {
 }
 
 /// Loads the model an index was built with and checks it is the same one.
-pub fn index_model(index: &Index, override_dir: Option<&Path>, options: &LoadOptions) -> Result<Model> {
+pub fn index_model(
+    index: &Index,
+    override_dir: Option<&Path>,
+    options: &LoadOptions,
+) -> Result<Model> {
     let info = &index.manifest().model;
-    let dir = override_dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(&info.path));
+    let dir = override_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(&info.path));
     let model = Model::load_with(&dir, options).with_context(|| {
-        format!("cannot load the index's model from {} (pass --model DIR if it moved)", dir.display())
+        format!(
+            "cannot load the index's model from {} (pass --model DIR if it moved)",
+            dir.display()
+        )
     })?;
     let fingerprint = model.fingerprint()?;
     if fingerprint != info.fingerprint {
@@ -174,7 +188,11 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires one of --query and --queries"),
     };
-    let format = args.format.unwrap_or(if args.query.is_some() { Format::Text } else { Format::Trec });
+    let format = args.format.unwrap_or(if args.query.is_some() {
+        Format::Text
+    } else {
+        Format::Trec
+    });
     let options = LoadOptions {
         query_max_length: args.query_max_length,
         doc_max_length: None,
@@ -182,7 +200,9 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let model = index_model(&index, args.model.as_deref(), &options)?;
 
     let sink: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(sink);
@@ -214,16 +234,27 @@ pub fn run(args: &SearchArgs) -> Result<()> {
             64,
         ),
     };
-    let entry = random_entry_points(args.entry_points.unwrap_or(default_entries), index.len(), args.seed);
+    let entry = random_entry_points(
+        args.entry_points.unwrap_or(default_entries),
+        index.len(),
+        args.seed,
+    );
     let started = std::time::Instant::now();
     let mut scored = 0usize;
-    for (batch_ids, batch_texts) in qids.chunks(args.query_batch.max(1)).zip(texts.chunks(args.query_batch.max(1))) {
+    for (batch_ids, batch_texts) in qids
+        .chunks(args.query_batch.max(1))
+        .zip(texts.chunks(args.query_batch.max(1)))
+    {
         let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
         let reps = model.encode_queries(&refs)?;
         let results: Vec<Vec<Hit>> = match graph {
             None => {
                 scored += index.len() * refs.len();
-                exhaustive(index.vectors(), scorer_for(reps, model.dim())?.as_ref(), args.k)
+                exhaustive(
+                    index.vectors(),
+                    scorer_for(reps, model.dim())?.as_ref(),
+                    args.k,
+                )
             }
             Some(graph) => {
                 let scorers = per_query_scorers(reps, model.dim())?;
@@ -284,7 +315,13 @@ fn write_hits(
             let hits = hits
                 .iter()
                 .enumerate()
-                .map(|(rank, h)| Ok(JsonHit { rank: rank + 1, id: index.id(h.doc as usize)?, score: h.score }))
+                .map(|(rank, h)| {
+                    Ok(JsonHit {
+                        rank: rank + 1,
+                        id: index.id(h.doc as usize)?,
+                        score: h.score,
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             serde_json::to_writer(&mut *out, &serde_json::json!({ "qid": qid, "hits": hits }))?;
             writeln!(out)?;
@@ -294,7 +331,13 @@ fn write_hits(
             for (rank, h) in hits.iter().enumerate() {
                 let doc = h.doc as usize;
                 let snippet = index.text(doc)?.map(snippet).unwrap_or_default();
-                writeln!(out, "{:>4}. {:>9.4}  {:<20} {snippet}", rank + 1, h.score, index.id(doc)?)?;
+                writeln!(
+                    out,
+                    "{:>4}. {:>9.4}  {:<20} {snippet}",
+                    rank + 1,
+                    h.score,
+                    index.id(doc)?
+                )?;
             }
         }
     }

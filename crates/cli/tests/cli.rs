@@ -10,14 +10,22 @@ use safetensors::SafeTensors;
 fn fixtures() -> PathBuf {
     std::env::var("HYPENCODER_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"))
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        })
 }
 
 fn minilm() -> PathBuf {
-    let dir = std::env::var("HYPENCODER_MINILM").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
-    });
-    assert!(dir.is_dir(), "all-MiniLM-L6-v2 not found at {}: run scripts/fetch-minilm", dir.display());
+    let dir = std::env::var("HYPENCODER_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        });
+    assert!(
+        dir.is_dir(),
+        "all-MiniLM-L6-v2 not found at {}: run scripts/fetch-minilm",
+        dir.display()
+    );
     dir
 }
 
@@ -29,7 +37,11 @@ fn hypencoder(args: &[&str]) -> Output {
 }
 
 fn stdout_json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "command failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
@@ -98,14 +110,25 @@ fn expected_json(name: &str) -> serde_json::Value {
 }
 
 fn texts(v: &serde_json::Value, key: &str) -> Vec<String> {
-    v[key].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -127,7 +150,15 @@ fn check_score(name: &str, model: &Path, envs: &[(&str, &Path)]) {
     write_jsonl(&scratch.path("q.jsonl"), &texts(&meta, "queries"));
     write_jsonl(&scratch.path("d.jsonl"), &texts(&meta, "passages"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypencoder"));
-    cmd.args(["score", "--model", &model.display().to_string(), "--queries", &scratch.s("q.jsonl"), "--docs", &scratch.s("d.jsonl")]);
+    cmd.args([
+        "score",
+        "--model",
+        &model.display().to_string(),
+        "--queries",
+        &scratch.s("q.jsonl"),
+        "--docs",
+        &scratch.s("d.jsonl"),
+    ]);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -138,7 +169,10 @@ fn check_score(name: &str, model: &Path, envs: &[(&str, &Path)]) {
         assert_eq!(g.len(), w.len(), "{name}: one column per document");
         for (j, (&s, &r)) in g.iter().zip(w).enumerate() {
             let tol = score_tolerance(name, r);
-            assert!((s - r).abs() <= tol, "{name}: score[{i}][{j}] = {s}, reference {r}");
+            assert!(
+                (s - r).abs() <= tol,
+                "{name}: score[{i}][{j}] = {s}, reference {r}"
+            );
         }
     }
 }
@@ -155,8 +189,20 @@ fn embed_reproduces_minilm_reference() {
     let meta = expected_json("minilm-reference");
     let scratch = Scratch::new("embed");
     write_jsonl(&scratch.path("t.jsonl"), &texts(&meta, "texts"));
-    let out = hypencoder(&["embed", "--model", &minilm().display().to_string(), "--input", &scratch.s("t.jsonl"), "--max-length", "256"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = hypencoder(&[
+        "embed",
+        "--model",
+        &minilm().display().to_string(),
+        "--input",
+        &scratch.s("t.jsonl"),
+        "--max-length",
+        "256",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -166,9 +212,18 @@ fn embed_reproduces_minilm_reference() {
     assert_eq!(lines.len(), want.len());
     for (i, (line, w)) in lines.iter().zip(&want).enumerate() {
         assert_eq!(line["id"], format!("d{i}"), "ids echo the input, in order");
-        let got: Vec<f64> = line["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let got: Vec<f64> = line["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         assert_eq!(got.len(), 384);
-        let worst = got.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let worst = got
+            .iter()
+            .zip(w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(worst <= 1e-4, "text {i}: max abs difference {worst:e}");
     }
 }
@@ -176,17 +231,36 @@ fn embed_reproduces_minilm_reference() {
 #[test]
 fn bi_encoder_scores_are_dot_products_of_embeddings() {
     let scratch = Scratch::new("dot");
-    let texts: Vec<String> = ["rust borrow checker", "the capital of australia is canberra", "borrowing rules in rust"]
-        .iter().map(|s| s.to_string()).collect();
+    let texts: Vec<String> = [
+        "rust borrow checker",
+        "the capital of australia is canberra",
+        "borrowing rules in rust",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     write_jsonl(&scratch.path("t.jsonl"), &texts);
     let model = minilm().display().to_string();
-    let scores = matrix(&stdout_json(&hypencoder(&["score", "--model", &model, "--queries", &scratch.s("t.jsonl"), "--docs", &scratch.s("t.jsonl")]))["scores"]);
+    let scores = matrix(
+        &stdout_json(&hypencoder(&[
+            "score",
+            "--model",
+            &model,
+            "--queries",
+            &scratch.s("t.jsonl"),
+            "--docs",
+            &scratch.s("t.jsonl"),
+        ]))["scores"],
+    );
     // Unit-length embeddings: self-similarity 1, and the related pair beats the unrelated one.
     for (i, row) in scores.iter().enumerate() {
         assert!((row[i] - 1.0).abs() < 1e-4, "self score {}", row[i]);
     }
     assert!(scores[0][2] > scores[0][1] + 0.1, "{scores:?}");
-    assert!((scores[0][2] - scores[2][0]).abs() < 1e-5, "dot product is symmetric");
+    assert!(
+        (scores[0][2] - scores[2][0]).abs() < 1e-5,
+        "dot product is symmetric"
+    );
 }
 
 /// Splits a fixture into a head-only checkpoint (hyper-head tensors only)
@@ -211,7 +285,10 @@ fn head_only_checkpoint(base_dir: &Path, ckpt_dir: &Path, base_name: &str) {
     safetensors::serialize_to_file(bert, None, &base_dir.join("model.safetensors")).unwrap();
     std::fs::copy(src.join("base/config.json"), base_dir.join("config.json")).unwrap();
     let config = std::fs::read_to_string(src.join("config.json")).unwrap();
-    let config = config.replace("\"model_name_or_path\": \"base\"", &format!("\"model_name_or_path\": \"{base_name}\""));
+    let config = config.replace(
+        "\"model_name_or_path\": \"base\"",
+        &format!("\"model_name_or_path\": \"{base_name}\""),
+    );
     std::fs::write(ckpt_dir.join("config.json"), config).unwrap();
 }
 
@@ -231,7 +308,11 @@ fn base_model_is_found_in_hugging_face_cache() {
     head_only_checkpoint(&snapshot, &scratch.path("ckpt"), "someone/tiny-bert");
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), "abc123").unwrap();
-    check_score("tiny-2layer", &scratch.path("ckpt"), &[("HF_HUB_CACHE", &scratch.path("hub"))]);
+    check_score(
+        "tiny-2layer",
+        &scratch.path("ckpt"),
+        &[("HF_HUB_CACHE", &scratch.path("hub"))],
+    );
 }
 
 // ---- bad input: every case is an error naming what is wrong, never a panic ----
@@ -240,7 +321,8 @@ fn base_model_is_found_in_hugging_face_cache() {
 fn edited_checkpoint(scratch: &Scratch, edit: impl Fn(&mut serde_json::Value)) -> String {
     let dir = scratch.path("ckpt");
     copy_dir(&fixtures().join("tiny-2layer"), &dir);
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     edit(&mut config);
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     dir.display().to_string()
@@ -248,7 +330,15 @@ fn edited_checkpoint(scratch: &Scratch, edit: impl Fn(&mut serde_json::Value)) -
 
 fn score_with(model: &str, scratch: &Scratch) -> String {
     write_jsonl(&scratch.path("q.jsonl"), &["a query".to_string()]);
-    failure(&["score", "--model", model, "--queries", &scratch.s("q.jsonl"), "--docs", &scratch.s("q.jsonl")])
+    failure(&[
+        "score",
+        "--model",
+        model,
+        "--queries",
+        &scratch.s("q.jsonl"),
+        "--docs",
+        &scratch.s("q.jsonl"),
+    ])
 }
 
 #[test]
@@ -256,7 +346,10 @@ fn folder_that_is_not_a_model() {
     let scratch = Scratch::new("not-model");
     std::fs::create_dir_all(scratch.path("empty")).unwrap();
     let err = score_with(&scratch.s("empty"), &scratch);
-    assert!(err.contains("is not a model folder") && err.contains("no config.json"), "{err}");
+    assert!(
+        err.contains("is not a model folder") && err.contains("no config.json"),
+        "{err}"
+    );
     let err = score_with(&scratch.s("missing"), &scratch);
     assert!(err.contains("no such folder"), "{err}");
 }
@@ -268,28 +361,40 @@ fn unknown_activation() {
         c["query_encoder_kwargs"]["converter_kwargs"]["activation_type"] = "swish".into();
     });
     let err = score_with(&model, &scratch);
-    assert!(err.contains("config.json") && err.contains("unknown activation 'swish'"), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("unknown activation 'swish'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn inconsistent_dimensions() {
     let scratch = Scratch::new("dims");
     let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([32, 16, 32, 1]);
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
+            serde_json::json!([32, 16, 32, 1]);
     });
     let err = score_with(&model, &scratch);
-    assert!(err.contains("residual connection, which needs equal sizes"), "{err}");
+    assert!(
+        err.contains("residual connection, which needs equal sizes"),
+        "{err}"
+    );
 
     let scratch = Scratch::new("dims-input");
     let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([48, 48, 48, 1]);
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
+            serde_json::json!([48, 48, 48, 1]);
     });
     let err = score_with(&model, &scratch);
-    assert!(err.contains("starts with 48 but passage vectors have 32 dimensions"), "{err}");
+    assert!(
+        err.contains("starts with 48 but passage vectors have 32 dimensions"),
+        "{err}"
+    );
 
     let scratch = Scratch::new("dims-last");
     let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([32, 32, 2]);
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
+            serde_json::json!([32, 32, 2]);
     });
     let err = score_with(&model, &scratch);
     assert!(err.contains("the last size must be 1"), "{err}");
@@ -301,7 +406,8 @@ fn missing_tensor_is_named() {
     // tensor that disagrees is named with both shapes.
     let scratch = Scratch::new("config-vs-weights");
     let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = serde_json::json!([32, 32, 32, 32, 1]);
+        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
+            serde_json::json!([32, 32, 32, 32, 1]);
     });
     let err = score_with(&model, &scratch);
     assert!(
@@ -316,12 +422,19 @@ fn missing_tensor_is_named() {
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let gone = "passage_encoder.transformer.encoder.layer.1.output.dense.weight";
-    let kept: Vec<_> = st.tensors().into_iter().filter(|(n, _)| n != gone).collect();
+    let kept: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| n != gone)
+        .collect();
     let out = dir.join("model.safetensors");
     std::fs::remove_file(&out).unwrap();
     safetensors::serialize_to_file(kept, None, &out).unwrap();
     let err = score_with(&dir.display().to_string(), &scratch);
-    assert!(err.contains(&format!("tensor '{gone}' is missing")), "{err}");
+    assert!(
+        err.contains(&format!("tensor '{gone}' is missing")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -334,7 +447,11 @@ fn truncated_or_corrupt_weights() {
         let scratch = Scratch::new(tag);
         let dir = scratch.path("ckpt");
         copy_dir(&fixtures().join(name), &dir);
-        let file = if name == "tiny-6layer-bin" { "pytorch_model.bin" } else { "model.safetensors" };
+        let file = if name == "tiny-6layer-bin" {
+            "pytorch_model.bin"
+        } else {
+            "model.safetensors"
+        };
         let path = dir.join(file);
         let mut bytes = std::fs::read(&path).unwrap();
         match damage {
@@ -343,7 +460,10 @@ fn truncated_or_corrupt_weights() {
         }
         std::fs::write(&path, bytes).unwrap();
         let err = score_with(&dir.display().to_string(), &scratch);
-        assert!(err.contains(file) && err.contains("cannot read weights"), "{tag}: {err}");
+        assert!(
+            err.contains(file) && err.contains("cannot read weights"),
+            "{tag}: {err}"
+        );
     }
 }
 
@@ -355,7 +475,10 @@ fn base_model_not_found() {
         c["passage_encoder_kwargs"]["model_name_or_path"] = "nobody/no-such-bert".into();
     });
     let err = score_with(&model, &scratch);
-    assert!(err.contains("base model 'nobody/no-such-bert'") && err.contains("was not found"), "{err}");
+    assert!(
+        err.contains("base model 'nobody/no-such-bert'") && err.contains("was not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -365,20 +488,54 @@ fn malformed_jsonl_names_file_and_line() {
     let docs = scratch.path("d.jsonl");
     write_jsonl(&docs, &["fine".to_string()]);
     let cases: [(&str, &[u8], &str); 5] = [
-        ("bad.jsonl", b"{\"text\": \"ok\"}\n{\"text\": oops}\n", "bad.jsonl:2: not a JSON object"),
-        ("nofield.jsonl", b"{\"body\": \"x\"}\n", "nofield.jsonl:1: missing field 'text'"),
-        ("number.jsonl", b"\n{\"text\": 5}\n", "number.jsonl:2: field 'text' must be a string"),
-        ("latin1.jsonl", b"{\"text\": \"ok\"}\n{\"text\": \"caf\xe9\"}\n", "latin1.jsonl:2: text is not valid UTF-8"),
-        ("array.jsonl", b"[1, 2]\n", "array.jsonl:1: expected a JSON object"),
+        (
+            "bad.jsonl",
+            b"{\"text\": \"ok\"}\n{\"text\": oops}\n",
+            "bad.jsonl:2: not a JSON object",
+        ),
+        (
+            "nofield.jsonl",
+            b"{\"body\": \"x\"}\n",
+            "nofield.jsonl:1: missing field 'text'",
+        ),
+        (
+            "number.jsonl",
+            b"\n{\"text\": 5}\n",
+            "number.jsonl:2: field 'text' must be a string",
+        ),
+        (
+            "latin1.jsonl",
+            b"{\"text\": \"ok\"}\n{\"text\": \"caf\xe9\"}\n",
+            "latin1.jsonl:2: text is not valid UTF-8",
+        ),
+        (
+            "array.jsonl",
+            b"[1, 2]\n",
+            "array.jsonl:1: expected a JSON object",
+        ),
     ];
     for (file, body, want) in cases {
         std::fs::write(scratch.path(file), body).unwrap();
-        let err = failure(&["score", "--model", &model, "--queries", &scratch.s(file), "--docs", &docs.display().to_string()]);
+        let err = failure(&[
+            "score",
+            "--model",
+            &model,
+            "--queries",
+            &scratch.s(file),
+            "--docs",
+            &docs.display().to_string(),
+        ]);
         assert!(err.contains(want), "{file}: {err}");
     }
     // embed needs ids.
     std::fs::write(scratch.path("noid.jsonl"), b"{\"text\": \"x\"}\n").unwrap();
-    let err = failure(&["embed", "--model", &model, "--input", &scratch.s("noid.jsonl")]);
+    let err = failure(&[
+        "embed",
+        "--model",
+        &model,
+        "--input",
+        &scratch.s("noid.jsonl"),
+    ]);
     assert!(err.contains("noid.jsonl:1: missing field 'id'"), "{err}");
 }
 
@@ -387,7 +544,13 @@ fn every_command_documents_its_flags() {
     for cmd in ["score", "embed"] {
         let out = hypencoder(&[cmd, "--help"]);
         let help = String::from_utf8(out.stdout).unwrap();
-        for flag in ["--model", "--max-length", "--id-field", "--text-field", "--batch-size"] {
+        for flag in [
+            "--model",
+            "--max-length",
+            "--id-field",
+            "--text-field",
+            "--batch-size",
+        ] {
             assert!(help.contains(flag), "{cmd} --help lacks {flag}");
         }
     }

@@ -71,12 +71,22 @@ impl Graph {
             )));
         }
         if map.len() != HEADER + count * degree * 4 {
-            return Err(corrupt(format!("{} bytes, expected {} (truncated?)", map.len(), HEADER + count * degree * 4)));
+            return Err(corrupt(format!(
+                "{} bytes, expected {} (truncated?)",
+                map.len(),
+                HEADER + count * degree * 4
+            )));
         }
         let graph = Graph { map, count, degree };
         for doc in 0..count {
-            if let Some(&bad) = graph.row(doc).iter().find(|&&n| n != NO_NEIGHBOUR && n as usize >= count) {
-                return Err(corrupt(format!("document {doc} has neighbour {bad}, beyond the {count} documents")));
+            if let Some(&bad) = graph
+                .row(doc)
+                .iter()
+                .find(|&&n| n != NO_NEIGHBOUR && n as usize >= count)
+            {
+                return Err(corrupt(format!(
+                    "document {doc} has neighbour {bad}, beyond the {count} documents"
+                )));
             }
         }
         Ok(graph)
@@ -91,7 +101,10 @@ impl Graph {
 
     /// Neighbours of `doc`, nearest first.
     pub fn neighbours(&self, doc: usize) -> impl Iterator<Item = u32> + '_ {
-        self.row(doc).iter().copied().take_while(|&n| n != NO_NEIGHBOUR)
+        self.row(doc)
+            .iter()
+            .copied()
+            .take_while(|&n| n != NO_NEIGHBOUR)
     }
 
     pub fn degree(&self) -> usize {
@@ -119,8 +132,13 @@ pub fn write_graph(dir: &Path, neighbours: &[u32], info: GraphInfo) -> Result<()
             info.degree
         )));
     }
-    if let Some(bad) = neighbours.iter().find(|&&n| n != NO_NEIGHBOUR && n as usize >= count) {
-        return Err(IndexError::Invalid(format!("neighbour id {bad} is beyond the {count} documents")));
+    if let Some(bad) = neighbours
+        .iter()
+        .find(|&&n| n != NO_NEIGHBOUR && n as usize >= count)
+    {
+        return Err(IndexError::Invalid(format!(
+            "neighbour id {bad} is beyond the {count} documents"
+        )));
     }
     let tmp = dir.join("graph.bin.tmp");
     let mut hasher = crc32fast::Hasher::new();

@@ -113,10 +113,11 @@ impl Manifest {
         let text = std::fs::read_to_string(&path).at(&path)?;
         // Check the version before the rest, so a newer format is reported
         // as such rather than as a parse error.
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| IndexError::Corrupt {
-            path: path.clone(),
-            message: format!("invalid JSON: {e}"),
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| IndexError::Corrupt {
+                path: path.clone(),
+                message: format!("invalid JSON: {e}"),
+            })?;
         let found = value
             .get("format_version")
             .and_then(|v| v.as_u64())

@@ -33,11 +33,14 @@ impl Vectors {
             message,
         };
         if map.len() < HEADER || &map[..8] != VECTORS_MAGIC {
-            return Err(corrupt("not a vectors file (bad magic or truncated)".into()));
+            return Err(corrupt(
+                "not a vectors file (bad magic or truncated)".into(),
+            ));
         }
         let u64_at = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().unwrap()) as usize;
         let code = u32::from_le_bytes(map[8..12].try_into().unwrap());
-        let dtype = Dtype::from_code(code).ok_or_else(|| corrupt(format!("unknown dtype code {code}")))?;
+        let dtype =
+            Dtype::from_code(code).ok_or_else(|| corrupt(format!("unknown dtype code {code}")))?;
         let (count, dim) = (u64_at(16), u64_at(24));
         if (count, dim, dtype) != (manifest.count, manifest.dim, manifest.dtype) {
             return Err(corrupt(format!(
@@ -49,7 +52,12 @@ impl Vectors {
         if map.len() != want {
             return Err(corrupt(format!("{} bytes, expected {want}", map.len())));
         }
-        Ok(Vectors { map, dtype, count, dim })
+        Ok(Vectors {
+            map,
+            dtype,
+            count,
+            dim,
+        })
     }
 
     pub fn count(&self) -> usize {
@@ -73,17 +81,25 @@ impl Vectors {
         // SAFETY: the map is page-aligned and rows start at byte 64, so the
         // data is 4-byte aligned; the length is checked in `open`; any bit
         // pattern is a valid f32.
-        Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.count * self.dim) })
+        Some(unsafe {
+            std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.count * self.dim)
+        })
     }
 
     /// Rows `start..start + n` as f32, borrowed when stored as f32.
     pub fn rows(&self, start: usize, n: usize) -> Cow<'_, [f32]> {
-        assert!(start + n <= self.count, "rows {start}..{} out of {}", start + n, self.count);
+        assert!(
+            start + n <= self.count,
+            "rows {start}..{} out of {}",
+            start + n,
+            self.count
+        );
         if let Some(all) = self.as_f32() {
             return Cow::Borrowed(&all[start * self.dim..(start + n) * self.dim]);
         }
         let size = self.dtype.size();
-        let bytes = &self.map[HEADER + start * self.dim * size..HEADER + (start + n) * self.dim * size];
+        let bytes =
+            &self.map[HEADER + start * self.dim * size..HEADER + (start + n) * self.dim * size];
         Cow::Owned(match self.dtype {
             Dtype::F32 => bytes
                 .chunks_exact(4)
@@ -120,14 +136,21 @@ impl Index {
             if map.len() as u64 != entry.bytes {
                 return Err(IndexError::Corrupt {
                     path,
-                    message: format!("{} bytes, the manifest says {} (truncated or replaced?)", map.len(), entry.bytes),
+                    message: format!(
+                        "{} bytes, the manifest says {} (truncated or replaced?)",
+                        map.len(),
+                        entry.bytes
+                    ),
                 });
             }
             let crc = crc32fast::hash(&map);
             if crc != entry.crc32 {
                 return Err(IndexError::Corrupt {
                     path,
-                    message: format!("checksum mismatch (crc32 {crc:08x}, manifest {:08x}): the file is damaged", entry.crc32),
+                    message: format!(
+                        "checksum mismatch (crc32 {crc:08x}, manifest {:08x}): the file is damaged",
+                        entry.crc32
+                    ),
                 });
             }
         }
@@ -151,7 +174,11 @@ impl Index {
                 if t.len() != manifest.count {
                     return Err(IndexError::Corrupt {
                         path: dir.join(name),
-                        message: format!("{} strings, the manifest says {} documents", t.len(), manifest.count),
+                        message: format!(
+                            "{} strings, the manifest says {} documents",
+                            t.len(),
+                            manifest.count
+                        ),
                     });
                 }
             }

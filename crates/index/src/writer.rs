@@ -63,7 +63,10 @@ pub struct IndexWriter {
 }
 
 fn partial_dir(out: &Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".partial");
     out.with_file_name(name)
 }
@@ -101,7 +104,9 @@ impl IndexWriter {
             )));
         }
         if config.dim == 0 || config.segment_size == 0 {
-            return Err(IndexError::Invalid("dim and segment size must be positive".into()));
+            return Err(IndexError::Invalid(
+                "dim and segment size must be positive".into(),
+            ));
         }
         let partial = partial_dir(out);
         let mut writer = IndexWriter {
@@ -254,7 +259,8 @@ impl IndexWriter {
                 Dtype::F16 => {
                     for c in buf.chunks_exact(4) {
                         let v = f32::from_le_bytes(c.try_into().unwrap());
-                        out.write_all(&half::f16::from_f32(v).to_le_bytes()).at(&vec_path)?;
+                        out.write_all(&half::f16::from_f32(v).to_le_bytes())
+                            .at(&vec_path)?;
                     }
                 }
             }

@@ -9,7 +9,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("hypencoder-index-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("hypencoder-index-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -39,8 +40,16 @@ fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
 }
 
 fn doc(i: usize) -> (String, String, Vec<f32>) {
-    let text = if i == 3 { String::new() } else { format!("document number {i} ünïcode") };
-    (format!("d{i}"), text, (0..4).map(|j| i as f32 + j as f32 * 0.25).collect())
+    let text = if i == 3 {
+        String::new()
+    } else {
+        format!("document number {i} ünïcode")
+    };
+    (
+        format!("d{i}"),
+        text,
+        (0..4).map(|j| i as f32 + j as f32 * 0.25).collect(),
+    )
 }
 
 fn build(out: &Path, dtype: Dtype, n: usize) {
@@ -105,19 +114,31 @@ fn interrupted_build_resumes_after_last_segment() {
         w.add(&id, &text, &v, false).unwrap();
     }
     // Ids of resumed segments still count for duplicate detection.
-    let err = w.add("d1", "again", &[0.0; 4], false).unwrap_err().to_string();
-    assert!(err.contains("duplicate id 'd1': documents 2 and 11"), "{err}");
+    let err = w
+        .add("d1", "again", &[0.0; 4], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("duplicate id 'd1': documents 2 and 11"),
+        "{err}"
+    );
     w.finish().unwrap();
     let index = Index::open(&out).unwrap();
     check(&index, 10);
-    assert_eq!(index.manifest().stats.truncated, 1, "stats survive the resume");
+    assert_eq!(
+        index.manifest().stats.truncated,
+        1,
+        "stats survive the resume"
+    );
 
     // Different input: the partial build is discarded, not resumed.
     let out2 = s.0.join("idx2");
-    drop(IndexWriter::create(&out2, config(Dtype::F32, 1)).map(|mut w| {
-        let (id, text, v) = doc(0);
-        w.add(&id, &text, &v, false).unwrap();
-    }));
+    drop(
+        IndexWriter::create(&out2, config(Dtype::F32, 1)).map(|mut w| {
+            let (id, text, v) = doc(0);
+            w.add(&id, &text, &v, false).unwrap();
+        }),
+    );
     let mut other = config(Dtype::F32, 1);
     other.source = "another corpus".into();
     assert_eq!(IndexWriter::create(&out2, other).unwrap().resumed_docs(), 0);
@@ -133,9 +154,15 @@ fn duplicate_ids_and_existing_output_are_errors() {
     let err = w.add("a", "y", &[0.0; 4], false).unwrap_err().to_string();
     assert!(err.contains("duplicate id 'a': documents 1 and 3"), "{err}");
     let err = w.add("c", "y", &[0.0; 3], false).unwrap_err().to_string();
-    assert!(err.contains("vector has 3 dimensions, the index 4"), "{err}");
+    assert!(
+        err.contains("vector has 3 dimensions, the index 4"),
+        "{err}"
+    );
     w.finish().unwrap();
-    let err = IndexWriter::create(&out, config(Dtype::F32, 3)).err().unwrap().to_string();
+    let err = IndexWriter::create(&out, config(Dtype::F32, 3))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("already exists"), "{err}");
 }
 
@@ -147,7 +174,10 @@ fn damaged(tag: &str, file: &str, damage: impl Fn(&mut Vec<u8>)) -> String {
     let mut bytes = std::fs::read(&path).unwrap();
     damage(&mut bytes);
     std::fs::write(&path, bytes).unwrap();
-    Index::open(&out).err().expect("damaged index must not open").to_string()
+    Index::open(&out)
+        .err()
+        .expect("damaged index must not open")
+        .to_string()
 }
 
 #[test]
@@ -159,7 +189,10 @@ fn truncated_or_bit_flipped_files_are_named() {
             let at = b.len() / 2;
             b[at] ^= 0x10;
         });
-        assert!(err.contains(file) && err.contains("checksum mismatch"), "{err}");
+        assert!(
+            err.contains(file) && err.contains("checksum mismatch"),
+            "{err}"
+        );
     }
 }
 
@@ -169,7 +202,8 @@ fn newer_format_and_missing_manifest() {
     let out = s.0.join("idx");
     build(&out, Dtype::F32, 2);
     let path = out.join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     m["format_version"] = (FORMAT_VERSION + 1).into();
     std::fs::write(&path, m.to_string()).unwrap();
     let err = Index::open(&out).err().unwrap().to_string();
@@ -189,11 +223,15 @@ fn inconsistent_manifest_is_rejected() {
     let out = s.0.join("idx");
     build(&out, Dtype::F32, 4);
     let path = out.join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     m["count"] = 5.into();
     std::fs::write(&path, m.to_string()).unwrap();
     let err = Index::open(&out).err().unwrap().to_string();
-    assert!(err.contains("vectors.bin") && err.contains("header says 4 x 4"), "{err}");
+    assert!(
+        err.contains("vectors.bin") && err.contains("header says 4 x 4"),
+        "{err}"
+    );
 }
 
 /// An index written by format version 1, committed: this build must read it.
@@ -215,17 +253,30 @@ fn graph_round_trip_and_damage() {
     let s = Scratch::new("graph");
     let out = s.0.join("idx");
     build(&out, Dtype::F32, 4);
-    let info = GraphInfo { degree: 2, metric: "ip".into(), method: "exact".into(), recall_vs_exact: Some(1.0) };
+    let info = GraphInfo {
+        degree: 2,
+        metric: "ip".into(),
+        method: "exact".into(),
+        recall_vs_exact: Some(1.0),
+    };
     let neighbours = vec![1, 2, 0, NO_NEIGHBOUR, 3, 1, 2, 0];
-    let err = write_graph(&out, &neighbours[..6], info.clone()).unwrap_err().to_string();
+    let err = write_graph(&out, &neighbours[..6], info.clone())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected 4 documents x degree 2"), "{err}");
-    let err = write_graph(&out, &[1, 2, 0, 9, 3, 1, 2, 0], info.clone()).unwrap_err().to_string();
+    let err = write_graph(&out, &[1, 2, 0, 9, 3, 1, 2, 0], info.clone())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("neighbour id 9 is beyond"), "{err}");
     write_graph(&out, &neighbours, info.clone()).unwrap();
     let index = Index::open(&out).unwrap();
     let g = index.graph().expect("graph listed in the manifest");
     assert_eq!(g.neighbours(0).collect::<Vec<_>>(), vec![1, 2]);
-    assert_eq!(g.neighbours(1).collect::<Vec<_>>(), vec![0], "empty slots end the list");
+    assert_eq!(
+        g.neighbours(1).collect::<Vec<_>>(),
+        vec![0],
+        "empty slots end the list"
+    );
     assert_eq!(index.manifest().graph.as_ref(), Some(&info));
     drop(index);
 
@@ -233,18 +284,27 @@ fn graph_round_trip_and_damage() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
     let err = Index::open(&out).err().unwrap().to_string();
-    assert!(err.contains("graph.bin") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("graph.bin") && err.contains("truncated"),
+        "{err}"
+    );
 
     // A graph for another number of documents, with a matching checksum:
     // rejected for its content, not its checksum.
     let mut other = bytes.clone();
     other[8] = 5;
     std::fs::write(&path, &other).unwrap();
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     m["files"]["graph.bin"]["crc32"] = crc32(&other).into();
     std::fs::write(out.join("manifest.json"), m.to_string()).unwrap();
     let err = Index::open(&out).err().unwrap().to_string();
-    assert!(err.contains("graph.bin") && err.contains("graph of 5 documents") && err.contains("hypencoder graph"), "{err}");
+    assert!(
+        err.contains("graph.bin")
+            && err.contains("graph of 5 documents")
+            && err.contains("hypencoder graph"),
+        "{err}"
+    );
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -253,7 +313,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

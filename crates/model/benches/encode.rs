@@ -38,7 +38,8 @@ const HIDDEN: usize = 384;
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; anything else (a filter) is ignored.
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let model_dir = env_path("BENCH_MODEL").unwrap_or_else(|| workspace.join("models/all-MiniLM-L6-v2"));
+    let model_dir =
+        env_path("BENCH_MODEL").unwrap_or_else(|| workspace.join("models/all-MiniLM-L6-v2"));
     let model_dir = model_dir
         .canonicalize()
         .map_err(|e| format!("MiniLM folder {}: {e}", model_dir.display()))?;
@@ -56,11 +57,19 @@ fn main() -> Res<()> {
         .filter(|s| !s.trim().is_empty()) // "" = documents only
         .map(|s| s.trim().parse())
         .collect::<std::result::Result<_, _>>()?;
-    let doc_reps: usize = std::env::var("BENCH_DOC_REPS").ok().map_or(Ok(1), |s| s.parse())?;
-    let work = env_path("BENCH_WORK")
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("hypencoder-bench-{}", std::process::id())));
+    let doc_reps: usize = std::env::var("BENCH_DOC_REPS")
+        .ok()
+        .map_or(Ok(1), |s| s.parse())?;
+    let work = env_path("BENCH_WORK").unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("hypencoder-bench-{}", std::process::id()))
+    });
     let threads = candle_core::utils::get_num_threads();
-    println!("rust: {} docs, {} queries, {threads} threads, model {}", docs.len(), queries.len(), model_dir.display());
+    println!(
+        "rust: {} docs, {} queries, {threads} threads, model {}",
+        docs.len(),
+        queries.len(),
+        model_dir.display()
+    );
 
     let docs_result = bench_docs(&model_dir, &docs, doc_reps)?;
     let mut qnets = Vec::new();
@@ -91,7 +100,10 @@ fn bench_docs(model_dir: &Path, docs: &[String], reps: usize) -> Res<Value> {
     let texts: Vec<&str> = docs.iter().map(String::as_str).collect();
     // Token counts (outside the timing): how much real work a pass is.
     let tok = model.doc_tokenizer();
-    let lengths: Vec<usize> = texts.iter().map(|t| tok.ids(t).map(|v| v.len())).collect::<Result<_, _>>()?;
+    let lengths: Vec<usize> = texts
+        .iter()
+        .map(|t| tok.ids(t).map(|v| v.len()))
+        .collect::<Result<_, _>>()?;
     let tokens: usize = lengths.iter().sum();
     let padded = padded_tokens(&texts, &lengths);
     // Warm-up: first-touch of weights, allocator, rayon threads.
@@ -132,7 +144,9 @@ fn padded_tokens(texts: &[&str], lengths: &[usize]) -> usize {
 
 /// Query latency of a Hypencoder whose q-net has `n_hidden` hidden layers of 384.
 fn bench_hypencoder(minilm: &Path, work: &Path, n_hidden: usize, queries: &[String]) -> Res<Value> {
-    let dims: Vec<usize> = std::iter::repeat_n(HIDDEN, n_hidden + 1).chain([1]).collect();
+    let dims: Vec<usize> = std::iter::repeat_n(HIDDEN, n_hidden + 1)
+        .chain([1])
+        .collect();
     let dir = work.join(format!("hypencoder-minilm-{n_hidden}h"));
     write_head_only_checkpoint(&dir, minilm, &dims)?;
     let model = Model::load(&dir)?;
@@ -141,8 +155,12 @@ fn bench_hypencoder(minilm: &Path, work: &Path, n_hidden: usize, queries: &[Stri
         model.encode_queries(&[q])?; // warm-up
     }
     // Anchor: the transformer alone (tokenise + MiniLM) on the same queries.
-    let bert_ms = median(time_each(&qs, SINGLE_QUERIES, |q| model.query_hidden_states(&[q]).map(drop))?);
-    let single = time_each(&qs, SINGLE_QUERIES, |q| model.encode_queries(&[q]).map(drop))?;
+    let bert_ms = median(time_each(&qs, SINGLE_QUERIES, |q| {
+        model.query_hidden_states(&[q]).map(drop)
+    })?);
+    let single = time_each(&qs, SINGLE_QUERIES, |q| {
+        model.encode_queries(&[q]).map(drop)
+    })?;
     let batch: Vec<&str> = qs.iter().cycle().take(BATCH).copied().collect();
     let mut batch_ms = Vec::new();
     for _ in 0..BATCH_REPS {
@@ -161,7 +179,11 @@ fn bench_hypencoder(minilm: &Path, work: &Path, n_hidden: usize, queries: &[Stri
     let QueryRepresentation::QNets(qnet) = model.encode_queries(&qs[..1])? else {
         return Err("a Hypencoder checkpoint gave vectors, not q-nets".into());
     };
-    let w0: Vec<f32> = qnet.weights()[0].get(0)?.get(0)?.narrow(0, 0, 8)?.to_vec1()?;
+    let w0: Vec<f32> = qnet.weights()[0]
+        .get(0)?
+        .get(0)?
+        .narrow(0, 0, 8)?
+        .to_vec1()?;
     let b0: Vec<f32> = qnet.biases()[0].get(0)?.narrow(0, 0, 8)?.to_vec1()?;
     Ok(json!({
         "checkpoint": dir, "vector_dimensions": dims, "single_queries": SINGLE_QUERIES.min(qs.len()),
@@ -172,7 +194,11 @@ fn bench_hypencoder(minilm: &Path, work: &Path, n_hidden: usize, queries: &[Stri
 }
 
 /// Milliseconds for each of the first `n` queries, one call each.
-fn time_each(qs: &[&str], n: usize, mut f: impl FnMut(&str) -> hypencoder_model::Result<()>) -> Res<Vec<f64>> {
+fn time_each(
+    qs: &[&str],
+    n: usize,
+    mut f: impl FnMut(&str) -> hypencoder_model::Result<()>,
+) -> Res<Vec<f64>> {
     qs.iter()
         .take(n)
         .map(|q| {
@@ -207,7 +233,10 @@ fn write_head_only_checkpoint(dir: &Path, minilm: &Path, dims: &[usize]) -> Res<
         "torch_dtype": "float32",
         "transformers_version": "4.46.3",
     });
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
 
     // Values only need to be well scaled (no overflow in the softmax);
     // timings do not depend on them.
@@ -219,36 +248,69 @@ fn write_head_only_checkpoint(dir: &Path, minilm: &Path, dims: &[usize]) -> Res<
     let biases = &dims[1..dims.len() - 1];
     let proj_std = 1.0 / (HIDDEN as f64).sqrt();
     // Key/value projections: the weights' generators first, then the biases'.
-    let widths = shapes.iter().map(|&(inp, _)| inp).chain(biases.iter().copied());
+    let widths = shapes
+        .iter()
+        .map(|&(inp, _)| inp)
+        .chain(biases.iter().copied());
     for (k, inp) in widths.enumerate() {
         for kind in ["key_projections", "value_projections"] {
-            t.insert(p(&format!("{kind}.{k}.weight")), randn(&[inp, HIDDEN], proj_std)?);
+            t.insert(
+                p(&format!("{kind}.{k}.weight")),
+                randn(&[inp, HIDDEN], proj_std)?,
+            );
             t.insert(p(&format!("{kind}.{k}.bias")), randn(&[inp], 0.02)?);
         }
     }
     for (i, &(inp, out)) in shapes.iter().enumerate() {
-        t.insert(p(&format!("weight_query_embeddings.{i}")), randn(&[1, out, inp], 1.0)?);
-        t.insert(p(&format!("hyper_base_matrices.{i}")), randn(&[1, out, inp], 0.02)?);
-        t.insert(p(&format!("weight_hyper_projection.{i}.weight")), randn(&[inp, inp], proj_std)?);
-        t.insert(p(&format!("weight_hyper_projection.{i}.bias")), randn(&[inp], 0.02)?);
+        t.insert(
+            p(&format!("weight_query_embeddings.{i}")),
+            randn(&[1, out, inp], 1.0)?,
+        );
+        t.insert(
+            p(&format!("hyper_base_matrices.{i}")),
+            randn(&[1, out, inp], 0.02)?,
+        );
+        t.insert(
+            p(&format!("weight_hyper_projection.{i}.weight")),
+            randn(&[inp, inp], proj_std)?,
+        );
+        t.insert(
+            p(&format!("weight_hyper_projection.{i}.bias")),
+            randn(&[inp], 0.02)?,
+        );
     }
     for (j, &d) in biases.iter().enumerate() {
-        t.insert(p(&format!("bias_query_embeddings.{j}")), randn(&[1, 1, d], 1.0)?);
+        t.insert(
+            p(&format!("bias_query_embeddings.{j}")),
+            randn(&[1, 1, d], 1.0)?,
+        );
         t.insert(p(&format!("hyper_base_vectors.{j}")), randn(&[1, d], 0.02)?);
-        t.insert(p(&format!("bias_hyper_projection.{j}.weight")), randn(&[d, d], proj_std)?);
-        t.insert(p(&format!("bias_hyper_projection.{j}.bias")), randn(&[d], 0.02)?);
+        t.insert(
+            p(&format!("bias_hyper_projection.{j}.weight")),
+            randn(&[d, d], proj_std)?,
+        );
+        t.insert(
+            p(&format!("bias_hyper_projection.{j}.bias")),
+            randn(&[d], 0.02)?,
+        );
     }
     candle_core::safetensors::save(&t, dir.join("model.safetensors"))?;
     Ok(())
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn read_lines(path: &Path) -> Res<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
     if lines.is_empty() {
         return Err(format!("{} has no texts", path.display()).into());
     }
@@ -271,15 +333,25 @@ fn license_chunks() -> Res<Vec<String>> {
         if !seen.insert(real.clone()) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&real) else { continue };
+        let Ok(text) = std::fs::read_to_string(&real) else {
+            continue;
+        };
         let words: Vec<&str> = text.split_whitespace().collect();
-        docs.extend(words.chunks(175).filter(|c| c.len() >= 100).map(|c| c.join(" ")));
+        docs.extend(
+            words
+                .chunks(175)
+                .filter(|c| c.len() >= 100)
+                .map(|c| c.join(" ")),
+        );
     }
     Ok(docs)
 }
 
 fn first_words(text: &str, n: usize) -> String {
-    text.split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn median(v: Vec<f64>) -> f64 {

@@ -100,7 +100,12 @@ impl AffineLayerNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         if !xs.track_op() && !self.weight.track_op() && !self.bias.track_op() {
             // Inference: candle's fused kernel (it records no gradient).
-            return candle_nn::ops::layer_norm(&xs.contiguous()?, &self.weight, &self.bias, self.eps as f32);
+            return candle_nn::ops::layer_norm(
+                &xs.contiguous()?,
+                &self.weight,
+                &self.bias,
+                self.eps as f32,
+            );
         }
         layer_norm(xs, self.eps)?
             .broadcast_mul(&self.weight)?
@@ -134,7 +139,10 @@ impl Embeddings {
     fn forward(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, l) = input_ids.dims2()?;
         let h = self.word.dim(1)?;
-        let words = self.word.embedding(&input_ids.flatten_all()?)?.reshape((b, l, h))?;
+        let words = self
+            .word
+            .embedding(&input_ids.flatten_all()?)?
+            .reshape((b, l, h))?;
         let positions = self.position.narrow(0, 0, l)?;
         let segment = self.token_type.narrow(0, 0, 1)?;
         let xs = words
@@ -167,7 +175,11 @@ impl Layer {
             k: Linear::load(att.pp("self").pp("key"), h, h)?,
             v: Linear::load(att.pp("self").pp("value"), h, h)?,
             attn_out: Linear::load(att.pp("output").pp("dense"), h, h)?,
-            attn_norm: AffineLayerNorm::load(att.pp("output").pp("LayerNorm"), h, c.layer_norm_eps)?,
+            attn_norm: AffineLayerNorm::load(
+                att.pp("output").pp("LayerNorm"),
+                h,
+                c.layer_norm_eps,
+            )?,
             inter: Linear::load(vb.pp("intermediate").pp("dense"), h, c.intermediate_size)?,
             out: Linear::load(vb.pp("output").pp("dense"), c.intermediate_size, h)?,
             out_norm: AffineLayerNorm::load(vb.pp("output").pp("LayerNorm"), h, c.layer_norm_eps)?,
@@ -213,7 +225,9 @@ impl Layer {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, l, h))?;
-        let attn = self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + xs)?)?;
+        let attn = self
+            .attn_norm
+            .forward(&(self.attn_out.forward(&ctx)? + xs)?)?;
         let inter = self.act.apply(&self.inter.forward(&attn)?)?;
         self.out_norm.forward(&(self.out.forward(&inter)? + attn)?)
     }
@@ -243,9 +257,13 @@ fn pack_linear(l: &Linear, scale_rows: Option<(usize, f64)>) -> candle_core::Res
         None => None,
     };
     if let Some((rows, scale)) = scale_rows {
-        w[..rows * k].iter_mut().for_each(|v| *v = (*v as f64 * scale) as f32);
+        w[..rows * k]
+            .iter_mut()
+            .for_each(|v| *v = (*v as f64 * scale) as f32);
         if let Some(b) = &mut b {
-            b[..rows].iter_mut().for_each(|v| *v = (*v as f64 * scale) as f32);
+            b[..rows]
+                .iter_mut()
+                .for_each(|v| *v = (*v as f64 * scale) as f32);
         }
     }
     Ok(PackedWeight::new(&w, b.as_deref(), n, k))
@@ -263,7 +281,9 @@ fn cat_linear(parts: &[&Linear]) -> candle_core::Result<Linear> {
                 .iter()
                 .map(|l| match l.bias() {
                     Some(b) => Ok(b.clone()),
-                    None => Tensor::zeros(l.weight().dim(0)?, l.weight().dtype(), l.weight().device()),
+                    None => {
+                        Tensor::zeros(l.weight().dim(0)?, l.weight().dtype(), l.weight().device())
+                    }
                 })
                 .collect::<candle_core::Result<Vec<_>>>()?;
             Some(Tensor::cat(&bs, 0)?)
@@ -276,7 +296,16 @@ impl Layer {
     fn tracks(&self) -> bool {
         let lin = |l: &Linear| l.weight.track_op() || l.bias.as_ref().is_some_and(|b| b.track_op());
         let norm = |n: &AffineLayerNorm| n.weight.track_op() || n.bias.track_op();
-        [&self.q, &self.k, &self.v, &self.attn_out, &self.inter, &self.out].into_iter().any(lin)
+        [
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.attn_out,
+            &self.inter,
+            &self.out,
+        ]
+        .into_iter()
+        .any(lin)
             || norm(&self.attn_norm)
             || norm(&self.out_norm)
     }
@@ -310,25 +339,60 @@ struct Buffers {
 
 impl PackedLayer {
     /// `buf.x` (B*L, H) in and out.
-    fn forward(&self, buf: &mut Buffers, b: usize, l: usize, heads: usize, lens: &[usize], act: Activation) {
+    fn forward(
+        &self,
+        buf: &mut Buffers,
+        b: usize,
+        l: usize,
+        heads: usize,
+        lens: &[usize],
+        act: Activation,
+    ) {
         let m = b * l;
         let h = self.attn_out.out_dim();
         infer::linear(&buf.x, m, &self.qkv, &mut buf.qkv, Epilogue::None);
         infer::attention(&buf.qkv, b, l, h, heads, lens, &mut buf.ctx);
         let (g1, b1, e1) = &self.attn_norm;
         let (g2, b2, e2) = &self.out_norm;
-        let n1 = infer::Norm { gamma: g1, beta: b1, eps: *e1 };
-        let n2 = infer::Norm { gamma: g2, beta: b2, eps: *e2 };
+        let n1 = infer::Norm {
+            gamma: g1,
+            beta: b1,
+            eps: *e1,
+        };
+        let n2 = infer::Norm {
+            gamma: g2,
+            beta: b2,
+            eps: *e2,
+        };
         if let Some(mc) = infer::fused_rows(m) {
             infer::fused_residual_ln(&mut buf.x, Some(&buf.ctx), mc, None, &self.attn_out, &n1);
-            infer::fused_residual_ln(&mut buf.x, None, mc, Some((&self.inter, act)), &self.out, &n2);
+            infer::fused_residual_ln(
+                &mut buf.x,
+                None,
+                mc,
+                Some((&self.inter, act)),
+                &self.out,
+                &n2,
+            );
             return;
         }
-        infer::linear(&buf.ctx, m, &self.attn_out, &mut buf.tmp, Epilogue::Residual(&buf.x));
+        infer::linear(
+            &buf.ctx,
+            m,
+            &self.attn_out,
+            &mut buf.tmp,
+            Epilogue::Residual(&buf.x),
+        );
         infer::layer_norm_rows(&buf.tmp, &mut buf.x, h, g1, b1, *e1);
         let mut inter = vec![0f32; m * self.inter.out_dim()];
         infer::linear(&buf.x, m, &self.inter, &mut inter, Epilogue::Act(act));
-        infer::linear(&inter, m, &self.out, &mut buf.tmp, Epilogue::Residual(&buf.x));
+        infer::linear(
+            &inter,
+            m,
+            &self.out,
+            &mut buf.tmp,
+            Epilogue::Residual(&buf.x),
+        );
         infer::layer_norm_rows(&buf.tmp, &mut buf.x, h, g2, b2, *e2);
     }
 }
@@ -368,7 +432,11 @@ impl Bert {
     }
 
     /// `input_ids` (B, L) u32, `attention_mask` (B, L) f32 of 0/1 -> (B, L, H).
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         if let Some(packed) = self.packed_layers()? {
             if let Some(lens) = prefix_lengths(attention_mask)? {
                 if !input_ids.track_op() {
@@ -391,7 +459,12 @@ impl Bert {
             && !self.layers.iter().any(Layer::tracks)
             && self.layers.iter().all(|l| l.q.weight.dtype() == DType::F32);
         let packed = if usable {
-            Some(self.layers.iter().map(Layer::pack).collect::<candle_core::Result<Vec<_>>>()?)
+            Some(
+                self.layers
+                    .iter()
+                    .map(Layer::pack)
+                    .collect::<candle_core::Result<Vec<_>>>()?,
+            )
         } else {
             None
         };
@@ -400,7 +473,12 @@ impl Bert {
     }
 
     /// Inference forward on the AVX-512 kernels; `lens` real tokens per row.
-    fn forward_packed(&self, packed: &[PackedLayer], input_ids: &Tensor, lens: &[usize]) -> candle_core::Result<Tensor> {
+    fn forward_packed(
+        &self,
+        packed: &[PackedLayer],
+        input_ids: &Tensor,
+        lens: &[usize],
+    ) -> candle_core::Result<Tensor> {
         let (b, l) = input_ids.dims2()?;
         let h = self.config.hidden_size;
         let m = b * l;
@@ -410,7 +488,11 @@ impl Bert {
             x: vec1(&emb)?,
             qkv: vec![0f32; m * 3 * h],
             ctx: vec![0f32; m * h],
-            tmp: if infer::fused_rows(m).is_some() { Vec::new() } else { vec![0f32; m * h] },
+            tmp: if infer::fused_rows(m).is_some() {
+                Vec::new()
+            } else {
+                vec![0f32; m * h]
+            },
         };
         drop(emb);
         for (layer, p) in self.layers.iter().zip(packed) {
@@ -420,7 +502,11 @@ impl Bert {
     }
 
     /// The differentiable forward on candle ops (also inference without AVX-512).
-    fn forward_candle(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward_candle(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         // Length-sorted batches are often unpadded: then the mask is a no-op.
         let padded = attention_mask.min_all()?.to_scalar::<f32>()? < 1.0;
         let mask_bias = if padded {
@@ -467,7 +553,16 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn close(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -482,7 +577,10 @@ mod tests {
         let fused = norm.forward(&xs).unwrap();
         let tracked = Var::from_tensor(&xs).unwrap();
         let slow = norm.forward(tracked.as_tensor()).unwrap();
-        assert!(slow.track_op(), "a variable input takes the differentiable path");
+        assert!(
+            slow.track_op(),
+            "a variable input takes the differentiable path"
+        );
         assert!(close(&fused, &slow) < 1e-5);
 
         let soft_fused = softmax_last(&xs).unwrap();
@@ -503,8 +601,14 @@ mod tests {
         let xs = Tensor::randn(0f32, 1.0, (3, 8), &dev).unwrap();
         let loss = norm.forward(&xs).unwrap().sqr().unwrap().sum_all().unwrap();
         let grads = loss.backward().unwrap();
-        assert!(grads.get(weight.as_tensor()).is_some(), "no gradient for the scale");
-        assert!(grads.get(bias.as_tensor()).is_some(), "no gradient for the shift");
+        assert!(
+            grads.get(weight.as_tensor()).is_some(),
+            "no gradient for the scale"
+        );
+        assert!(
+            grads.get(bias.as_tensor()).is_some(),
+            "no gradient for the shift"
+        );
     }
 
     /// Random weights for a small BERT, named as in a checkpoint.
@@ -515,18 +619,46 @@ mod tests {
             t.insert(name, Tensor::randn(mean, std, shape, &dev).unwrap());
         };
         let (h, i) = (c.hidden_size, c.intermediate_size);
-        put("embeddings.word_embeddings.weight".into(), &[c.vocab_size, h], 0.0, 1.0);
-        put("embeddings.position_embeddings.weight".into(), &[c.max_position_embeddings, h], 0.0, 0.5);
-        put("embeddings.token_type_embeddings.weight".into(), &[c.type_vocab_size, h], 0.0, 0.5);
+        put(
+            "embeddings.word_embeddings.weight".into(),
+            &[c.vocab_size, h],
+            0.0,
+            1.0,
+        );
+        put(
+            "embeddings.position_embeddings.weight".into(),
+            &[c.max_position_embeddings, h],
+            0.0,
+            0.5,
+        );
+        put(
+            "embeddings.token_type_embeddings.weight".into(),
+            &[c.type_vocab_size, h],
+            0.0,
+            0.5,
+        );
         put("embeddings.LayerNorm.weight".into(), &[h], 1.0, 0.1);
         put("embeddings.LayerNorm.bias".into(), &[h], 0.0, 0.1);
         for l in 0..c.num_hidden_layers {
             let p = format!("encoder.layer.{l}.");
-            let lin = |put: &mut dyn FnMut(String, &[usize], f32, f32), name: &str, out: usize, inp: usize| {
-                put(format!("{p}{name}.weight"), &[out, inp], 0.0, 1.0 / (inp as f32).sqrt());
+            let lin = |put: &mut dyn FnMut(String, &[usize], f32, f32),
+                       name: &str,
+                       out: usize,
+                       inp: usize| {
+                put(
+                    format!("{p}{name}.weight"),
+                    &[out, inp],
+                    0.0,
+                    1.0 / (inp as f32).sqrt(),
+                );
                 put(format!("{p}{name}.bias"), &[out], 0.0, 0.1);
             };
-            for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+            for name in [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+            ] {
                 lin(&mut put, name, h, h);
             }
             lin(&mut put, "intermediate.dense", i, h);
@@ -555,8 +687,13 @@ mod tests {
     /// Right-padded batch: row i has `lens[i]` real tokens.
     fn batch(lens: &[usize], l: usize) -> (Tensor, Tensor) {
         let dev = Device::Cpu;
-        let ids: Vec<u32> = (0..lens.len() * l).map(|i| ((i * 7 + 3) % 50) as u32).collect();
-        let mask: Vec<f32> = lens.iter().flat_map(|&n| (0..l).map(move |j| if j < n { 1.0 } else { 0.0 })).collect();
+        let ids: Vec<u32> = (0..lens.len() * l)
+            .map(|i| ((i * 7 + 3) % 50) as u32)
+            .collect();
+        let mask: Vec<f32> = lens
+            .iter()
+            .flat_map(|&n| (0..l).map(move |j| if j < n { 1.0 } else { 0.0 }))
+            .collect();
         (
             Tensor::from_vec(ids, (lens.len(), l), &dev).unwrap(),
             Tensor::from_vec(mask, (lens.len(), l), &dev).unwrap(),
@@ -570,7 +707,8 @@ mod tests {
         // column-split path; padded and unpadded rows.
         for (h, heads, act) in [(48, 6, "gelu"), (64, 2, "gelu"), (32, 4, "relu")] {
             let c = small_config(h, heads, act);
-            let vb = VarBuilder::from_tensors(random_weights(&c), candle_core::DType::F32, &Device::Cpu);
+            let vb =
+                VarBuilder::from_tensors(random_weights(&c), candle_core::DType::F32, &Device::Cpu);
             let bert = Bert::load(vb, &c).unwrap();
             if bert.packed_layers().unwrap().is_none() {
                 return; // no AVX-512: forward is the candle path
@@ -581,7 +719,10 @@ mod tests {
                 let slow = bert.forward_candle(&ids, &mask).unwrap();
                 assert_eq!(fast.dims(), slow.dims());
                 let diff = close(&fast, &slow);
-                assert!(diff < 1e-5, "h {h}, heads {heads}, lens {lens:?}: max difference {diff}");
+                assert!(
+                    diff < 1e-5,
+                    "h {h}, heads {heads}, lens {lens:?}: max difference {diff}"
+                );
             }
         }
     }
@@ -596,17 +737,31 @@ mod tests {
         for (name, var) in varmap.data().lock().unwrap().iter() {
             var.set(&weights[name]).unwrap();
         }
-        assert!(bert.packed_layers().unwrap().is_none(), "variables must not be packed");
+        assert!(
+            bert.packed_layers().unwrap().is_none(),
+            "variables must not be packed"
+        );
         let (ids, mask) = batch(&[6, 4], 6);
         let out = bert.forward(&ids, &mask).unwrap();
         assert!(out.track_op());
         // Same numbers as the inference kernels on the same weights.
-        let frozen = Bert::load(VarBuilder::from_tensors(weights, candle_core::DType::F32, &Device::Cpu), &c).unwrap();
+        let frozen = Bert::load(
+            VarBuilder::from_tensors(weights, candle_core::DType::F32, &Device::Cpu),
+            &c,
+        )
+        .unwrap();
         assert!(close(&out, &frozen.forward(&ids, &mask).unwrap()) < 1e-5);
         let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let data = varmap.data().lock().unwrap();
-        for name in ["encoder.layer.0.attention.self.query.weight", "encoder.layer.1.intermediate.dense.bias", "embeddings.word_embeddings.weight"] {
-            assert!(grads.get(data[name].as_tensor()).is_some(), "no gradient for {name}");
+        for name in [
+            "encoder.layer.0.attention.self.query.weight",
+            "encoder.layer.1.intermediate.dense.bias",
+            "embeddings.word_embeddings.weight",
+        ] {
+            assert!(
+                grads.get(data[name].as_tensor()).is_some(),
+                "no gradient for {name}"
+            );
         }
     }
 }

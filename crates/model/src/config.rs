@@ -92,7 +92,10 @@ impl BertConfig {
             })
         };
         if let Some(kind) = &self.model_type {
-            if !matches!(kind.as_str(), "bert" | "roberta" | "xlm-roberta" | "electra") {
+            if !matches!(
+                kind.as_str(),
+                "bert" | "roberta" | "xlm-roberta" | "electra"
+            ) {
                 return bad(format!(
                     "model_type '{kind}' is not supported (this engine runs BERT encoders)"
                 ));
@@ -163,10 +166,18 @@ impl Activation {
     pub fn apply_f32(self, x: f32) -> f32 {
         match self {
             Activation::Relu => x.max(0.0),
-            Activation::Gelu => 0.5 * x * (1.0 + crate::kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::Gelu => {
+                0.5 * x * (1.0 + crate::kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2))
+            }
             Activation::Tanh => x.tanh(),
             Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Activation::LeakyRelu => if x >= 0.0 { x } else { 0.01 * x },
+            Activation::LeakyRelu => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    0.01 * x
+                }
+            }
         }
     }
 
@@ -325,9 +336,10 @@ impl HypencoderConfig {
             file: file.to_path_buf(),
             message,
         };
-        let conv = raw.query_encoder_kwargs.converter_kwargs.ok_or_else(|| {
-            bad("query_encoder_kwargs.converter_kwargs is missing".into())
-        })?;
+        let conv = raw
+            .query_encoder_kwargs
+            .converter_kwargs
+            .ok_or_else(|| bad("query_encoder_kwargs.converter_kwargs is missing".into()))?;
         let dims = conv.vector_dimensions.ok_or_else(|| {
             bad("query_encoder_kwargs.converter_kwargs.vector_dimensions is missing".into())
         })?;
@@ -345,12 +357,13 @@ impl HypencoderConfig {
                 "converter_kwargs: do_residual_on_last is true but do_residual is false".into(),
             ));
         }
-        let pooling = Pooling::parse(&raw.passage_encoder_kwargs.pooling_type).ok_or_else(|| {
-            bad(format!(
-                "unknown passage_encoder_kwargs.pooling_type '{}' (expected cls or mean)",
-                raw.passage_encoder_kwargs.pooling_type
-            ))
-        })?;
+        let pooling =
+            Pooling::parse(&raw.passage_encoder_kwargs.pooling_type).ok_or_else(|| {
+                bad(format!(
+                    "unknown passage_encoder_kwargs.pooling_type '{}' (expected cls or mean)",
+                    raw.passage_encoder_kwargs.pooling_type
+                ))
+            })?;
         let qnet = QNetConfig {
             vector_dimensions: dims,
             activation,
@@ -359,9 +372,16 @@ impl HypencoderConfig {
             do_residual_on_last,
             layer_norm_before_residual: conv.layer_norm_before_residual,
         };
-        check_qnet_dimensions(&qnet).map_err(|m| bad(format!("converter_kwargs.vector_dimensions {:?}: {m}", qnet.vector_dimensions)))?;
+        check_qnet_dimensions(&qnet).map_err(|m| {
+            bad(format!(
+                "converter_kwargs.vector_dimensions {:?}: {m}",
+                qnet.vector_dimensions
+            ))
+        })?;
         if raw.query_encoder_kwargs.model_name_or_path.is_empty() {
-            return Err(bad("query_encoder_kwargs.model_name_or_path is empty".into()));
+            return Err(bad(
+                "query_encoder_kwargs.model_name_or_path is empty".into()
+            ));
         }
         let passage_base = if raw.passage_encoder_kwargs.model_name_or_path.is_empty() {
             raw.query_encoder_kwargs.model_name_or_path.clone()

@@ -55,7 +55,11 @@ pub struct HyperHead {
 
 impl HyperHead {
     /// `vb` points at `query_encoder`; `model_dim` is the transformer's width.
-    pub fn load(vb: VarBuilder, config: &QNetConfig, model_dim: usize) -> candle_core::Result<Self> {
+    pub fn load(
+        vb: VarBuilder,
+        config: &QNetConfig,
+        model_dim: usize,
+    ) -> candle_core::Result<Self> {
         let shapes = config.weight_shapes();
         let n_w = shapes.len();
         let weights = shapes
@@ -63,11 +67,15 @@ impl HyperHead {
             .enumerate()
             .map(|(i, &(inp, out))| {
                 Ok(Generator {
-                    queries: vb.pp("weight_query_embeddings").get((1, out, inp), &i.to_string())?,
+                    queries: vb
+                        .pp("weight_query_embeddings")
+                        .get((1, out, inp), &i.to_string())?,
                     keys: Linear::load(vb.pp("key_projections").pp(i), model_dim, inp)?,
                     values: Linear::load(vb.pp("value_projections").pp(i), model_dim, inp)?,
                     projection: Linear::load(vb.pp("weight_hyper_projection").pp(i), inp, inp)?,
-                    base: vb.pp("hyper_base_matrices").get((1, out, inp), &i.to_string())?,
+                    base: vb
+                        .pp("hyper_base_matrices")
+                        .get((1, out, inp), &i.to_string())?,
                     out,
                 })
             })
@@ -78,7 +86,9 @@ impl HyperHead {
             .enumerate()
             .map(|(j, &size)| {
                 Ok(Generator {
-                    queries: vb.pp("bias_query_embeddings").get((1, 1, size), &j.to_string())?,
+                    queries: vb
+                        .pp("bias_query_embeddings")
+                        .get((1, 1, size), &j.to_string())?,
                     keys: Linear::load(vb.pp("key_projections").pp(n_w + j), model_dim, size)?,
                     values: Linear::load(vb.pp("value_projections").pp(n_w + j), model_dim, size)?,
                     projection: Linear::load(vb.pp("bias_hyper_projection").pp(j), size, size)?,
@@ -102,7 +112,11 @@ impl HyperHead {
     }
 
     /// Last hidden states (B, L, H) and attention mask (B, L) -> B q-nets.
-    pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> candle_core::Result<QNetBatch> {
+    pub fn forward(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<QNetBatch> {
         let mask_bias = additive_mask(attention_mask)?.unsqueeze(1)?;
         let weights = self
             .weights

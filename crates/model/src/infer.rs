@@ -57,7 +57,12 @@ impl PackedWeight {
         if let Some(bias) = bias {
             b[..n].copy_from_slice(bias);
         }
-        PackedWeight { k, n, panels, bias: b }
+        PackedWeight {
+            k,
+            n,
+            panels,
+            bias: b,
+        }
     }
 
     pub(crate) fn out_dim(&self) -> usize {
@@ -98,7 +103,11 @@ pub(crate) fn linear(x: &[f32], m: usize, w: &PackedWeight, out: &mut [f32], epi
     let mc = (m.div_ceil(4 * threads)).div_ceil(MR).clamp(1, 8) * MR;
     let row_blocks = m.div_ceil(mc);
     // Few rows (single queries): split the columns too.
-    let col_groups = if row_blocks >= 2 * threads { 1 } else { (2 * threads).div_ceil(row_blocks).min(np) };
+    let col_groups = if row_blocks >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(row_blocks).min(np)
+    };
     let panels_per_group = np.div_ceil(col_groups);
     let col_groups = np.div_ceil(panels_per_group);
     let out_ptr = SendPtr(out.as_mut_ptr());
@@ -119,7 +128,19 @@ pub(crate) fn linear(x: &[f32], m: usize, w: &PackedWeight, out: &mut [f32], epi
         // tasks write disjoint (row block, panel range) tiles of `out`.
         unsafe {
             let c = out_ptr.get().add(r0 * n);
-            gemm_block(rows, k, x[r0 * k..].as_ptr(), k, b, p0..p1, c, n, kind, res, n);
+            gemm_block(
+                rows,
+                k,
+                x[r0 * k..].as_ptr(),
+                k,
+                b,
+                p0..p1,
+                c,
+                n,
+                kind,
+                res,
+                n,
+            );
             if let Epilogue::Act(act) = epi {
                 if act != Activation::Gelu {
                     let (c0, c1) = (p0 * NR, (p1 * NR).min(n));
@@ -185,8 +206,24 @@ pub(crate) fn fused_residual_ln(
                 let (src, k2): (*const f32, usize) = match w1 {
                     Some((w1, act)) => {
                         let b1 = BMat::packed(w1);
-                        let kind = if act == Activation::Gelu { EPI_GELU } else { EPI_NONE };
-                        gemm_block(rows, h, xs.as_ptr(), h, b1, 0..w1.n.div_ceil(NR), inter.as_mut_ptr(), w1.n, kind, std::ptr::null(), 0);
+                        let kind = if act == Activation::Gelu {
+                            EPI_GELU
+                        } else {
+                            EPI_NONE
+                        };
+                        gemm_block(
+                            rows,
+                            h,
+                            xs.as_ptr(),
+                            h,
+                            b1,
+                            0..w1.n.div_ceil(NR),
+                            inter.as_mut_ptr(),
+                            w1.n,
+                            kind,
+                            std::ptr::null(),
+                            0,
+                        );
                         if act != Activation::Gelu {
                             inter.iter_mut().for_each(|v| *v = act.apply_f32(*v));
                         }
@@ -195,7 +232,19 @@ pub(crate) fn fused_residual_ln(
                     None => (a.unwrap()[blk * mc * w2.k..].as_ptr(), w2.k),
                 };
                 let b2 = BMat::packed(w2);
-                gemm_block(rows, k2, src, k2, b2, 0..h.div_ceil(NR), tmp.as_mut_ptr(), h, EPI_RESIDUAL, xs.as_ptr(), h);
+                gemm_block(
+                    rows,
+                    k2,
+                    src,
+                    k2,
+                    b2,
+                    0..h.div_ceil(NR),
+                    tmp.as_mut_ptr(),
+                    h,
+                    EPI_RESIDUAL,
+                    xs.as_ptr(),
+                    h,
+                );
                 for (drow, srow) in xs.chunks_exact_mut(h).zip(tmp[..rows * h].chunks_exact(h)) {
                     layer_norm_row(srow, drow, norm.gamma, norm.beta, norm.eps);
                 }
@@ -209,7 +258,14 @@ thread_local! {
 }
 
 /// LayerNorm of each `h`-wide row of `src` with scale and shift, into `dst`.
-pub(crate) fn layer_norm_rows(src: &[f32], dst: &mut [f32], h: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+pub(crate) fn layer_norm_rows(
+    src: &[f32],
+    dst: &mut [f32],
+    h: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
     assert!(src.len() == dst.len() && gamma.len() == h && beta.len() == h);
     let rows_per_task = (16 * 1024 / h).max(1);
     dst.par_chunks_mut(rows_per_task * h)
@@ -226,9 +282,19 @@ pub(crate) fn layer_norm_rows(src: &[f32], dst: &mut [f32], h: usize, gamma: &[f
 /// (B*L rows of [Q | K | V], each `h` wide, Q already scaled by 1/sqrt(d)).
 /// Row b attends only to its first `lens[b]` keys (right padding). Writes
 /// the merged-heads context (B*L, h) into `ctx`.
-pub(crate) fn attention(qkv: &[f32], b: usize, l: usize, h: usize, heads: usize, lens: &[usize], ctx: &mut [f32]) {
+pub(crate) fn attention(
+    qkv: &[f32],
+    b: usize,
+    l: usize,
+    h: usize,
+    heads: usize,
+    lens: &[usize],
+    ctx: &mut [f32],
+) {
     let hd = h / heads;
-    assert!(hd * heads == h && qkv.len() >= b * l * 3 * h && ctx.len() >= b * l * h && lens.len() == b);
+    assert!(
+        hd * heads == h && qkv.len() >= b * l * 3 * h && ctx.len() >= b * l * h && lens.len() == b
+    );
     let qblocks = l.div_ceil(QB);
     let ctx_ptr = SendPtr(ctx.as_mut_ptr());
     (0..b * heads * qblocks).into_par_iter().for_each(|t| {
@@ -269,7 +335,19 @@ pub(crate) fn attention(qkv: &[f32], b: usize, l: usize, h: usize, heads: usize,
                     n: len,
                     bias: std::ptr::null(),
                 };
-                gemm_block(rows, hd, q, 3 * h, kmat, 0..kp, s.as_mut_ptr(), ld, EPI_NONE, std::ptr::null(), 0);
+                gemm_block(
+                    rows,
+                    hd,
+                    q,
+                    3 * h,
+                    kmat,
+                    0..kp,
+                    s.as_mut_ptr(),
+                    ld,
+                    EPI_NONE,
+                    std::ptr::null(),
+                    0,
+                );
                 for r in 0..rows {
                     softmax_row(&mut s[r * ld..r * ld + len]);
                 }
@@ -281,7 +359,19 @@ pub(crate) fn attention(qkv: &[f32], b: usize, l: usize, h: usize, heads: usize,
                     bias: std::ptr::null(),
                 };
                 let c = ctx_ptr.get().add((bi * l + q0) * h + head * hd);
-                gemm_block(rows, len, s.as_ptr(), ld, vmat, 0..hd.div_ceil(NR), c, h, EPI_NONE, std::ptr::null(), 0);
+                gemm_block(
+                    rows,
+                    len,
+                    s.as_ptr(),
+                    ld,
+                    vmat,
+                    0..hd.div_ceil(NR),
+                    c,
+                    h,
+                    EPI_NONE,
+                    std::ptr::null(),
+                    0,
+                );
             }
         });
     });
@@ -395,11 +485,13 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) fn exp(x: __m512) -> __m512 {
-        let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0)), _mm512_set1_ps(88.376_26));
-        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
-            x,
-            _mm512_set1_ps(std::f32::consts::LOG2_E),
-        ));
+        let x = _mm512_min_ps(
+            _mm512_max_ps(x, _mm512_set1_ps(-104.0)),
+            _mm512_set1_ps(88.376_26),
+        );
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+        );
         let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
         let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
         let mut p = _mm512_set1_ps(1.987_569_1e-4);
@@ -419,8 +511,14 @@ mod avx512 {
     pub(super) fn gelu(v: __m512) -> __m512 {
         let x = _mm512_mul_ps(v, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
         let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
-        let ax = _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_set1_epi32(i32::MIN), _mm512_castps_si512(x)));
-        let t = _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_fmadd_ps(_mm512_set1_ps(0.327_591_1), ax, _mm512_set1_ps(1.0)));
+        let ax = _mm512_castsi512_ps(_mm512_andnot_si512(
+            _mm512_set1_epi32(i32::MIN),
+            _mm512_castps_si512(x),
+        ));
+        let t = _mm512_div_ps(
+            _mm512_set1_ps(1.0),
+            _mm512_fmadd_ps(_mm512_set1_ps(0.327_591_1), ax, _mm512_set1_ps(1.0)),
+        );
         let mut p = _mm512_set1_ps(1.061_405_4);
         p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453_152_1));
         p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421_413_7));
@@ -430,7 +528,10 @@ mod avx512 {
         let e = exp(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
         let erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0));
         let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
-        _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5), v), _mm512_add_ps(_mm512_set1_ps(1.0), erf))
+        _mm512_mul_ps(
+            _mm512_mul_ps(_mm512_set1_ps(0.5), v),
+            _mm512_add_ps(_mm512_set1_ps(1.0), erf),
+        )
     }
 
     /// One R x NR output tile: `c = epi(bias + a * b)` over all of k.
@@ -455,7 +556,10 @@ mod avx512 {
         let (mut acc0, mut acc1) = if bias.is_null() {
             ([_mm512_setzero_ps(); R], [_mm512_setzero_ps(); R])
         } else {
-            ([_mm512_maskz_loadu_ps(m0, bias); R], [_mm512_maskz_loadu_ps(m1, bias.add(16)); R])
+            (
+                [_mm512_maskz_loadu_ps(m0, bias); R],
+                [_mm512_maskz_loadu_ps(m1, bias.add(16)); R],
+            )
         };
         let mut bp = b;
         let mut ap = a;
@@ -506,12 +610,20 @@ mod avx512 {
             let width = NR.min(b.n - c0);
             let (m0, m1) = (mask(width), mask(width.saturating_sub(16)));
             let bp = b.ptr.add(p * b.panel_stride);
-            let bias = if b.bias.is_null() { b.bias } else { b.bias.add(c0) };
+            let bias = if b.bias.is_null() {
+                b.bias
+            } else {
+                b.bias.add(c0)
+            };
             let mut i = 0;
             while i < m {
                 let ap = a.add(i * lda);
                 let cp = c.add(i * ldc + c0);
-                let rp = if res.is_null() { res } else { res.add(i * ldr + c0) };
+                let rp = if res.is_null() {
+                    res
+                } else {
+                    res.add(i * ldr + c0)
+                };
                 let rows = (m - i).min(MR);
                 macro_rules! go {
                     ($r:literal) => {
@@ -582,7 +694,13 @@ mod avx512 {
 
     /// `dst = (src - mean) / sqrt(var + eps) * gamma + beta` over one row.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn layer_norm_row(src: &[f32], dst: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    pub(super) unsafe fn layer_norm_row(
+        src: &[f32],
+        dst: &mut [f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
         let h = src.len();
         let mut sum = _mm512_setzero_ps();
         let mut i = 0;
@@ -616,10 +734,14 @@ mod tests {
     use super::*;
 
     fn rand(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -636,18 +758,28 @@ mod tests {
             let b = rand(n, 3);
             let res = rand(m * n, 4);
             let packed = PackedWeight::new(&w, Some(&b), n, k);
-            for epi in [Epilogue::None, Epilogue::Act(Activation::Gelu), Epilogue::Act(Activation::Relu), Epilogue::Residual(&res)] {
+            for epi in [
+                Epilogue::None,
+                Epilogue::Act(Activation::Gelu),
+                Epilogue::Act(Activation::Relu),
+                Epilogue::Residual(&res),
+            ] {
                 let mut out = vec![0f32; m * n];
                 linear(&x, m, &packed, &mut out, epi);
                 for i in 0..m {
                     for j in 0..n {
-                        let mut v = b[j] + (0..k).map(|kk| x[i * k + kk] * w[j * k + kk]).sum::<f32>();
+                        let mut v =
+                            b[j] + (0..k).map(|kk| x[i * k + kk] * w[j * k + kk]).sum::<f32>();
                         v = match epi {
                             Epilogue::None => v,
                             Epilogue::Act(a) => a.apply_f32(v),
                             Epilogue::Residual(r) => v + r[i * n + j],
                         };
-                        assert!((v - out[i * n + j]).abs() < 1e-5, "{m}x{k}x{n} ({i},{j}): {v} vs {}", out[i * n + j]);
+                        assert!(
+                            (v - out[i * n + j]).abs() < 1e-5,
+                            "{m}x{k}x{n} ({i},{j}): {v} vs {}",
+                            out[i * n + j]
+                        );
                     }
                 }
             }
@@ -666,7 +798,10 @@ mod tests {
         let sum: f64 = xs.iter().map(|&x| ((x - mx) as f64).exp()).sum();
         for (x, p) in xs.iter().zip(&row) {
             let want = ((x - mx) as f64).exp() / sum;
-            assert!((want - *p as f64).abs() <= 1e-6 * want + 1e-30, "softmax {x}: {p} vs {want}");
+            assert!(
+                (want - *p as f64).abs() <= 1e-6 * want + 1e-30,
+                "softmax {x}: {p} vs {want}"
+            );
         }
         let mut out = vec![0f32; 16];
         for chunk in xs.chunks(16) {
@@ -675,13 +810,18 @@ mod tests {
             }
             unsafe {
                 use std::arch::x86_64::*;
-                _mm512_storeu_ps(out.as_mut_ptr(), avx512::gelu(_mm512_loadu_ps(chunk.as_ptr())));
+                _mm512_storeu_ps(
+                    out.as_mut_ptr(),
+                    avx512::gelu(_mm512_loadu_ps(chunk.as_ptr())),
+                );
             }
             for (x, g) in chunk.iter().zip(&out) {
                 let want = Activation::Gelu.apply_f32(*x);
-                assert!((want - g).abs() <= 2e-6 * want.abs().max(1.0), "gelu {x}: {g} vs {want}");
+                assert!(
+                    (want - g).abs() <= 2e-6 * want.abs().max(1.0),
+                    "gelu {x}: {g} vs {want}"
+                );
             }
         }
     }
 }
-

@@ -10,7 +10,13 @@ use rayon::prelude::*;
 #[inline]
 pub(crate) fn erf(x: f32) -> f32 {
     const P: f32 = 0.327_591_1;
-    const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_7, -1.453_152_1, 1.061_405_4];
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_7,
+        -1.453_152_1,
+        1.061_405_4,
+    ];
     let sign = x.signum();
     let x = x.abs();
     let t = 1.0 / (1.0 + P * x);
@@ -25,13 +31,17 @@ impl CustomOp1 for GeluErf {
         "gelu-erf-parallel"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let CpuStorage::F32(data) = storage else {
             candle_core::bail!("gelu-erf-parallel expects f32");
         };
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("gelu-erf-parallel expects a contiguous tensor".into()))?;
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("gelu-erf-parallel expects a contiguous tensor".into())
+        })?;
         let mut out = data[start..end].to_vec();
         out.par_chunks_mut(16 * 1024).for_each(|chunk| {
             for v in chunk {
@@ -60,7 +70,16 @@ mod tests {
         let xs = Tensor::randn(0f32, 4.0, (3, 1000), &candle_core::Device::Cpu).unwrap();
         let fast = gelu_erf(&xs).unwrap();
         let exact = xs.gelu_erf().unwrap();
-        let diff: f32 = (fast - exact).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap();
+        let diff: f32 = (fast - exact)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert!(diff < 2e-6, "max difference {diff}");
     }
 }

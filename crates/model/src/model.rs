@@ -74,7 +74,11 @@ impl TextEncoder {
             }
         };
         if self.normalize {
-            let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            let norm = pooled
+                .sqr()?
+                .sum_keepdim(D::Minus1)?
+                .sqrt()?
+                .clamp(1e-12f32, f32::MAX)?;
             Ok(pooled.broadcast_div(&norm)?)
         } else {
             Ok(pooled)
@@ -202,7 +206,9 @@ impl Model {
     /// Document vectors for any number of texts: batches of `batch_size`,
     /// grouped by length so little compute goes to padding; input order kept.
     pub fn encode_docs_batched(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        Ok(self.encode_docs_batched_with_truncation(texts, batch_size)?.0)
+        Ok(self
+            .encode_docs_batched_with_truncation(texts, batch_size)?
+            .0)
     }
 
     /// As `encode_docs_batched`, also saying which texts were truncated.
@@ -267,7 +273,9 @@ impl Model {
             QueryEncoder::Hyper { bert, head } => {
                 let batch = self.query_tokenizer.batch(texts, &self.device)?;
                 let hidden = bert.forward(&batch.input_ids, &batch.attention_mask)?;
-                Ok(QueryRepresentation::QNets(head.forward(&hidden, &batch.attention_mask)?))
+                Ok(QueryRepresentation::QNets(
+                    head.forward(&hidden, &batch.attention_mask)?,
+                ))
             }
             QueryEncoder::Dense(enc) => {
                 let batch = self.query_tokenizer.batch(texts, &self.device)?;
@@ -277,7 +285,11 @@ impl Model {
     }
 
     /// Relevance of every document vector to every query, as rows per query.
-    pub fn score_vectors(&self, queries: &QueryRepresentation, docs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+    pub fn score_vectors(
+        &self,
+        queries: &QueryRepresentation,
+        docs: &[Vec<f32>],
+    ) -> Result<Vec<Vec<f32>>> {
         let n_queries = match queries {
             QueryRepresentation::QNets(q) => q.len(),
             QueryRepresentation::Vectors(v) => v.dim(0)?,
@@ -322,7 +334,9 @@ fn tokenizer_file(dirs: &[&Path]) -> Result<PathBuf> {
         .find(|p| p.is_file())
         .ok_or_else(|| ModelError::NotAModel {
             dir: dirs[0].to_path_buf(),
-            reason: "no tokenizer.json found (save the tokenizer with a fast Hugging Face tokenizer)".into(),
+            reason:
+                "no tokenizer.json found (save the tokenizer with a fast Hugging Face tokenizer)"
+                    .into(),
         })
 }
 
@@ -345,8 +359,12 @@ fn tokenizers(
     doc_default: usize,
     options: &LoadOptions,
 ) -> Result<(TextTokenizer, TextTokenizer)> {
-    let query = options.query_max_length.unwrap_or(clamp_length(query_default, config));
-    let doc = options.doc_max_length.unwrap_or(clamp_length(doc_default, config));
+    let query = options
+        .query_max_length
+        .unwrap_or(clamp_length(query_default, config));
+    let doc = options
+        .doc_max_length
+        .unwrap_or(clamp_length(doc_default, config));
     for n in [query, doc] {
         if n > config.max_position_embeddings {
             return Err(ModelError::Invalid(format!(
@@ -382,8 +400,13 @@ fn load_bert_bi_encoder(
     let bert = load_bert(&weights, weights.bert_prefix()?, &config)?;
     let tok_file = tokenizer_file(&[transformer_dir, model_dir])?;
     let doc_default = max_seq_length.unwrap_or(DEFAULT_DOC_MAX_LENGTH);
-    let (query_tokenizer, doc_tokenizer) =
-        tokenizers(&tok_file, &config, DEFAULT_QUERY_MAX_LENGTH, doc_default, options)?;
+    let (query_tokenizer, doc_tokenizer) = tokenizers(
+        &tok_file,
+        &config,
+        DEFAULT_QUERY_MAX_LENGTH,
+        doc_default,
+        options,
+    )?;
     Ok(Model {
         dir: model_dir.to_path_buf(),
         kind: ModelKind::BiEncoder,
@@ -459,7 +482,14 @@ fn load_sentence_transformers(dir: &Path, options: &LoadOptions) -> Result<Model
     } else {
         None
     };
-    load_bert_bi_encoder(dir, &transformer_dir, pooling, normalize, max_seq_length, options)
+    load_bert_bi_encoder(
+        dir,
+        &transformer_dir,
+        pooling,
+        normalize,
+        max_seq_length,
+        options,
+    )
 }
 
 fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {

@@ -68,7 +68,10 @@ impl QNetBatch {
         Ok((0..self.len())
             .map(|q| QNet {
                 config: self.config.clone(),
-                weights: weights.iter().map(|w| w[q].iter().flatten().copied().collect()).collect(),
+                weights: weights
+                    .iter()
+                    .map(|w| w[q].iter().flatten().copied().collect())
+                    .collect(),
                 biases: biases.iter().map(|b| b[q].clone()).collect(),
             })
             .collect())
@@ -77,7 +80,10 @@ impl QNetBatch {
     /// Scores every document for every query: docs (N, d) -> (B, N).
     pub fn score_all(&self, docs: &Tensor) -> candle_core::Result<Tensor> {
         let (n, d) = docs.dims2()?;
-        let x = docs.unsqueeze(0)?.broadcast_as((self.len(), n, d))?.contiguous()?;
+        let x = docs
+            .unsqueeze(0)?
+            .broadcast_as((self.len(), n, d))?
+            .contiguous()?;
         self.score_per_query(&x)
     }
 
@@ -106,7 +112,6 @@ impl QNetBatch {
             .squeeze(D::Minus1)
     }
 }
-
 
 /// One query's q-net as plain arrays: what scoring kernels consume.
 #[derive(Debug, Clone, PartialEq)]

@@ -40,10 +40,12 @@ impl TextTokenizer {
             .get_padding()
             .map(|p| p.pad_token.clone())
             .unwrap_or_else(|| "[PAD]".to_string());
-        let pad_id = inner.token_to_id(&pad_token).ok_or_else(|| ModelError::Tokenizer {
-            file: file.to_path_buf(),
-            message: format!("padding token '{pad_token}' is not in the vocabulary"),
-        })?;
+        let pad_id = inner
+            .token_to_id(&pad_token)
+            .ok_or_else(|| ModelError::Tokenizer {
+                file: file.to_path_buf(),
+                message: format!("padding token '{pad_token}' is not in the vocabulary"),
+            })?;
         inner.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
             pad_id,

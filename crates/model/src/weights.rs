@@ -27,7 +27,9 @@ impl WeightFile {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let is_pickle = path.extension().is_some_and(|e| e == "bin" || e == "pt" || e == "pth");
+        let is_pickle = path
+            .extension()
+            .is_some_and(|e| e == "bin" || e == "pt" || e == "pth");
         let loaded = if is_pickle {
             candle_core::pickle::read_all(path).map(|v| v.into_iter().collect())
         } else {
@@ -35,7 +37,11 @@ impl WeightFile {
         };
         let tensors = loaded.map_err(|e| ModelError::Weights {
             file: path.to_path_buf(),
-            message: format!("{} (truncated or not a {} file?)", first_line(&e), if is_pickle { "PyTorch" } else { "safetensors" }),
+            message: format!(
+                "{} (truncated or not a {} file?)",
+                first_line(&e),
+                if is_pickle { "PyTorch" } else { "safetensors" }
+            ),
         })?;
         Ok(WeightFile {
             path: path.to_path_buf(),

@@ -15,9 +15,11 @@ pub fn fixtures() -> PathBuf {
 /// all-MiniLM-L6-v2 as a Hugging Face folder: `$HYPENCODER_MINILM`, or where
 /// `scripts/fetch-minilm` puts it.
 pub fn minilm() -> PathBuf {
-    let dir = std::env::var("HYPENCODER_MINILM").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
-    });
+    let dir = std::env::var("HYPENCODER_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        });
     assert!(
         dir.join("config.json").is_file(),
         "all-MiniLM-L6-v2 not found at {}: run scripts/fetch-minilm (or set HYPENCODER_MINILM)",
@@ -31,7 +33,10 @@ pub fn expected(name: &str) -> (HashMap<String, Tensor>, serde_json::Value) {
     let tensors = candle_core::safetensors::load(dir.join("expected.safetensors"), &Device::Cpu)
         .expect("expected.safetensors loads");
     let json = std::fs::read_to_string(dir.join("expected.json")).expect("expected.json reads");
-    (tensors, serde_json::from_str(&json).expect("expected.json parses"))
+    (
+        tensors,
+        serde_json::from_str(&json).expect("expected.json parses"),
+    )
 }
 
 pub fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
@@ -48,7 +53,10 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor, what: &str) -> f32 {
     assert_eq!(a.dims(), b.dims(), "{what}: shapes differ");
     let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
@@ -59,6 +67,12 @@ pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
 /// Row `i` of an (N, L) i64 id tensor, cut at its mask's length.
 pub fn ids_row(ids: &Tensor, mask: &Tensor, i: usize) -> Vec<u32> {
     let ids = ids.get(i).unwrap().to_vec1::<i64>().unwrap();
-    let n = mask.get(i).unwrap().to_vec1::<i64>().unwrap().iter().sum::<i64>() as usize;
+    let n = mask
+        .get(i)
+        .unwrap()
+        .to_vec1::<i64>()
+        .unwrap()
+        .iter()
+        .sum::<i64>() as usize;
     ids[..n].iter().map(|&x| x as u32).collect()
 }

@@ -38,11 +38,23 @@ fn check_checkpoint(name: &str) {
 
     for (i, text) in q.iter().enumerate() {
         let want_ids = ids_row(&want["query_input_ids"], &want["query_attention_mask"], i);
-        assert_eq!(model.query_tokenizer().ids(text).unwrap(), want_ids, "{name}: query {i} ids");
+        assert_eq!(
+            model.query_tokenizer().ids(text).unwrap(),
+            want_ids,
+            "{name}: query {i} ids"
+        );
     }
     for (i, text) in p.iter().enumerate() {
-        let want_ids = ids_row(&want["passage_input_ids"], &want["passage_attention_mask"], i);
-        assert_eq!(model.doc_tokenizer().ids(text).unwrap(), want_ids, "{name}: passage {i} ids");
+        let want_ids = ids_row(
+            &want["passage_input_ids"],
+            &want["passage_attention_mask"],
+            i,
+        );
+        assert_eq!(
+            model.doc_tokenizer().ids(text).unwrap(),
+            want_ids,
+            "{name}: passage {i} ids"
+        );
     }
 
     // Hidden states at real (unpadded) positions.
@@ -51,31 +63,65 @@ fn check_checkpoint(name: &str) {
     for (i, &len) in batch.lengths.iter().enumerate() {
         let got = hidden.get(i).unwrap().narrow(0, 0, len).unwrap();
         let exp = want_hidden.get(i).unwrap().narrow(0, 0, len).unwrap();
-        assert_close(&got, &exp, 1e-5, &format!("{name}: query {i} last hidden state"));
+        assert_close(
+            &got,
+            &exp,
+            1e-5,
+            &format!("{name}: query {i} last hidden state"),
+        );
     }
 
     let QueryRepresentation::QNets(qnets) = model.encode_queries(&q).unwrap() else {
         panic!("{name}: a Hypencoder must give q-nets");
     };
     for (i, w) in qnets.weights().iter().enumerate() {
-        assert_close(w, &want[&format!("qnet_weight_{i}")], 1e-5, &format!("{name}: q-net weight {i}"));
+        assert_close(
+            w,
+            &want[&format!("qnet_weight_{i}")],
+            1e-5,
+            &format!("{name}: q-net weight {i}"),
+        );
     }
     for (i, b) in qnets.biases().iter().enumerate() {
-        assert_close(b, &want[&format!("qnet_bias_{i}")], 1e-5, &format!("{name}: q-net bias {i}"));
+        assert_close(
+            b,
+            &want[&format!("qnet_bias_{i}")],
+            1e-5,
+            &format!("{name}: q-net bias {i}"),
+        );
     }
-    assert_eq!(qnets.weights().len(), want.keys().filter(|k| k.starts_with("qnet_weight_")).count());
+    assert_eq!(
+        qnets.weights().len(),
+        want.keys()
+            .filter(|k| k.starts_with("qnet_weight_"))
+            .count()
+    );
 
     let docs = model.encode_docs(&p).unwrap();
-    assert_close(&docs, &want["passage_embeddings"], 1e-5, &format!("{name}: passage embeddings"));
+    assert_close(
+        &docs,
+        &want["passage_embeddings"],
+        1e-5,
+        &format!("{name}: passage embeddings"),
+    );
 
-    let scores = model.score(&QueryRepresentation::QNets(qnets), &docs).unwrap();
+    let scores = model
+        .score(&QueryRepresentation::QNets(qnets), &docs)
+        .unwrap();
     let got = scores.to_vec2::<f32>().unwrap();
     let reference = want["scores"].to_vec2::<f32>().unwrap();
-    assert_eq!((got.len(), got[0].len()), (q.len(), p.len()), "{name}: score matrix shape");
+    assert_eq!(
+        (got.len(), got[0].len()),
+        (q.len(), p.len()),
+        "{name}: score matrix shape"
+    );
     for (i, (row, want_row)) in got.iter().zip(&reference).enumerate() {
         for (j, (&s, &w)) in row.iter().zip(want_row).enumerate() {
             let tol = score_tolerance(name, w);
-            assert!((s - w).abs() <= tol, "{name}: score[{i}][{j}] = {s}, reference {w}, tolerance {tol:e}");
+            assert!(
+                (s - w).abs() <= tol,
+                "{name}: score[{i}][{j}] = {s}, reference {w}, tolerance {tol:e}"
+            );
         }
     }
 }
@@ -119,19 +165,44 @@ fn minilm_matches_sentence_transformers() {
     let t: Vec<&str> = texts.iter().map(String::as_str).collect();
     for (i, text) in t.iter().enumerate() {
         let want_ids = ids_row(&want["input_ids"], &want["attention_mask"], i);
-        assert_eq!(model.doc_tokenizer().ids(text).unwrap(), want_ids, "MiniLM text {i} ids");
+        assert_eq!(
+            model.doc_tokenizer().ids(text).unwrap(),
+            want_ids,
+            "MiniLM text {i} ids"
+        );
     }
     let embeddings = model.encode_docs(&t).unwrap();
-    assert_close(&embeddings, &want["mean_normalized"], 1e-5, "MiniLM sentence embedding");
+    assert_close(
+        &embeddings,
+        &want["mean_normalized"],
+        1e-5,
+        "MiniLM sentence embedding",
+    );
 
     // The same transformer pooled other ways, through the public encoder API.
     let (batch, hidden) = model.query_hidden_states(&t[..1]).unwrap();
     let cls = hidden.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
-    assert_close(&cls, &want["cls"].narrow(0, 0, 1).unwrap(), 1e-5, "MiniLM [CLS]");
+    assert_close(
+        &cls,
+        &want["cls"].narrow(0, 0, 1).unwrap(),
+        1e-5,
+        "MiniLM [CLS]",
+    );
     let n = batch.lengths[0];
     let mean = hidden.narrow(1, 0, n).unwrap().mean(1).unwrap();
-    assert_close(&mean, &want["mean"].narrow(0, 0, 1).unwrap(), 1e-5, "MiniLM mean");
-    let norms = embeddings.sqr().unwrap().sum(D::Minus1).unwrap().sqrt().unwrap();
+    assert_close(
+        &mean,
+        &want["mean"].narrow(0, 0, 1).unwrap(),
+        1e-5,
+        "MiniLM mean",
+    );
+    let norms = embeddings
+        .sqr()
+        .unwrap()
+        .sum(D::Minus1)
+        .unwrap()
+        .sqrt()
+        .unwrap();
     let ones = norms.ones_like().unwrap();
     assert_close(&norms, &ones, 1e-5, "MiniLM embeddings are unit length");
 }

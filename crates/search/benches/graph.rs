@@ -36,14 +36,16 @@ use std::time::Instant;
 
 use hypencoder_index::{Graph, Index, Vectors};
 use hypencoder_search::{
-    beam_search, exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer, GraphAlgorithm,
-    GraphScratch, Scorer,
+    beam_search, exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer,
+    GraphAlgorithm, GraphScratch, Scorer,
 };
 use serde_json::json;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v.parse().unwrap_or_else(|_| panic!("{name}={v}: cannot parse")),
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: cannot parse")),
         _ => default,
     }
 }
@@ -53,7 +55,11 @@ fn env_list(name: &str, default: &str) -> Vec<usize> {
         .unwrap_or_else(|_| default.to_string())
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().unwrap_or_else(|_| panic!("{name}: '{s}' is not a number")))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: '{s}' is not a number"))
+        })
         .collect()
 }
 
@@ -77,7 +83,12 @@ fn recall(got: &[Vec<u32>], truth: &[Vec<u32>], k: usize) -> f64 {
     let hits: usize = got
         .iter()
         .zip(truth)
-        .map(|(g, t)| g.iter().take(k).filter(|d| t[..k.min(t.len())].contains(d)).count())
+        .map(|(g, t)| {
+            g.iter()
+                .take(k)
+                .filter(|d| t[..k.min(t.len())].contains(d))
+                .count()
+        })
         .sum();
     hits as f64 / (truth.len() * k) as f64
 }
@@ -95,7 +106,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             // SAFETY: feature checked at run time (the result is cached).
             return unsafe { dot_avx512(a, b) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: as above.
             return unsafe { dot_avx2(a, b) };
         }
@@ -114,7 +126,11 @@ unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
     let mut i = 0;
     while i + 32 <= n {
         acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i + 16)), _mm512_loadu_ps(pb.add(i + 16)), acc1);
+        acc1 = _mm512_fmadd_ps(
+            _mm512_loadu_ps(pa.add(i + 16)),
+            _mm512_loadu_ps(pb.add(i + 16)),
+            acc1,
+        );
         i += 32;
     }
     while i + 16 <= n {
@@ -139,7 +155,11 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     let mut i = 0;
     while i + 32 <= n {
         for (j, a) in acc.iter_mut().enumerate() {
-            *a = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8 * j)), _mm256_loadu_ps(pb.add(i + 8 * j)), *a);
+            *a = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 8 * j)),
+                _mm256_loadu_ps(pb.add(i + 8 * j)),
+                *a,
+            );
         }
         i += 32;
     }
@@ -277,7 +297,9 @@ fn direct_search(
 }
 
 fn main() {
-    let index_dir: PathBuf = std::env::var("BENCH_INDEX").expect("set BENCH_INDEX to an index folder").into();
+    let index_dir: PathBuf = std::env::var("BENCH_INDEX")
+        .expect("set BENCH_INDEX to an index folder")
+        .into();
     let qpath: PathBuf = std::env::var("BENCH_QUERY_VECTORS")
         .expect("set BENCH_QUERY_VECTORS to a raw f32 file (queries x dim)")
         .into();
@@ -294,18 +316,30 @@ fn main() {
     let k: usize = env_or("BENCH_K", 10);
     let seed: u64 = env_or("BENCH_SEED", 43);
     let mut out_file = std::env::var("BENCH_OUT").ok().map(|p| {
-        std::fs::OpenOptions::new().create(true).append(true).open(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
     });
 
     let index = Index::open(&index_dir).unwrap_or_else(|e| panic!("{}: {e}", index_dir.display()));
     let vectors: &Vectors = index.vectors();
-    let graph = index.graph().expect("the index has no graph: run `hypencoder graph --index ...`");
+    let graph = index
+        .graph()
+        .expect("the index has no graph: run `hypencoder graph --index ...`");
     let (n, dim) = (vectors.count(), vectors.dim());
     let all = vectors.rows(0, n);
 
     let bytes = std::fs::read(&qpath).unwrap_or_else(|e| panic!("{}: {e}", qpath.display()));
-    assert!(bytes.len() % (4 * dim) == 0, "query file is not a multiple of {dim} f32 values");
-    let qflat: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert!(
+        bytes.len() % (4 * dim) == 0,
+        "query file is not a multiple of {dim} f32 values"
+    );
+    let qflat: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     let nq = qflat.len() / dim;
     let queries: Vec<&[f32]> = qflat.chunks_exact(dim).collect();
 
@@ -322,10 +356,20 @@ fn main() {
     });
     println!("{header}");
 
-    let scorers: Vec<DotScorer> = queries.iter().map(|q| DotScorer::new(q.to_vec(), dim)).collect();
-    let boxed: Vec<Box<dyn Scorer>> =
-        queries.iter().map(|q| Box::new(DotScorer::new(q.to_vec(), dim)) as Box<dyn Scorer>).collect();
-    let pool = (threads > 0).then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap());
+    let scorers: Vec<DotScorer> = queries
+        .iter()
+        .map(|q| DotScorer::new(q.to_vec(), dim))
+        .collect();
+    let boxed: Vec<Box<dyn Scorer>> = queries
+        .iter()
+        .map(|q| Box::new(DotScorer::new(q.to_vec(), dim)) as Box<dyn Scorer>)
+        .collect();
+    let pool = (threads > 0).then(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    });
 
     let mut emit = |v: serde_json::Value| {
         println!("{v}");
@@ -349,7 +393,15 @@ fn main() {
                             let secs = best_pass(min_time, || {
                                 scored = 0;
                                 for (q, s) in scorers.iter().enumerate() {
-                                    let (hits, stats) = beam_search(vectors, graph, s, &entry, k, &params, &mut scratch);
+                                    let (hits, stats) = beam_search(
+                                        vectors,
+                                        graph,
+                                        s,
+                                        &entry,
+                                        k,
+                                        &params,
+                                        &mut scratch,
+                                    );
                                     scored += stats.scored;
                                     results[q] = hits.iter().map(|h| h.doc).collect();
                                 }
@@ -357,7 +409,9 @@ fn main() {
                             let batch_qps = pool.as_ref().map(|p| {
                                 let alg = GraphAlgorithm::Beam(params.clone());
                                 let secs = best_pass(min_time.min(0.5), || {
-                                    p.install(|| graph_search_many(vectors, graph, &boxed, &entry, k, &alg));
+                                    p.install(|| {
+                                        graph_search_many(vectors, graph, &boxed, &entry, k, &alg)
+                                    });
                                 });
                                 nq as f64 / secs
                             });
@@ -370,7 +424,16 @@ fn main() {
                             let secs = best_pass(min_time, || {
                                 scored = 0;
                                 for (q, query) in queries.iter().enumerate() {
-                                    let (docs, sc) = direct_search(&all, dim, graph, query, &entry, k, ef, &mut scratch);
+                                    let (docs, sc) = direct_search(
+                                        &all,
+                                        dim,
+                                        graph,
+                                        query,
+                                        &entry,
+                                        k,
+                                        ef,
+                                        &mut scratch,
+                                    );
                                     scored += sc;
                                     results[q] = docs;
                                 }
@@ -382,7 +445,8 @@ fn main() {
                                         let _: Vec<Vec<u32>> = queries
                                             .par_iter()
                                             .map_init(DirectScratch::default, |s, q| {
-                                                direct_search(&all, dim, graph, q, &entry, k, ef, s).0
+                                                direct_search(&all, dim, graph, q, &entry, k, ef, s)
+                                                    .0
                                             })
                                             .collect();
                                     });

@@ -38,7 +38,9 @@ const TOP_K: usize = 100;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v}: cannot parse")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: cannot parse")),
         Err(_) => default,
     }
 }
@@ -74,7 +76,9 @@ struct Shape {
 
 impl Shape {
     fn parse(s: &str) -> Self {
-        let (d, h) = s.split_once('x').unwrap_or_else(|| panic!("shape '{s}': expected DxH, e.g. 768x6"));
+        let (d, h) = s
+            .split_once('x')
+            .unwrap_or_else(|| panic!("shape '{s}': expected DxH, e.g. 768x6"));
         Shape {
             name: s.to_string(),
             dim: d.parse().expect("shape width"),
@@ -98,7 +102,11 @@ impl Shape {
     /// Multiply-adds x 2 per (query, document).
     fn flops(&self) -> f64 {
         let c = self.config();
-        2.0 * c.weight_shapes().iter().map(|(i, o)| (i * o) as f64).sum::<f64>()
+        2.0 * c
+            .weight_shapes()
+            .iter()
+            .map(|(i, o)| (i * o) as f64)
+            .sum::<f64>()
     }
 }
 
@@ -112,7 +120,11 @@ fn random_qnet(config: &QNetConfig, rng: &mut Rng) -> QNet {
             (0..i * o).map(|_| rng.normal() * s).collect()
         })
         .collect();
-    let biases = config.bias_sizes().iter().map(|&o| (0..o).map(|_| rng.normal() * 0.1).collect()).collect();
+    let biases = config
+        .bias_sizes()
+        .iter()
+        .map(|&o| (0..o).map(|_| rng.normal() * 0.1).collect())
+        .collect();
     QNet {
         config: config.clone(),
         weights,
@@ -186,8 +198,25 @@ fn sgemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
         let run = |c: &mut [f32]| unsafe {
             // SAFETY: buffers sized above; the same call as kernel::sgemm.
             gemm::gemm(
-                m, n, k, c.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, k as isize, b.as_ptr(), 1,
-                n as isize, 1.0, 1.0, false, false, false, gemm::Parallelism::None,
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
             )
         };
         run(&mut c); // warm-up
@@ -200,7 +229,10 @@ fn sgemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
         (count, t.elapsed().as_secs_f64())
     });
     assert_eq!(counts.len(), threads);
-    counts.iter().map(|&(c, s)| 2.0 * (m * k * n) as f64 * c as f64 / s).sum()
+    counts
+        .iter()
+        .map(|&(c, s)| 2.0 * (m * k * n) as f64 * c as f64 / s)
+        .sum()
 }
 
 fn main() {
@@ -215,9 +247,11 @@ fn main() {
         .split(',')
         .map(|s| Shape::parse(s.trim()))
         .collect();
-    let work: PathBuf = std::env::var("BENCH_WORK").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-qnet")
-    });
+    let work: PathBuf = std::env::var("BENCH_WORK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-qnet")
+        });
     std::fs::create_dir_all(&work).expect("create BENCH_WORK");
     let threads = rayon::current_num_threads();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -239,10 +273,16 @@ fn main() {
             best = best.max(rate);
         }
         let one = {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
             pool.install(|| sgemm_rate(1024, d, d, 1.0))
         };
-        println!("  d {d:4}  m  1024  {:7.1} GFLOP/s on one thread", one / 1e9);
+        println!(
+            "  d {d:4}  m  1024  {:7.1} GFLOP/s on one thread",
+            one / 1e9
+        );
         peaks.insert(
             d.to_string(),
             json!({"gflops": best / 1e9, "by_rows": rows, "one_thread_gflops_m1024": one / 1e9}),
@@ -258,7 +298,11 @@ fn main() {
         let config = shape.config();
         let peak = peaks[&shape.dim.to_string()]["gflops"].as_f64().unwrap();
         for &q in &queries {
-            let n = if q == 1 { n_docs } else { batch_docs.min(n_docs) };
+            let n = if q == 1 {
+                n_docs
+            } else {
+                batch_docs.min(n_docs)
+            };
             let index = write_docs(&work.join(format!("docs-{}x{n}", shape.dim)), n, shape.dim);
             let vectors = index.vectors();
             let mut rng = Rng(shape.hidden as u64 * 31 + shape.dim as u64);
@@ -323,7 +367,8 @@ fn main() {
         "sgemm_peak": peaks, "results": results,
     });
     if let Ok(out) = std::env::var("BENCH_OUT") {
-        std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).expect("write BENCH_OUT");
+        std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap())
+            .expect("write BENCH_OUT");
         println!("\nresults: {out}");
     }
 }

@@ -14,7 +14,11 @@ pub const BLOCK: usize = 256;
 /// first; equal scores rank the earlier document first. Deterministic
 /// whatever the thread count.
 pub fn exhaustive(vectors: &Vectors, scorer: &dyn Scorer, k: usize) -> Vec<Vec<Hit>> {
-    assert_eq!(vectors.dim(), scorer.dim(), "scorer and index disagree on vector width");
+    assert_eq!(
+        vectors.dim(),
+        scorer.dim(),
+        "scorer and index disagree on vector width"
+    );
     let queries = scorer.num_queries();
     let blocks = vectors.count().div_ceil(BLOCK);
     let empty = || vec![TopK::new(k); queries];

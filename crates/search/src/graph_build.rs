@@ -45,47 +45,60 @@ const COLS: usize = 2048;
 /// For each document, its `degree` nearest other documents, nearest first,
 /// as a flat `count x degree` array (`NO_NEIGHBOUR` pads short rows). Ties
 /// go to the lower document number. `progress` is called with rows done.
-pub fn exact_knn(vectors: &Vectors, degree: usize, metric: GraphMetric, progress: &(dyn Fn(usize) + Sync)) -> Vec<u32> {
+pub fn exact_knn(
+    vectors: &Vectors,
+    degree: usize,
+    metric: GraphMetric,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<u32> {
     let (n, d) = (vectors.count(), vectors.dim());
     let all: Cow<[f32]> = vectors.rows(0, n);
     // For L2, ranking by 2 x.y - |y|^2 equals ranking by -|x - y|^2 per row.
     let col_bias: Vec<f32> = match metric {
         GraphMetric::InnerProduct => vec![0.0; n],
-        GraphMetric::L2 => all.chunks_exact(d).map(|y| -y.iter().map(|v| v * v).sum::<f32>()).collect(),
+        GraphMetric::L2 => all
+            .chunks_exact(d)
+            .map(|y| -y.iter().map(|v| v * v).sum::<f32>())
+            .collect(),
     };
     let scale = if metric == GraphMetric::L2 { 2.0 } else { 1.0 };
     let mut out = vec![NO_NEIGHBOUR; n * degree];
-    out.par_chunks_mut(ROWS * degree).enumerate().for_each(|(block, out_rows)| {
-        let start = block * ROWS;
-        let rows = ROWS.min(n - start);
-        let x = &all[start * d..(start + rows) * d];
-        let mut tops = vec![TopK::new(degree); rows];
-        let mut sims = vec![0f32; rows * COLS];
-        for cstart in (0..n).step_by(COLS) {
-            let cols = COLS.min(n - cstart);
-            let y = &all[cstart * d..(cstart + cols) * d];
-            // sims (rows x cols) = x . y^T
-            sgemm(rows, cols, d, x, y, 1, d, &mut sims[..rows * cols], false);
-            for (r, top) in tops.iter_mut().enumerate() {
-                let row = &sims[r * cols..(r + 1) * cols];
-                for (c, &s) in row.iter().enumerate() {
-                    let doc = cstart + c;
-                    if doc != start + r {
-                        top.push(Hit {
-                            doc: doc as u32,
-                            score: scale * s + col_bias[doc],
-                        });
+    out.par_chunks_mut(ROWS * degree)
+        .enumerate()
+        .for_each(|(block, out_rows)| {
+            let start = block * ROWS;
+            let rows = ROWS.min(n - start);
+            let x = &all[start * d..(start + rows) * d];
+            let mut tops = vec![TopK::new(degree); rows];
+            let mut sims = vec![0f32; rows * COLS];
+            for cstart in (0..n).step_by(COLS) {
+                let cols = COLS.min(n - cstart);
+                let y = &all[cstart * d..(cstart + cols) * d];
+                // sims (rows x cols) = x . y^T
+                sgemm(rows, cols, d, x, y, 1, d, &mut sims[..rows * cols], false);
+                for (r, top) in tops.iter_mut().enumerate() {
+                    let row = &sims[r * cols..(r + 1) * cols];
+                    for (c, &s) in row.iter().enumerate() {
+                        let doc = cstart + c;
+                        if doc != start + r {
+                            top.push(Hit {
+                                doc: doc as u32,
+                                score: scale * s + col_bias[doc],
+                            });
+                        }
                     }
                 }
             }
-        }
-        for (r, top) in tops.into_iter().enumerate() {
-            for (slot, hit) in out_rows[r * degree..(r + 1) * degree].iter_mut().zip(top.into_sorted()) {
-                *slot = hit.doc;
+            for (r, top) in tops.into_iter().enumerate() {
+                for (slot, hit) in out_rows[r * degree..(r + 1) * degree]
+                    .iter_mut()
+                    .zip(top.into_sorted())
+                {
+                    *slot = hit.doc;
+                }
             }
-        }
-        progress(rows);
-    });
+            progress(rows);
+        });
     out
 }
 
@@ -97,7 +110,13 @@ pub fn exact_knn(vectors: &Vectors, degree: usize, metric: GraphMetric, progress
 ///
 /// `candidates`: `count x pool` ids nearest first (from [`exact_knn`]);
 /// returns `count x degree`.
-pub fn diversify(vectors: &Vectors, candidates: &[u32], pool: usize, degree: usize, metric: GraphMetric) -> Vec<u32> {
+pub fn diversify(
+    vectors: &Vectors,
+    candidates: &[u32],
+    pool: usize,
+    degree: usize,
+    metric: GraphMetric,
+) -> Vec<u32> {
     let (n, d) = (vectors.count(), vectors.dim());
     let all: Cow<[f32]> = vectors.rows(0, n);
     let row = |i: u32| &all[i as usize * d..(i as usize + 1) * d];
@@ -113,7 +132,10 @@ pub fn diversify(vectors: &Vectors, candidates: &[u32], pool: usize, degree: usi
         .into_par_iter()
         .map(|u| {
             let mut kept: Vec<u32> = Vec::with_capacity(degree);
-            for &v in candidates[u * pool..(u + 1) * pool].iter().take_while(|&&v| v != NO_NEIGHBOUR) {
+            for &v in candidates[u * pool..(u + 1) * pool]
+                .iter()
+                .take_while(|&&v| v != NO_NEIGHBOUR)
+            {
                 if kept.len() == degree {
                     break;
                 }
@@ -132,24 +154,33 @@ pub fn diversify(vectors: &Vectors, candidates: &[u32], pool: usize, degree: usi
         }
     }
     let mut out = vec![NO_NEIGHBOUR; n * degree];
-    out.par_chunks_mut(degree).enumerate().for_each(|(u, slots)| {
-        let mut list: Vec<u32> = kept[u].clone();
-        let add = |v: u32, list: &mut Vec<u32>| {
-            if list.len() < degree && v as usize != u && !list.contains(&v) {
-                list.push(v);
+    out.par_chunks_mut(degree)
+        .enumerate()
+        .for_each(|(u, slots)| {
+            let mut list: Vec<u32> = kept[u].clone();
+            let add = |v: u32, list: &mut Vec<u32>| {
+                if list.len() < degree && v as usize != u && !list.contains(&v) {
+                    list.push(v);
+                }
+            };
+            // Reverse edges nearest first, then the rest of the candidates.
+            let mut rev = reverse[u].clone();
+            rev.sort_by(|&a, &b| {
+                near(u as u32, b)
+                    .total_cmp(&near(u as u32, a))
+                    .then(a.cmp(&b))
+            });
+            for v in rev {
+                add(v, &mut list);
             }
-        };
-        // Reverse edges nearest first, then the rest of the candidates.
-        let mut rev = reverse[u].clone();
-        rev.sort_by(|&a, &b| near(u as u32, b).total_cmp(&near(u as u32, a)).then(a.cmp(&b)));
-        for v in rev {
-            add(v, &mut list);
-        }
-        for &v in candidates[u * pool..(u + 1) * pool].iter().take_while(|&&v| v != NO_NEIGHBOUR) {
-            add(v, &mut list);
-        }
-        slots[..list.len()].copy_from_slice(&list);
-    });
+            for &v in candidates[u * pool..(u + 1) * pool]
+                .iter()
+                .take_while(|&&v| v != NO_NEIGHBOUR)
+            {
+                add(v, &mut list);
+            }
+            slots[..list.len()].copy_from_slice(&list);
+        });
     out
 }
 
@@ -165,7 +196,10 @@ struct Candidates {
 impl Candidates {
     /// Offers `id` at nearness `s`; true if the list changed.
     fn offer(&mut self, id: u32, s: f32, cap: usize) -> bool {
-        if cap == 0 || self.ids.contains(&id) || (self.ids.len() == cap && s <= *self.near.last().unwrap()) {
+        if cap == 0
+            || self.ids.contains(&id)
+            || (self.ids.len() == cap && s <= *self.near.last().unwrap())
+        {
             return false;
         }
         let at = self.near.partition_point(|&x| x >= s);
@@ -211,11 +245,17 @@ pub fn nn_descent(
     let lists: Vec<Mutex<Candidates>> = (0..n)
         .into_par_iter()
         .map(|u| {
-            let mut c = Candidates { ids: Vec::new(), near: Vec::new(), fresh: Vec::new() };
+            let mut c = Candidates {
+                ids: Vec::new(),
+                near: Vec::new(),
+                fresh: Vec::new(),
+            };
             let mut state = seed ^ (u as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let mut tries = 0;
             while c.ids.len() < k && tries < 4 * k + 16 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let v = ((state >> 33) % n as u64) as u32;
                 if v as usize != u {
                     c.offer(v, near(u as u32, v), k);
@@ -291,7 +331,11 @@ pub fn knn_recall(approx: &[u32], exact: &[u32], degree: usize) -> f64 {
     let rows = exact.len() / degree.max(1);
     let mut total = 0.0;
     for r in 0..rows {
-        let e: Vec<u32> = exact[r * degree..(r + 1) * degree].iter().copied().filter(|&x| x != NO_NEIGHBOUR).collect();
+        let e: Vec<u32> = exact[r * degree..(r + 1) * degree]
+            .iter()
+            .copied()
+            .filter(|&x| x != NO_NEIGHBOUR)
+            .collect();
         let a = &approx[r * degree..(r + 1) * degree];
         total += e.iter().filter(|x| a.contains(x)).count() as f64 / e.len().max(1) as f64;
     }

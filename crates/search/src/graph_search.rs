@@ -127,7 +127,11 @@ pub fn graph_search(
     params: &GraphParams,
     scratch: &mut GraphScratch,
 ) -> (Vec<Hit>, GraphStats) {
-    assert_eq!(scorer.num_queries(), 1, "graph search takes one query at a time");
+    assert_eq!(
+        scorer.num_queries(),
+        1,
+        "graph search takes one query at a time"
+    );
     let dim = vectors.dim();
     scratch.begin(vectors.count());
     let mut stats = GraphStats::default();
@@ -146,11 +150,23 @@ pub fn graph_search(
 
         // Best `max(ncandidates, k)` of this round, best first.
         let take = expand.max(k).min(scratch.candidates.len());
-        let GraphScratch { order, scores, candidates, .. } = scratch;
+        let GraphScratch {
+            order,
+            scores,
+            candidates,
+            ..
+        } = scratch;
         order.clear();
         order.extend(0..candidates.len());
         let rank = |&a: &usize, &b: &usize| {
-            Hit { doc: candidates[a], score: scores[a] }.rank_cmp(&Hit { doc: candidates[b], score: scores[b] })
+            Hit {
+                doc: candidates[a],
+                score: scores[a],
+            }
+            .rank_cmp(&Hit {
+                doc: candidates[b],
+                score: scores[b],
+            })
         };
         if take < order.len() {
             order.select_nth_unstable_by(take - 1, rank);
@@ -161,8 +177,13 @@ pub fn graph_search(
         let mut improved = false;
         scratch.next.clear();
         for (i, &c) in scratch.order.iter().enumerate() {
-            let hit = Hit { doc: scratch.candidates[c], score: scratch.scores[c] };
-            let enters = top.threshold().is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
+            let hit = Hit {
+                doc: scratch.candidates[c],
+                score: scratch.scores[c],
+            };
+            let enters = top
+                .threshold()
+                .is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
             if enters {
                 top.push(hit);
                 improved = true;
@@ -187,8 +208,19 @@ pub fn graph_search(
 
 /// Scores `scratch.candidates` into `scratch.scores`, in GEMM-sized blocks
 /// of gathered vectors.
-fn score_candidates(vectors: &Vectors, scorer: &dyn Scorer, dim: usize, scratch: &mut GraphScratch) {
-    let GraphScratch { candidates, gathered, scores, scorer: space, .. } = scratch;
+fn score_candidates(
+    vectors: &Vectors,
+    scorer: &dyn Scorer,
+    dim: usize,
+    scratch: &mut GraphScratch,
+) {
+    let GraphScratch {
+        candidates,
+        gathered,
+        scores,
+        scorer: space,
+        ..
+    } = scratch;
     scores.resize(candidates.len(), 0.0);
     for (chunk, out) in candidates.chunks(BLOCK).zip(scores.chunks_mut(BLOCK)) {
         gathered.clear();
@@ -223,8 +255,12 @@ pub fn graph_search_many(
     scorers
         .par_iter()
         .map_init(GraphScratch::default, |scratch, scorer| match algorithm {
-            GraphAlgorithm::Paper(p) => graph_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch),
-            GraphAlgorithm::Beam(p) => beam_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch),
+            GraphAlgorithm::Paper(p) => {
+                graph_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch)
+            }
+            GraphAlgorithm::Beam(p) => {
+                beam_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch)
+            }
         })
         .collect()
 }
@@ -280,7 +316,11 @@ pub fn beam_search(
     params: &BeamParams,
     scratch: &mut GraphScratch,
 ) -> (Vec<Hit>, GraphStats) {
-    assert_eq!(scorer.num_queries(), 1, "graph search takes one query at a time");
+    assert_eq!(
+        scorer.num_queries(),
+        1,
+        "graph search takes one query at a time"
+    );
     let dim = vectors.dim();
     let ef = params.ef.max(k);
     scratch.begin(vectors.count());
@@ -300,7 +340,10 @@ pub fn beam_search(
             stats.scored += scratch.candidates.len();
             for (&doc, &score) in scratch.candidates.iter().zip(&scratch.scores) {
                 let hit = Hit { doc, score };
-                if pool.threshold().is_none_or(|worst| hit.rank_cmp(&worst).is_lt()) {
+                if pool
+                    .threshold()
+                    .is_none_or(|worst| hit.rank_cmp(&worst).is_lt())
+                {
                     pool.push(hit);
                     frontier.push(Best(hit));
                 }
@@ -312,7 +355,10 @@ pub fn beam_search(
         let mut expanded = 0;
         while expanded < params.expand.max(1) {
             let Some(Best(c)) = frontier.pop() else { break };
-            if pool.threshold().is_some_and(|worst| c.rank_cmp(&worst).is_gt()) {
+            if pool
+                .threshold()
+                .is_some_and(|worst| c.rank_cmp(&worst).is_gt())
+            {
                 frontier.clear();
                 break;
             }

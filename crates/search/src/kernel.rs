@@ -58,7 +58,10 @@ impl Rhs {
     }
 
     fn with_layout(b: &[f32], k: usize, n: usize, rs: usize, cs: usize, packed: bool) -> Self {
-        assert!(k == 0 || n == 0 || b.len() > (k - 1) * rs + (n - 1) * cs, "Rhs: b too small");
+        assert!(
+            k == 0 || n == 0 || b.len() > (k - 1) * rs + (n - 1) * cs,
+            "Rhs: b too small"
+        );
         let data = if packed {
             let panels = n.div_ceil(NR);
             let mut d = vec![0f32; panels * k * NR];
@@ -71,7 +74,9 @@ impl Rhs {
             }
             d
         } else {
-            (0..k).flat_map(|kk| (0..n).map(move |j| b[kk * rs + j * cs])).collect()
+            (0..k)
+                .flat_map(|kk| (0..n).map(move |j| b[kk * rs + j * cs]))
+                .collect()
         };
         Rhs { k, n, packed, data }
     }
@@ -85,7 +90,10 @@ impl Rhs {
 /// space for the AVX-512 path's re-laid copy of `a`.
 pub fn matmul(m: usize, a: &[f32], b: &Rhs, c: &mut [f32], pack: &mut Vec<f32>) {
     let (k, n) = (b.k, b.n);
-    assert!(a.len() >= m * k && c.len() >= m * n, "matmul: buffers too small");
+    assert!(
+        a.len() >= m * k && c.len() >= m * n,
+        "matmul: buffers too small"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -141,7 +149,16 @@ mod avx512 {
                 let bp = b.add((p * k + k0) * NR);
                 let mut i = 0;
                 while i + MR <= m {
-                    tile::<MR>(kc, a.add(i * k + k0 * MR), bp, c.add(i * n + p * NR), n, m0, m1, acc);
+                    tile::<MR>(
+                        kc,
+                        a.add(i * k + k0 * MR),
+                        bp,
+                        c.add(i * n + p * NR),
+                        n,
+                        m0,
+                        m1,
+                        acc,
+                    );
                     i += MR;
                 }
                 let rest = m - i;
@@ -220,8 +237,14 @@ pub fn sgemm(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    assert!(a.len() >= m * k && c.len() >= m * n, "sgemm: buffers too small");
-    assert!(k == 0 || n == 0 || b.len() > (k - 1) * b_rs + (n - 1) * b_cs, "sgemm: b too small");
+    assert!(
+        a.len() >= m * k && c.len() >= m * n,
+        "sgemm: buffers too small"
+    );
+    assert!(
+        k == 0 || n == 0 || b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
+        "sgemm: b too small"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -401,7 +424,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
@@ -410,11 +435,23 @@ mod tests {
     #[test]
     fn matmul_matches_naive_and_rows_are_independent() {
         let mut seed = 3;
-        for &(m, k, n) in &[(1, 1, 1), (5, 3, 7), (12, 16, 32), (13, 17, 33), (30, 64, 70), (40, 48, 48), (25, 32, 96)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 3, 7),
+            (12, 16, 32),
+            (13, 17, 33),
+            (30, 64, 70),
+            (40, 48, 48),
+            (25, 32, 96),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
             let b: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed)).collect();
             let want: Vec<f32> = (0..m * n)
-                .map(|ij| (0..k).map(|kk| a[ij / n * k + kk] * b[kk * n + ij % n]).sum())
+                .map(|ij| {
+                    (0..k)
+                        .map(|kk| a[ij / n * k + kk] * b[kk * n + ij % n])
+                        .sum()
+                })
                 .collect();
             for packed in [false, avx512()] {
                 let rhs = Rhs::with_layout(&b, k, n, n, 1, packed);
@@ -422,13 +459,20 @@ mod tests {
                 let mut pack = Vec::new();
                 matmul(m, &a, &rhs, &mut c, &mut pack);
                 for (g, w) in c.iter().zip(&want) {
-                    assert!((g - w).abs() <= 1e-5 * k as f32, "{m}x{k}x{n} packed={packed}: {g} vs {w}");
+                    assert!(
+                        (g - w).abs() <= 1e-5 * k as f32,
+                        "{m}x{k}x{n} packed={packed}: {g} vs {w}"
+                    );
                 }
                 if packed {
                     for i in 0..m {
                         let mut one = vec![0f32; n];
                         matmul(1, &a[i * k..(i + 1) * k], &rhs, &mut one, &mut pack);
-                        assert_eq!(one, c[i * n..(i + 1) * n], "{m}x{k}x{n}: row {i} depends on its block");
+                        assert_eq!(
+                            one,
+                            c[i * n..(i + 1) * n],
+                            "{m}x{k}x{n}: row {i} depends on its block"
+                        );
                     }
                 }
             }

@@ -20,8 +20,8 @@ mod topk;
 pub use exhaustive::{exhaustive, BLOCK};
 pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};
 pub use graph_search::{
-    beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
-    GraphScratch, GraphStats,
+    beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
+    GraphParams, GraphScratch, GraphStats,
 };
 pub use scorer::{DotScorer, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

@@ -36,7 +36,10 @@ pub struct DotScorer {
 impl DotScorer {
     /// `queries`: `count` rows of `dim` values.
     pub fn new(queries: Vec<f32>, dim: usize) -> Self {
-        assert!(dim > 0 && queries.len() % dim == 0, "query matrix is not a multiple of dim");
+        assert!(
+            dim > 0 && queries.len() % dim == 0,
+            "query matrix is not a multiple of dim"
+        );
         DotScorer {
             count: queries.len() / dim,
             queries,
@@ -56,7 +59,17 @@ impl Scorer for DotScorer {
 
     fn score_block(&self, docs: &[f32], n: usize, out: &mut [f32], _: &mut ScratchSpace) {
         // out (Q x n) = queries (Q x d) . docs^T
-        sgemm(self.count, n, self.dim, &self.queries, docs, 1, self.dim, out, false);
+        sgemm(
+            self.count,
+            n,
+            self.dim,
+            &self.queries,
+            docs,
+            1,
+            self.dim,
+            out,
+            false,
+        );
     }
 }
 
@@ -113,7 +126,14 @@ impl QNetScorer {
         QNetScorer { qnets, dim }
     }
 
-    fn score_one(&self, qnet: &Prepared, docs: &[f32], n: usize, out: &mut [f32], scratch: &mut ScratchSpace) {
+    fn score_one(
+        &self,
+        qnet: &Prepared,
+        docs: &[f32],
+        n: usize,
+        out: &mut [f32],
+        scratch: &mut ScratchSpace,
+    ) {
         let ScratchSpace { a, b, pack } = scratch;
         let hidden = qnet.layers.len();
         if hidden == 0 {

@@ -68,7 +68,9 @@ impl TopK {
 
     /// The worst kept hit, once k are kept: a threshold for callers.
     pub fn threshold(&self) -> Option<Hit> {
-        (self.heap.len() == self.k).then(|| self.heap.peek().map(|w| w.0)).flatten()
+        (self.heap.len() == self.k)
+            .then(|| self.heap.peek().map(|w| w.0))
+            .flatten()
     }
 
     #[inline]
@@ -105,7 +107,9 @@ mod tests {
 
     /// A tiny deterministic generator for test data.
     fn lcg(seed: &mut u64) -> u64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         *seed >> 33
     }
 
@@ -120,7 +124,10 @@ mod tests {
                 .map(|doc| {
                     let r = lcg(&mut seed) % 12;
                     let score = if r == 11 { f32::NAN } else { r as f32 * 0.5 };
-                    Hit { doc: doc as u32, score }
+                    Hit {
+                        doc: doc as u32,
+                        score,
+                    }
                 })
                 .collect();
             let mut top = TopK::new(k);

@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
-use hypencoder_index::{write_graph, Dtype, GraphInfo, Index, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{
+    write_graph, Dtype, GraphInfo, Index, IndexWriter, ModelInfo, WriterConfig,
+};
 use hypencoder_search::{
-    exact_knn, exhaustive, graph_search, random_entry_points, DotScorer, GraphMetric, GraphParams, GraphScratch, Hit,
+    exact_knn, exhaustive, graph_search, random_entry_points, DotScorer, GraphMetric, GraphParams,
+    GraphScratch, Hit,
 };
 
 struct Scratch(PathBuf);
@@ -17,13 +20,17 @@ impl Drop for Scratch {
 }
 
 fn rng(seed: &mut u64) -> f32 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
 }
 
 /// Clustered unit vectors, like real embeddings: topics plus noise.
 fn clustered(n: usize, dim: usize, seed: &mut u64) -> Vec<Vec<f32>> {
-    let centres: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| rng(seed)).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..20)
+        .map(|_| (0..dim).map(|_| rng(seed)).collect())
+        .collect();
     (0..n)
         .map(|i| {
             let c = &centres[i % centres.len()];
@@ -42,7 +49,11 @@ fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
     let config = WriterConfig {
         dim: vectors[0].len(),
         dtype: Dtype::F32,
-        model: ModelInfo { path: "t".into(), kind: "t".into(), fingerprint: "t".into() },
+        model: ModelInfo {
+            path: "t".into(),
+            kind: "t".into(),
+            fingerprint: "t".into(),
+        },
         with_texts: false,
         max_length: 0,
         source: "t".into(),
@@ -74,17 +85,28 @@ fn exact_knn_matches_brute_force() {
                 .map(|(j, y)| {
                     let score = match metric {
                         GraphMetric::InnerProduct => x.iter().zip(y).map(|(a, b)| a * b).sum(),
-                        GraphMetric::L2 => -x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                        GraphMetric::L2 => {
+                            -x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+                        }
                     };
-                    Hit { doc: j as u32, score }
+                    Hit {
+                        doc: j as u32,
+                        score,
+                    }
                 })
                 .collect();
             hits.sort_by(Hit::rank_cmp);
             let want: Vec<u32> = hits[..degree].iter().map(|h| h.doc).collect();
             let got = &graph[i * degree..(i + 1) * degree];
             let overlap = got.iter().filter(|d| want.contains(d)).count();
-            assert!(overlap >= degree - 1, "{metric:?} row {i}: {got:?} vs {want:?}");
-            assert!(!got.contains(&(i as u32)), "a document is not its own neighbour");
+            assert!(
+                overlap >= degree - 1,
+                "{metric:?} row {i}: {got:?} vs {want:?}"
+            );
+            assert!(
+                !got.contains(&(i as u32)),
+                "a document is not its own neighbour"
+            );
         }
     }
 }
@@ -96,7 +118,12 @@ fn graph_search_recall_against_exhaustive() {
     let vectors = clustered(n, dim, &mut seed);
     let (_s, index) = index_of("recall", &vectors);
     let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
-    let info = GraphInfo { degree, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None };
+    let info = GraphInfo {
+        degree,
+        metric: "ip".into(),
+        method: "exact".into(),
+        recall_vs_exact: None,
+    };
     write_graph(index.dir(), &neighbours, info).unwrap();
     let index = Index::open(index.dir()).unwrap();
     let graph = index.graph().unwrap();
@@ -109,16 +136,35 @@ fn graph_search_recall_against_exhaustive() {
         let query: Vec<f32> = (0..dim).map(|_| rng(&mut seed)).collect();
         let scorer = DotScorer::new(query, dim);
         let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
-        let (hits, stats) = graph_search(index.vectors(), graph, &scorer, &entry, k, &params, &mut scratch);
+        let (hits, stats) = graph_search(
+            index.vectors(),
+            graph,
+            &scorer,
+            &entry,
+            k,
+            &params,
+            &mut scratch,
+        );
         assert_eq!(hits.len(), k, "query {q}");
         for w in hits.windows(2) {
             assert!(w[0].rank_cmp(&w[1]).is_lt());
         }
-        found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
+        found += exact
+            .iter()
+            .filter(|e| hits.iter().any(|h| h.doc == e.doc))
+            .count();
         total += k;
         scored += stats.scored;
         // Scratch reuse must not change results.
-        let (fresh, _) = graph_search(index.vectors(), graph, &scorer, &entry, k, &params, &mut GraphScratch::default());
+        let (fresh, _) = graph_search(
+            index.vectors(),
+            graph,
+            &scorer,
+            &entry,
+            k,
+            &params,
+            &mut GraphScratch::default(),
+        );
         assert_eq!(fresh, hits, "query {q}: reused scratch changed the result");
     }
     let recall = found as f64 / total as f64;
@@ -133,12 +179,34 @@ fn every_document_as_entry_point_is_exhaustive() {
     let vectors = clustered(300, 8, &mut seed);
     let (_s, index) = index_of("all-entry", &vectors);
     let neighbours = exact_knn(index.vectors(), 4, GraphMetric::InnerProduct, &|_| {});
-    write_graph(index.dir(), &neighbours, GraphInfo { degree: 4, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None }).unwrap();
+    write_graph(
+        index.dir(),
+        &neighbours,
+        GraphInfo {
+            degree: 4,
+            metric: "ip".into(),
+            method: "exact".into(),
+            recall_vs_exact: None,
+        },
+    )
+    .unwrap();
     let index = Index::open(index.dir()).unwrap();
     let entry: Vec<u32> = (0..300).collect();
     let scorer = DotScorer::new(vec![0.3; 8], 8);
-    let params = GraphParams { ncandidates: 50, max_iter: 1, early_stop: true };
-    let (hits, stats) = graph_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, 10, &params, &mut GraphScratch::default());
+    let params = GraphParams {
+        ncandidates: 50,
+        max_iter: 1,
+        early_stop: true,
+    };
+    let (hits, stats) = graph_search(
+        index.vectors(),
+        index.graph().unwrap(),
+        &scorer,
+        &entry,
+        10,
+        &params,
+        &mut GraphScratch::default(),
+    );
     assert_eq!(stats.scored, 300);
     assert_eq!(hits, exhaustive(index.vectors(), &scorer, 10).remove(0));
 }
@@ -154,7 +222,11 @@ fn entry_points_are_distinct_and_deterministic() {
     assert!(sorted.iter().all(|&d| d < 5000));
     let mut all = random_entry_points(10_000, 50, 1);
     all.sort_unstable();
-    assert_eq!(all, (0..50).collect::<Vec<u32>>(), "more than the corpus asked: every document once");
+    assert_eq!(
+        all,
+        (0..50).collect::<Vec<u32>>(),
+        "more than the corpus asked: every document once"
+    );
 }
 
 /// Beam search (ef 128, 32 random entries) for 50 queries near the data, as
@@ -172,12 +244,26 @@ fn beam_recall(index: &Index, vectors: &[Vec<f32>], seed: &mut u64) -> (f64, f64
         let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(seed)).collect();
         let scorer = DotScorer::new(query, dim);
         let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
-        let (hits, stats) = beam_search(index.vectors(), index.graph().unwrap(), &scorer, &entry, k, &params, &mut scratch);
+        let (hits, stats) = beam_search(
+            index.vectors(),
+            index.graph().unwrap(),
+            &scorer,
+            &entry,
+            k,
+            &params,
+            &mut scratch,
+        );
         assert_eq!(hits.len(), k);
-        found += exact.iter().filter(|e| hits.iter().any(|h| h.doc == e.doc)).count();
+        found += exact
+            .iter()
+            .filter(|e| hits.iter().any(|h| h.doc == e.doc))
+            .count();
         scored += stats.scored;
     }
-    (found as f64 / (50 * k) as f64, scored as f64 / (50 * n) as f64)
+    (
+        found as f64 / (50 * k) as f64,
+        scored as f64 / (50 * n) as f64,
+    )
 }
 
 #[test]
@@ -187,7 +273,17 @@ fn beam_search_recall_and_cost() {
     let vectors = clustered(n, dim, &mut seed);
     let (_s, index) = index_of("beam", &vectors);
     let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
-    write_graph(index.dir(), &neighbours, GraphInfo { degree, metric: "ip".into(), method: "exact".into(), recall_vs_exact: None }).unwrap();
+    write_graph(
+        index.dir(),
+        &neighbours,
+        GraphInfo {
+            degree,
+            metric: "ip".into(),
+            method: "exact".into(),
+            recall_vs_exact: None,
+        },
+    )
+    .unwrap();
     let index = Index::open(index.dir()).unwrap();
     let (recall, fraction) = beam_recall(&index, &vectors, &mut seed);
     // Measured: 0.888 while scoring 8.9% of the documents (the paper's walk
@@ -206,18 +302,42 @@ fn diversified_graph_is_well_formed_and_searches_better() {
     let (_s, index) = index_of("diverse", &vectors);
     let pool = 2 * degree;
     let knn = exact_knn(index.vectors(), pool, GraphMetric::InnerProduct, &|_| {});
-    let graph = diversify(index.vectors(), &knn, pool, degree, GraphMetric::InnerProduct);
+    let graph = diversify(
+        index.vectors(),
+        &knn,
+        pool,
+        degree,
+        GraphMetric::InnerProduct,
+    );
     assert_eq!(graph.len(), n * degree);
     for u in 0..n {
-        let row: Vec<u32> = graph[u * degree..(u + 1) * degree].iter().copied().take_while(|&v| v != u32::MAX).collect();
+        let row: Vec<u32> = graph[u * degree..(u + 1) * degree]
+            .iter()
+            .copied()
+            .take_while(|&v| v != u32::MAX)
+            .collect();
         assert!(!row.is_empty(), "document {u} has no neighbour");
         assert!(!row.contains(&(u as u32)), "document {u} links to itself");
         let mut dedup = row.clone();
         dedup.sort_unstable();
         dedup.dedup();
-        assert_eq!(dedup.len(), row.len(), "document {u} lists a neighbour twice");
+        assert_eq!(
+            dedup.len(),
+            row.len(),
+            "document {u} lists a neighbour twice"
+        );
     }
-    write_graph(index.dir(), &graph, GraphInfo { degree, metric: "ip".into(), method: "exact-diversified".into(), recall_vs_exact: None }).unwrap();
+    write_graph(
+        index.dir(),
+        &graph,
+        GraphInfo {
+            degree,
+            metric: "ip".into(),
+            method: "exact-diversified".into(),
+            recall_vs_exact: None,
+        },
+    )
+    .unwrap();
     let index = Index::open(index.dir()).unwrap();
     // The same queries as `beam_search_recall_and_cost` on the plain kNN
     // graph (0.888 there). Measured: 0.98 scoring 9.7%.
@@ -244,5 +364,8 @@ fn nn_descent_recall_against_exact() {
     }
     // Degenerate sizes do not panic.
     let (_s2, tiny) = index_of("nnd-tiny", &vectors[..1]);
-    assert_eq!(nn_descent(tiny.vectors(), 4, GraphMetric::InnerProduct, 3, 1, &|_| {}), vec![u32::MAX; 4]);
+    assert_eq!(
+        nn_descent(tiny.vectors(), 4, GraphMetric::InnerProduct, 3, 1, &|_| {}),
+        vec![u32::MAX; 4]
+    );
 }

@@ -55,32 +55,40 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     } else {
         2 * args.degree
     };
-    let (knn, mut recall) = if args.construction == "nn-descent" {
-        let knn = nn_descent(index.vectors(), pool, metric, 12, 43, &|_| progress.tick());
-        let recall = args.measure_recall.then(|| {
-            let exact = exact_knn(index.vectors(), pool, metric, &|_| {});
-            knn_recall(&knn, &exact, pool)
-        });
-        (knn, recall)
+    let knn = if args.construction == "nn-descent" {
+        nn_descent(index.vectors(), pool, metric, 12, 43, &|_| progress.tick())
     } else {
-        let knn = exact_knn(index.vectors(), pool, metric, &|rows| {
+        exact_knn(index.vectors(), pool, metric, &|rows| {
             progress.inc(rows as u64)
-        });
-        (knn, Some(1.0))
+        })
     };
     progress.finish_and_clear();
-    let (neighbours, method) = if args.plain_knn {
-        (knn, args.construction.clone())
+    // Recall against exact kNN: 1 for exact lists, measured on request for
+    // nn-descent; pruned lists are not meant to equal the exact ones.
+    let recall = if args.construction == "nn-descent" {
+        args.measure_recall.then(|| {
+            let r = knn_recall(
+                &knn,
+                &exact_knn(index.vectors(), pool, metric, &|_| {}),
+                pool,
+            );
+            eprintln!("nn-descent neighbour lists: recall {r:.4} against exact kNN");
+            r
+        })
+    } else {
+        Some(1.0)
+    };
+    let (neighbours, method, recall) = if args.plain_knn {
+        (knn, args.construction.clone(), recall)
     } else {
         let diverse = diversify(index.vectors(), &knn, pool, args.degree, metric);
-        (diverse, format!("{}-diversified", args.construction))
+        let recall = recall.filter(|_| args.construction == "nn-descent");
+        (
+            diverse,
+            format!("{}-diversified", args.construction),
+            recall,
+        )
     };
-    if let Some(r) = recall.filter(|_| args.construction == "nn-descent") {
-        eprintln!("nn-descent neighbour lists: recall {r:.4} against exact kNN");
-    }
-    if args.construction == "exact" && !args.plain_knn {
-        recall = None; // pruned lists are not meant to equal the exact ones
-    }
     let info = GraphInfo {
         degree: args.degree,
         metric: metric.name().to_string(),

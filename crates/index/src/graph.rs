@@ -16,14 +16,15 @@
 //! manifest vouches for but that is incomplete.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IoContext, Result};
-use crate::manifest::{FileEntry, Manifest};
+use crate::manifest::Manifest;
+use crate::writer::Checksummed;
 
 const GRAPH_MAGIC: &[u8; 8] = b"HYPGRF\0\x01";
 const HEADER: usize = 24;
@@ -141,33 +142,19 @@ pub fn write_graph(dir: &Path, neighbours: &[u32], info: GraphInfo) -> Result<()
         )));
     }
     let tmp = dir.join("graph.bin.tmp");
-    let mut hasher = crc32fast::Hasher::new();
-    let mut out = BufWriter::new(File::create(&tmp).at(&tmp)?);
+    let mut out = Checksummed::create(&tmp)?;
     let mut header = [0u8; HEADER];
     header[..8].copy_from_slice(GRAPH_MAGIC);
     header[8..16].copy_from_slice(&(count as u64).to_le_bytes());
     header[16..20].copy_from_slice(&(info.degree as u32).to_le_bytes());
-    hasher.update(&header);
     out.write_all(&header).at(&tmp)?;
     for n in neighbours {
-        let b = n.to_le_bytes();
-        hasher.update(&b);
-        out.write_all(&b).at(&tmp)?;
+        out.write_all(&n.to_le_bytes()).at(&tmp)?;
     }
-    let file = out.into_inner().map_err(|e| IndexError::Io {
-        path: tmp.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().at(&tmp)?;
+    let entry = out.finish()?;
     let path = dir.join("graph.bin");
     std::fs::rename(&tmp, &path).at(&path)?;
-    manifest.files.insert(
-        "graph.bin".into(),
-        FileEntry {
-            bytes: (HEADER + neighbours.len() * 4) as u64,
-            crc32: hasher.finalize(),
-        },
-    );
+    manifest.files.insert("graph.bin".into(), entry);
     manifest.graph = Some(info);
     manifest.write(dir)
 }

@@ -323,7 +323,7 @@ fn read_segment_strings(path: &Path) -> Result<SegmentStrings> {
 }
 
 /// A file writer that counts bytes and computes the CRC32 as it goes.
-struct Checksummed {
+pub(crate) struct Checksummed {
     inner: BufWriter<File>,
     hasher: crc32fast::Hasher,
     bytes: u64,
@@ -331,7 +331,7 @@ struct Checksummed {
 }
 
 impl Checksummed {
-    fn create(path: &Path) -> Result<Self> {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
         Ok(Checksummed {
             inner: BufWriter::new(File::create(path).at(path)?),
             hasher: crc32fast::Hasher::new(),
@@ -340,7 +340,8 @@ impl Checksummed {
         })
     }
 
-    fn finish(self) -> Result<FileEntry> {
+    /// Flushes and fsyncs; the file's size and CRC32.
+    pub(crate) fn finish(self) -> Result<FileEntry> {
         let path = self.path;
         let file = self.inner.into_inner().map_err(|e| IndexError::Io {
             path: path.clone(),

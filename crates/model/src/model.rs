@@ -582,7 +582,7 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
     let tok_file = tokenizer_file(&tok_dirs)?;
     let (query_tokenizer, doc_tokenizer) = tokenizers(
         &tok_file,
-        &query_config.clone(),
+        &query_config,
         DEFAULT_QUERY_MAX_LENGTH,
         DEFAULT_DOC_MAX_LENGTH,
         options,

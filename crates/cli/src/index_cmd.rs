@@ -62,6 +62,7 @@ pub fn run(args: &IndexArgs) -> Result<()> {
             path: absolute(model.dir()).display().to_string(),
             kind: model.kind().name().to_string(),
             fingerprint,
+            doc_encoder: Some(model.doc_encoder_fingerprint()?),
         },
         with_texts: !args.no_texts,
         max_length: model.doc_tokenizer().max_length() as u64,

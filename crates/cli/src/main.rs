@@ -6,6 +6,7 @@ mod graph_cmd;
 mod index_cmd;
 mod input;
 mod search_cmd;
+mod train_cmd;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -50,14 +51,21 @@ enum Command {
     /// Evaluate a TREC run against qrels: MRR@10, nDCG@10, Recall@k, MAP
     /// with trec_eval's definitions.
     Eval(eval_cmd::EvalArgs),
+    /// Train a Hypencoder (or a bi-encoder) from a base BERT folder on JSONL
+    /// examples; writes an official-format checkpoint folder.
+    Train(train_cmd::TrainArgs),
+    /// Mine hard negatives with an index's own search: writes training JSONL
+    /// (query, positives from the qrels, top-ranked non-relevant documents).
+    Mine(train_cmd::MineArgs),
 }
 
 #[derive(Args)]
 pub struct ModelArgs {
     /// Model folder: a HypencoderDualEncoder checkpoint, a sentence-transformers
-    /// folder, or a BERT folder.
+    /// folder, or a BERT folder [default: $HYPENCODER_MODEL, else the shipped
+    /// Hypencoder in assets/default-model].
     #[arg(long, value_name = "DIR")]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Documents are truncated to this many tokens [default: the model's own
     /// limit (sentence-transformers max_seq_length) or 512].
     #[arg(long, value_name = "N")]
@@ -76,8 +84,27 @@ impl ModelArgs {
             query_max_length: self.query_max_length,
             doc_max_length: self.max_length,
         };
-        Model::load_with(&self.model, &options)
-            .with_context(|| format!("cannot load model from {}", self.model.display()))
+        let dir = self.model.clone().unwrap_or_else(default_model_dir);
+        Model::load_with(&dir, &options).with_context(|| {
+            let mut msg = format!("cannot load model from {}", dir.display());
+            if self.model.is_none() {
+                msg.push_str(
+                    " (the default model; its base all-MiniLM-L6-v2 comes from scripts/fetch-minilm, \
+                     or pass --model DIR)",
+                );
+            }
+            msg
+        })
+    }
+}
+
+/// The model used when `--model` is not given: `$HYPENCODER_MODEL`, else
+/// the Hypencoder shipped in this repository (a head over all-MiniLM-L6-v2
+/// trained on debian-pkg; see assets/default-model/README.md).
+pub fn default_model_dir() -> PathBuf {
+    match std::env::var_os("HYPENCODER_MODEL") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model"),
     }
 }
 
@@ -220,6 +247,8 @@ fn main() {
         Command::Search(args) => search_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Graph(args) => graph_cmd::run(args),
+        Command::Train(args) => train_cmd::run_train(args),
+        Command::Mine(args) => train_cmd::run_mine(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

@@ -131,15 +131,19 @@ pub fn index_model(
             dir.display()
         )
     })?;
-    let fingerprint = model.fingerprint()?;
-    if fingerprint != info.fingerprint {
+    // Same document encoder is enough: queries may come from another head.
+    let (theirs, ours, what) = match &info.doc_encoder {
+        Some(doc) => (doc.clone(), model.doc_encoder_fingerprint()?, "document encoder"),
+        None => (info.fingerprint.clone(), model.fingerprint()?, "model"),
+    };
+    if theirs != ours {
         bail!(
-            "{} was built with another model: the index's model {} has fingerprint {}, {} has {}",
+            "{} was built with another {what}: the index's model {} has {what} fingerprint {}, {} has {}",
             index.dir().display(),
             info.path,
-            &info.fingerprint[..12.min(info.fingerprint.len())],
+            &theirs[..12.min(theirs.len())],
             dir.display(),
-            &fingerprint[..12]
+            &ours[..12]
         );
     }
     Ok(model)

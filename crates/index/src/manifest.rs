@@ -59,6 +59,11 @@ pub struct ModelInfo {
     pub kind: String,
     /// SHA-256 over the model's config and weight files.
     pub fingerprint: String,
+    /// SHA-256 over what makes the document vectors (transformer, pooling,
+    /// max length): any model with the same one may search this index.
+    /// Absent in indexes written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_encoder: Option<String>,
 }
 
 /// What happened while building.

@@ -31,6 +31,7 @@ fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
             path: "/models/test".into(),
             kind: "bi-encoder".into(),
             fingerprint: "abc".into(),
+            doc_encoder: None,
         },
         with_texts: true,
         max_length: 512,

@@ -117,6 +117,8 @@ pub struct Model {
     query_encoder: QueryEncoder,
     doc_encoder: TextEncoder,
     weights_files: Vec<PathBuf>,
+    /// The document transformer's tensors, for `doc_encoder_fingerprint`.
+    doc_transformer: Vec<(String, Tensor)>,
     device: Device,
 }
 
@@ -256,6 +258,29 @@ impl Model {
         Ok(format!("{:x}", hasher.finalize()))
     }
 
+    /// SHA-256 over what makes document vectors: the document transformer's
+    /// tensors, pooling, normalisation and max length. Models that share it
+    /// (a head-only Hypencoder and its base read as a plain BERT folder, or
+    /// two heads trained on one frozen base) can search the same index.
+    pub fn doc_encoder_fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(format!(
+            "pooling={:?};normalize={};max_length={};",
+            self.doc_encoder.pooling,
+            self.doc_encoder.normalize,
+            self.doc_tokenizer.max_length()
+        ));
+        for (name, tensor) in &self.doc_transformer {
+            hasher.update(format!("{name}:{:?};", tensor.dims()));
+            let values = tensor.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            for v in values {
+                hasher.update(v.to_le_bytes());
+            }
+        }
+        Ok(format!("{:x}", hasher.finalize()))
+    }
+
     /// The query transformer's last hidden states and the token batch.
     pub fn query_hidden_states(&self, texts: &[&str]) -> Result<(TokenBatch, Tensor)> {
         let batch = self.query_tokenizer.batch(texts, &self.device)?;
@@ -379,12 +404,25 @@ fn tokenizers(
     ))
 }
 
-fn load_bert(weights: &WeightFile, prefix: &str, config: &BertConfig) -> Result<Arc<Bert>> {
+/// A transformer and the tensors it was built from (see `doc_encoder_fingerprint`).
+type LoadedBert = (Arc<Bert>, Vec<(String, Tensor)>);
+
+fn load_bert(weights: &WeightFile, prefix: &str, config: &BertConfig) -> Result<LoadedBert> {
     let vb = weights.var_builder();
     let vb = if prefix.is_empty() { vb } else { vb.pp(prefix) };
-    Bert::load(vb, config)
+    let bert = Bert::load(vb, config)
         .map(Arc::new)
-        .map_err(|e| ModelError::from_weights(e, weights.path()))
+        .map_err(|e| ModelError::from_weights(e, weights.path()))?;
+    // Only what the forward pass reads: files differ in pooler and buffers.
+    let tensors = weights
+        .module_tensors(prefix)
+        .into_iter()
+        .filter(|(n, _)| {
+            (n.starts_with("embeddings.") || n.starts_with("encoder."))
+                && !n.ends_with("position_ids")
+        })
+        .collect();
+    Ok((bert, tensors))
 }
 
 fn load_bert_bi_encoder(
@@ -397,7 +435,7 @@ fn load_bert_bi_encoder(
 ) -> Result<Model> {
     let config = BertConfig::from_file(&transformer_dir.join("config.json"))?;
     let weights = weights_file(transformer_dir)?;
-    let bert = load_bert(&weights, weights.bert_prefix()?, &config)?;
+    let (bert, doc_transformer) = load_bert(&weights, weights.bert_prefix()?, &config)?;
     let tok_file = tokenizer_file(&[transformer_dir, model_dir])?;
     let doc_default = max_seq_length.unwrap_or(DEFAULT_DOC_MAX_LENGTH);
     let (query_tokenizer, doc_tokenizer) = tokenizers(
@@ -415,6 +453,7 @@ fn load_bert_bi_encoder(
         query_encoder: QueryEncoder::Dense(TextEncoder::new(bert.clone(), pooling, normalize)),
         doc_encoder: TextEncoder::new(bert, pooling, normalize),
         weights_files: vec![weights.path().to_path_buf()],
+        doc_transformer,
         device: Device::Cpu,
     })
 }
@@ -512,7 +551,7 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
     // encoder in pytorch_model.bin; only `passage_encoder.` in the hub's
     // safetensors conversion), or absent (head-only) and read from the base.
     let mut weights_files = vec![weights.path().to_path_buf()];
-    let mut from_base = |base: &BaseModel, config: &BertConfig| -> Result<Arc<Bert>> {
+    let mut from_base = |base: &BaseModel, config: &BertConfig| -> Result<LoadedBert> {
         let folder = base.folder().ok_or_else(|| ModelError::Weights {
             file: weights.path().to_path_buf(),
             message: format!(
@@ -527,7 +566,7 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
     };
     let q_prefix = "query_encoder.transformer";
     let p_prefix = "passage_encoder.transformer";
-    let (query_bert, passage_bert) = if config.shared_encoder {
+    let ((query_bert, _), (passage_bert, doc_transformer)) = if config.shared_encoder {
         let bert = if weights.has_module(q_prefix) {
             load_bert(&weights, q_prefix, &query_config)?
         } else if weights.has_module(p_prefix) {
@@ -598,6 +637,7 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
         },
         doc_encoder: TextEncoder::new(passage_bert, config.passage_pooling, false),
         weights_files,
+        doc_transformer,
         device: Device::Cpu,
     })
 }

@@ -68,6 +68,23 @@ impl WeightFile {
         VarBuilder::from_tensors(self.tensors.clone(), DType::F32, &Device::Cpu)
     }
 
+    /// The tensors under `prefix` (all when empty), named without it, sorted
+    /// by name: what identifies one transformer regardless of the file.
+    pub fn module_tensors(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        let dotted = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}.")
+        };
+        let mut out: Vec<(String, Tensor)> = self
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix(&dotted).map(|n| (n.to_string(), t.clone())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Where a BERT's `embeddings.*` start in this file: "" for a bare
     /// `BertModel`, "bert" for task models such as `BertForMaskedLM`.
     pub fn bert_prefix(&self) -> Result<&'static str> {

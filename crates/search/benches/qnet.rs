@@ -152,6 +152,7 @@ fn write_docs(dir: &Path, n: usize, dim: usize) -> Index {
             path: "sampled".into(),
             kind: "bench".into(),
             fingerprint: "sampled".into(),
+            doc_encoder: None,
         },
         with_texts: false,
         max_length: 0,

@@ -53,6 +53,7 @@ fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
             path: "t".into(),
             kind: "t".into(),
             fingerprint: "t".into(),
+            doc_encoder: None,
         },
         with_texts: false,
         max_length: 0,

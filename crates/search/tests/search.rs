@@ -43,6 +43,7 @@ fn write_index(out: &Path, vectors: &[Vec<f32>], dtype: Dtype) -> Index {
             path: "test".into(),
             kind: "test".into(),
             fingerprint: "test".into(),
+            doc_encoder: None,
         },
         with_texts: false,
         max_length: 0,

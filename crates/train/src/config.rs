@@ -1,0 +1,157 @@
+//! Training settings: every field has a default, so a config file (JSON)
+//! names only what it changes; the command line's flags override it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Queries become q-nets (hyper-head over the query transformer).
+    Hypencoder,
+    /// Queries become vectors; relevance is the (scaled) dot product.
+    BiEncoder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The transformer stays as it is: only the hyper-head trains, query
+    /// hidden states are computed once and document vectors come from the
+    /// index. Fast on a CPU.
+    Frozen,
+    /// The transformer trains too; documents are re-encoded from the
+    /// index's texts every step.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Cross-entropy over each query's positive against in-batch and hard
+    /// negatives.
+    CrossEntropy,
+    /// Margin-MSE against teacher scores (`positive_scores`, `negative_scores`).
+    MarginMse,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Base model folder (BERT or sentence-transformers).
+    pub base: PathBuf,
+    /// What a Hypencoder's `model_name_or_path` says [default: the base
+    /// folder's path relative to the checkpoint, so the two move together].
+    pub base_name: Option<String>,
+    /// Training examples (JSONL; see `data`).
+    pub data: PathBuf,
+    /// Index whose ids the examples use: document vectors (frozen mode) or
+    /// texts (full mode) come from it.
+    pub index: PathBuf,
+    /// Folder the trained model is written to.
+    pub output: PathBuf,
+    /// Where periodic checkpoints go [default: OUTPUT/checkpoints].
+    pub checkpoint_dir: Option<PathBuf>,
+    pub kind: Kind,
+    pub mode: Mode,
+    /// Hidden layers of the q-net (each as wide as the document vectors).
+    pub qnet_layers: usize,
+    /// Activation of the q-net's hidden layers.
+    pub activation: String,
+    pub loss: LossKind,
+    /// Queries per step.
+    pub batch_size: usize,
+    /// Hard negatives per query per step (drawn from its `negatives`; random
+    /// documents fill in when a line has fewer).
+    pub negatives: usize,
+    /// Other queries' positives count as negatives too.
+    pub in_batch_negatives: bool,
+    pub epochs: f64,
+    /// Stop after this many steps, whatever `epochs` says.
+    pub max_steps: Option<u64>,
+    /// Peak learning rate [default: 1e-3 frozen, 2e-5 full].
+    pub lr: Option<f64>,
+    pub weight_decay: f64,
+    /// Linear warm-up steps [default: 5% of all steps].
+    pub warmup_steps: Option<u64>,
+    /// Gradients are clipped to this global L2 norm (0: no clipping).
+    pub max_grad_norm: f64,
+    /// Seeds the hyper-head's initial weights, the data order and the
+    /// negatives drawn: the same seed and data repeat a run exactly.
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    pub save_every: u64,
+    /// Checkpoints kept; older ones are deleted.
+    pub keep_checkpoints: usize,
+    pub query_max_length: usize,
+    /// Document truncation in full mode.
+    pub doc_max_length: usize,
+    /// Bi-encoder logits are `scale * q.d` (cosine models need ~20).
+    pub scale: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            base: PathBuf::new(),
+            base_name: None,
+            data: PathBuf::new(),
+            index: PathBuf::new(),
+            output: PathBuf::new(),
+            checkpoint_dir: None,
+            kind: Kind::Hypencoder,
+            mode: Mode::Frozen,
+            qnet_layers: 2,
+            activation: "relu".into(),
+            loss: LossKind::CrossEntropy,
+            batch_size: 32,
+            negatives: 7,
+            in_batch_negatives: true,
+            epochs: 1.0,
+            max_steps: None,
+            lr: None,
+            weight_decay: 0.01,
+            warmup_steps: None,
+            max_grad_norm: 1.0,
+            seed: 42,
+            save_every: 500,
+            keep_checkpoints: 2,
+            query_max_length: 64,
+            doc_max_length: 256,
+            scale: 20.0,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(match self.mode {
+            Mode::Frozen => 1e-3,
+            Mode::Full => 2e-5,
+        })
+    }
+
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.checkpoint_dir
+            .clone()
+            .unwrap_or_else(|| self.output.join("checkpoints"))
+    }
+
+    /// The settings that shape the trained weights: a checkpoint resumes
+    /// only under the same ones (where files go and how often does not count).
+    pub fn training_key(&self) -> String {
+        let mut c = self.clone();
+        c.output = PathBuf::new();
+        c.checkpoint_dir = None;
+        c.save_every = 0;
+        c.keep_checkpoints = 0;
+        c.base_name = None;
+        serde_json::to_string(&c).expect("config serialises")
+    }
+
+    pub fn from_file(file: &std::path::Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(file).map_err(|e| crate::error::io_error(file, e))?;
+        serde_json::from_str(&text).map_err(|e| crate::error::io_error(file, e))
+    }
+}

@@ -1,0 +1,270 @@
+//! Training runs end to end on the tiny fixture model: the loss falls, an
+//! interrupted run resumes to the very same weights, checkpoints are
+//! official folders that load and score identically, and an index built by
+//! another document encoder is refused.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_model::{LoadOptions, Model, ModelKind};
+use hypencoder_train::{train, Event, Kind, Mode, TrainConfig};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/tiny-2layer");
+
+/// A scratch folder under the target dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("train-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The fixture's base BERT with its tokenizer beside it.
+fn base(root: &Path) -> PathBuf {
+    let dir = root.join("base");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = Path::new(FIXTURE);
+    for (from, name) in [
+        (fixture.join("base/config.json"), "config.json"),
+        (fixture.join("base/model.safetensors"), "model.safetensors"),
+        (fixture.join("tokenizer.json"), "tokenizer.json"),
+    ] {
+        std::fs::copy(from, dir.join(name)).unwrap();
+    }
+    dir
+}
+
+const WORDS: [&str; 24] = [
+    "kernel", "audio", "python", "font", "game", "network", "editor", "compiler", "library",
+    "printer", "camera", "music", "chess", "mail", "database", "browser", "shell", "theme",
+    "backup", "monitor", "image", "video", "archive", "calendar",
+];
+
+/// 48 documents of three topic words each; query i names two of them.
+fn corpus() -> Vec<(String, String)> {
+    (0..48)
+        .map(|i| {
+            let w = |k: usize| WORDS[(i * 7 + k * 5) % WORDS.len()];
+            (format!("doc{i}"), format!("a {} tool for {} and {} users", w(0), w(1), w(2)))
+        })
+        .collect()
+}
+
+fn write_examples(path: &Path) {
+    let docs = corpus();
+    let mut lines = String::new();
+    for (i, (id, text)) in docs.iter().enumerate() {
+        let words: Vec<&str> = text.split(' ').collect();
+        let negatives: Vec<String> = (1..5).map(|k| docs[(i + k * 11) % docs.len()].0.clone()).collect();
+        lines.push_str(
+            &serde_json::json!({
+                "query_id": format!("q{i}"),
+                "query": format!("{} {}", words[1], words[4]),
+                "positives": [id],
+                "negatives": negatives,
+            })
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(path, lines).unwrap();
+}
+
+/// Indexes the corpus with `model_dir`'s document encoder.
+fn build_index(model_dir: &Path, options: &LoadOptions, out: &Path) {
+    let model = Model::load_with(model_dir, options).unwrap();
+    let docs = corpus();
+    let texts: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
+    let vectors = model.encode_docs_batched(&texts, 16).unwrap();
+    let mut writer = IndexWriter::create(
+        out,
+        WriterConfig {
+            dim: model.dim(),
+            dtype: Dtype::F32,
+            model: ModelInfo {
+                path: model_dir.display().to_string(),
+                kind: model.kind().name().into(),
+                fingerprint: model.fingerprint().unwrap(),
+                doc_encoder: Some(model.doc_encoder_fingerprint().unwrap()),
+            },
+            with_texts: true,
+            max_length: model.doc_tokenizer().max_length() as u64,
+            source: "test corpus".into(),
+            segment_size: 16,
+        },
+    )
+    .unwrap();
+    for ((id, text), v) in docs.iter().zip(&vectors) {
+        writer.add(id, text, v, false).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+fn setup(root: &Path) -> TrainConfig {
+    let base = base(root);
+    build_index(&base, &LoadOptions::default(), &root.join("index"));
+    write_examples(&root.join("train.jsonl"));
+    TrainConfig {
+        base,
+        data: root.join("train.jsonl"),
+        index: root.join("index"),
+        output: root.join("model"),
+        batch_size: 8,
+        negatives: 3,
+        max_steps: Some(24),
+        save_every: 8,
+        lr: Some(3e-3),
+        ..Default::default()
+    }
+}
+
+fn run(config: &TrainConfig, stop_at: Option<u64>) -> hypencoder_train::Summary {
+    train(config, &mut |e| match e {
+        Event::Step(r) => Some(r.step) != stop_at,
+        _ => true,
+    })
+    .unwrap()
+}
+
+fn tensors(file: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut t: Vec<_> = candle_core::safetensors::load(file, &Device::Cpu)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+fn scores(model_dir: &Path) -> Vec<Vec<f32>> {
+    let model = Model::load(model_dir).unwrap();
+    let docs = model.encode_docs_batched(&["a chess game for kernel users", "mail"], 2).unwrap();
+    let q = model.encode_queries(&["chess kernel", "audio"]).unwrap();
+    model.score_vectors(&q, &docs).unwrap()
+}
+
+#[test]
+fn frozen_training_lowers_the_loss_and_resumes_to_the_same_weights() {
+    let scratch = Scratch::new("resume");
+    let config = setup(&scratch.0);
+    let straight = run(&config, None);
+    assert!(straight.finished);
+    assert!(
+        straight.last_loss < straight.first_loss * 0.8,
+        "loss {} -> {}",
+        straight.first_loss,
+        straight.last_loss
+    );
+
+    let interrupted = TrainConfig {
+        output: scratch.0.join("model-resumed"),
+        ..config.clone()
+    };
+    let first = run(&interrupted, Some(13));
+    assert!(!first.finished);
+    assert_eq!(first.steps, 13);
+    assert!(interrupted.checkpoint_dir().join("step-13").is_dir());
+    assert!(!interrupted.output.join("config.json").exists());
+    let second = run(&interrupted, None);
+    assert!(second.finished);
+    assert_eq!(second.steps, 24);
+    assert_eq!(
+        tensors(&config.output.join("model.safetensors")),
+        tensors(&interrupted.output.join("model.safetensors")),
+        "a resumed run must end with the weights of an uninterrupted one"
+    );
+    // Only the newest checkpoints are kept.
+    let kept: Vec<_> = std::fs::read_dir(config.checkpoint_dir()).unwrap().collect();
+    assert_eq!(kept.len(), 2);
+}
+
+#[test]
+fn checkpoint_is_an_official_head_only_folder_that_scores_identically() {
+    let scratch = Scratch::new("checkpoint");
+    let config = setup(&scratch.0);
+    run(&config, None);
+
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config.output.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["architectures"][0], "HypencoderDualEncoder");
+    assert_eq!(cfg["query_encoder_kwargs"]["model_name_or_path"], "../base");
+    assert_eq!(cfg["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"], serde_json::json!([32, 32, 32, 1]));
+    assert_eq!(cfg["passage_encoder_kwargs"]["pooling_type"], "mean");
+    let names: Vec<String> = tensors(&config.output.join("model.safetensors")).into_iter().map(|t| t.0).collect();
+    assert!(names.iter().all(|n| n.starts_with("query_encoder.") && !n.contains("transformer")), "{names:?}");
+
+    let model = Model::load(&config.output).unwrap();
+    assert_eq!(model.kind(), ModelKind::Hypencoder);
+    let last = config.checkpoint_dir().join("step-24");
+    let (a, b) = (scores(&config.output), scores(&last));
+    assert_eq!(a, b);
+    // Training changed what the model computes.
+    assert_ne!(a, scores(&config.checkpoint_dir().join("step-16")));
+}
+
+#[test]
+fn an_index_from_another_document_encoder_is_refused() {
+    let scratch = Scratch::new("mismatch");
+    let config = setup(&scratch.0);
+    let other = scratch.0.join("index-short");
+    let short = LoadOptions {
+        doc_max_length: Some(8),
+        ..Default::default()
+    };
+    build_index(&config.base, &short, &other);
+    let err = train(&TrainConfig { index: other, ..config }, &mut |_| true).unwrap_err().to_string();
+    assert!(err.contains("was not built by this model's document encoder"), "{err}");
+}
+
+#[test]
+fn full_fine_tuning_trains_the_transformer_too() {
+    let scratch = Scratch::new("full");
+    let config = setup(&scratch.0);
+    for kind in [Kind::Hypencoder, Kind::BiEncoder] {
+        let c = TrainConfig {
+            kind,
+            mode: Mode::Full,
+            max_steps: Some(3),
+            lr: Some(1e-3),
+            output: scratch.0.join(format!("full-{kind:?}")),
+            ..config.clone()
+        };
+        let summary = run(&c, None);
+        assert!(summary.finished);
+        let saved = tensors(&c.output.join("model.safetensors"));
+        let word = |prefix: &str| {
+            saved
+                .iter()
+                .find(|(n, _)| n == &format!("{prefix}embeddings.word_embeddings.weight"))
+                .map(|t| t.1.clone())
+                .unwrap_or_else(|| panic!("no {prefix}embeddings in {c:?}"))
+        };
+        let base_word = tensors(&config.base.join("model.safetensors"))
+            .into_iter()
+            .find(|(n, _)| n.ends_with("embeddings.word_embeddings.weight"))
+            .unwrap()
+            .1;
+        let model = Model::load(&c.output).unwrap();
+        match kind {
+            Kind::Hypencoder => {
+                assert_eq!(model.kind(), ModelKind::Hypencoder);
+                assert_ne!(word("query_encoder.transformer."), base_word);
+            }
+            Kind::BiEncoder => {
+                assert_eq!(model.kind(), ModelKind::BiEncoder);
+                assert_ne!(word(""), base_word);
+            }
+        }
+    }
+}

@@ -41,14 +41,19 @@ pub struct TrainArgs {
     /// Folder for the trained model.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Start from this checkpoint's weights where names and shapes match.
+    #[arg(long, value_name = "DIR")]
+    pub init_from: Option<PathBuf>,
     /// Folder for periodic checkpoints [default: OUTPUT/checkpoints].
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// hypencoder or bi-encoder [default: hypencoder].
     #[arg(long, value_parser = ["hypencoder", "bi-encoder"])]
     pub kind: Option<String>,
-    /// frozen (hyper-head only) or full (transformer too) [default: frozen].
-    #[arg(long, value_parser = ["frozen", "full"])]
+    /// frozen (hyper-head only), query (query transformer too; documents
+    /// keep the index's vectors) or full (one shared transformer, documents
+    /// re-encoded) [default: frozen].
+    #[arg(long, value_parser = ["frozen", "query", "full"])]
     pub mode: Option<String>,
     /// Hidden layers of the q-net [default: 2].
     #[arg(long, value_name = "N")]
@@ -74,7 +79,7 @@ pub struct TrainArgs {
     /// Stop after this many steps.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
-    /// Peak learning rate [default: 1e-3 frozen, 2e-5 full].
+    /// Peak learning rate [default: 1e-3 frozen, 2e-5 query and full].
     #[arg(long, value_name = "LR")]
     pub lr: Option<f64>,
     /// AdamW weight decay [default: 0.01].
@@ -111,7 +116,7 @@ impl TrainArgs {
         macro_rules! set_opt {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field.clone(); } )* };
         }
-        set_opt!(base_name, checkpoint_dir, max_steps, lr, warmup_steps);
+        set_opt!(base_name, init_from, checkpoint_dir, max_steps, lr, warmup_steps);
         if self.no_in_batch_negatives {
             c.in_batch_negatives = false;
         }
@@ -119,7 +124,11 @@ impl TrainArgs {
             c.kind = if k == "hypencoder" { Kind::Hypencoder } else { Kind::BiEncoder };
         }
         if let Some(m) = &self.mode {
-            c.mode = if m == "frozen" { Mode::Frozen } else { Mode::Full };
+            c.mode = match m.as_str() {
+                "frozen" => Mode::Frozen,
+                "query" => Mode::Query,
+                _ => Mode::Full,
+            };
         }
         if let Some(l) = &self.loss {
             c.loss = if l == "cross-entropy" { LossKind::CrossEntropy } else { LossKind::MarginMse };

@@ -20,6 +20,7 @@ use candle_core::Tensor;
 use hypencoder_model::QNetConfig;
 use serde_json::json;
 
+use crate::config::Mode;
 use crate::error::{io_error, Result};
 
 /// Tokenizer files copied next to a Hypencoder's weights.
@@ -66,20 +67,26 @@ pub struct HypencoderSpec<'a> {
     pub base_name: &'a str,
     pub model_dim: usize,
     pub qnet: &'a QNetConfig,
-    /// Whether the transformer was trained (and is in the weights).
-    pub freeze_transformer: bool,
+    /// Which transformers trained (and so are in the weights).
+    pub mode: Mode,
 }
 
-/// The official `config.json` of a shared-encoder `HypencoderDualEncoder`
-/// with mean-pooled passages.
+/// The official `config.json` of a `HypencoderDualEncoder` with mean-pooled
+/// passages: one shared encoder, except in query mode, where the query
+/// transformer trained and the passage one is the base's.
 pub fn hypencoder_config(spec: &HypencoderSpec) -> serde_json::Value {
     let q = spec.qnet;
+    let (query_frozen, passage_frozen, shared) = match spec.mode {
+        Mode::Frozen => (true, true, true),
+        Mode::Query => (false, true, false),
+        Mode::Full => (false, false, true),
+    };
     json!({
         "architectures": ["HypencoderDualEncoder"],
         "loss_kwargs": [{"only_use_first_item": true, "use_in_batch_negatives": true}],
         "loss_type": ["cross_entropy"],
         "passage_encoder_kwargs": {
-            "freeze_transformer": spec.freeze_transformer,
+            "freeze_transformer": passage_frozen,
             "model_name_or_path": spec.base_name,
             "pooling_type": "mean"
         },
@@ -95,11 +102,11 @@ pub fn hypencoder_config(spec: &HypencoderSpec) -> serde_json::Value {
                 "vector_dimensions": q.vector_dimensions,
             },
             "embedding_representation": null,
-            "freeze_transformer": spec.freeze_transformer,
+            "freeze_transformer": query_frozen,
             "model_name_or_path": spec.base_name
         },
         "query_encoder_type": "",
-        "shared_encoder": true,
+        "shared_encoder": shared,
         "torch_dtype": "float32",
         "trained_by": format!("hypencoder {}", env!("CARGO_PKG_VERSION")),
     })

@@ -21,6 +21,10 @@ pub enum Mode {
     /// hidden states are computed once and document vectors come from the
     /// index. Fast on a CPU.
     Frozen,
+    /// The query transformer trains with the hyper-head; documents keep the
+    /// base's vectors from the index (separate encoders in the checkpoint,
+    /// the passage one frozen). Queries are short, so this stays affordable.
+    Query,
     /// The transformer trains too; documents are re-encoded from the
     /// index's texts every step.
     Full,
@@ -51,6 +55,9 @@ pub struct TrainConfig {
     pub index: PathBuf,
     /// Folder the trained model is written to.
     pub output: PathBuf,
+    /// Start from this checkpoint's weights where names and shapes match
+    /// (e.g. a head trained frozen, then fine-tuned with `--mode query`).
+    pub init_from: Option<PathBuf>,
     /// Where periodic checkpoints go [default: OUTPUT/checkpoints].
     pub checkpoint_dir: Option<PathBuf>,
     pub kind: Kind,
@@ -70,7 +77,7 @@ pub struct TrainConfig {
     pub epochs: f64,
     /// Stop after this many steps, whatever `epochs` says.
     pub max_steps: Option<u64>,
-    /// Peak learning rate [default: 1e-3 frozen, 2e-5 full].
+    /// Peak learning rate [default: 1e-3 frozen, 2e-5 query and full].
     pub lr: Option<f64>,
     pub weight_decay: f64,
     /// Linear warm-up steps [default: 5% of all steps].
@@ -99,6 +106,7 @@ impl Default for TrainConfig {
             data: PathBuf::new(),
             index: PathBuf::new(),
             output: PathBuf::new(),
+            init_from: None,
             checkpoint_dir: None,
             kind: Kind::Hypencoder,
             mode: Mode::Frozen,
@@ -128,7 +136,7 @@ impl TrainConfig {
     pub fn lr(&self) -> f64 {
         self.lr.unwrap_or(match self.mode {
             Mode::Frozen => 1e-3,
-            Mode::Full => 2e-5,
+            Mode::Query | Mode::Full => 2e-5,
         })
     }
 

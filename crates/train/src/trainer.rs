@@ -234,8 +234,8 @@ fn check_config(c: &TrainConfig) -> Result<()> {
     if c.batch_size == 0 {
         return bad("batch_size must be at least 1");
     }
-    if c.kind == Kind::BiEncoder && c.mode == Mode::Frozen {
-        return bad("a bi-encoder with a frozen transformer has nothing to train: use --mode full");
+    if c.kind == Kind::BiEncoder && c.mode != Mode::Full {
+        return bad("a bi-encoder trains with --mode full (one tower for queries and documents)");
     }
     if c.loss == LossKind::MarginMse && c.negatives == 0 {
         return bad("margin-mse needs at least one negative per query (--negatives)");
@@ -302,6 +302,13 @@ enum Encoders {
         /// Per example: (tokens, hidden) states, real tokens only.
         hidden: Vec<(usize, Vec<f32>)>,
         /// Document vectors, index order.
+        docs: Arc<Vec<f32>>,
+    },
+    /// Trainable query transformer and hyper-head; documents from the index.
+    QueryHyper {
+        bert: Arc<Bert>,
+        head: HyperHead,
+        query_tok: TextTokenizer,
         docs: Arc<Vec<f32>>,
     },
     FullHyper {
@@ -403,26 +410,11 @@ impl<'a> Setup<'a> {
             }
             (kind, Mode::Full) => {
                 on(&Event::Stage("loading the base transformer as trainable variables"));
-                let file = WeightFile::load(&weights_path)?;
-                let prefix = file.bert_prefix()?.to_string();
                 let save_prefix = match kind {
-                    Kind::Hypencoder => "query_encoder.transformer".to_string(),
-                    Kind::BiEncoder => prefix.clone(),
+                    Kind::Hypencoder => "query_encoder.transformer",
+                    Kind::BiEncoder => "",
                 };
-                let join = |n: &str| {
-                    if save_prefix.is_empty() {
-                        n.to_string()
-                    } else {
-                        format!("{save_prefix}.{n}")
-                    }
-                };
-                let mut params: Vec<(String, Var)> = file
-                    .module_tensors(&prefix)
-                    .into_iter()
-                    .filter(|(n, _)| n.starts_with("embeddings.") || n.starts_with("encoder."))
-                    .filter(|(n, _)| !n.ends_with("position_ids"))
-                    .map(|(n, t)| Ok((join(&n), Var::from_tensor(&t.to_dtype(DType::F32)?)?)))
-                    .collect::<Result<Vec<_>>>()?;
+                let (prefix, mut params) = bert_params(&weights_path, save_prefix)?;
                 let query_tok = TextTokenizer::from_file(&tokenizer_file, config.query_max_length)?;
                 let doc_tok = TextTokenizer::from_file(&tokenizer_file, config.doc_max_length)?;
                 let texts = texts(index)?;
@@ -445,8 +437,34 @@ impl<'a> Setup<'a> {
                     }
                 }
             }
-            (Kind::BiEncoder, Mode::Frozen) => unreachable!("check_config rejects it"),
+            (Kind::Hypencoder, Mode::Query) => {
+                on(&Event::Stage("loading the query transformer as trainable variables"));
+                let mut params = bert_params(&weights_path, "query_encoder.transformer")?.1;
+                params.extend(head_params(config.seed)?);
+                let vb = var_builder(&params);
+                let bert = Arc::new(Bert::load(vb.pp("query_encoder.transformer"), &bert_config)?);
+                let head = HyperHead::load(vb.pp("query_encoder"), &qnet, model_dim)?;
+                let query_tok = TextTokenizer::from_file(&tokenizer_file, config.query_max_length)?;
+                let docs = Arc::new(index.vectors().rows(0, index.len()).into_owned());
+                (params, Encoders::QueryHyper { bert, head, query_tok, docs })
+            }
+            (Kind::BiEncoder, _) => unreachable!("check_config rejects it"),
         };
+        if let Some(from) = &config.init_from {
+            let file = from.join("model.safetensors");
+            let saved = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| io_error(&file, e))?;
+            let mut matched = 0;
+            for (name, var) in &params {
+                if let Some(t) = saved.get(name).filter(|t| t.dims() == var.dims()) {
+                    var.set(&t.to_dtype(DType::F32)?)?;
+                    matched += 1;
+                }
+            }
+            if matched == 0 {
+                return Err(io_error(&file, "no tensor matches a parameter of this model by name and shape"));
+            }
+            on(&Event::Stage(&format!("initialised {matched} of {} tensors from {}", params.len(), file.display())));
+        }
         Ok(Setup {
             config,
             examples,
@@ -509,19 +527,22 @@ impl<'a> Setup<'a> {
         let scores = match &self.encoders {
             Encoders::FrozenHyper { head, hidden, docs } => {
                 let (h, mask) = pad_hidden(batch.examples.iter().map(|&i| &hidden[i]), self.model_dim)?;
-                let qnets = head.forward(&h, &mask)?;
                 let d = self.qnet.vector_dimensions[0];
-                let gather = |rows: &[u32]| -> Result<Tensor> {
-                    let mut out = Vec::with_capacity(rows.len() * d);
-                    for &r in rows {
-                        out.extend_from_slice(&docs[r as usize * d..(r as usize + 1) * d]);
-                    }
-                    Ok(Tensor::from_vec(out, (rows.len(), d), &dev)?)
-                };
                 Scores::Hyper {
-                    qnets,
-                    positives: gather(&batch.positives)?,
-                    negatives: gather(&batch.negatives)?.reshape((b, n, d))?,
+                    qnets: head.forward(&h, &mask)?,
+                    positives: gather(docs, &batch.positives, d)?,
+                    negatives: gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
+                }
+            }
+            Encoders::QueryHyper { bert, head, query_tok, docs } => {
+                let queries: Vec<&str> = batch.examples.iter().map(|&i| self.examples[i].query.as_str()).collect();
+                let qb = query_tok.batch(&queries, &dev)?;
+                let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
+                let d = self.qnet.vector_dimensions[0];
+                Scores::Hyper {
+                    qnets: head.forward(&hidden, &qb.attention_mask)?,
+                    positives: gather(docs, &batch.positives, d)?,
+                    negatives: gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
                 }
             }
             Encoders::FullHyper { bert, head, query_tok, doc, doc_tok, texts } => {
@@ -596,7 +617,7 @@ impl<'a> Setup<'a> {
                     base_name: &base_name,
                     model_dim: self.model_dim,
                     qnet: &self.qnet,
-                    freeze_transformer: self.config.mode == Mode::Frozen,
+                    mode: self.config.mode,
                 };
                 checkpoint::write_hypencoder(dir, &spec, &self.tensors(), &self.tokenizer_dir)
             }
@@ -633,7 +654,7 @@ impl<'a> Setup<'a> {
     /// A frozen Hypencoder reads document vectors from the index, so the
     /// index must have been built by the same document encoder.
     fn check_index_matches(&self, model_dir: &Path, index: &Index) -> Result<()> {
-        if self.config.mode != Mode::Frozen {
+        if self.config.mode == Mode::Full {
             return Ok(());
         }
         let model = Model::load(model_dir)?;
@@ -653,6 +674,26 @@ impl<'a> Setup<'a> {
     }
 }
 
+/// The base transformer's tensors as variables, renamed under
+/// `save_prefix` (empty: kept as named in the file). Also returns the
+/// file's own prefix.
+fn bert_params(weights_path: &Path, save_prefix: &str) -> Result<(String, Vec<(String, Var)>)> {
+    let file = WeightFile::load(weights_path)?;
+    let prefix = file.bert_prefix()?.to_string();
+    let save_prefix = if save_prefix.is_empty() { prefix.as_str() } else { save_prefix };
+    let params = file
+        .module_tensors(&prefix)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("embeddings.") || n.starts_with("encoder."))
+        .filter(|(n, _)| !n.ends_with("position_ids"))
+        .map(|(n, t)| {
+            let name = if save_prefix.is_empty() { n } else { format!("{save_prefix}.{n}") };
+            Ok((name, Var::from_tensor(&t.to_dtype(DType::F32)?)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((prefix, params))
+}
+
 /// Pooling of a bi-encoder base: sentence-transformers' own, else mean.
 fn bi_encoder_pooling(base: &Path) -> Result<(Pooling, bool)> {
     let model = Model::load(base)?;
@@ -667,6 +708,15 @@ fn bi_encoder_pooling(base: &Path) -> Result<(Pooling, bool)> {
         _ => Pooling::Mean,
     };
     Ok((pooling, normalize))
+}
+
+/// Rows of a row-major (N, d) matrix as a (rows, d) tensor.
+fn gather(docs: &[f32], rows: &[u32], d: usize) -> Result<Tensor> {
+    let mut out = Vec::with_capacity(rows.len() * d);
+    for &r in rows {
+        out.extend_from_slice(&docs[r as usize * d..(r as usize + 1) * d]);
+    }
+    Ok(Tensor::from_vec(out, (rows.len(), d), &Device::Cpu)?)
 }
 
 /// Positives (B, d) and negatives (B, n, d) encoded from the index's texts.

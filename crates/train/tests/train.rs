@@ -268,3 +268,36 @@ fn full_fine_tuning_trains_the_transformer_too() {
         }
     }
 }
+
+#[test]
+fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
+    let scratch = Scratch::new("query");
+    let config = setup(&scratch.0);
+    // Warm start from a frozen head, as the two-stage recipe does.
+    let frozen = TrainConfig { max_steps: Some(4), ..config.clone() };
+    run(&frozen, None);
+    let c = TrainConfig {
+        mode: Mode::Query,
+        init_from: Some(frozen.output.clone()),
+        max_steps: Some(3),
+        lr: Some(1e-3),
+        output: scratch.0.join("query"),
+        ..config.clone()
+    };
+    run(&c, None);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.output.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["shared_encoder"], false);
+    assert_eq!(cfg["passage_encoder_kwargs"]["freeze_transformer"], true);
+    let names: Vec<String> = tensors(&c.output.join("model.safetensors")).into_iter().map(|t| t.0).collect();
+    assert!(names.iter().any(|n| n.starts_with("query_encoder.transformer.encoder.")));
+    assert!(!names.iter().any(|n| n.starts_with("passage_encoder.")));
+    // Documents still get the base's vectors: the same index serves it.
+    let trained = Model::load(&c.output).unwrap();
+    let index = hypencoder_index::Index::open(&config.index).unwrap();
+    assert_eq!(
+        index.manifest().model.doc_encoder.as_deref(),
+        Some(trained.doc_encoder_fingerprint().unwrap().as_str())
+    );
+    assert_ne!(scores(&c.output), scores(&frozen.output));
+}

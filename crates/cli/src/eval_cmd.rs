@@ -1,5 +1,6 @@
 //! `hypencoder eval`: trec_eval's metrics for a run against qrels.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -47,20 +48,22 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         ..EvalOptions::default()
     };
     let eval = evaluate_with(&qrels, &run, &metrics, options)?;
+    // Write errors (a closed pipe: `eval ... | head`) end the command quietly.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&eval)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&eval)?)?;
         return Ok(());
     }
     if args.per_query {
         for (qid, values) in &eval.per_query {
             for m in &metrics {
-                println!("{:<20}\t{qid}\t{:.4}", m.to_string(), values[m]);
+                writeln!(out, "{:<20}\t{qid}\t{:.4}", m.to_string(), values[m])?;
             }
         }
     }
-    println!("{:<20}\tall\t{}", "num_q", eval.per_query.len());
+    writeln!(out, "{:<20}\tall\t{}", "num_q", eval.per_query.len())?;
     for m in &metrics {
-        println!("{:<20}\tall\t{:.4}", m.to_string(), eval.mean[m]);
+        writeln!(out, "{:<20}\tall\t{:.4}", m.to_string(), eval.mean[m])?;
     }
     Ok(())
 }

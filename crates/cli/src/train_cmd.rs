@@ -12,7 +12,7 @@ use hypencoder_index::Index;
 use hypencoder_model::LoadOptions;
 use hypencoder_search::exhaustive;
 use hypencoder_train::data::select_negatives;
-use hypencoder_train::{train, Event, Kind, LossKind, Mode, TrainConfig};
+use hypencoder_train::{train, Event, InitStyle, Kind, LossKind, Mode, TrainConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::input::{read_jsonl, unique_ids, Fields};
@@ -55,6 +55,10 @@ pub struct TrainArgs {
     /// re-encoded) [default: frozen].
     #[arg(long, value_parser = ["frozen", "query", "full"])]
     pub mode: Option<String>,
+    /// How a new hyper-head starts: bi-encoder (scores like the base's
+    /// mean-pooled similarity) or official (random q-nets) [default: bi-encoder].
+    #[arg(long, value_parser = ["bi-encoder", "official"])]
+    pub init: Option<String>,
     /// Hidden layers of the q-net [default: 2].
     #[arg(long, value_name = "N")]
     pub qnet_layers: Option<usize>,
@@ -129,6 +133,9 @@ impl TrainArgs {
                 "query" => Mode::Query,
                 _ => Mode::Full,
             };
+        }
+        if let Some(i) = &self.init {
+            c.init = if i == "official" { InitStyle::Official } else { InitStyle::BiEncoder };
         }
         if let Some(l) = &self.loss {
             c.loss = if l == "cross-entropy" { LossKind::CrossEntropy } else { LossKind::MarginMse };

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::init::InitStyle;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -62,6 +64,9 @@ pub struct TrainConfig {
     pub checkpoint_dir: Option<PathBuf>,
     pub kind: Kind,
     pub mode: Mode,
+    /// How a new hyper-head starts: `bi-encoder` (scoring like the base's
+    /// mean-pooled similarity) or `official` (the official random init).
+    pub init: InitStyle,
     /// Hidden layers of the q-net (each as wide as the document vectors).
     pub qnet_layers: usize,
     /// Activation of the q-net's hidden layers.
@@ -110,6 +115,7 @@ impl Default for TrainConfig {
             checkpoint_dir: None,
             kind: Kind::Hypencoder,
             mode: Mode::Frozen,
+            init: InitStyle::BiEncoder,
             qnet_layers: 2,
             activation: "relu".into(),
             loss: LossKind::CrossEntropy,

@@ -1,9 +1,21 @@
-//! Initial hyper-head parameters, as the official `_initialize_hyper_head`
-//! draws them, from a seeded generator so runs repeat exactly.
+//! Initial hyper-head parameters, from a seeded generator so runs repeat
+//! exactly. Two styles:
 //!
-//! The official code scales two of them by the hard-coded BERT-base width
-//! 768; here the q-net's own input width `d` takes its place, so a q-net
-//! over 384-d MiniLM vectors starts with He-scaled base matrices too.
+//! - `Official`: as the official `_initialize_hyper_head` draws them. Its
+//!   q-nets start as random networks, which needs a long training run. (The
+//!   official code scales two tensors by the hard-coded BERT-base width 768;
+//!   the q-net's input width `d` takes its place here.)
+//! - `BiEncoder` (default): the untrained Hypencoder scores like its base
+//!   bi-encoder, so training starts from the base's ranking instead of from
+//!   chance. The hidden layers start as identities with a large constant bias
+//!   (ReLU then passes everything, and LayerNorm removes the shift), so the
+//!   last hidden layer outputs LN(x); the last layer's weights are generated
+//!   from the mean of the query's token states (a zero query row attends
+//!   uniformly; the value projection is the identity plus the same shift) as
+//!   `scale/d * LN(mean)`. The score is then `scale * corr(x, mean query
+//!   state)`: the base's mean-pooled similarity, centred, at the temperature
+//!   sentence-transformers trains with. Everything query-dependent beyond
+//!   that starts small and is learned.
 
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -45,9 +57,64 @@ impl Init {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitStyle {
+    Official,
+    BiEncoder,
+}
+
+/// Large enough that x + SHIFT > 0 for every component of LayerNorm'd or
+/// mean-pooled states: ReLU then acts as the identity.
+const SHIFT: f64 = 10.0;
+/// Logit scale of the bi-encoder start (sentence-transformers' 20).
+const START_SCALE: f64 = 20.0;
+
 /// Every hyper-head tensor, named as in the official checkpoint under
 /// `query_encoder.` (e.g. `weight_query_embeddings.0`).
 pub fn init_hyper_head(
+    qnet: &QNetConfig,
+    model_dim: usize,
+    seed: u64,
+    style: InitStyle,
+    dtype: DType,
+    device: &Device,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut out = init_official(qnet, model_dim, seed, dtype, device)?;
+    if style == InitStyle::BiEncoder {
+        let d = qnet.vector_dimensions[0];
+        if d != model_dim || qnet.vector_dimensions[1..qnet.vector_dimensions.len() - 1].iter().any(|&w| w != d) {
+            return Err(crate::TrainError::Invalid(format!(
+                "the bi-encoder start needs q-net layers as wide as the transformer ({model_dim}); \
+                 these are {:?} (use the official init)",
+                qnet.vector_dimensions
+            )));
+        }
+        let last = qnet.weight_shapes().len() - 1;
+        let eye = Tensor::eye(d, dtype, device)?;
+        for (name, t) in out.iter_mut() {
+            let idx: Option<usize> = name.split('.').nth(1).and_then(|i| i.parse().ok());
+            let kind = name.split('.').next().unwrap_or_default();
+            let is_last = idx == Some(last);
+            *t = match (kind, is_last, name.ends_with(".bias")) {
+                ("hyper_base_matrices", false, _) => eye.unsqueeze(0)?,
+                ("hyper_base_matrices", true, _) => t.zeros_like()?,
+                ("weight_query_embeddings", true, _) => t.zeros_like()?,
+                ("value_projections", true, false) => eye.clone(),
+                ("value_projections", true, true) => (t.ones_like()? * SHIFT)?,
+                ("weight_hyper_projection", true, false) => (eye.clone() * (START_SCALE / d as f64))?,
+                ("hyper_base_vectors", _, _) => (t.ones_like()? * SHIFT)?,
+                // Query-dependent biases start as small as the weights' do.
+                ("bias_hyper_projection", _, false) => (t.clone() * (1.0 / d as f64))?,
+                ("bias_hyper_projection", _, true) => t.zeros_like()?,
+                _ => continue,
+            };
+        }
+    }
+    Ok(out)
+}
+
+fn init_official(
     qnet: &QNetConfig,
     model_dim: usize,
     seed: u64,

@@ -17,6 +17,6 @@ pub mod loss;
 pub mod optim;
 pub mod trainer;
 
-pub use config::{Kind, LossKind, Mode, TrainConfig};
+pub use config::{InitStyle, Kind, LossKind, Mode, TrainConfig};
 pub use error::{Result, TrainError};
 pub use trainer::{train, Event, StepReport, Summary};

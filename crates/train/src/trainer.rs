@@ -375,7 +375,7 @@ impl<'a> Setup<'a> {
         let tokenizer_file = base.join("tokenizer.json");
 
         let head_params = |seed| -> Result<Vec<(String, Var)>> {
-            Ok(init_hyper_head(&qnet, model_dim, seed, DType::F32, &Device::Cpu)?
+            Ok(init_hyper_head(&qnet, model_dim, seed, config.init, DType::F32, &Device::Cpu)?
                 .into_iter()
                 .map(|(n, t)| Ok((format!("query_encoder.{n}"), Var::from_tensor(&t)?)))
                 .collect::<Result<Vec<_>>>()?)

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use hypencoder_model::hyperhead::HyperHead;
 use hypencoder_model::{Activation, QNetConfig};
-use hypencoder_train::init::init_hyper_head;
+use hypencoder_train::init::{init_hyper_head, InitStyle};
 use hypencoder_train::loss::{cross_entropy, margin_mse, value};
 
 const MODEL_DIM: usize = 8;
@@ -49,7 +49,7 @@ impl Problem {
         let dev = Device::Cpu;
         // The official init makes attention nearly one-hot (query rows of
         // std 10); soften it so every path carries gradient worth checking.
-        let params = init_hyper_head(&qnet(), MODEL_DIM, 7, DType::F64, &dev)
+        let params = init_hyper_head(&qnet(), MODEL_DIM, 7, InitStyle::Official, DType::F64, &dev)
             .unwrap()
             .into_iter()
             .map(|(n, t)| {

@@ -301,3 +301,36 @@ fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
     );
     assert_ne!(scores(&c.output), scores(&frozen.output));
 }
+
+/// Pearson correlation of two vectors.
+fn corr(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len() as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va.sqrt() * vb.sqrt())
+}
+
+#[test]
+fn the_bi_encoder_start_scores_like_the_base() {
+    let scratch = Scratch::new("start");
+    let config = TrainConfig { max_steps: Some(1), save_every: 0, ..setup(&scratch.0) };
+    run(&config, None);
+    let untrained = Model::load(&config.checkpoint_dir().join("step-0")).unwrap();
+    let texts = ["a chess game for kernel users", "mail tool", "font editor for printer users"];
+    let docs = untrained.encode_docs_batched(&texts, 3).unwrap();
+    let queries = ["chess kernel", "audio editor"];
+    let q = untrained.encode_queries(&queries).unwrap();
+    let got = untrained.score_vectors(&q, &docs).unwrap();
+    let (batch, hidden) = untrained.query_hidden_states(&queries).unwrap();
+    for (qi, row) in got.iter().enumerate() {
+        let len = batch.lengths[qi];
+        let states = hidden.get(qi).unwrap().narrow(0, 0, len).unwrap();
+        let mean = (states.sum(0).unwrap() / len as f64).unwrap().to_vec1::<f32>().unwrap();
+        for (di, &score) in row.iter().enumerate() {
+            let want = 20.0 * corr(&mean, &docs[di]);
+            assert!((score - want).abs() < 0.05 * want.abs().max(1.0), "query {qi} doc {di}: {score} vs {want}");
+        }
+    }
+}

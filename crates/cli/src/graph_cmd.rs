@@ -23,8 +23,10 @@ pub struct GraphBuildArgs {
     #[arg(long, value_name = "K", default_value_t = 32)]
     pub degree: usize,
     /// Nearness for the graph: ip (inner product; cosine for normalised
-    /// vectors) or l2.
-    #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2"])]
+    /// vectors), l2, or cos (cosine of unnormalised vectors: the right one
+    /// for a Hypencoder over mean-pooled states, whose q-nets score by
+    /// direction more than length).
+    #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2", "cos"])]
     pub metric: String,
     /// How neighbours are found: exact (all pairs by GEMM; fine to a few
     /// hundred thousand documents) or nn-descent (approximate, scales).

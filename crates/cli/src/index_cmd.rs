@@ -32,8 +32,8 @@ pub struct IndexArgs {
     /// (as `hypencoder graph` would), for `search --mode graph`.
     #[arg(long, value_name = "K")]
     pub graph_degree: Option<usize>,
-    /// Metric of that graph: ip or l2.
-    #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2"])]
+    /// Metric of that graph: ip, l2 or cos (see `hypencoder graph --help`).
+    #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2", "cos"])]
     pub graph_metric: String,
 }
 

@@ -378,7 +378,7 @@ fn searching_with_another_model_is_an_error() {
     let e = err(&[
         "search", "--index", &index, "--query", "x", "--model", &other,
     ]);
-    assert!(e.contains("was built with another model"), "{e}");
+    assert!(e.contains("was built with another document encoder"), "{e}");
 }
 
 #[test]

@@ -20,6 +20,9 @@ pub enum GraphMetric {
     InnerProduct,
     /// Smaller Euclidean distance is nearer.
     L2,
+    /// Larger cosine is nearer: for unnormalised vectors scored by
+    /// similarity rather than dot product (mean-pooled states under a q-net).
+    Cosine,
 }
 
 impl GraphMetric {
@@ -27,6 +30,7 @@ impl GraphMetric {
         match self {
             GraphMetric::InnerProduct => "ip",
             GraphMetric::L2 => "l2",
+            GraphMetric::Cosine => "cos",
         }
     }
 
@@ -34,9 +38,25 @@ impl GraphMetric {
         match s {
             "ip" => Some(GraphMetric::InnerProduct),
             "l2" => Some(GraphMetric::L2),
+            "cos" => Some(GraphMetric::Cosine),
             _ => None,
         }
     }
+}
+
+/// The rows a metric compares, and the metric to compare them with: cosine
+/// is the inner product of L2-normalised copies.
+fn metric_rows(vectors: &Vectors, metric: GraphMetric) -> (Cow<'_, [f32]>, GraphMetric) {
+    let all = vectors.rows(0, vectors.count());
+    if metric != GraphMetric::Cosine {
+        return (all, metric);
+    }
+    let mut owned = all.into_owned();
+    for row in owned.chunks_exact_mut(vectors.dim().max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    (Cow::Owned(owned), GraphMetric::InnerProduct)
 }
 
 const ROWS: usize = 128;
@@ -52,10 +72,10 @@ pub fn exact_knn(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<u32> {
     let (n, d) = (vectors.count(), vectors.dim());
-    let all: Cow<[f32]> = vectors.rows(0, n);
+    let (all, metric) = metric_rows(vectors, metric);
     // For L2, ranking by 2 x.y - |y|^2 equals ranking by -|x - y|^2 per row.
     let col_bias: Vec<f32> = match metric {
-        GraphMetric::InnerProduct => vec![0.0; n],
+        GraphMetric::InnerProduct | GraphMetric::Cosine => vec![0.0; n],
         GraphMetric::L2 => all
             .chunks_exact(d)
             .map(|y| -y.iter().map(|v| v * v).sum::<f32>())
@@ -118,13 +138,13 @@ pub fn diversify(
     metric: GraphMetric,
 ) -> Vec<u32> {
     let (n, d) = (vectors.count(), vectors.dim());
-    let all: Cow<[f32]> = vectors.rows(0, n);
+    let (all, metric) = metric_rows(vectors, metric);
     let row = |i: u32| &all[i as usize * d..(i as usize + 1) * d];
     // Larger is nearer for both metrics.
     let near = |a: u32, b: u32| -> f32 {
         let (x, y) = (row(a), row(b));
         match metric {
-            GraphMetric::InnerProduct => x.iter().zip(y).map(|(p, q)| p * q).sum(),
+            GraphMetric::InnerProduct | GraphMetric::Cosine => x.iter().zip(y).map(|(p, q)| p * q).sum(),
             GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
         }
     };
@@ -233,11 +253,11 @@ pub fn nn_descent(
 ) -> Vec<u32> {
     use std::sync::Mutex;
     let (n, d) = (vectors.count(), vectors.dim());
-    let all: Cow<[f32]> = vectors.rows(0, n);
+    let (all, metric) = metric_rows(vectors, metric);
     let near = |a: u32, b: u32| -> f32 {
         let (x, y) = (&all[a as usize * d..][..d], &all[b as usize * d..][..d]);
         match metric {
-            GraphMetric::InnerProduct => crate::kernel::dot(x, y),
+            GraphMetric::InnerProduct | GraphMetric::Cosine => crate::kernel::dot(x, y),
             GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
         }
     };

@@ -75,7 +75,7 @@ fn exact_knn_matches_brute_force() {
     let mut seed = 3;
     let vectors = clustered(700, 12, &mut seed);
     let (_s, index) = index_of("knn", &vectors);
-    for metric in [GraphMetric::InnerProduct, GraphMetric::L2] {
+    for metric in [GraphMetric::InnerProduct, GraphMetric::L2, GraphMetric::Cosine] {
         let degree = 8;
         let graph = exact_knn(index.vectors(), degree, metric, &|_| {});
         for (i, x) in vectors.iter().enumerate().step_by(37) {
@@ -88,6 +88,10 @@ fn exact_knn_matches_brute_force() {
                         GraphMetric::InnerProduct => x.iter().zip(y).map(|(a, b)| a * b).sum(),
                         GraphMetric::L2 => {
                             -x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+                        }
+                        GraphMetric::Cosine => {
+                            let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+                            x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>() / (norm(x) * norm(y))
                         }
                     };
                     Hit {

@@ -83,7 +83,7 @@ pub struct TrainArgs {
     /// Stop after this many steps.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
-    /// Peak learning rate [default: 1e-3 frozen, 2e-5 query and full].
+    /// Peak learning rate [default: 1e-5 frozen, 2e-5 query and full].
     #[arg(long, value_name = "LR")]
     pub lr: Option<f64>,
     /// AdamW weight decay [default: 0.01].

@@ -15,7 +15,11 @@
 //!   `scale/d * LN(mean)`. The score is then `scale * corr(x, mean query
 //!   state)`: the base's mean-pooled similarity, centred, at the temperature
 //!   sentence-transformers trains with. Everything query-dependent beyond
-//!   that starts small and is learned.
+//!   that starts small and is learned. The first layer's identity is scaled
+//!   by `input_scale` (1 / the typical spread of a document vector's
+//!   components) so documents reach it at unit scale: a small mean-pooled
+//!   vector would otherwise be swamped by the first small change to the
+//!   generated biases, and training would wreck the start it began from.
 
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -64,6 +68,24 @@ pub enum InitStyle {
     BiEncoder,
 }
 
+/// `1 / median over rows of the standard deviation of a row's components`:
+/// what brings document vectors to unit scale (1 for an empty sample).
+pub fn input_scale(rows: &[f32], d: usize) -> f64 {
+    let mut spreads: Vec<f64> = rows
+        .chunks_exact(d.max(1))
+        .map(|r| {
+            let mean = r.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
+            (r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / d as f64).sqrt()
+        })
+        .filter(|s| *s > 0.0)
+        .collect();
+    if spreads.is_empty() {
+        return 1.0;
+    }
+    spreads.sort_by(f64::total_cmp);
+    1.0 / spreads[spreads.len() / 2]
+}
+
 /// Large enough that x + SHIFT > 0 for every component of LayerNorm'd or
 /// mean-pooled states: ReLU then acts as the identity.
 const SHIFT: f64 = 10.0;
@@ -72,11 +94,13 @@ const START_SCALE: f64 = 20.0;
 
 /// Every hyper-head tensor, named as in the official checkpoint under
 /// `query_encoder.` (e.g. `weight_query_embeddings.0`).
+#[allow(clippy::too_many_arguments)]
 pub fn init_hyper_head(
     qnet: &QNetConfig,
     model_dim: usize,
     seed: u64,
     style: InitStyle,
+    input_scale: f64,
     dtype: DType,
     device: &Device,
 ) -> Result<Vec<(String, Tensor)>> {
@@ -97,6 +121,7 @@ pub fn init_hyper_head(
             let kind = name.split('.').next().unwrap_or_default();
             let is_last = idx == Some(last);
             *t = match (kind, is_last, name.ends_with(".bias")) {
+                ("hyper_base_matrices", false, _) if idx == Some(0) => (eye.unsqueeze(0)? * input_scale)?,
                 ("hyper_base_matrices", false, _) => eye.unsqueeze(0)?,
                 ("hyper_base_matrices", true, _) => t.zeros_like()?,
                 ("weight_query_embeddings", true, _) => t.zeros_like()?,

@@ -374,8 +374,10 @@ impl<'a> Setup<'a> {
         let tokenizer_dir = base.clone();
         let tokenizer_file = base.join("tokenizer.json");
 
+        let sample = index.len().min(4096);
+        let scale = crate::init::input_scale(&index.vectors().rows(0, sample), d);
         let head_params = |seed| -> Result<Vec<(String, Var)>> {
-            Ok(init_hyper_head(&qnet, model_dim, seed, config.init, DType::F32, &Device::Cpu)?
+            Ok(init_hyper_head(&qnet, model_dim, seed, config.init, scale, DType::F32, &Device::Cpu)?
                 .into_iter()
                 .map(|(n, t)| Ok((format!("query_encoder.{n}"), Var::from_tensor(&t)?)))
                 .collect::<Result<Vec<_>>>()?)

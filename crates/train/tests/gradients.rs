@@ -49,7 +49,7 @@ impl Problem {
         let dev = Device::Cpu;
         // The official init makes attention nearly one-hot (query rows of
         // std 10); soften it so every path carries gradient worth checking.
-        let params = init_hyper_head(&qnet(), MODEL_DIM, 7, InitStyle::Official, DType::F64, &dev)
+        let params = init_hyper_head(&qnet(), MODEL_DIM, 7, InitStyle::Official, 1.0, DType::F64, &dev)
             .unwrap()
             .into_iter()
             .map(|(n, t)| {

@@ -90,3 +90,36 @@ fn mined_and_trained_head_ranks_held_out_queries_better() {
     assert!(before < 0.8, "the held-out task should be hard for the base: {before:.3}");
     assert!(after > before + 0.01, "held-out MRR@10 {before:.3} -> {after:.3}");
 }
+
+#[test]
+fn commands_without_model_use_the_shipped_default_hypencoder() {
+    let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model");
+    let config = std::fs::read_to_string(assets.join("config.json")).expect("assets/default-model ships");
+    assert!(config.contains("HypencoderDualEncoder"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-default-model");
+    std::fs::create_dir_all(&dir).unwrap();
+    let queries = dir.join("q.jsonl");
+    let docs = dir.join("d.jsonl");
+    std::fs::write(&queries, "{\"text\": \"command line tool for transferring data with URLs\"}\n").unwrap();
+    std::fs::write(
+        &docs,
+        "{\"text\": \"curl is a command line tool for transferring data with URL syntax\"}\n\
+         {\"text\": \"A free real-time strategy game of ancient warfare\"}\n",
+    )
+    .unwrap();
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "--queries", queries.to_str().unwrap(), "--docs", docs.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_hypencoder"))
+            .args(&args)
+            .env_remove("HYPENCODER_MODEL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["scores"][0].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect::<Vec<_>>()
+    };
+    let default = score(&[]);
+    assert_eq!(default, score(&["--model", assets.to_str().unwrap()]));
+    assert!(default[0] > default[1], "curl should outscore the strategy game: {default:?}");
+}

@@ -49,6 +49,13 @@ fn tmp_name(path: &Path) -> PathBuf {
 pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let tmp = tmp_name(path);
     candle_core::safetensors::save(tensors, &tmp).map_err(|e| io_error(&tmp, e))?;
+    // The safetensors writer creates owner-only files; models are for sharing.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io_error(&tmp, e))?;
+    }
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(|e| io_error(&tmp, e))?;

@@ -138,7 +138,11 @@ pub fn train(config: &TrainConfig, on: &mut dyn FnMut(&Event) -> bool) -> Result
         // The untrained model, written first: it proves the folder loads and
         // that the index holds the vectors this model's documents get.
         let dir = setup.save_checkpoint(&ckpt_dir, 0, total, &optimizer)?;
-        setup.check_index_matches(&dir, &index)?;
+        if let Err(e) = setup.check_index_matches(&dir, &index) {
+            // Leave nothing a corrected rerun would try to resume.
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
     }
     let prepare_seconds = started.elapsed().as_secs_f64();
 
@@ -666,11 +670,11 @@ impl<'a> Setup<'a> {
             _ => Err(TrainError::Invalid(format!(
                 "{} was not built by this model's document encoder ({} with mean pooling, \
                  max length {}); frozen training reads document vectors from the index, so \
-                 build it with `hypencoder index --model {}` first",
+                 build one with `hypencoder index --model DIR`, DIR being this model or its \
+                 base read as a plain BERT folder (config.json, weights, tokenizer.json)",
                 index.dir().display(),
                 self.config.base.display(),
                 model.doc_tokenizer().max_length(),
-                model_dir.display()
             ))),
         }
     }

@@ -223,8 +223,12 @@ fn an_index_from_another_document_encoder_is_refused() {
         ..Default::default()
     };
     build_index(&config.base, &short, &other);
-    let err = train(&TrainConfig { index: other, ..config }, &mut |_| true).unwrap_err().to_string();
+    let err = train(&TrainConfig { index: other, ..config.clone() }, &mut |_| true).unwrap_err().to_string();
     assert!(err.contains("was not built by this model's document encoder"), "{err}");
+    // Nothing is left that the corrected command would try to resume.
+    let left: Vec<_> = std::fs::read_dir(config.checkpoint_dir()).map(|d| d.collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    run(&TrainConfig { max_steps: Some(2), ..config }, None);
 }
 
 #[test]

@@ -62,20 +62,28 @@ fn corpus() -> Vec<(String, String)> {
 }
 
 fn write_examples(path: &Path) {
+    write_examples_with(path, false)
+}
+
+/// With `teacher`, each line carries scores: 10 for the positive, falling
+/// with each negative's place.
+fn write_examples_with(path: &Path, teacher: bool) {
     let docs = corpus();
     let mut lines = String::new();
     for (i, (id, text)) in docs.iter().enumerate() {
         let words: Vec<&str> = text.split(' ').collect();
         let negatives: Vec<String> = (1..5).map(|k| docs[(i + k * 11) % docs.len()].0.clone()).collect();
-        lines.push_str(
-            &serde_json::json!({
-                "query_id": format!("q{i}"),
-                "query": format!("{} {}", words[1], words[4]),
-                "positives": [id],
-                "negatives": negatives,
-            })
-            .to_string(),
-        );
+        let mut line = serde_json::json!({
+            "query_id": format!("q{i}"),
+            "query": format!("{} {}", words[1], words[4]),
+            "positives": [id],
+            "negatives": negatives,
+        });
+        if teacher {
+            line["positive_scores"] = serde_json::json!([10.0]);
+            line["negative_scores"] = serde_json::json!([6.0, 4.0, 2.0, 0.0]);
+        }
+        lines.push_str(&line.to_string());
         lines.push('\n');
     }
     std::fs::write(path, lines).unwrap();
@@ -337,4 +345,18 @@ fn the_bi_encoder_start_scores_like_the_base() {
             assert!((score - want).abs() < 0.05 * want.abs().max(1.0), "query {qi} doc {di}: {score} vs {want}");
         }
     }
+}
+
+#[test]
+fn margin_mse_training_follows_the_teacher() {
+    let scratch = Scratch::new("margin");
+    let config = setup(&scratch.0);
+    write_examples_with(&config.data, true);
+    let c = TrainConfig { loss: hypencoder_train::LossKind::MarginMse, ..config.clone() };
+    let summary = run(&c, None);
+    assert!(summary.last_loss < summary.first_loss * 0.8, "loss {} -> {}", summary.first_loss, summary.last_loss);
+    // Without teacher scores margin-MSE is refused, naming the file.
+    write_examples(&config.data);
+    let err = train(&TrainConfig { output: scratch.0.join("m2"), ..c }, &mut |_| true).unwrap_err().to_string();
+    assert!(err.contains("train.jsonl") && err.contains("teacher scores"), "{err}");
 }

@@ -98,6 +98,10 @@ pub struct TrainArgs {
     /// Checkpoint every N steps [default: 500].
     #[arg(long, value_name = "N")]
     pub save_every: Option<u64>,
+    /// End this session after step N with a checkpoint (the schedule still
+    /// follows --epochs/--max-steps; rerun the command to resume).
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<u64>,
     /// Query truncation [default: 64].
     #[arg(long, value_name = "N")]
     pub query_max_length: Option<usize>,
@@ -198,10 +202,20 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         }
         Event::Saved { step, dir } => eprintln!("step {step}: checkpoint {}", dir.display()),
     };
+    let stop_after = args.stop_after;
     let summary = train(&config, &mut |event| {
         report(event);
-        true
+        !matches!(event, Event::Step(r) if Some(r.step) == stop_after)
     })?;
+    if !summary.finished {
+        eprintln!(
+            "stopped after step {} as asked (--stop-after); the newest checkpoint is in {}; \
+             rerun the command without --stop-after to finish",
+            summary.steps,
+            config.checkpoint_dir().display()
+        );
+        return Ok(());
+    }
     eprintln!(
         "trained {} steps on {} examples in {} (+{} preparing); loss {:.4} -> {:.4}; model in {}",
         summary.steps,

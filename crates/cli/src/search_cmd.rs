@@ -133,7 +133,11 @@ pub fn index_model(
     })?;
     // Same document encoder is enough: queries may come from another head.
     let (theirs, ours, what) = match &info.doc_encoder {
-        Some(doc) => (doc.clone(), model.doc_encoder_fingerprint()?, "document encoder"),
+        Some(doc) => (
+            doc.clone(),
+            model.doc_encoder_fingerprint()?,
+            "document encoder",
+        ),
         None => (info.fingerprint.clone(), model.fingerprint()?, "model"),
     };
     if theirs != ours {

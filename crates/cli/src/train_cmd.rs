@@ -119,17 +119,42 @@ impl TrainArgs {
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
         }
-        set!(base, data, index, output, qnet_layers, activation, batch_size, negatives, epochs,
-             weight_decay, seed, save_every, query_max_length, doc_max_length);
+        set!(
+            base,
+            data,
+            index,
+            output,
+            qnet_layers,
+            activation,
+            batch_size,
+            negatives,
+            epochs,
+            weight_decay,
+            seed,
+            save_every,
+            query_max_length,
+            doc_max_length
+        );
         macro_rules! set_opt {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field.clone(); } )* };
         }
-        set_opt!(base_name, init_from, checkpoint_dir, max_steps, lr, warmup_steps);
+        set_opt!(
+            base_name,
+            init_from,
+            checkpoint_dir,
+            max_steps,
+            lr,
+            warmup_steps
+        );
         if self.no_in_batch_negatives {
             c.in_batch_negatives = false;
         }
         if let Some(k) = &self.kind {
-            c.kind = if k == "hypencoder" { Kind::Hypencoder } else { Kind::BiEncoder };
+            c.kind = if k == "hypencoder" {
+                Kind::Hypencoder
+            } else {
+                Kind::BiEncoder
+            };
         }
         if let Some(m) = &self.mode {
             c.mode = match m.as_str() {
@@ -139,10 +164,18 @@ impl TrainArgs {
             };
         }
         if let Some(i) = &self.init {
-            c.init = if i == "official" { InitStyle::Official } else { InitStyle::BiEncoder };
+            c.init = if i == "official" {
+                InitStyle::Official
+            } else {
+                InitStyle::BiEncoder
+            };
         }
         if let Some(l) = &self.loss {
-            c.loss = if l == "cross-entropy" { LossKind::CrossEntropy } else { LossKind::MarginMse };
+            c.loss = if l == "cross-entropy" {
+                LossKind::CrossEntropy
+            } else {
+                LossKind::MarginMse
+            };
         }
         for (name, empty) in [
             ("--base", c.base.as_os_str().is_empty()),
@@ -169,8 +202,10 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             if bar.length() != Some(*total as u64) {
                 bar.set_length(*total as u64);
                 bar.set_style(
-                    ProgressStyle::with_template("{bar:30} {pos}/{len} queries  {per_sec}  ETA {eta}")
-                        .expect("valid template"),
+                    ProgressStyle::with_template(
+                        "{bar:30} {pos}/{len} queries  {per_sec}  ETA {eta}",
+                    )
+                    .expect("valid template"),
                 );
             }
             bar.set_position(*done as u64);
@@ -291,7 +326,11 @@ pub fn run_mine(args: &MineArgs) -> Result<()> {
         let positives: Vec<&str> = qrels
             .judgments(qid)
             .map(|j| {
-                let mut p: Vec<&str> = j.iter().filter(|(_, &r)| r > 0).map(|(d, _)| d.as_str()).collect();
+                let mut p: Vec<&str> = j
+                    .iter()
+                    .filter(|(_, &r)| r > 0)
+                    .map(|(d, _)| d.as_str())
+                    .collect();
                 p.sort();
                 p
             })
@@ -317,10 +356,17 @@ pub fn run_mine(args: &MineArgs) -> Result<()> {
     let started = Instant::now();
     let depth = args.negatives + args.skip + 8;
     for chunk in work.chunks(args.query_batch.max(1)) {
-        let texts: Vec<&str> = chunk.iter().map(|(i, _)| records[*i].text.as_str()).collect();
+        let texts: Vec<&str> = chunk
+            .iter()
+            .map(|(i, _)| records[*i].text.as_str())
+            .collect();
         let reps = model.encode_queries(&texts)?;
         let depth_here = depth + chunk.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
-        let hits = exhaustive(index.vectors(), scorer_for(reps, model.dim())?.as_ref(), depth_here);
+        let hits = exhaustive(
+            index.vectors(),
+            scorer_for(reps, model.dim())?.as_ref(),
+            depth_here,
+        );
         for ((i, positives), hits) in chunk.iter().zip(hits) {
             let ranked = hits
                 .iter()

@@ -13,7 +13,9 @@ use hypencoder_eval::{evaluate, Metric, Qrels, Run};
 fn minilm() -> PathBuf {
     let dir = std::env::var("HYPENCODER_MINILM")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        });
     assert!(
         dir.join("model.safetensors").is_file(),
         "all-MiniLM-L6-v2 not found at {}: run scripts/fetch-minilm",
@@ -23,7 +25,10 @@ fn minilm() -> PathBuf {
 }
 
 fn data(name: &str) -> String {
-    format!("{}/tests/data/debian-hard/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/tests/data/debian-hard/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn ok(args: &[&str]) -> String {
@@ -38,7 +43,12 @@ fn ok(args: &[&str]) -> String {
 
 fn mrr(run: &Path, qrels: &str) -> f64 {
     let metric = Metric::parse("mrr@10").unwrap();
-    let e = evaluate(&Qrels::read(qrels).unwrap(), &Run::read(run).unwrap(), &[metric]).unwrap();
+    let e = evaluate(
+        &Qrels::read(qrels).unwrap(),
+        &Run::read(run).unwrap(),
+        &[metric],
+    )
+    .unwrap();
     assert_eq!(e.per_query.len(), 100);
     e.mean[&metric]
 }
@@ -58,28 +68,79 @@ fn mined_and_trained_head_ranks_held_out_queries_better() {
         std::fs::copy(minilm().join(f), base.join(f)).unwrap();
     }
     let base = base.display().to_string();
-    ok(&["index", "--model", &base, "--corpus", &data("corpus.jsonl"), "--index", &s("index")]);
+    ok(&[
+        "index",
+        "--model",
+        &base,
+        "--corpus",
+        &data("corpus.jsonl"),
+        "--index",
+        &s("index"),
+    ]);
     let mined = ok(&[
-        "mine", "--index", &s("index"), "--queries", &data("queries.train.jsonl"),
-        "--qrels", &data("qrels.train.tsv"), "--output", &s("train.jsonl"), "--negatives", "10",
+        "mine",
+        "--index",
+        &s("index"),
+        "--queries",
+        &data("queries.train.jsonl"),
+        "--qrels",
+        &data("qrels.train.tsv"),
+        "--output",
+        &s("train.jsonl"),
+        "--negatives",
+        "10",
     ]);
     assert!(mined.contains("mined 300 examples"), "{mined}");
-    let first: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(s("train.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(s("train.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first["negatives"].as_array().unwrap().len(), 10);
-    assert!(!first["negatives"].as_array().unwrap().contains(&first["positives"][0]));
+    assert!(!first["negatives"]
+        .as_array()
+        .unwrap()
+        .contains(&first["positives"][0]));
 
     let log = ok(&[
-        "train", "--base", &minilm().display().to_string(), "--data", &s("train.jsonl"),
-        "--index", &s("index"), "--output", &s("model"), "--epochs", "3", "--batch-size", "16",
-        "--save-every", "0", "--seed", "7", "--lr", "3e-5",
+        "train",
+        "--base",
+        &minilm().display().to_string(),
+        "--data",
+        &s("train.jsonl"),
+        "--index",
+        &s("index"),
+        "--output",
+        &s("model"),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--save-every",
+        "0",
+        "--seed",
+        "7",
+        "--lr",
+        "3e-5",
     ]);
     assert!(log.contains("trained 54 steps on 300 examples"), "{log}");
 
     let search = |model: &Path, run: &str| {
         ok(&[
-            "search", "--index", &s("index"), "--model", &model.display().to_string(),
-            "--queries", &data("queries.heldout.jsonl"), "--k", "10", "--output", &s(run),
+            "search",
+            "--index",
+            &s("index"),
+            "--model",
+            &model.display().to_string(),
+            "--queries",
+            &data("queries.heldout.jsonl"),
+            "--k",
+            "10",
+            "--output",
+            &s(run),
         ]);
         mrr(&dir.join(run), &data("qrels.heldout.tsv"))
     };
@@ -87,20 +148,31 @@ fn mined_and_trained_head_ranks_held_out_queries_better() {
     let before = search(&dir.join("model/checkpoints/step-0"), "before.trec");
     let after = search(&dir.join("model"), "after.trec");
     // Measured here: 0.644 -> 0.678.
-    assert!(before < 0.8, "the held-out task should be hard for the base: {before:.3}");
-    assert!(after > before + 0.01, "held-out MRR@10 {before:.3} -> {after:.3}");
+    assert!(
+        before < 0.8,
+        "the held-out task should be hard for the base: {before:.3}"
+    );
+    assert!(
+        after > before + 0.01,
+        "held-out MRR@10 {before:.3} -> {after:.3}"
+    );
 }
 
 #[test]
 fn commands_without_model_use_the_shipped_default_hypencoder() {
     let assets = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model");
-    let config = std::fs::read_to_string(assets.join("config.json")).expect("assets/default-model ships");
+    let config =
+        std::fs::read_to_string(assets.join("config.json")).expect("assets/default-model ships");
     assert!(config.contains("HypencoderDualEncoder"));
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-default-model");
     std::fs::create_dir_all(&dir).unwrap();
     let queries = dir.join("q.jsonl");
     let docs = dir.join("d.jsonl");
-    std::fs::write(&queries, "{\"text\": \"command line tool for transferring data with URLs\"}\n").unwrap();
+    std::fs::write(
+        &queries,
+        "{\"text\": \"command line tool for transferring data with URLs\"}\n",
+    )
+    .unwrap();
     std::fs::write(
         &docs,
         "{\"text\": \"curl is a command line tool for transferring data with URL syntax\"}\n\
@@ -108,18 +180,36 @@ fn commands_without_model_use_the_shipped_default_hypencoder() {
     )
     .unwrap();
     let score = |extra: &[&str]| {
-        let mut args = vec!["score", "--queries", queries.to_str().unwrap(), "--docs", docs.to_str().unwrap()];
+        let mut args = vec![
+            "score",
+            "--queries",
+            queries.to_str().unwrap(),
+            "--docs",
+            docs.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         let out = Command::new(env!("CARGO_BIN_EXE_hypencoder"))
             .args(&args)
             .env_remove("HYPENCODER_MODEL")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["scores"][0].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect::<Vec<_>>()
+        v["scores"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect::<Vec<_>>()
     };
     let default = score(&[]);
     assert_eq!(default, score(&["--model", assets.to_str().unwrap()]));
-    assert!(default[0] > default[1], "curl should outscore the strategy game: {default:?}");
+    assert!(
+        default[0] > default[1],
+        "curl should outscore the strategy game: {default:?}"
+    );
 }

@@ -273,7 +273,10 @@ impl Model {
         ));
         for (name, tensor) in &self.doc_transformer {
             hasher.update(format!("{name}:{:?};", tensor.dims()));
-            let values = tensor.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            let values = tensor
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             for v in values {
                 hasher.update(v.to_le_bytes());
             }

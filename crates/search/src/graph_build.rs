@@ -144,7 +144,9 @@ pub fn diversify(
     let near = |a: u32, b: u32| -> f32 {
         let (x, y) = (row(a), row(b));
         match metric {
-            GraphMetric::InnerProduct | GraphMetric::Cosine => x.iter().zip(y).map(|(p, q)| p * q).sum(),
+            GraphMetric::InnerProduct | GraphMetric::Cosine => {
+                x.iter().zip(y).map(|(p, q)| p * q).sum()
+            }
             GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
         }
     };

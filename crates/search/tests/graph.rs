@@ -75,7 +75,11 @@ fn exact_knn_matches_brute_force() {
     let mut seed = 3;
     let vectors = clustered(700, 12, &mut seed);
     let (_s, index) = index_of("knn", &vectors);
-    for metric in [GraphMetric::InnerProduct, GraphMetric::L2, GraphMetric::Cosine] {
+    for metric in [
+        GraphMetric::InnerProduct,
+        GraphMetric::L2,
+        GraphMetric::Cosine,
+    ] {
         let degree = 8;
         let graph = exact_knn(index.vectors(), degree, metric, &|_| {});
         for (i, x) in vectors.iter().enumerate().step_by(37) {

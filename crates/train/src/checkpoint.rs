@@ -41,7 +41,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn tmp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.partial"))
 }
 
@@ -203,8 +206,14 @@ mod tests {
 
     #[test]
     fn relative_paths_climb_to_the_common_folder() {
-        let r = relative_path(Path::new("/a/b/models/base"), Path::new("/a/b/assets/model"));
+        let r = relative_path(
+            Path::new("/a/b/models/base"),
+            Path::new("/a/b/assets/model"),
+        );
         assert_eq!(r, PathBuf::from("../../models/base"));
-        assert_eq!(relative_path(Path::new("/a/x"), Path::new("/a")), PathBuf::from("x"));
+        assert_eq!(
+            relative_path(Path::new("/a/x"), Path::new("/a")),
+            PathBuf::from("x")
+        );
     }
 }

@@ -75,9 +75,9 @@ pub fn read_examples(file: &Path, rows: &HashMap<&str, u32>) -> Result<Vec<Examp
         let resolve = |ids: &[String]| -> Result<Vec<u32>> {
             ids.iter()
                 .map(|id| {
-                    rows.get(id.as_str()).copied().ok_or_else(|| {
-                        bad(format!("{who}document id {id:?} is not in the index"))
-                    })
+                    rows.get(id.as_str())
+                        .copied()
+                        .ok_or_else(|| bad(format!("{who}document id {id:?} is not in the index")))
                 })
                 .collect()
         };
@@ -85,7 +85,9 @@ pub fn read_examples(file: &Path, rows: &HashMap<&str, u32>) -> Result<Vec<Examp
         let negatives = resolve(&raw.negatives)?;
         if let Some(p) = positives.iter().find(|p| negatives.contains(p)) {
             let id = &raw.positives[positives.iter().position(|x| x == p).unwrap()];
-            return Err(bad(format!("{who}document {id:?} is both positive and negative")));
+            return Err(bad(format!(
+                "{who}document {id:?} is both positive and negative"
+            )));
         }
         let teacher = match (raw.positive_scores, raw.negative_scores) {
             (None, None) => None,
@@ -154,7 +156,8 @@ mod tests {
     fn write(text: &str) -> TempFile {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("hypencoder-train-{}-{n}.jsonl", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("hypencoder-train-{}-{n}.jsonl", std::process::id()));
         std::fs::write(&path, text).unwrap();
         TempFile(path)
     }
@@ -189,7 +192,9 @@ mod tests {
             ("{\"positives\": [\"a\"]}", "missing field `query`"),
         ];
         for (line, want) in cases {
-            let f = write(&format!("{{\"query\": \"ok\", \"positives\": [\"b\"]}}\n{line}\n"));
+            let f = write(&format!(
+                "{{\"query\": \"ok\", \"positives\": [\"b\"]}}\n{line}\n"
+            ));
             let err = read_examples(&f.0, &rows()).unwrap_err().to_string();
             assert!(err.contains(":2: "), "{err}");
             assert!(err.contains(want), "{err} should contain {want}");

@@ -52,7 +52,9 @@ impl Init {
     fn uniform(&mut self, shape: &[usize], fan_in: usize) -> Result<Tensor> {
         let bound = 1.0 / (fan_in as f64).sqrt();
         let n = shape.iter().product();
-        let values = (0..n).map(|_| self.rng.random_range(-bound..bound)).collect();
+        let values = (0..n)
+            .map(|_| self.rng.random_range(-bound..bound))
+            .collect();
         self.tensor(values, shape)
     }
 
@@ -107,7 +109,11 @@ pub fn init_hyper_head(
     let mut out = init_official(qnet, model_dim, seed, dtype, device)?;
     if style == InitStyle::BiEncoder {
         let d = qnet.vector_dimensions[0];
-        if d != model_dim || qnet.vector_dimensions[1..qnet.vector_dimensions.len() - 1].iter().any(|&w| w != d) {
+        if d != model_dim
+            || qnet.vector_dimensions[1..qnet.vector_dimensions.len() - 1]
+                .iter()
+                .any(|&w| w != d)
+        {
             return Err(crate::TrainError::Invalid(format!(
                 "the bi-encoder start needs q-net layers as wide as the transformer ({model_dim}); \
                  these are {:?} (use the official init)",
@@ -121,13 +127,17 @@ pub fn init_hyper_head(
             let kind = name.split('.').next().unwrap_or_default();
             let is_last = idx == Some(last);
             *t = match (kind, is_last, name.ends_with(".bias")) {
-                ("hyper_base_matrices", false, _) if idx == Some(0) => (eye.unsqueeze(0)? * input_scale)?,
+                ("hyper_base_matrices", false, _) if idx == Some(0) => {
+                    (eye.unsqueeze(0)? * input_scale)?
+                }
                 ("hyper_base_matrices", false, _) => eye.unsqueeze(0)?,
                 ("hyper_base_matrices", true, _) => t.zeros_like()?,
                 ("weight_query_embeddings", true, _) => t.zeros_like()?,
                 ("value_projections", true, false) => eye.clone(),
                 ("value_projections", true, true) => (t.ones_like()? * SHIFT)?,
-                ("weight_hyper_projection", true, false) => (eye.clone() * (START_SCALE / d as f64))?,
+                ("weight_hyper_projection", true, false) => {
+                    (eye.clone() * (START_SCALE / d as f64))?
+                }
                 ("hyper_base_vectors", _, _) => (t.ones_like()? * SHIFT)?,
                 // Query-dependent biases start as small as the weights' do.
                 ("bias_hyper_projection", _, false) => (t.clone() * (1.0 / d as f64))?,
@@ -156,25 +166,55 @@ fn init_official(
     let n_w = shapes.len();
     let mut out = Vec::new();
     for (i, &(inp, outp)) in shapes.iter().enumerate() {
-        out.push((format!("weight_query_embeddings.{i}"), init.normal(&[1, outp, inp], 10.0)?));
-        out.push((format!("hyper_base_matrices.{i}"), init.normal(&[1, outp, inp], (2.0 / d).sqrt())?));
-        out.push((format!("weight_hyper_projection.{i}.weight"), init.normal(&[inp, inp], 1.0 / (d * d))?));
-        out.push((format!("weight_hyper_projection.{i}.bias"), init.zeros(&[inp])?));
+        out.push((
+            format!("weight_query_embeddings.{i}"),
+            init.normal(&[1, outp, inp], 10.0)?,
+        ));
+        out.push((
+            format!("hyper_base_matrices.{i}"),
+            init.normal(&[1, outp, inp], (2.0 / d).sqrt())?,
+        ));
+        out.push((
+            format!("weight_hyper_projection.{i}.weight"),
+            init.normal(&[inp, inp], 1.0 / (d * d))?,
+        ));
+        out.push((
+            format!("weight_hyper_projection.{i}.bias"),
+            init.zeros(&[inp])?,
+        ));
         for kind in ["key_projections", "value_projections"] {
-            out.push((format!("{kind}.{i}.weight"), init.uniform(&[inp, model_dim], model_dim)?));
+            out.push((
+                format!("{kind}.{i}.weight"),
+                init.uniform(&[inp, model_dim], model_dim)?,
+            ));
             out.push((format!("{kind}.{i}.bias"), init.zeros(&[inp])?));
         }
     }
     for (j, &size) in qnet.bias_sizes().iter().enumerate() {
-        out.push((format!("bias_query_embeddings.{j}"), init.normal(&[1, 1, size], 10.0)?));
+        out.push((
+            format!("bias_query_embeddings.{j}"),
+            init.normal(&[1, 1, size], 10.0)?,
+        ));
         out.push((format!("hyper_base_vectors.{j}"), init.zeros(&[1, size])?));
-        out.push((format!("bias_hyper_projection.{j}.weight"), init.uniform(&[size, size], size)?));
-        out.push((format!("bias_hyper_projection.{j}.bias"), init.uniform(&[size], size)?));
+        out.push((
+            format!("bias_hyper_projection.{j}.weight"),
+            init.uniform(&[size, size], size)?,
+        ));
+        out.push((
+            format!("bias_hyper_projection.{j}.bias"),
+            init.uniform(&[size], size)?,
+        ));
         // The official code leaves these biases at PyTorch's default.
         for kind in ["key_projections", "value_projections"] {
             let k = n_w + j;
-            out.push((format!("{kind}.{k}.weight"), init.uniform(&[size, model_dim], model_dim)?));
-            out.push((format!("{kind}.{k}.bias"), init.uniform(&[size], model_dim)?));
+            out.push((
+                format!("{kind}.{k}.weight"),
+                init.uniform(&[size, model_dim], model_dim)?,
+            ));
+            out.push((
+                format!("{kind}.{k}.bias"),
+                init.uniform(&[size], model_dim)?,
+            ));
         }
     }
     Ok(out)

@@ -34,10 +34,19 @@ pub enum Event<'a> {
     /// A preparation stage begins.
     Stage(&'a str),
     /// Query hidden states cached so far (frozen mode).
-    Caching { done: usize, total: usize },
-    Resumed { step: u64, from: &'a Path },
+    Caching {
+        done: usize,
+        total: usize,
+    },
+    Resumed {
+        step: u64,
+        from: &'a Path,
+    },
     Step(&'a StepReport),
-    Saved { step: u64, dir: &'a Path },
+    Saved {
+        step: u64,
+        dir: &'a Path,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +100,11 @@ pub fn train(config: &TrainConfig, on: &mut dyn FnMut(&Event) -> bool) -> Result
     let ids: Vec<&str> = (0..index.len())
         .map(|i| index.id(i))
         .collect::<std::result::Result<_, _>>()?;
-    let rows: HashMap<&str, u32> = ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+    let rows: HashMap<&str, u32> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u32))
+        .collect();
     let examples = read_examples(&config.data, &rows)?;
     check_examples(config, &examples, index.len())?;
 
@@ -189,9 +202,17 @@ pub fn train(config: &TrainConfig, on: &mut dyn FnMut(&Event) -> bool) -> Result
             let dir = setup.save_checkpoint(&ckpt_dir, step, total, &optimizer)?;
             prune_checkpoints(&ckpt_dir, config.keep_checkpoints)?;
             on(&Event::Saved { step, dir: &dir });
-            return Ok(summarize(&losses, step, examples.len(), prepare_seconds, train_start, config, false));
+            return Ok(summarize(
+                &losses,
+                step,
+                examples.len(),
+                prepare_seconds,
+                train_start,
+                config,
+                false,
+            ));
         }
-        if config.save_every > 0 && step % config.save_every == 0 && step < total {
+        if config.save_every > 0 && step.is_multiple_of(config.save_every) && step < total {
             let dir = setup.save_checkpoint(&ckpt_dir, step, total, &optimizer)?;
             prune_checkpoints(&ckpt_dir, config.keep_checkpoints)?;
             on(&Event::Saved { step, dir: &dir });
@@ -202,7 +223,15 @@ pub fn train(config: &TrainConfig, on: &mut dyn FnMut(&Event) -> bool) -> Result
     prune_checkpoints(&ckpt_dir, config.keep_checkpoints)?;
     on(&Event::Saved { step, dir: &dir });
 
-    let summary = summarize(&losses, step, examples.len(), prepare_seconds, train_start, config, true);
+    let summary = summarize(
+        &losses,
+        step,
+        examples.len(),
+        prepare_seconds,
+        train_start,
+        config,
+        true,
+    );
     checkpoint::write_json(
         &config.output.join("training.json"),
         &serde_json::json!({"config": config, "summary": summary}),
@@ -373,7 +402,10 @@ impl<'a> Setup<'a> {
             layer_norm_before_residual: true,
         };
         let weights_path = WeightFile::find(base).ok_or_else(|| {
-            io_error(base, "no model.safetensors or pytorch_model.bin in the base model folder")
+            io_error(
+                base,
+                "no model.safetensors or pytorch_model.bin in the base model folder",
+            )
         })?;
         let tokenizer_dir = base.clone();
         let tokenizer_file = base.join("tokenizer.json");
@@ -381,10 +413,18 @@ impl<'a> Setup<'a> {
         let sample = index.len().min(4096);
         let scale = crate::init::input_scale(&index.vectors().rows(0, sample), d);
         let head_params = |seed| -> Result<Vec<(String, Var)>> {
-            Ok(init_hyper_head(&qnet, model_dim, seed, config.init, scale, DType::F32, &Device::Cpu)?
-                .into_iter()
-                .map(|(n, t)| Ok((format!("query_encoder.{n}"), Var::from_tensor(&t)?)))
-                .collect::<Result<Vec<_>>>()?)
+            init_hyper_head(
+                &qnet,
+                model_dim,
+                seed,
+                config.init,
+                scale,
+                DType::F32,
+                &Device::Cpu,
+            )?
+            .into_iter()
+            .map(|(n, t)| Ok((format!("query_encoder.{n}"), Var::from_tensor(&t)?)))
+            .collect::<Result<Vec<_>>>()
         };
         let texts = |index: &Index| -> Result<Vec<String>> {
             if !index.manifest().has_texts {
@@ -401,8 +441,11 @@ impl<'a> Setup<'a> {
         let (params, encoders) = match (config.kind, config.mode) {
             (Kind::Hypencoder, Mode::Frozen) => {
                 let params = head_params(config.seed)?;
-                let head = HyperHead::load(var_builder(&params).pp("query_encoder"), &qnet, model_dim)?;
-                on(&Event::Stage("caching query hidden states (frozen transformer)"));
+                let head =
+                    HyperHead::load(var_builder(&params).pp("query_encoder"), &qnet, model_dim)?;
+                on(&Event::Stage(
+                    "caching query hidden states (frozen transformer)",
+                ));
                 let model = Model::load_with(
                     base,
                     &LoadOptions {
@@ -415,7 +458,9 @@ impl<'a> Setup<'a> {
                 (params, Encoders::FrozenHyper { head, hidden, docs })
             }
             (kind, Mode::Full) => {
-                on(&Event::Stage("loading the base transformer as trainable variables"));
+                on(&Event::Stage(
+                    "loading the base transformer as trainable variables",
+                ));
                 let save_prefix = match kind {
                     Kind::Hypencoder => "query_encoder.transformer",
                     Kind::BiEncoder => "",
@@ -428,37 +473,76 @@ impl<'a> Setup<'a> {
                     Kind::Hypencoder => {
                         params.extend(head_params(config.seed)?);
                         let vb = var_builder(&params);
-                        let bert = Arc::new(Bert::load(vb.pp("query_encoder.transformer"), &bert_config)?);
+                        let bert = Arc::new(Bert::load(
+                            vb.pp("query_encoder.transformer"),
+                            &bert_config,
+                        )?);
                         let head = HyperHead::load(vb.pp("query_encoder"), &qnet, model_dim)?;
                         let doc = TextEncoder::new(bert.clone(), Pooling::Mean, false);
-                        (params, Encoders::FullHyper { bert, head, query_tok, doc, doc_tok, texts })
+                        (
+                            params,
+                            Encoders::FullHyper {
+                                bert,
+                                head,
+                                query_tok,
+                                doc,
+                                doc_tok,
+                                texts,
+                            },
+                        )
                     }
                     Kind::BiEncoder => {
                         let vb = var_builder(&params);
-                        let vb = if prefix.is_empty() { vb } else { vb.pp(&prefix) };
+                        let vb = if prefix.is_empty() {
+                            vb
+                        } else {
+                            vb.pp(&prefix)
+                        };
                         let bert = Arc::new(Bert::load(vb, &bert_config)?);
                         let (pooling, normalize) = bi_encoder_pooling(base)?;
                         let encoder = TextEncoder::new(bert, pooling, normalize);
-                        (params, Encoders::FullDense { encoder, query_tok, doc_tok, texts })
+                        (
+                            params,
+                            Encoders::FullDense {
+                                encoder,
+                                query_tok,
+                                doc_tok,
+                                texts,
+                            },
+                        )
                     }
                 }
             }
             (Kind::Hypencoder, Mode::Query) => {
-                on(&Event::Stage("loading the query transformer as trainable variables"));
+                on(&Event::Stage(
+                    "loading the query transformer as trainable variables",
+                ));
                 let mut params = bert_params(&weights_path, "query_encoder.transformer")?.1;
                 params.extend(head_params(config.seed)?);
                 let vb = var_builder(&params);
-                let bert = Arc::new(Bert::load(vb.pp("query_encoder.transformer"), &bert_config)?);
+                let bert = Arc::new(Bert::load(
+                    vb.pp("query_encoder.transformer"),
+                    &bert_config,
+                )?);
                 let head = HyperHead::load(vb.pp("query_encoder"), &qnet, model_dim)?;
                 let query_tok = TextTokenizer::from_file(&tokenizer_file, config.query_max_length)?;
                 let docs = Arc::new(index.vectors().rows(0, index.len()).into_owned());
-                (params, Encoders::QueryHyper { bert, head, query_tok, docs })
+                (
+                    params,
+                    Encoders::QueryHyper {
+                        bert,
+                        head,
+                        query_tok,
+                        docs,
+                    },
+                )
             }
             (Kind::BiEncoder, _) => unreachable!("check_config rejects it"),
         };
         if let Some(from) = &config.init_from {
             let file = from.join("model.safetensors");
-            let saved = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| io_error(&file, e))?;
+            let saved = candle_core::safetensors::load(&file, &Device::Cpu)
+                .map_err(|e| io_error(&file, e))?;
             let mut matched = 0;
             for (name, var) in &params {
                 if let Some(t) = saved.get(name).filter(|t| t.dims() == var.dims()) {
@@ -467,9 +551,16 @@ impl<'a> Setup<'a> {
                 }
             }
             if matched == 0 {
-                return Err(io_error(&file, "no tensor matches a parameter of this model by name and shape"));
+                return Err(io_error(
+                    &file,
+                    "no tensor matches a parameter of this model by name and shape",
+                ));
             }
-            on(&Event::Stage(&format!("initialised {matched} of {} tensors from {}", params.len(), file.display())));
+            on(&Event::Stage(&format!(
+                "initialised {matched} of {} tensors from {}",
+                params.len(),
+                file.display()
+            )));
         }
         Ok(Setup {
             config,
@@ -506,7 +597,9 @@ impl<'a> Setup<'a> {
             } else {
                 (0..ex.negatives.len()).collect()
             };
-            batch.negatives.extend(picked.iter().map(|&k| ex.negatives[k]));
+            batch
+                .negatives
+                .extend(picked.iter().map(|&k| ex.negatives[k]));
             // Too few listed: random documents fill in.
             let mut filled = picked.len();
             while filled < n {
@@ -532,7 +625,8 @@ impl<'a> Setup<'a> {
         let dev = Device::Cpu;
         let scores = match &self.encoders {
             Encoders::FrozenHyper { head, hidden, docs } => {
-                let (h, mask) = pad_hidden(batch.examples.iter().map(|&i| &hidden[i]), self.model_dim)?;
+                let (h, mask) =
+                    pad_hidden(batch.examples.iter().map(|&i| &hidden[i]), self.model_dim)?;
                 let d = self.qnet.vector_dimensions[0];
                 Scores::Hyper {
                     qnets: head.forward(&h, &mask)?,
@@ -540,8 +634,17 @@ impl<'a> Setup<'a> {
                     negatives: gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
                 }
             }
-            Encoders::QueryHyper { bert, head, query_tok, docs } => {
-                let queries: Vec<&str> = batch.examples.iter().map(|&i| self.examples[i].query.as_str()).collect();
+            Encoders::QueryHyper {
+                bert,
+                head,
+                query_tok,
+                docs,
+            } => {
+                let queries: Vec<&str> = batch
+                    .examples
+                    .iter()
+                    .map(|&i| self.examples[i].query.as_str())
+                    .collect();
                 let qb = query_tok.batch(&queries, &dev)?;
                 let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
                 let d = self.qnet.vector_dimensions[0];
@@ -551,19 +654,48 @@ impl<'a> Setup<'a> {
                     negatives: gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
                 }
             }
-            Encoders::FullHyper { bert, head, query_tok, doc, doc_tok, texts } => {
-                let queries: Vec<&str> = batch.examples.iter().map(|&i| self.examples[i].query.as_str()).collect();
+            Encoders::FullHyper {
+                bert,
+                head,
+                query_tok,
+                doc,
+                doc_tok,
+                texts,
+            } => {
+                let queries: Vec<&str> = batch
+                    .examples
+                    .iter()
+                    .map(|&i| self.examples[i].query.as_str())
+                    .collect();
                 let qb = query_tok.batch(&queries, &dev)?;
                 let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
                 let qnets = head.forward(&hidden, &qb.attention_mask)?;
                 let (positives, negatives) = encode_docs(doc, doc_tok, texts, batch, n)?;
-                Scores::Hyper { qnets, positives, negatives }
+                Scores::Hyper {
+                    qnets,
+                    positives,
+                    negatives,
+                }
             }
-            Encoders::FullDense { encoder, query_tok, doc_tok, texts } => {
-                let queries: Vec<&str> = batch.examples.iter().map(|&i| self.examples[i].query.as_str()).collect();
+            Encoders::FullDense {
+                encoder,
+                query_tok,
+                doc_tok,
+                texts,
+            } => {
+                let queries: Vec<&str> = batch
+                    .examples
+                    .iter()
+                    .map(|&i| self.examples[i].query.as_str())
+                    .collect();
                 let q = encoder.forward(&query_tok.batch(&queries, &dev)?)?;
                 let (positives, negatives) = encode_docs(encoder, doc_tok, texts, batch, n)?;
-                Scores::Dense { queries: q, positives, negatives, scale: self.config.scale }
+                Scores::Dense {
+                    queries: q,
+                    positives,
+                    negatives,
+                    scale: self.config.scale,
+                }
             }
         };
         match (&batch.teacher, self.config.loss) {
@@ -599,7 +731,8 @@ impl<'a> Setup<'a> {
 
     fn load_weights(&self, dir: &Path) -> Result<()> {
         let file = dir.join("model.safetensors");
-        let saved = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| io_error(&file, e))?;
+        let saved =
+            candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| io_error(&file, e))?;
         for (name, var) in &self.params {
             let t = saved
                 .get(name)
@@ -614,11 +747,11 @@ impl<'a> Setup<'a> {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         match self.config.kind {
             Kind::Hypencoder => {
-                let base_name = self
-                    .config
-                    .base_name
-                    .clone()
-                    .unwrap_or_else(|| checkpoint::relative_path(&self.config.base, dir).display().to_string());
+                let base_name = self.config.base_name.clone().unwrap_or_else(|| {
+                    checkpoint::relative_path(&self.config.base, dir)
+                        .display()
+                        .to_string()
+                });
                 let spec = HypencoderSpec {
                     base_name: &base_name,
                     model_dim: self.model_dim,
@@ -627,13 +760,21 @@ impl<'a> Setup<'a> {
                 };
                 checkpoint::write_hypencoder(dir, &spec, &self.tensors(), &self.tokenizer_dir)
             }
-            Kind::BiEncoder => checkpoint::write_bi_encoder(dir, &self.config.base, &self.tensors()),
+            Kind::BiEncoder => {
+                checkpoint::write_bi_encoder(dir, &self.config.base, &self.tensors())
+            }
         }
     }
 
     /// `step-N/` under `root`: the model, optimizer moments and step,
     /// written aside and renamed into place.
-    fn save_checkpoint(&self, root: &Path, step: u64, total: u64, optimizer: &AdamW) -> Result<PathBuf> {
+    fn save_checkpoint(
+        &self,
+        root: &Path,
+        step: u64,
+        total: u64,
+        optimizer: &AdamW,
+    ) -> Result<PathBuf> {
         let dir = root.join(format!("step-{step}"));
         let partial = root.join(format!(".step-{step}.partial"));
         if partial.exists() {
@@ -649,7 +790,10 @@ impl<'a> Setup<'a> {
             total_steps: total,
             training_key: self.config.training_key(),
         };
-        checkpoint::write_json(&partial.join(STATE_FILE), &serde_json::to_value(&state).expect("serialises"))?;
+        checkpoint::write_json(
+            &partial.join(STATE_FILE),
+            &serde_json::to_value(&state).expect("serialises"),
+        )?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         }
@@ -686,14 +830,22 @@ impl<'a> Setup<'a> {
 fn bert_params(weights_path: &Path, save_prefix: &str) -> Result<(String, Vec<(String, Var)>)> {
     let file = WeightFile::load(weights_path)?;
     let prefix = file.bert_prefix()?.to_string();
-    let save_prefix = if save_prefix.is_empty() { prefix.as_str() } else { save_prefix };
+    let save_prefix = if save_prefix.is_empty() {
+        prefix.as_str()
+    } else {
+        save_prefix
+    };
     let params = file
         .module_tensors(&prefix)
         .into_iter()
         .filter(|(n, _)| n.starts_with("embeddings.") || n.starts_with("encoder."))
         .filter(|(n, _)| !n.ends_with("position_ids"))
         .map(|(n, t)| {
-            let name = if save_prefix.is_empty() { n } else { format!("{save_prefix}.{n}") };
+            let name = if save_prefix.is_empty() {
+                n
+            } else {
+                format!("{save_prefix}.{n}")
+            };
             Ok((name, Var::from_tensor(&t.to_dtype(DType::F32)?)?))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -742,7 +894,10 @@ fn encode_docs(
     let vectors = encoder.forward(&tok.batch(&all, &Device::Cpu)?)?;
     let b = batch.positives.len();
     let d = vectors.dim(1)?;
-    Ok((vectors.narrow(0, 0, b)?, vectors.narrow(0, b, b * n)?.reshape((b, n, d))?))
+    Ok((
+        vectors.narrow(0, 0, b)?,
+        vectors.narrow(0, b, b * n)?.reshape((b, n, d))?,
+    ))
 }
 
 /// Scores of a batch's queries against its documents.
@@ -764,17 +919,35 @@ impl Scores {
     /// Every query against every positive: (B, B).
     fn in_batch(&self) -> Result<Tensor> {
         Ok(match self {
-            Scores::Hyper { qnets, positives, .. } => qnets.score_all(positives)?,
-            Scores::Dense { queries, positives, scale, .. } => (queries.matmul(&positives.t()?)? * *scale)?,
+            Scores::Hyper {
+                qnets, positives, ..
+            } => qnets.score_all(positives)?,
+            Scores::Dense {
+                queries,
+                positives,
+                scale,
+                ..
+            } => (queries.matmul(&positives.t()?)? * *scale)?,
         })
     }
 
     /// Each query against its own negatives: (B, n).
     fn negatives(&self) -> Result<Tensor> {
         Ok(match self {
-            Scores::Hyper { qnets, negatives, .. } => qnets.score_per_query(negatives)?,
-            Scores::Dense { queries, negatives, scale, .. } => {
-                (queries.unsqueeze(1)?.matmul(&negatives.transpose(1, 2)?)?.squeeze(1)? * *scale)?
+            Scores::Hyper {
+                qnets, negatives, ..
+            } => qnets.score_per_query(negatives)?,
+            Scores::Dense {
+                queries,
+                negatives,
+                scale,
+                ..
+            } => {
+                (queries
+                    .unsqueeze(1)?
+                    .matmul(&negatives.transpose(1, 2)?)?
+                    .squeeze(1)?
+                    * *scale)?
             }
         })
     }
@@ -782,9 +955,16 @@ impl Scores {
     /// Each query against its own positive then negatives: (B, 1 + n).
     fn own(&self, n: usize) -> Result<Tensor> {
         let (positives, negatives) = match self {
-            Scores::Hyper { positives, negatives, .. } | Scores::Dense { positives, negatives, .. } => {
-                (positives, negatives)
+            Scores::Hyper {
+                positives,
+                negatives,
+                ..
             }
+            | Scores::Dense {
+                positives,
+                negatives,
+                ..
+            } => (positives, negatives),
         };
         let docs = if n > 0 {
             Tensor::cat(&[&positives.unsqueeze(1)?, negatives], 1)?
@@ -794,7 +974,11 @@ impl Scores {
         Ok(match self {
             Scores::Hyper { qnets, .. } => qnets.score_per_query(&docs)?,
             Scores::Dense { queries, scale, .. } => {
-                (queries.unsqueeze(1)?.matmul(&docs.transpose(1, 2)?)?.squeeze(1)? * *scale)?
+                (queries
+                    .unsqueeze(1)?
+                    .matmul(&docs.transpose(1, 2)?)?
+                    .squeeze(1)?
+                    * *scale)?
             }
         })
     }
@@ -851,11 +1035,18 @@ fn cache_hidden_states(
         let hidden = hidden.to_dtype(DType::F32)?;
         for (row, &i) in chunk.iter().enumerate() {
             let len = batch.lengths[row];
-            let states = hidden.get(row)?.narrow(0, 0, len)?.flatten_all()?.to_vec1::<f32>()?;
+            let states = hidden
+                .get(row)?
+                .narrow(0, 0, len)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             out[i] = (len, states);
         }
         done += chunk.len();
-        on(&Event::Caching { done, total: examples.len() });
+        on(&Event::Caching {
+            done,
+            total: examples.len(),
+        });
     }
     Ok(out)
 }
@@ -868,7 +1059,9 @@ fn latest_checkpoint(root: &Path) -> Result<Option<(PathBuf, TrainerState)>> {
             best = Some((step, dir));
         }
     }
-    let Some((_, dir)) = best else { return Ok(None) };
+    let Some((_, dir)) = best else {
+        return Ok(None);
+    };
     let file = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&file).map_err(|e| io_error(&file, e))?;
     let state: TrainerState = serde_json::from_str(&text).map_err(|e| io_error(&file, e))?;
@@ -883,7 +1076,11 @@ fn checkpoints(root: &Path) -> Result<Vec<(u64, PathBuf)>> {
     for entry in entries {
         let entry = entry.map_err(|e| io_error(root, e))?;
         let name = entry.file_name();
-        if let Some(step) = name.to_str().and_then(|n| n.strip_prefix("step-")).and_then(|s| s.parse().ok()) {
+        if let Some(step) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("step-"))
+            .and_then(|s| s.parse().ok())
+        {
             if entry.path().join(STATE_FILE).is_file() {
                 out.push((step, entry.path()));
             }

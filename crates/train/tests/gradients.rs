@@ -29,7 +29,9 @@ fn values(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect()
@@ -49,26 +51,40 @@ impl Problem {
         let dev = Device::Cpu;
         // The official init makes attention nearly one-hot (query rows of
         // std 10); soften it so every path carries gradient worth checking.
-        let params = init_hyper_head(&qnet(), MODEL_DIM, 7, InitStyle::Official, 1.0, DType::F64, &dev)
-            .unwrap()
-            .into_iter()
-            .map(|(n, t)| {
-                let t = if n.contains("query_embeddings") {
-                    (t * 0.05).unwrap()
-                } else if n.contains("hyper_projection") && n.ends_with("weight") {
-                    (Tensor::from_vec(values(t.elem_count(), 11), t.shape(), &dev).unwrap() * 0.3)
-                        .unwrap()
-                } else {
-                    t
-                };
-                (n, Var::from_tensor(&t).unwrap())
-            })
-            .collect();
+        let params = init_hyper_head(
+            &qnet(),
+            MODEL_DIM,
+            7,
+            InitStyle::Official,
+            1.0,
+            DType::F64,
+            &dev,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| {
+            let t = if n.contains("query_embeddings") {
+                (t * 0.05).unwrap()
+            } else if n.contains("hyper_projection") && n.ends_with("weight") {
+                (Tensor::from_vec(values(t.elem_count(), 11), t.shape(), &dev).unwrap() * 0.3)
+                    .unwrap()
+            } else {
+                t
+            };
+            (n, Var::from_tensor(&t).unwrap())
+        })
+        .collect();
         let (b, l) = (2, 5);
-        let hidden = Tensor::from_vec(values(b * l * MODEL_DIM, 3), (b, l, MODEL_DIM), &dev).unwrap();
+        let hidden =
+            Tensor::from_vec(values(b * l * MODEL_DIM, 3), (b, l, MODEL_DIM), &dev).unwrap();
         let mask = Tensor::new(&[[1f64, 1., 1., 1., 1.], [1., 1., 1., 0., 0.]], &dev).unwrap();
         let docs = Var::from_vec(values(b * 4 * D, 5), (b, 4, D), &dev).unwrap();
-        Problem { params, hidden, mask, docs }
+        Problem {
+            params,
+            hidden,
+            mask,
+            docs,
+        }
     }
 
     /// Cross-entropy (positive in column 0) plus margin-MSE against fixed
@@ -94,10 +110,16 @@ fn nudge(var: &Var, flat: usize, by: f64) {
     let t = var.as_tensor();
     let mut v = t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     v[flat] += by;
-    var.set(&Tensor::from_vec(v, t.shape(), t.device()).unwrap()).unwrap();
+    var.set(&Tensor::from_vec(v, t.shape(), t.device()).unwrap())
+        .unwrap();
 }
 
-fn check(problem: &Problem, name: &str, var: &Var, grads: &candle_core::backprop::GradStore) -> usize {
+fn check(
+    problem: &Problem,
+    name: &str,
+    var: &Var,
+    grads: &candle_core::backprop::GradStore,
+) -> usize {
     let grad = grads
         .get(var.as_tensor())
         .unwrap_or_else(|| panic!("no gradient reached {name}"))

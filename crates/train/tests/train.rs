@@ -10,7 +10,10 @@ use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
 use hypencoder_model::{LoadOptions, Model, ModelKind};
 use hypencoder_train::{train, Event, Kind, Mode, TrainConfig};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/tiny-2layer");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/tiny-2layer"
+);
 
 /// A scratch folder under the target dir, removed on drop.
 struct Scratch(PathBuf);
@@ -56,7 +59,10 @@ fn corpus() -> Vec<(String, String)> {
     (0..48)
         .map(|i| {
             let w = |k: usize| WORDS[(i * 7 + k * 5) % WORDS.len()];
-            (format!("doc{i}"), format!("a {} tool for {} and {} users", w(0), w(1), w(2)))
+            (
+                format!("doc{i}"),
+                format!("a {} tool for {} and {} users", w(0), w(1), w(2)),
+            )
         })
         .collect()
 }
@@ -72,7 +78,9 @@ fn write_examples_with(path: &Path, teacher: bool) {
     let mut lines = String::new();
     for (i, (id, text)) in docs.iter().enumerate() {
         let words: Vec<&str> = text.split(' ').collect();
-        let negatives: Vec<String> = (1..5).map(|k| docs[(i + k * 11) % docs.len()].0.clone()).collect();
+        let negatives: Vec<String> = (1..5)
+            .map(|k| docs[(i + k * 11) % docs.len()].0.clone())
+            .collect();
         let mut line = serde_json::json!({
             "query_id": format!("q{i}"),
             "query": format!("{} {}", words[1], words[4]),
@@ -157,7 +165,9 @@ fn tensors(file: &Path) -> Vec<(String, Vec<f32>)> {
 
 fn scores(model_dir: &Path) -> Vec<Vec<f32>> {
     let model = Model::load(model_dir).unwrap();
-    let docs = model.encode_docs_batched(&["a chess game for kernel users", "mail"], 2).unwrap();
+    let docs = model
+        .encode_docs_batched(&["a chess game for kernel users", "mail"], 2)
+        .unwrap();
     let q = model.encode_queries(&["chess kernel", "audio"]).unwrap();
     model.score_vectors(&q, &docs).unwrap()
 }
@@ -193,7 +203,9 @@ fn frozen_training_lowers_the_loss_and_resumes_to_the_same_weights() {
         "a resumed run must end with the weights of an uninterrupted one"
     );
     // Only the newest checkpoints are kept.
-    let kept: Vec<_> = std::fs::read_dir(config.checkpoint_dir()).unwrap().collect();
+    let kept: Vec<_> = std::fs::read_dir(config.checkpoint_dir())
+        .unwrap()
+        .collect();
     assert_eq!(kept.len(), 2);
 }
 
@@ -204,13 +216,25 @@ fn checkpoint_is_an_official_head_only_folder_that_scores_identically() {
     run(&config, None);
 
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(config.output.join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(config.output.join("config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["architectures"][0], "HypencoderDualEncoder");
     assert_eq!(cfg["query_encoder_kwargs"]["model_name_or_path"], "../base");
-    assert_eq!(cfg["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"], serde_json::json!([32, 32, 32, 1]));
+    assert_eq!(
+        cfg["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"],
+        serde_json::json!([32, 32, 32, 1])
+    );
     assert_eq!(cfg["passage_encoder_kwargs"]["pooling_type"], "mean");
-    let names: Vec<String> = tensors(&config.output.join("model.safetensors")).into_iter().map(|t| t.0).collect();
-    assert!(names.iter().all(|n| n.starts_with("query_encoder.") && !n.contains("transformer")), "{names:?}");
+    let names: Vec<String> = tensors(&config.output.join("model.safetensors"))
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("query_encoder.") && !n.contains("transformer")),
+        "{names:?}"
+    );
 
     let model = Model::load(&config.output).unwrap();
     assert_eq!(model.kind(), ModelKind::Hypencoder);
@@ -231,12 +255,31 @@ fn an_index_from_another_document_encoder_is_refused() {
         ..Default::default()
     };
     build_index(&config.base, &short, &other);
-    let err = train(&TrainConfig { index: other, ..config.clone() }, &mut |_| true).unwrap_err().to_string();
-    assert!(err.contains("was not built by this model's document encoder"), "{err}");
+    let err = train(
+        &TrainConfig {
+            index: other,
+            ..config.clone()
+        },
+        &mut |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("was not built by this model's document encoder"),
+        "{err}"
+    );
     // Nothing is left that the corrected command would try to resume.
-    let left: Vec<_> = std::fs::read_dir(config.checkpoint_dir()).map(|d| d.collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(config.checkpoint_dir())
+        .map(|d| d.collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
-    run(&TrainConfig { max_steps: Some(2), ..config }, None);
+    run(
+        &TrainConfig {
+            max_steps: Some(2),
+            ..config
+        },
+        None,
+    );
 }
 
 #[test]
@@ -286,7 +329,10 @@ fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
     let scratch = Scratch::new("query");
     let config = setup(&scratch.0);
     // Warm start from a frozen head, as the two-stage recipe does.
-    let frozen = TrainConfig { max_steps: Some(4), ..config.clone() };
+    let frozen = TrainConfig {
+        max_steps: Some(4),
+        ..config.clone()
+    };
     run(&frozen, None);
     let c = TrainConfig {
         mode: Mode::Query,
@@ -298,11 +344,17 @@ fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
     };
     run(&c, None);
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(c.output.join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(c.output.join("config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["shared_encoder"], false);
     assert_eq!(cfg["passage_encoder_kwargs"]["freeze_transformer"], true);
-    let names: Vec<String> = tensors(&c.output.join("model.safetensors")).into_iter().map(|t| t.0).collect();
-    assert!(names.iter().any(|n| n.starts_with("query_encoder.transformer.encoder.")));
+    let names: Vec<String> = tensors(&c.output.join("model.safetensors"))
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("query_encoder.transformer.encoder.")));
     assert!(!names.iter().any(|n| n.starts_with("passage_encoder.")));
     // Documents still get the base's vectors: the same index serves it.
     let trained = Model::load(&c.output).unwrap();
@@ -327,10 +379,18 @@ fn corr(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn the_bi_encoder_start_scores_like_the_base() {
     let scratch = Scratch::new("start");
-    let config = TrainConfig { max_steps: Some(1), save_every: 0, ..setup(&scratch.0) };
+    let config = TrainConfig {
+        max_steps: Some(1),
+        save_every: 0,
+        ..setup(&scratch.0)
+    };
     run(&config, None);
     let untrained = Model::load(&config.checkpoint_dir().join("step-0")).unwrap();
-    let texts = ["a chess game for kernel users", "mail tool", "font editor for printer users"];
+    let texts = [
+        "a chess game for kernel users",
+        "mail tool",
+        "font editor for printer users",
+    ];
     let docs = untrained.encode_docs_batched(&texts, 3).unwrap();
     let queries = ["chess kernel", "audio editor"];
     let q = untrained.encode_queries(&queries).unwrap();
@@ -339,10 +399,16 @@ fn the_bi_encoder_start_scores_like_the_base() {
     for (qi, row) in got.iter().enumerate() {
         let len = batch.lengths[qi];
         let states = hidden.get(qi).unwrap().narrow(0, 0, len).unwrap();
-        let mean = (states.sum(0).unwrap() / len as f64).unwrap().to_vec1::<f32>().unwrap();
+        let mean = (states.sum(0).unwrap() / len as f64)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for (di, &score) in row.iter().enumerate() {
             let want = 20.0 * corr(&mean, &docs[di]);
-            assert!((score - want).abs() < 0.05 * want.abs().max(1.0), "query {qi} doc {di}: {score} vs {want}");
+            assert!(
+                (score - want).abs() < 0.05 * want.abs().max(1.0),
+                "query {qi} doc {di}: {score} vs {want}"
+            );
         }
     }
 }
@@ -352,11 +418,30 @@ fn margin_mse_training_follows_the_teacher() {
     let scratch = Scratch::new("margin");
     let config = setup(&scratch.0);
     write_examples_with(&config.data, true);
-    let c = TrainConfig { loss: hypencoder_train::LossKind::MarginMse, ..config.clone() };
+    let c = TrainConfig {
+        loss: hypencoder_train::LossKind::MarginMse,
+        ..config.clone()
+    };
     let summary = run(&c, None);
-    assert!(summary.last_loss < summary.first_loss * 0.8, "loss {} -> {}", summary.first_loss, summary.last_loss);
+    assert!(
+        summary.last_loss < summary.first_loss * 0.8,
+        "loss {} -> {}",
+        summary.first_loss,
+        summary.last_loss
+    );
     // Without teacher scores margin-MSE is refused, naming the file.
     write_examples(&config.data);
-    let err = train(&TrainConfig { output: scratch.0.join("m2"), ..c }, &mut |_| true).unwrap_err().to_string();
-    assert!(err.contains("train.jsonl") && err.contains("teacher scores"), "{err}");
+    let err = train(
+        &TrainConfig {
+            output: scratch.0.join("m2"),
+            ..c
+        },
+        &mut |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("train.jsonl") && err.contains("teacher scores"),
+        "{err}"
+    );
 }

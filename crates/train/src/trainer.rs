@@ -623,15 +623,21 @@ impl<'a> Setup<'a> {
         let b = batch.examples.len();
         let n = self.config.negatives;
         let dev = Device::Cpu;
+        let queries: Vec<&str> = batch
+            .examples
+            .iter()
+            .map(|&i| self.examples[i].query.as_str())
+            .collect();
         let scores = match &self.encoders {
             Encoders::FrozenHyper { head, hidden, docs } => {
                 let (h, mask) =
                     pad_hidden(batch.examples.iter().map(|&i| &hidden[i]), self.model_dim)?;
-                let d = self.qnet.vector_dimensions[0];
+                let (positives, negatives) =
+                    index_docs(docs, self.qnet.vector_dimensions[0], batch, n)?;
                 Scores::Hyper {
                     qnets: head.forward(&h, &mask)?,
-                    positives: gather(docs, &batch.positives, d)?,
-                    negatives: gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
+                    positives,
+                    negatives,
                 }
             }
             Encoders::QueryHyper {
@@ -640,18 +646,14 @@ impl<'a> Setup<'a> {
                 query_tok,
                 docs,
             } => {
-                let queries: Vec<&str> = batch
-                    .examples
-                    .iter()
-                    .map(|&i| self.examples[i].query.as_str())
-                    .collect();
                 let qb = query_tok.batch(&queries, &dev)?;
                 let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
-                let d = self.qnet.vector_dimensions[0];
+                let (positives, negatives) =
+                    index_docs(docs, self.qnet.vector_dimensions[0], batch, n)?;
                 Scores::Hyper {
                     qnets: head.forward(&hidden, &qb.attention_mask)?,
-                    positives: gather(docs, &batch.positives, d)?,
-                    negatives: gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
+                    positives,
+                    negatives,
                 }
             }
             Encoders::FullHyper {
@@ -662,11 +664,6 @@ impl<'a> Setup<'a> {
                 doc_tok,
                 texts,
             } => {
-                let queries: Vec<&str> = batch
-                    .examples
-                    .iter()
-                    .map(|&i| self.examples[i].query.as_str())
-                    .collect();
                 let qb = query_tok.batch(&queries, &dev)?;
                 let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
                 let qnets = head.forward(&hidden, &qb.attention_mask)?;
@@ -683,11 +680,6 @@ impl<'a> Setup<'a> {
                 doc_tok,
                 texts,
             } => {
-                let queries: Vec<&str> = batch
-                    .examples
-                    .iter()
-                    .map(|&i| self.examples[i].query.as_str())
-                    .collect();
                 let q = encoder.forward(&query_tok.batch(&queries, &dev)?)?;
                 let (positives, negatives) = encode_docs(encoder, doc_tok, texts, batch, n)?;
                 Scores::Dense {
@@ -866,6 +858,15 @@ fn bi_encoder_pooling(base: &Path) -> Result<(Pooling, bool)> {
         _ => Pooling::Mean,
     };
     Ok((pooling, normalize))
+}
+
+/// Positives (B, d) and negatives (B, n, d) read from the index's vectors.
+fn index_docs(docs: &[f32], d: usize, batch: &Batch, n: usize) -> Result<(Tensor, Tensor)> {
+    let b = batch.positives.len();
+    Ok((
+        gather(docs, &batch.positives, d)?,
+        gather(docs, &batch.negatives, d)?.reshape((b, n, d))?,
+    ))
 }
 
 /// Rows of a row-major (N, d) matrix as a (rows, d) tensor.

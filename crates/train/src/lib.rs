@@ -8,14 +8,19 @@
 //! `full` trains the transformer too, re-encoding documents from the
 //! index's texts.
 
+mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+mod forward;
 pub mod init;
 pub mod loss;
 pub mod optim;
+mod resume;
+mod setup;
 pub mod trainer;
+mod validate;
 
 pub use config::{InitStyle, Kind, LossKind, Mode, TrainConfig};
 pub use error::{Result, TrainError};

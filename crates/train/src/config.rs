@@ -1,5 +1,6 @@
 //! Training settings: every field has a default, so a config file (JSON)
-//! names only what it changes; the command line's flags override it.
+//! names only what it changes. Errors name settings by these field names
+//! (also the config file's keys); a front end maps them to its own spelling.
 
 use std::path::PathBuf;
 
@@ -58,7 +59,7 @@ pub struct TrainConfig {
     /// Folder the trained model is written to.
     pub output: PathBuf,
     /// Start from this checkpoint's weights where names and shapes match
-    /// (e.g. a head trained frozen, then fine-tuned with `--mode query`).
+    /// (e.g. a head trained frozen, then fine-tuned with `mode` query).
     pub init_from: Option<PathBuf>,
     /// Where periodic checkpoints go [default: OUTPUT/checkpoints].
     pub checkpoint_dir: Option<PathBuf>,

@@ -116,7 +116,7 @@ pub fn init_hyper_head(
         {
             return Err(crate::TrainError::Invalid(format!(
                 "the bi-encoder start needs q-net layers as wide as the transformer ({model_dim}); \
-                 these are {:?} (use the official init)",
+                 these are {:?} (use `init` official)",
                 qnet.vector_dimensions
             )));
         }

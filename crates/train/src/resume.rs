@@ -66,7 +66,7 @@ impl Checkpoints {
             if state.training_key != self.training_key {
                 return Err(TrainError::Invalid(format!(
                     "{} was made with other training settings; resume with the same ones, or \
-                     delete it (or choose another --output) to start over",
+                     delete it (or choose another `output`) to start over",
                     dir.display()
                 )));
             }

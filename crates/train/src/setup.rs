@@ -326,7 +326,7 @@ fn full_dense(
 fn doc_texts(index: &Index) -> Result<Vec<String>> {
     if !index.manifest().has_texts {
         return Err(TrainError::Invalid(format!(
-            "{} holds no document texts (built with --no-texts); full fine-tuning re-encodes documents from them",
+            "{} holds no document texts (the index was built without them); `mode` full re-encodes documents from them",
             index.dir().display()
         )));
     }
@@ -506,9 +506,9 @@ impl Setup<'_> {
             Some(theirs) if *theirs == ours => Ok(()),
             _ => Err(TrainError::Invalid(format!(
                 "{} was not built by this model's document encoder ({} with mean pooling, \
-                 max length {}); frozen training reads document vectors from the index, so \
-                 build one with `hypencoder index --model DIR`, DIR being this model or its \
-                 base read as a plain BERT folder (config.json, weights, tokenizer.json)",
+                 max length {}); `mode` frozen and query read document vectors from the \
+                 index, so index the documents with this model, or with its base read as a \
+                 plain BERT folder (config.json, weights, tokenizer.json)",
                 index.dir().display(),
                 self.config.base.display(),
                 model.doc_tokenizer().max_length(),

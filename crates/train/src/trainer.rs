@@ -152,7 +152,7 @@ impl Plan {
         let steps_per_epoch = (examples / config.batch_size) as u64;
         if steps_per_epoch == 0 {
             return Err(TrainError::Invalid(format!(
-                "{} training examples make no full batch of {}",
+                "{} training examples make no full batch of {} (`batch_size`)",
                 examples, config.batch_size
             )));
         }
@@ -203,7 +203,7 @@ impl Run<'_> {
             step += 1;
             if !value.is_finite() {
                 return Err(TrainError::Invalid(format!(
-                    "the loss became {value} at step {step}; lower --lr"
+                    "the loss became {value} at step {step}; lower the learning rate (`lr`)"
                 )));
             }
             self.losses.push(value);

@@ -12,23 +12,23 @@ use hypencoder_model::Activation;
 pub(crate) fn check_config(c: &TrainConfig) -> Result<()> {
     let bad = |m: &str| Err(TrainError::Invalid(m.to_string()));
     if c.batch_size == 0 {
-        return bad("batch_size must be at least 1");
+        return bad("`batch_size` must be at least 1");
     }
     if c.kind == Kind::BiEncoder && c.mode != Mode::Full {
-        return bad("a bi-encoder trains with --mode full (one tower for queries and documents)");
+        return bad("a bi-encoder (`kind` bi-encoder) trains only with `mode` full (one tower for queries and documents)");
     }
     if c.loss == LossKind::MarginMse && c.negatives == 0 {
-        return bad("margin-mse needs at least one negative per query (--negatives)");
+        return bad("margin-mse needs at least one negative per query (`negatives`)");
     }
     if Activation::parse(&c.activation).is_none() {
         return Err(TrainError::Invalid(format!(
-            "unknown activation '{}' (expected one of {})",
+            "unknown `activation` '{}' (expected one of {})",
             c.activation,
             Activation::NAMES
         )));
     }
     if c.qnet_layers == 0 {
-        return bad("the q-net needs at least one hidden layer (--qnet-layers)");
+        return bad("the q-net needs at least one hidden layer (`qnet_layers`)");
     }
     Ok(())
 }
@@ -50,7 +50,7 @@ pub(crate) fn check_examples(c: &TrainConfig, examples: &[Example], docs: usize)
     }
     if docs < c.negatives + 2 {
         return Err(TrainError::Invalid(format!(
-            "the index has {docs} documents, too few to draw {} negatives",
+            "the index has {docs} documents, too few to draw {} negatives (`negatives`)",
             c.negatives
         )));
     }

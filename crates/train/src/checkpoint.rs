@@ -1,8 +1,9 @@
-//! Writing trained models as folders every tool can read, crash-safely.
+//! Writing a trained model as a folder every tool can read, crash-safely
+//! (the run's `step-N` checkpoints around such folders are `resume`'s).
 //!
 //! - A Hypencoder is an official `HypencoderDualEncoder` folder: `config.json`
 //!   and `model.safetensors` with the hyper-head under `query_encoder.` and,
-//!   after full fine-tuning, the shared transformer under
+//!   after query or full fine-tuning, the trained transformer under
 //!   `query_encoder.transformer.`. A head-only checkpoint (frozen
 //!   transformer) names its base in `model_name_or_path` and holds no
 //!   transformer; the tokenizer files are copied so the folder tokenizes alone.
@@ -65,6 +66,7 @@ pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()
     std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
 }
 
+/// Writes `value` as pretty JSON with a final newline, atomically.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values serialise");
     text.push('\n');
@@ -75,7 +77,9 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 pub struct HypencoderSpec<'a> {
     /// `model_name_or_path` of both encoders.
     pub base_name: &'a str,
+    /// Width of the transformer's hidden states.
     pub model_dim: usize,
+    /// The q-net the hyper-head generates.
     pub qnet: &'a QNetConfig,
     /// Which transformers trained (and so are in the weights).
     pub mode: Mode,

@@ -1,5 +1,6 @@
 //! Training settings: every field has a default, so a config file (JSON)
-//! names only what it changes; the command line's flags override it.
+//! names only what it changes. Errors name settings by these field names
+//! (also the config file's keys); a front end maps them to its own spelling.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::init::InitStyle;
 
+/// What is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -16,6 +18,7 @@ pub enum Kind {
     BiEncoder,
 }
 
+/// Which parts train, and where document vectors come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -32,6 +35,7 @@ pub enum Mode {
     Full,
 }
 
+/// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossKind {
@@ -42,6 +46,7 @@ pub enum LossKind {
     MarginMse,
 }
 
+/// Every training setting; field names are the config file's keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -52,17 +57,19 @@ pub struct TrainConfig {
     pub base_name: Option<String>,
     /// Training examples (JSONL; see `data`).
     pub data: PathBuf,
-    /// Index whose ids the examples use: document vectors (frozen mode) or
-    /// texts (full mode) come from it.
+    /// Index whose ids the examples use: document vectors (frozen and query
+    /// mode) or texts (full mode) come from it.
     pub index: PathBuf,
     /// Folder the trained model is written to.
     pub output: PathBuf,
     /// Start from this checkpoint's weights where names and shapes match
-    /// (e.g. a head trained frozen, then fine-tuned with `--mode query`).
+    /// (e.g. a head trained frozen, then fine-tuned with `mode` query).
     pub init_from: Option<PathBuf>,
     /// Where periodic checkpoints go [default: OUTPUT/checkpoints].
     pub checkpoint_dir: Option<PathBuf>,
+    /// Hypencoder or bi-encoder.
     pub kind: Kind,
+    /// Which parts train (a bi-encoder needs `Full`).
     pub mode: Mode,
     /// How a new hyper-head starts: `bi-encoder` (scoring like the base's
     /// mean-pooled similarity) or `official` (the official random init).
@@ -71,6 +78,7 @@ pub struct TrainConfig {
     pub qnet_layers: usize,
     /// Activation of the q-net's hidden layers.
     pub activation: String,
+    /// Cross-entropy or margin-MSE.
     pub loss: LossKind,
     /// Queries per step.
     pub batch_size: usize,
@@ -79,11 +87,13 @@ pub struct TrainConfig {
     pub negatives: usize,
     /// Other queries' positives count as negatives too.
     pub in_batch_negatives: bool,
+    /// Passes over the training data (fractions allowed).
     pub epochs: f64,
     /// Stop after this many steps, whatever `epochs` says.
     pub max_steps: Option<u64>,
     /// Peak learning rate [default: 1e-5 frozen, 2e-5 query and full].
     pub lr: Option<f64>,
+    /// AdamW's decoupled weight decay.
     pub weight_decay: f64,
     /// Linear warm-up steps [default: 5% of all steps].
     pub warmup_steps: Option<u64>,
@@ -96,8 +106,9 @@ pub struct TrainConfig {
     pub save_every: u64,
     /// Checkpoints kept; older ones are deleted.
     pub keep_checkpoints: usize,
+    /// Query truncation, in tokens.
     pub query_max_length: usize,
-    /// Document truncation in full mode.
+    /// Document truncation in full mode, in tokens.
     pub doc_max_length: usize,
     /// Bi-encoder logits are `scale * q.d` (cosine models need ~20).
     pub scale: f64,
@@ -139,6 +150,7 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The peak learning rate: `lr`, or the mode's default.
     pub fn lr(&self) -> f64 {
         self.lr.unwrap_or(match self.mode {
             // Measured on debian-pkg dev: 1e-3 and 1e-4 wreck the bi-encoder
@@ -149,6 +161,8 @@ impl TrainConfig {
         })
     }
 
+    /// Where periodic checkpoints go: `checkpoint_dir`, or
+    /// `output/checkpoints`.
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.checkpoint_dir
             .clone()
@@ -167,6 +181,8 @@ impl TrainConfig {
         serde_json::to_string(&c).expect("config serialises")
     }
 
+    /// Reads settings from a JSON file; absent keys keep their defaults,
+    /// unknown keys are an error.
     pub fn from_file(file: &std::path::Path) -> crate::Result<Self> {
         let text = std::fs::read_to_string(file).map_err(|e| crate::error::io_error(file, e))?;
         serde_json::from_str(&text).map_err(|e| crate::error::io_error(file, e))

@@ -41,8 +41,11 @@ struct RawExample {
 /// One training query with its documents resolved to index rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
+    /// The query text.
     pub query: String,
+    /// Index rows of relevant documents (at least one).
     pub positives: Vec<u32>,
+    /// Index rows of non-relevant documents, hardest first.
     pub negatives: Vec<u32>,
     /// Teacher scores, aligned with `positives` and `negatives`.
     pub teacher: Option<(Vec<f32>, Vec<f32>)>,

@@ -63,10 +63,13 @@ impl Init {
     }
 }
 
+/// How a new hyper-head starts (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitStyle {
+    /// As the official code draws it: random q-nets.
     Official,
+    /// Untrained q-nets score like the base's mean-pooled similarity.
     BiEncoder,
 }
 
@@ -96,7 +99,6 @@ const START_SCALE: f64 = 20.0;
 
 /// Every hyper-head tensor, named as in the official checkpoint under
 /// `query_encoder.` (e.g. `weight_query_embeddings.0`).
-#[allow(clippy::too_many_arguments)]
 pub fn init_hyper_head(
     qnet: &QNetConfig,
     model_dim: usize,
@@ -116,7 +118,7 @@ pub fn init_hyper_head(
         {
             return Err(crate::TrainError::Invalid(format!(
                 "the bi-encoder start needs q-net layers as wide as the transformer ({model_dim}); \
-                 these are {:?} (use the official init)",
+                 these are {:?} (use `init` official)",
                 qnet.vector_dimensions
             )));
         }

@@ -9,12 +9,18 @@ use candle_core::{Tensor, Var};
 
 use crate::error::{Result, TrainError};
 
+/// AdamW's hyper-parameters (PyTorch's defaults but for `lr`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamWConfig {
+    /// Peak learning rate; each `step` is given the scheduled one.
     pub lr: f64,
+    /// Decay of the first moment.
     pub beta1: f64,
+    /// Decay of the second moment.
     pub beta2: f64,
+    /// Added to the second moment's root, against division by zero.
     pub eps: f64,
+    /// Decoupled weight decay, scaled by the step's learning rate.
     pub weight_decay: f64,
 }
 
@@ -37,6 +43,7 @@ struct Slot {
     v: Tensor,
 }
 
+/// AdamW over named variables, with its moments open for checkpoints.
 pub struct AdamW {
     slots: Vec<Slot>,
     config: AdamWConfig,
@@ -62,12 +69,13 @@ impl AdamW {
         })
     }
 
+    /// Updates made so far (restored ones included).
     pub fn steps_taken(&self) -> u64 {
         self.step
     }
 
-    /// The global L2 norm of the gradients, and the factor (<= 1) that clips
-    /// it to `max_norm`.
+    /// The global L2 norm of the gradients of every variable; the caller
+    /// turns it into a clipping factor for `step`.
     pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
         let mut sum = 0f64;
         for s in &self.slots {

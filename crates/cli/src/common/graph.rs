@@ -34,6 +34,8 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
         (knn, construction.to_string(), recall)
     } else {
         let diverse = diversify(index.vectors(), &knn, pool, args.degree, metric);
+        // Pruned lists are not meant to equal the exact ones: keep only a
+        // measured recall, which describes the candidate lists pruned from.
         let recall = recall.filter(|_| args.construction == ConstructionArg::NnDescent);
         (diverse, format!("{construction}-diversified"), recall)
     };
@@ -76,9 +78,9 @@ fn neighbour_lists(
     knn
 }
 
-/// Recall of the lists against exact kNN: 1 for exact lists, measured on
-/// request for nn-descent (reported on stderr), else unknown. Pruned lists
-/// are not meant to equal the exact ones; the caller drops it for them.
+/// Recall of the neighbour lists against exact kNN: 1 for exact lists,
+/// measured on request for nn-descent (and reported on stderr), else
+/// unknown.
 fn recall_vs_exact(
     index: &Index,
     knn: &[u32],

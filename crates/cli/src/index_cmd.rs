@@ -1,12 +1,17 @@
-//! `hypencoder index`: encode a corpus into an index folder.
+//! `hypencoder index`: encode a corpus into an index folder, resuming an
+//! interrupted build, and optionally add its neighbour graph.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{IndexWriter, Manifest, ModelInfo, WriterConfig};
+use hypencoder_model::Model;
 
-use crate::input::{read_corpus, unique_ids};
-use crate::{progress_bar, FieldArgs, ModelArgs};
+use crate::common::{
+    build_graph, progress_bar, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs, MetricArg,
+    ModelArgs,
+};
+use crate::input::{read_corpus, unique_ids, Record};
 
 #[derive(clap::Args)]
 pub struct IndexArgs {
@@ -21,8 +26,8 @@ pub struct IndexArgs {
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
     /// How vectors are stored: f32, or f16 (half the size).
-    #[arg(long, value_name = "TYPE", default_value = "f32", value_parser = ["f32", "f16"])]
-    pub dtype: String,
+    #[arg(long, value_name = "TYPE", value_enum, default_value = "f32")]
+    pub dtype: DtypeArg,
     /// Do not store document texts (search results then show ids only).
     #[arg(long)]
     pub no_texts: bool,
@@ -33,8 +38,8 @@ pub struct IndexArgs {
     #[arg(long, value_name = "K")]
     pub graph_degree: Option<usize>,
     /// Metric of that graph: ip, l2 or cos (see `hypencoder graph --help`).
-    #[arg(long, value_name = "METRIC", default_value = "ip", value_parser = ["ip", "l2", "cos"])]
-    pub graph_metric: String,
+    #[arg(long, value_name = "METRIC", value_enum, default_value = "ip")]
+    pub graph_metric: MetricArg,
 }
 
 /// Documents per segment: the most work an interruption loses.
@@ -48,6 +53,31 @@ pub fn run(args: &IndexArgs) -> Result<()> {
     let records = read_corpus(&args.corpus, &args.fields.fields(true))?;
     let ids = unique_ids(&records, &args.corpus)?;
     let model = args.model.load()?;
+    let config = writer_config(args, &model)?;
+    let writer = IndexWriter::create(&args.index, config)
+        .with_context(|| format!("cannot build --index {}", args.index.display()))?;
+    let started = std::time::Instant::now();
+    let skip = writer.resumed_docs();
+    let manifest = encode_into(args, &model, writer, &records, &ids)?;
+    let secs = started.elapsed().as_secs_f64();
+    report(args, &manifest, records.len() - skip, secs);
+    if let Some(degree) = args.graph_degree {
+        let graph = GraphBuildArgs {
+            degree,
+            metric: args.graph_metric,
+            construction: ConstructionArg::Exact,
+            measure_recall: false,
+            plain_knn: false,
+        };
+        build_graph(&args.index, &graph)?;
+    }
+    Ok(())
+}
+
+/// What the index records about its build: the model (path, kind and
+/// fingerprints), the storage settings and where the corpus came from. A
+/// partial build resumes only under the same config.
+fn writer_config(args: &IndexArgs, model: &Model) -> Result<WriterConfig> {
     eprintln!("hashing model weights ...");
     let fingerprint = model.fingerprint()?;
     let meta = std::fs::metadata(&args.corpus)?;
@@ -55,9 +85,9 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-    let config = WriterConfig {
+    Ok(WriterConfig {
         dim: model.dim(),
-        dtype: Dtype::parse(&args.dtype).expect("clap checked the value"),
+        dtype: args.dtype.into(),
         model: ModelInfo {
             path: absolute(model.dir()).display().to_string(),
             kind: model.kind().name().to_string(),
@@ -75,8 +105,18 @@ pub fn run(args: &IndexArgs) -> Result<()> {
             args.fields.text_field
         ),
         segment_size: SEGMENT,
-    };
-    let mut writer = IndexWriter::create(&args.index, config)?;
+    })
+}
+
+/// Encodes the records a resumed build does not hold yet, a segment at a
+/// time, and finishes the index.
+fn encode_into(
+    args: &IndexArgs,
+    model: &Model,
+    mut writer: IndexWriter,
+    records: &[Record],
+    ids: &[String],
+) -> Result<Manifest> {
     let skip = writer.resumed_docs();
     if skip > records.len() {
         bail!(
@@ -87,7 +127,6 @@ pub fn run(args: &IndexArgs) -> Result<()> {
     if skip > 0 {
         eprintln!("resuming: {skip} documents already encoded");
     }
-    let started = std::time::Instant::now();
     let progress = progress_bar(records.len());
     progress.set_position(skip as u64);
     for (slice, slice_ids) in records[skip..]
@@ -104,11 +143,12 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         progress.inc(slice.len() as u64);
     }
     progress.finish_and_clear();
-    let manifest = writer
+    writer
         .finish()
-        .with_context(|| format!("cannot finish {}", args.index.display()))?;
-    let secs = started.elapsed().as_secs_f64();
-    let encoded = records.len() - skip;
+        .with_context(|| format!("cannot finish {}", args.index.display()))
+}
+
+fn report(args: &IndexArgs, manifest: &Manifest, encoded: usize, secs: f64) {
     eprintln!(
         "indexed {} documents into {} ({} dims, {:?}) in {secs:.1} s ({:.1} docs/s); {} empty, {} truncated at {} tokens",
         manifest.count,
@@ -120,15 +160,4 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         manifest.stats.truncated,
         manifest.stats.max_length
     );
-    if let Some(degree) = args.graph_degree {
-        let graph = crate::graph_cmd::GraphBuildArgs {
-            degree,
-            metric: args.graph_metric.clone(),
-            construction: "exact".into(),
-            measure_recall: false,
-            plain_knn: false,
-        };
-        crate::graph_cmd::build_graph(&args.index, &graph)?;
-    }
-    Ok(())
 }

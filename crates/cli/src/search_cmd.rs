@@ -1,45 +1,30 @@
-//! `hypencoder search`: exhaustive search of an index with its model.
+//! `hypencoder search`: search an index with the model it was built with,
+//! exhaustively (every document scored: exact) or by walking its neighbour
+//! graph (`--mode graph`: approximate, beam or the paper's algorithm), and
+//! print the hits as TREC, JSONL or text.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use hypencoder_eval::RunWriter;
-use hypencoder_index::Index;
-use hypencoder_model::{LoadOptions, Model, QueryRepresentation};
+use hypencoder_index::{Graph, Index};
+use hypencoder_model::{LoadOptions, Model};
 use hypencoder_search::{
-    exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer, GraphAlgorithm,
-    GraphParams, Hit, QNetScorer, Scorer,
+    exhaustive, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
+    Hit,
 };
 
-use crate::input::{read_jsonl, unique_ids, Fields};
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// `qid Q0 docid rank score tag`, for trec_eval and `hypencoder eval`.
-    Trec,
-    /// One JSON object per query: {"qid", "hits": [{"rank", "id", "score"}]}.
-    Jsonl,
-    /// For people: rank, score, id and a snippet of the text.
-    Text,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// Score every document: exact.
-    Exhaustive,
-    /// Walk the index's neighbour graph from entry points (the paper's
-    /// approximate search); needs `hypencoder graph` first.
-    Graph,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Algorithm {
-    Beam,
-    Paper,
-}
+use crate::common::{
+    index_model, per_query_scorers, scorer_for, AlgorithmArg, FieldArgs, FormatArg, ModeArg,
+};
+use crate::input::unique_ids;
 
 #[derive(clap::Args)]
+#[command(
+    mut_arg("id_field", |a| a.help("JSON field holding each query's id")),
+    mut_arg("text_field", |a| a.help("JSON field holding each query's text"))
+)]
 pub struct SearchArgs {
     /// Index folder made by `hypencoder index`.
     #[arg(long, value_name = "DIR")]
@@ -63,7 +48,7 @@ pub struct SearchArgs {
     pub output: Option<PathBuf>,
     /// Output format [default: text for --query, trec for --queries].
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
     /// Model folder [default: the one the index was built with]. Must compute
     /// the same vectors: its fingerprint is checked against the index's.
     #[arg(long, value_name = "DIR")]
@@ -76,11 +61,11 @@ pub struct SearchArgs {
     pub query_batch: usize,
     /// exhaustive (exact) or graph (approximate, needs a graph in the index).
     #[arg(long, value_enum, default_value = "exhaustive")]
-    pub mode: Mode,
+    pub mode: ModeArg,
     /// Graph search: beam (ours: best-first with a bounded frontier) or
     /// paper (the paper's rounds of candidate expansion).
     #[arg(long, value_enum, default_value = "beam")]
-    pub algorithm: Algorithm,
+    pub algorithm: AlgorithmArg,
     /// Graph search: initial candidates, drawn at random [default: 10000 for
     /// paper, as published; 64 for beam].
     #[arg(long, value_name = "N")]
@@ -107,99 +92,28 @@ pub struct SearchArgs {
     /// Run tag (last column of TREC output).
     #[arg(long, value_name = "NAME", default_value = "hypencoder")]
     pub tag: String,
-    /// JSON field holding each query's id.
-    #[arg(long, value_name = "NAME", default_value = "id")]
-    pub id_field: String,
-    /// JSON field holding each query's text.
-    #[arg(long, value_name = "NAME", default_value = "text")]
-    pub text_field: String,
+    #[command(flatten)]
+    pub fields: FieldArgs,
 }
 
-/// Loads the model an index was built with and checks it is the same one.
-pub fn index_model(
-    index: &Index,
-    override_dir: Option<&Path>,
-    options: &LoadOptions,
-) -> Result<Model> {
-    let info = &index.manifest().model;
-    let dir = override_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(&info.path));
-    let model = Model::load_with(&dir, options).with_context(|| {
-        format!(
-            "cannot load the index's model from {} (pass --model DIR if it moved)",
-            dir.display()
-        )
-    })?;
-    // Same document encoder is enough: queries may come from another head.
-    let (theirs, ours, what) = match &info.doc_encoder {
-        Some(doc) => (
-            doc.clone(),
-            model.doc_encoder_fingerprint()?,
-            "document encoder",
-        ),
-        None => (info.fingerprint.clone(), model.fingerprint()?, "model"),
-    };
-    if theirs != ours {
-        bail!(
-            "{} was built with another {what}: the index's model {} has {what} fingerprint {}, {} has {}",
-            index.dir().display(),
-            info.path,
-            &theirs[..12.min(theirs.len())],
-            dir.display(),
-            &ours[..12]
-        );
-    }
-    Ok(model)
-}
-
-/// The scorer for a batch of encoded queries.
-pub fn scorer_for(reps: QueryRepresentation, dim: usize) -> Result<Box<dyn Scorer>> {
-    Ok(match reps {
-        QueryRepresentation::QNets(q) => Box::new(QNetScorer::new(q.split()?)),
-        QueryRepresentation::Vectors(v) => {
-            let flat: Vec<f32> = v.flatten_all()?.to_vec1()?;
-            Box::new(DotScorer::new(flat, dim))
-        }
-    })
-}
-
-/// One single-query scorer per query, for graph search.
-fn per_query_scorers(reps: QueryRepresentation, dim: usize) -> Result<Vec<Box<dyn Scorer>>> {
-    Ok(match reps {
-        QueryRepresentation::QNets(q) => q
-            .split()?
-            .into_iter()
-            .map(|qnet| Box::new(QNetScorer::new(vec![qnet])) as Box<dyn Scorer>)
-            .collect(),
-        QueryRepresentation::Vectors(v) => v
-            .to_vec2::<f32>()?
-            .into_iter()
-            .map(|row| Box::new(DotScorer::new(row, dim)) as Box<dyn Scorer>)
-            .collect(),
-    })
+/// How each batch of queries is searched: every document, or along the
+/// graph from the same random entry points.
+enum Method<'a> {
+    Exhaustive,
+    Graph {
+        graph: &'a Graph,
+        algorithm: GraphAlgorithm,
+        entry: Vec<u32>,
+    },
 }
 
 pub fn run(args: &SearchArgs) -> Result<()> {
     let index = Index::open(&args.index)?;
-    let (qids, texts) = match (&args.query, &args.queries) {
-        (Some(q), _) => (vec!["query".to_string()], vec![q.clone()]),
-        (None, Some(path)) => {
-            let fields = Fields {
-                id: &args.id_field,
-                text: &args.text_field,
-                require_id: true,
-            };
-            let records = read_jsonl(path, &fields)?;
-            let ids = unique_ids(&records, path)?;
-            (ids, records.into_iter().map(|r| r.text).collect())
-        }
-        (None, None) => unreachable!("clap requires one of --query and --queries"),
-    };
+    let (qids, texts) = read_queries(args)?;
     let format = args.format.unwrap_or(if args.query.is_some() {
-        Format::Text
+        FormatArg::Text
     } else {
-        Format::Trec
+        FormatArg::Trec
     });
     let options = LoadOptions {
         query_max_length: args.query_max_length,
@@ -214,67 +128,13 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(sink);
-    let graph = match args.mode {
-        Mode::Exhaustive => None,
-        Mode::Graph => Some(index.graph().ok_or_else(|| {
-            anyhow::anyhow!(
-                "{} has no neighbour graph; build one with `hypencoder graph --index {}` \
-                 (or `hypencoder index ... --graph-degree 32`)",
-                index.dir().display(),
-                index.dir().display()
-            )
-        })?),
-    };
-    let (algorithm, default_entries) = match args.algorithm {
-        Algorithm::Paper => (
-            GraphAlgorithm::Paper(GraphParams {
-                ncandidates: args.ncandidates,
-                max_iter: args.max_iter,
-                early_stop: !args.no_early_stop,
-            }),
-            10_000,
-        ),
-        Algorithm::Beam => (
-            GraphAlgorithm::Beam(BeamParams {
-                ef: args.ef,
-                expand: args.expand,
-            }),
-            64,
-        ),
-    };
-    let entry = random_entry_points(
-        args.entry_points.unwrap_or(default_entries),
-        index.len(),
-        args.seed,
-    );
+    let method = method(args, &index)?;
     let started = std::time::Instant::now();
     let mut scored = 0usize;
-    for (batch_ids, batch_texts) in qids
-        .chunks(args.query_batch.max(1))
-        .zip(texts.chunks(args.query_batch.max(1)))
-    {
+    let batch = args.query_batch.max(1);
+    for (batch_ids, batch_texts) in qids.chunks(batch).zip(texts.chunks(batch)) {
         let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
-        let reps = model.encode_queries(&refs)?;
-        let results: Vec<Vec<Hit>> = match graph {
-            None => {
-                scored += index.len() * refs.len();
-                exhaustive(
-                    index.vectors(),
-                    scorer_for(reps, model.dim())?.as_ref(),
-                    args.k,
-                )
-            }
-            Some(graph) => {
-                let scorers = per_query_scorers(reps, model.dim())?;
-                graph_search_many(index.vectors(), graph, &scorers, &entry, args.k, &algorithm)
-                    .into_iter()
-                    .map(|(hits, stats)| {
-                        scored += stats.scored;
-                        hits
-                    })
-                    .collect()
-            }
-        };
+        let results = search_batch(&index, &model, &method, &refs, args.k, &mut scored)?;
         for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&results) {
             write_hits(&mut out, format, &index, qid, text, hits, &args.tag)?;
         }
@@ -293,6 +153,89 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The query ids and texts: `--query` as the one query `query`, or the
+/// records of `--queries`.
+fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
+    Ok(match (&args.query, &args.queries) {
+        (Some(q), _) => (vec!["query".to_string()], vec![q.clone()]),
+        (None, Some(path)) => {
+            let records = args.fields.read(path, true)?;
+            let ids = unique_ids(&records, path)?;
+            (ids, records.into_iter().map(|r| r.text).collect())
+        }
+        (None, None) => unreachable!("clap requires one of --query and --queries"),
+    })
+}
+
+/// The search method `--mode` and the graph flags ask for; graph mode needs
+/// the index to hold a graph.
+fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
+    if args.mode == ModeArg::Exhaustive {
+        return Ok(Method::Exhaustive);
+    }
+    let graph = index.graph().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no neighbour graph; build one with `hypencoder graph --index {}` \
+             (or `hypencoder index ... --graph-degree 32`)",
+            index.dir().display(),
+            index.dir().display()
+        )
+    })?;
+    let beam = BeamParams {
+        ef: args.ef,
+        expand: args.expand,
+    };
+    let paper = GraphParams {
+        ncandidates: args.ncandidates,
+        max_iter: args.max_iter,
+        early_stop: !args.no_early_stop,
+    };
+    let (algorithm, default_entries) = args.algorithm.algorithm(beam, paper);
+    let entry = random_entry_points(
+        args.entry_points.unwrap_or(default_entries),
+        index.len(),
+        args.seed,
+    );
+    Ok(Method::Graph {
+        graph,
+        algorithm,
+        entry,
+    })
+}
+
+/// The top `k` hits of each query in one batch, adding the number of
+/// documents scored to `scored`.
+fn search_batch(
+    index: &Index,
+    model: &Model,
+    method: &Method,
+    queries: &[&str],
+    k: usize,
+    scored: &mut usize,
+) -> Result<Vec<Vec<Hit>>> {
+    let reps = model.encode_queries(queries)?;
+    Ok(match method {
+        Method::Exhaustive => {
+            *scored += index.len() * queries.len();
+            exhaustive(index.vectors(), scorer_for(reps, model.dim())?.as_ref(), k)
+        }
+        Method::Graph {
+            graph,
+            algorithm,
+            entry,
+        } => {
+            let scorers = per_query_scorers(reps, model.dim())?;
+            graph_search_many(index.vectors(), graph, &scorers, entry, k, algorithm)
+                .into_iter()
+                .map(|(hits, stats)| {
+                    *scored += stats.scored;
+                    hits
+                })
+                .collect()
+        }
+    })
+}
+
 #[derive(serde::Serialize)]
 struct JsonHit<'a> {
     rank: usize,
@@ -302,7 +245,7 @@ struct JsonHit<'a> {
 
 fn write_hits(
     out: &mut impl Write,
-    format: Format,
+    format: FormatArg,
     index: &Index,
     qid: &str,
     text: &str,
@@ -310,7 +253,7 @@ fn write_hits(
     tag: &str,
 ) -> Result<()> {
     match format {
-        Format::Trec => {
+        FormatArg::Trec => {
             let docs = hits
                 .iter()
                 .map(|h| Ok((index.id(h.doc as usize)?, h.score)))
@@ -319,7 +262,7 @@ fn write_hits(
             writer.write_query(qid, docs)?;
             writer.finish()?;
         }
-        Format::Jsonl => {
+        FormatArg::Jsonl => {
             let hits = hits
                 .iter()
                 .enumerate()
@@ -334,7 +277,7 @@ fn write_hits(
             serde_json::to_writer(&mut *out, &serde_json::json!({ "qid": qid, "hits": hits }))?;
             writeln!(out)?;
         }
-        Format::Text => {
+        FormatArg::Text => {
             writeln!(out, "\n{qid}: {text}")?;
             for (rank, h) in hits.iter().enumerate() {
                 let doc = h.doc as usize;

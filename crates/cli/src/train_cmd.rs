@@ -1,22 +1,14 @@
-//! `hypencoder train` and `hypencoder mine`: flags (or a JSON config file)
-//! to `hypencoder_train::train`, and hard negatives from our own search.
+//! `hypencoder train`: flags (or a JSON config file) to
+//! `hypencoder_train::train`, with progress and loss on stderr.
 
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
-use hypencoder_eval::Qrels;
-use hypencoder_index::Index;
-use hypencoder_model::LoadOptions;
-use hypencoder_search::exhaustive;
-use hypencoder_train::data::select_negatives;
-use hypencoder_train::{train, Event, InitStyle, Kind, LossKind, Mode, TrainConfig};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use hypencoder_train::{train, Event, TrainConfig, TrainError};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::input::{read_jsonl, unique_ids, Fields};
-use crate::search_cmd::{index_model, scorer_for};
+use crate::common::{progress_style, InitArg, KindArg, LossArg, TrainModeArg};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -48,17 +40,17 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// hypencoder or bi-encoder [default: hypencoder].
-    #[arg(long, value_parser = ["hypencoder", "bi-encoder"])]
-    pub kind: Option<String>,
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
     /// frozen (hyper-head only), query (query transformer too; documents
     /// keep the index's vectors) or full (one shared transformer, documents
     /// re-encoded) [default: frozen].
-    #[arg(long, value_parser = ["frozen", "query", "full"])]
-    pub mode: Option<String>,
+    #[arg(long, value_enum)]
+    pub mode: Option<TrainModeArg>,
     /// How a new hyper-head starts: bi-encoder (scores like the base's
     /// mean-pooled similarity) or official (random q-nets) [default: bi-encoder].
-    #[arg(long, value_parser = ["bi-encoder", "official"])]
-    pub init: Option<String>,
+    #[arg(long, value_enum)]
+    pub init: Option<InitArg>,
     /// Hidden layers of the q-net [default: 2].
     #[arg(long, value_name = "N")]
     pub qnet_layers: Option<usize>,
@@ -66,8 +58,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     pub activation: Option<String>,
     /// cross-entropy or margin-mse [default: cross-entropy].
-    #[arg(long, value_parser = ["cross-entropy", "margin-mse"])]
-    pub loss: Option<String>,
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
     /// Queries per step [default: 32].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
@@ -149,33 +141,17 @@ impl TrainArgs {
         if self.no_in_batch_negatives {
             c.in_batch_negatives = false;
         }
-        if let Some(k) = &self.kind {
-            c.kind = if k == "hypencoder" {
-                Kind::Hypencoder
-            } else {
-                Kind::BiEncoder
-            };
+        if let Some(kind) = self.kind {
+            c.kind = kind.into();
         }
-        if let Some(m) = &self.mode {
-            c.mode = match m.as_str() {
-                "frozen" => Mode::Frozen,
-                "query" => Mode::Query,
-                _ => Mode::Full,
-            };
+        if let Some(mode) = self.mode {
+            c.mode = mode.into();
         }
-        if let Some(i) = &self.init {
-            c.init = if i == "official" {
-                InitStyle::Official
-            } else {
-                InitStyle::BiEncoder
-            };
+        if let Some(init) = self.init {
+            c.init = init.into();
         }
-        if let Some(l) = &self.loss {
-            c.loss = if l == "cross-entropy" {
-                LossKind::CrossEntropy
-            } else {
-                LossKind::MarginMse
-            };
+        if let Some(loss) = self.loss {
+            c.loss = loss.into();
         }
         for (name, empty) in [
             ("--base", c.base.as_os_str().is_empty()),
@@ -191,57 +167,15 @@ impl TrainArgs {
     }
 }
 
-pub fn run_train(args: &TrainArgs) -> Result<()> {
+pub fn run(args: &TrainArgs) -> Result<()> {
     let config = args.config()?;
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let log_every = 50;
-    let mut window: Vec<f64> = Vec::new();
-    let mut report = |event: &Event| match event {
-        Event::Stage(what) => eprintln!("{what} ..."),
-        Event::Caching { done, total } => {
-            if bar.length() != Some(*total as u64) {
-                bar.set_length(*total as u64);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{bar:30} {pos}/{len} queries  {per_sec}  ETA {eta}",
-                    )
-                    .expect("valid template"),
-                );
-            }
-            bar.set_position(*done as u64);
-            if done == total {
-                bar.finish_and_clear();
-            }
-        }
-        Event::Resumed { step, from } => {
-            eprintln!("resuming at step {step} from {}", from.display())
-        }
-        Event::Step(r) => {
-            window.push(r.loss);
-            if r.step % log_every == 0 || r.step == r.total {
-                let rate = r.steps_here as f64 / r.elapsed.max(1e-9);
-                let eta = (r.total - r.step) as f64 / rate.max(1e-9);
-                let mean = window.iter().sum::<f64>() / window.len() as f64;
-                eprintln!(
-                    "step {}/{}  loss {:.4} (mean of last {})  lr {:.2e}  {:.2} steps/s  ETA {}",
-                    r.step,
-                    r.total,
-                    mean,
-                    window.len(),
-                    r.lr,
-                    rate,
-                    clock(eta)
-                );
-                window.clear();
-            }
-        }
-        Event::Saved { step, dir } => eprintln!("step {step}: checkpoint {}", dir.display()),
-    };
+    let mut progress = Progress::new();
     let stop_after = args.stop_after;
     let summary = train(&config, &mut |event| {
-        report(event);
+        progress.report(event);
         !matches!(event, Event::Step(r) if Some(r.step) == stop_after)
-    })?;
+    })
+    .map_err(flag_hint)?;
     if !summary.finished {
         eprintln!(
             "stopped after step {} as asked (--stop-after); the newest checkpoint is in {}; \
@@ -264,136 +198,82 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The training library names a setting by its config field (`lr`); here
+/// each is also a flag (`--lr`), so errors about the settings say so.
+fn flag_hint(err: TrainError) -> anyhow::Error {
+    let about_settings = matches!(err, TrainError::Invalid(_));
+    let err = anyhow::Error::from(err);
+    if about_settings {
+        err.context(
+            "check the training settings (flags, or fields of --config: \
+             a field such as qnet_layers is the flag --qnet-layers)",
+        )
+    } else {
+        err
+    }
+}
+
+/// Training's progress on stderr: a bar while query states are cached,
+/// then the mean loss, learning rate, speed and ETA every `LOG_EVERY` steps.
+struct Progress {
+    bar: ProgressBar,
+    /// Losses since the last line.
+    window: Vec<f64>,
+}
+
+/// Steps between loss lines.
+const LOG_EVERY: u64 = 50;
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            window: Vec::new(),
+        }
+    }
+
+    fn report(&mut self, event: &Event) {
+        match event {
+            Event::Stage(what) => eprintln!("{what} ..."),
+            Event::Caching { done, total } => {
+                if self.bar.length() != Some(*total as u64) {
+                    self.bar.set_length(*total as u64);
+                    self.bar.set_style(progress_style("queries"));
+                }
+                self.bar.set_position(*done as u64);
+                if done == total {
+                    self.bar.finish_and_clear();
+                }
+            }
+            Event::Resumed { step, from } => {
+                eprintln!("resuming at step {step} from {}", from.display())
+            }
+            Event::Step(r) => {
+                self.window.push(r.loss);
+                if r.step % LOG_EVERY == 0 || r.step == r.total {
+                    let rate = r.steps_here as f64 / r.elapsed.max(1e-9);
+                    let eta = (r.total - r.step) as f64 / rate.max(1e-9);
+                    let mean = self.window.iter().sum::<f64>() / self.window.len() as f64;
+                    eprintln!(
+                        "step {}/{}  loss {:.4} (mean of last {})  lr {:.2e}  {:.2} steps/s  ETA {}",
+                        r.step,
+                        r.total,
+                        mean,
+                        self.window.len(),
+                        r.lr,
+                        rate,
+                        clock(eta)
+                    );
+                    self.window.clear();
+                }
+            }
+            Event::Saved { step, dir } => eprintln!("step {step}: checkpoint {}", dir.display()),
+        }
+    }
+}
+
+/// `h:mm:ss`.
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-#[derive(Args)]
-pub struct MineArgs {
-    /// Index to search (with the model it was built with).
-    #[arg(long, value_name = "DIR")]
-    pub index: PathBuf,
-    /// Queries, JSONL with id and text.
-    #[arg(long, value_name = "FILE")]
-    pub queries: PathBuf,
-    /// Which documents are relevant (TREC qrels; relevance > 0 counts).
-    #[arg(long, value_name = "FILE")]
-    pub qrels: PathBuf,
-    /// Training examples written here (JSONL).
-    #[arg(long, value_name = "FILE")]
-    pub output: PathBuf,
-    /// Negatives kept per query, hardest first.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    pub negatives: usize,
-    /// Skip this many of the top non-relevant hits (likely unjudged positives).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub skip: usize,
-    /// Model folder, if the index's has moved.
-    #[arg(long, value_name = "DIR")]
-    pub model: Option<PathBuf>,
-    /// Queries encoded and searched together.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub query_batch: usize,
-}
-
-#[derive(serde::Serialize)]
-struct MinedExample<'a> {
-    query_id: &'a str,
-    query: &'a str,
-    positives: Vec<&'a str>,
-    negatives: Vec<String>,
-}
-
-pub fn run_mine(args: &MineArgs) -> Result<()> {
-    let index = Index::open(&args.index)?;
-    let qrels = Qrels::read(&args.qrels)?;
-    let fields = Fields {
-        id: "id",
-        text: "text",
-        require_id: true,
-    };
-    let records = read_jsonl(&args.queries, &fields)?;
-    let qids = unique_ids(&records, &args.queries)?;
-    let model = index_model(&index, args.model.as_deref(), &LoadOptions::default())?;
-    let in_index: std::collections::HashSet<&str> = (0..index.len())
-        .map(|i| index.id(i))
-        .collect::<std::result::Result<_, _>>()?;
-
-    let mut unjudged = 0usize;
-    let mut work: Vec<(usize, Vec<&str>)> = Vec::new();
-    for (i, qid) in qids.iter().enumerate() {
-        let positives: Vec<&str> = qrels
-            .judgments(qid)
-            .map(|j| {
-                let mut p: Vec<&str> = j
-                    .iter()
-                    .filter(|(_, &r)| r > 0)
-                    .map(|(d, _)| d.as_str())
-                    .collect();
-                p.sort();
-                p
-            })
-            .unwrap_or_default();
-        if positives.is_empty() {
-            unjudged += 1;
-            continue;
-        }
-        if let Some(d) = positives.iter().find(|d| !in_index.contains(*d)) {
-            bail!(
-                "{}: query {qid}'s relevant document {d} is not in {}",
-                args.qrels.display(),
-                index.dir().display()
-            );
-        }
-        work.push((i, positives));
-    }
-    let tmp = args.output.with_extension("jsonl.partial");
-    let mut out = BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
-    );
-    let bar = crate::progress_bar(work.len());
-    let started = Instant::now();
-    let depth = args.negatives + args.skip + 8;
-    for chunk in work.chunks(args.query_batch.max(1)) {
-        let texts: Vec<&str> = chunk
-            .iter()
-            .map(|(i, _)| records[*i].text.as_str())
-            .collect();
-        let reps = model.encode_queries(&texts)?;
-        let depth_here = depth + chunk.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
-        let hits = exhaustive(
-            index.vectors(),
-            scorer_for(reps, model.dim())?.as_ref(),
-            depth_here,
-        );
-        for ((i, positives), hits) in chunk.iter().zip(hits) {
-            let ranked = hits
-                .iter()
-                .map(|h| index.id(h.doc as usize))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let example = MinedExample {
-                query_id: &qids[*i],
-                query: &records[*i].text,
-                negatives: select_negatives(ranked, positives, args.skip, args.negatives),
-                positives: positives.clone(),
-            };
-            serde_json::to_writer(&mut out, &example)?;
-            writeln!(out)?;
-        }
-        bar.inc(chunk.len() as u64);
-    }
-    out.flush()?;
-    drop(out);
-    bar.finish_and_clear();
-    std::fs::rename(&tmp, &args.output)?;
-    eprintln!(
-        "mined {} examples into {} in {:.0} s; {} queries have no relevant document in {} and were left out",
-        work.len(),
-        args.output.display(),
-        started.elapsed().as_secs_f64(),
-        unjudged,
-        args.qrels.display(),
-    );
-    Ok(())
 }

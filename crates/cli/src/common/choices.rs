@@ -1,0 +1,188 @@
+//! Every flag that takes one of a fixed set of words, as a clap `ValueEnum`,
+//! and the one place each becomes the library type it stands for. The
+//! spellings are the enums' kebab-case variant names (`NnDescent` is
+//! `nn-descent`). Variants carry `//` comments, not doc comments, where the
+//! flag's own help already explains the choices: clap would print doc
+//! comments as a second list under `--help`.
+
+use clap::ValueEnum;
+use hypencoder_index::Dtype;
+use hypencoder_search::{BeamParams, GraphAlgorithm, GraphMetric, GraphParams};
+use hypencoder_train::{InitStyle, Kind, LossKind, Mode};
+
+/// `index --dtype`: how vectors are stored.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    // 4 bytes per component.
+    F32,
+    // 2 bytes per component: half the size.
+    F16,
+}
+
+impl From<DtypeArg> for Dtype {
+    fn from(arg: DtypeArg) -> Self {
+        match arg {
+            DtypeArg::F32 => Dtype::F32,
+            DtypeArg::F16 => Dtype::F16,
+        }
+    }
+}
+
+/// `graph --metric`, `index --graph-metric`: what "near" means in the graph.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    // Inner product.
+    Ip,
+    // Euclidean distance.
+    L2,
+    // Cosine.
+    Cos,
+}
+
+impl From<MetricArg> for GraphMetric {
+    fn from(arg: MetricArg) -> Self {
+        match arg {
+            MetricArg::Ip => GraphMetric::InnerProduct,
+            MetricArg::L2 => GraphMetric::L2,
+            MetricArg::Cos => GraphMetric::Cosine,
+        }
+    }
+}
+
+/// `graph --construction`: how neighbour lists are found.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConstructionArg {
+    // All pairs by GEMM.
+    Exact,
+    // Approximate, by nn-descent.
+    NnDescent,
+}
+
+impl ConstructionArg {
+    /// The name recorded in the graph's manifest entry (`exact`,
+    /// `nn-descent`), the flag's own spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConstructionArg::Exact => "exact",
+            ConstructionArg::NnDescent => "nn-descent",
+        }
+    }
+}
+
+/// `search --format`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// `qid Q0 docid rank score tag`, for trec_eval and `hypencoder eval`.
+    Trec,
+    /// One JSON object per query: {"qid", "hits": [{"rank", "id", "score"}]}.
+    Jsonl,
+    /// For people: rank, score, id and a snippet of the text.
+    Text,
+}
+
+/// `search --mode`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Score every document: exact.
+    Exhaustive,
+    /// Walk the index's neighbour graph from entry points (the paper's
+    /// approximate search); needs `hypencoder graph` first.
+    Graph,
+}
+
+/// `search --algorithm`: how the graph is walked.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlgorithmArg {
+    // Best-first with a bounded frontier.
+    Beam,
+    // The paper's rounds of candidate expansion.
+    Paper,
+}
+
+impl AlgorithmArg {
+    /// The library's graph algorithm with the settings of `--ef`/`--expand`
+    /// (beam) or `--ncandidates`/`--max-iter`/`--no-early-stop` (paper), and
+    /// the default number of entry points: the published 10,000 for paper,
+    /// 64 for beam.
+    pub fn algorithm(self, beam: BeamParams, paper: GraphParams) -> (GraphAlgorithm, usize) {
+        match self {
+            AlgorithmArg::Beam => (GraphAlgorithm::Beam(beam), 64),
+            AlgorithmArg::Paper => (GraphAlgorithm::Paper(paper), 10_000),
+        }
+    }
+}
+
+/// `train --kind`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    // Queries become q-nets.
+    Hypencoder,
+    // Queries become vectors.
+    BiEncoder,
+}
+
+impl From<KindArg> for Kind {
+    fn from(arg: KindArg) -> Self {
+        match arg {
+            KindArg::Hypencoder => Kind::Hypencoder,
+            KindArg::BiEncoder => Kind::BiEncoder,
+        }
+    }
+}
+
+/// `train --mode`: which parts train.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrainModeArg {
+    // The hyper-head only.
+    Frozen,
+    // The query transformer too.
+    Query,
+    // One shared transformer, documents re-encoded.
+    Full,
+}
+
+impl From<TrainModeArg> for Mode {
+    fn from(arg: TrainModeArg) -> Self {
+        match arg {
+            TrainModeArg::Frozen => Mode::Frozen,
+            TrainModeArg::Query => Mode::Query,
+            TrainModeArg::Full => Mode::Full,
+        }
+    }
+}
+
+/// `train --init`: how a new hyper-head starts.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    // Scores like the base's mean-pooled similarity.
+    BiEncoder,
+    // Random q-nets, as the official code.
+    Official,
+}
+
+impl From<InitArg> for InitStyle {
+    fn from(arg: InitArg) -> Self {
+        match arg {
+            InitArg::BiEncoder => InitStyle::BiEncoder,
+            InitArg::Official => InitStyle::Official,
+        }
+    }
+}
+
+/// `train --loss`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    // Against in-batch and hard negatives.
+    CrossEntropy,
+    // Against teacher scores.
+    MarginMse,
+}
+
+impl From<LossArg> for LossKind {
+    fn from(arg: LossArg) -> Self {
+        match arg {
+            LossArg::CrossEntropy => LossKind::CrossEntropy,
+            LossArg::MarginMse => LossKind::MarginMse,
+        }
+    }
+}

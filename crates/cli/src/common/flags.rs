@@ -1,0 +1,89 @@
+//! Flag groups that several commands flatten into their own flags; each
+//! flag's help text is its doc comment here. The structs carry `//` comments
+//! because clap would print a struct's doc comment as its command's about.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+
+use super::choices::{ConstructionArg, MetricArg};
+use crate::input::{read_jsonl, Fields, Record};
+
+// The model that encodes texts (`score`, `embed`, `index`); loading it,
+// with the default model, is `ModelArgs::load` in `model.rs`.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Model folder: a HypencoderDualEncoder checkpoint, a sentence-transformers
+    /// folder, or a BERT folder [default: $HYPENCODER_MODEL, else the shipped
+    /// Hypencoder in assets/default-model].
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Documents are truncated to this many tokens [default: the model's own
+    /// limit (sentence-transformers max_seq_length) or 512].
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<usize>,
+    /// Queries are truncated to this many tokens [default: 64].
+    #[arg(long, value_name = "N")]
+    pub query_max_length: Option<usize>,
+    /// Documents encoded per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+// Which JSON fields of the input records hold the id and the text. A
+// command whose records are queries rewords the help with
+// `#[command(mut_arg(...))]`.
+#[derive(Args)]
+pub struct FieldArgs {
+    /// JSON field holding each record's id.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_field: String,
+    /// JSON field holding each record's text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub text_field: String,
+}
+
+impl FieldArgs {
+    /// The fields for `input::read_jsonl`; `require_id` rejects records
+    /// without an id.
+    pub fn fields(&self, require_id: bool) -> Fields<'_> {
+        Fields {
+            id: &self.id_field,
+            text: &self.text_field,
+            require_id,
+        }
+    }
+
+    /// Reads a JSONL file's records through these fields.
+    pub fn read(&self, path: &Path, require_id: bool) -> Result<Vec<Record>> {
+        read_jsonl(path, &self.fields(require_id))
+    }
+}
+
+// How the neighbour graph of an index is built (`graph`; `index
+// --graph-degree` builds one with the defaults and its own metric).
+#[derive(Args)]
+pub struct GraphBuildArgs {
+    /// Neighbours per document.
+    #[arg(long, value_name = "K", default_value_t = 32)]
+    pub degree: usize,
+    /// Nearness for the graph: ip (inner product; cosine for normalised
+    /// vectors), l2, or cos (cosine of unnormalised vectors: the right one
+    /// for a Hypencoder over mean-pooled states, whose q-nets score by
+    /// direction more than length).
+    #[arg(long, value_name = "METRIC", value_enum, default_value = "ip")]
+    pub metric: MetricArg,
+    /// How neighbours are found: exact (all pairs by GEMM; fine to a few
+    /// hundred thousand documents) or nn-descent (approximate, scales).
+    #[arg(long, value_name = "METHOD", value_enum, default_value = "exact")]
+    pub construction: ConstructionArg,
+    /// With nn-descent: also compute the exact graph and report the recall
+    /// of the approximate neighbour lists against it.
+    #[arg(long)]
+    pub measure_recall: bool,
+    /// Plain k-nearest-neighbour lists instead of pruned, diversified ones
+    /// with reverse edges (the default, which keeps links between regions).
+    #[arg(long)]
+    pub plain_knn: bool,
+}

@@ -1,0 +1,21 @@
+//! What the commands share, so that no command module imports another:
+//! the choice flags as typed enums and their conversion to the library's
+//! types (`choices`), the flag groups several commands flatten in (`flags`),
+//! finding and checking models and choosing a scorer (`model`), progress
+//! bars (`progress`) and building an index's neighbour graph (`graph`, run by
+//! both `graph` and `index --graph-degree`).
+
+mod choices;
+mod flags;
+mod graph;
+mod model;
+mod progress;
+
+pub use choices::{
+    AlgorithmArg, ConstructionArg, DtypeArg, FormatArg, InitArg, KindArg, LossArg, MetricArg,
+    ModeArg, TrainModeArg,
+};
+pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
+pub use graph::build_graph;
+pub use model::{index_model, per_query_scorers, scorer_for};
+pub use progress::{encode_with_progress, progress_bar, progress_style};

@@ -1,0 +1,37 @@
+//! Progress on stderr for long work: items/s and ETA on a terminal, hidden
+//! when stderr is piped.
+
+use anyhow::Result;
+use hypencoder_model::Model;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The bar's look, counting `unit`s (`docs`, `queries`).
+pub fn progress_style(unit: &str) -> ProgressStyle {
+    ProgressStyle::with_template(&format!(
+        "{{bar:30}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}"
+    ))
+    .expect("valid template")
+}
+
+/// A bar over `total` documents.
+pub fn progress_bar(total: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(progress_style("docs"));
+    bar
+}
+
+/// Encodes documents in slices, advancing a progress bar.
+pub fn encode_with_progress(
+    model: &Model,
+    texts: &[&str],
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let progress = progress_bar(texts.len());
+    let mut vectors = Vec::with_capacity(texts.len());
+    for slice in texts.chunks(batch_size.max(1) * 32) {
+        vectors.extend(model.encode_docs_batched(slice, batch_size)?);
+        progress.inc(slice.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok(vectors)
+}

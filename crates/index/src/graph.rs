@@ -1,47 +1,26 @@
 //! The neighbour graph: for every document, up to `degree` neighbour
-//! document numbers, nearest first.
-//!
-//! ```text
-//! graph.bin:
-//!   0  magic  b"HYPGRF\0\x01"
-//!   8  u64    count (documents; must equal the index's)
-//!  16  u32    degree
-//!  20  u32    reserved (0)
-//!  24  count x degree u32 LE neighbour ids, u32::MAX = no neighbour
-//! ```
+//! document numbers, nearest first (byte layout in `format.rs`). How it was
+//! built (degree, metric `ip`, `l2` or `cos`, method) is recorded in the
+//! manifest as a [`GraphInfo`].
 //!
 //! Adding a graph to an index writes `graph.bin.tmp`, fsyncs, renames it to
 //! `graph.bin`, then replaces `manifest.json` atomically; until the manifest
 //! lists it, a `graph.bin` is ignored, so a crash never leaves a graph the
 //! manifest vouches for but that is incomplete.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
 use memmap2::Mmap;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IoContext, Result};
-use crate::manifest::Manifest;
-use crate::writer::Checksummed;
+use crate::format::{
+    graph_header, map_file, sync_dir, u32_at, u64_at, Checksummed, GRAPH_HEADER, GRAPH_MAGIC,
+};
+use crate::manifest::{GraphInfo, Manifest};
 
-const GRAPH_MAGIC: &[u8; 8] = b"HYPGRF\0\x01";
-const HEADER: usize = 24;
 /// Marks an empty neighbour slot.
 pub const NO_NEIGHBOUR: u32 = u32::MAX;
-
-/// How a graph was built, recorded in the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GraphInfo {
-    pub degree: usize,
-    /// "ip" (inner product) or "l2".
-    pub metric: String,
-    /// "exact" or the approximate method's name.
-    pub method: String,
-    /// Recall of the neighbour lists against exact kNN, when measured.
-    pub recall_vs_exact: Option<f64>,
-}
 
 /// A memory-mapped neighbour graph.
 pub struct Graph {
@@ -51,19 +30,27 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Maps `path` and checks it against the index: `count` documents, the
+    /// manifest's degree, the exact size, every neighbour in range.
     pub(crate) fn open(path: &Path, count: usize, info: &GraphInfo) -> Result<Self> {
-        let file = File::open(path).at(path)?;
-        // SAFETY: graph files are replaced by rename, never modified in place.
-        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        if cfg!(target_endian = "big") {
+            // Rows are read in place as native u32s (see `row`).
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "graph files are little-endian and read in place; this big-endian host cannot",
+            ))
+            .at(path);
+        }
+        let map = map_file(path)?;
         let corrupt = |message: String| IndexError::Corrupt {
             path: path.to_path_buf(),
             message,
         };
-        if map.len() < HEADER || &map[..8] != GRAPH_MAGIC {
+        if map.len() < GRAPH_HEADER || &map[..8] != GRAPH_MAGIC {
             return Err(corrupt("not a graph file (bad magic or truncated)".into()));
         }
-        let file_count = u64::from_le_bytes(map[8..16].try_into().unwrap()) as usize;
-        let degree = u32::from_le_bytes(map[16..20].try_into().unwrap()) as usize;
+        let file_count = u64_at(&map, 8) as usize;
+        let degree = u32_at(&map, 16) as usize;
         if file_count != count || degree != info.degree {
             return Err(corrupt(format!(
                 "graph of {file_count} documents with degree {degree}, but the index has {count} documents \
@@ -71,11 +58,11 @@ impl Graph {
                 info.degree
             )));
         }
-        if map.len() != HEADER + count * degree * 4 {
+        if map.len() != GRAPH_HEADER + count * degree * 4 {
             return Err(corrupt(format!(
                 "{} bytes, expected {} (truncated?)",
                 map.len(),
-                HEADER + count * degree * 4
+                GRAPH_HEADER + count * degree * 4
             )));
         }
         let graph = Graph { map, count, degree };
@@ -94,9 +81,13 @@ impl Graph {
     }
 
     fn row(&self, doc: usize) -> &[u32] {
-        let bytes = &self.map[HEADER + doc * self.degree * 4..HEADER + (doc + 1) * self.degree * 4];
-        // SAFETY: the map is page-aligned and rows start at byte 24 + 4k, so
-        // they are 4-byte aligned; any bit pattern is a valid u32 (LE hosts).
+        let row_bytes = self.degree * 4;
+        let bytes = &self.map[GRAPH_HEADER + doc * row_bytes..][..row_bytes];
+        // SAFETY: `bytes` is `degree` x 4 bytes inside the map, which lives
+        // as long as `self`. The map is page-aligned and rows start at byte
+        // 24 + 4k, so the pointer is 4-byte aligned. Any bit pattern is a
+        // valid u32, and it is the value stored because `open` refused
+        // big-endian hosts.
         unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), self.degree) }
     }
 
@@ -108,14 +99,17 @@ impl Graph {
             .take_while(|&n| n != NO_NEIGHBOUR)
     }
 
+    /// Neighbour slots per document.
     pub fn degree(&self) -> usize {
         self.degree
     }
 
+    /// Number of documents.
     pub fn len(&self) -> usize {
         self.count
     }
 
+    /// Whether the graph has no documents.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -143,17 +137,16 @@ pub fn write_graph(dir: &Path, neighbours: &[u32], info: GraphInfo) -> Result<()
     }
     let tmp = dir.join("graph.bin.tmp");
     let mut out = Checksummed::create(&tmp)?;
-    let mut header = [0u8; HEADER];
-    header[..8].copy_from_slice(GRAPH_MAGIC);
-    header[8..16].copy_from_slice(&(count as u64).to_le_bytes());
-    header[16..20].copy_from_slice(&(info.degree as u32).to_le_bytes());
-    out.write_all(&header).at(&tmp)?;
+    out.write_all(&graph_header(count, info.degree)).at(&tmp)?;
     for n in neighbours {
         out.write_all(&n.to_le_bytes()).at(&tmp)?;
     }
     let entry = out.finish()?;
     let path = dir.join("graph.bin");
     std::fs::rename(&tmp, &path).at(&path)?;
+    // The rename must be durable before a manifest that vouches for the new
+    // file can be.
+    sync_dir(dir)?;
     manifest.files.insert("graph.bin".into(), entry);
     manifest.graph = Some(info);
     manifest.write(dir)

@@ -6,48 +6,23 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IoContext, Result};
-use crate::graph::GraphInfo;
+use crate::format::{write_atomic, Dtype, FileEntry};
 
 /// The format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    F32,
-    F16,
-}
-
-impl Dtype {
-    pub fn size(self) -> usize {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::F16 => 2,
-        }
-    }
-
-    pub(crate) fn code(self) -> u32 {
-        match self {
-            Dtype::F32 => 0,
-            Dtype::F16 => 1,
-        }
-    }
-
-    pub(crate) fn from_code(code: u32) -> Option<Self> {
-        match code {
-            0 => Some(Dtype::F32),
-            1 => Some(Dtype::F16),
-            _ => None,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "f32" => Some(Dtype::F32),
-            "f16" => Some(Dtype::F16),
-            _ => None,
-        }
-    }
+/// How a graph was built, recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphInfo {
+    /// Neighbour slots per document; shorter lists are padded with
+    /// `NO_NEIGHBOUR`.
+    pub degree: usize,
+    /// "ip" (inner product), "l2" (Euclidean) or "cos" (cosine).
+    pub metric: String,
+    /// "exact" or the approximate method's name.
+    pub method: String,
+    /// Recall of the neighbour lists against exact kNN, when measured.
+    pub recall_vs_exact: Option<f64>,
 }
 
 /// Which model made the vectors: searching with another is an error.
@@ -74,23 +49,27 @@ pub struct BuildStats {
     pub empty_texts: u64,
     /// Documents cut at `max_length` tokens.
     pub truncated: u64,
+    /// The model's token limit the documents were encoded with.
     pub max_length: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    pub bytes: u64,
-    pub crc32: u32,
-}
-
+/// Contents of `manifest.json`: written last, so a folder with a manifest
+/// is a complete index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The format the index was written in (at most [`FORMAT_VERSION`]).
     pub format_version: u32,
+    /// The model that made the vectors.
     pub model: ModelInfo,
+    /// Values per vector.
     pub dim: usize,
+    /// Documents (vectors, ids, texts).
     pub count: usize,
+    /// How vector values are stored.
     pub dtype: Dtype,
+    /// Whether `texts.bin` holds the document texts.
     pub has_texts: bool,
+    /// What happened while building.
     pub stats: BuildStats,
     /// Every data file of the index with its size and checksum.
     pub files: BTreeMap<String, FileEntry>,
@@ -100,16 +79,19 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest's file name inside an index folder.
     pub const FILE: &'static str = "manifest.json";
 
     /// Replaces `dir/manifest.json` atomically (temp file, fsync, rename).
     pub fn write(&self, dir: &Path) -> Result<()> {
-        crate::writer::write_atomic(
+        write_atomic(
             &dir.join(Self::FILE),
             &serde_json::to_vec_pretty(self).expect("manifest serialises"),
         )
     }
 
+    /// Reads `dir/manifest.json`, refusing a newer format version before
+    /// anything else.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(Self::FILE);
         if !path.is_file() {

@@ -1,18 +1,15 @@
 //! Opening an index: manifest, checksums, memory-mapped vectors.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::error::{IndexError, IoContext, Result};
+use crate::error::{IndexError, Result};
+use crate::format::{map_file, u32_at, u64_at, Dtype, VECTORS_HEADER, VECTORS_MAGIC};
 use crate::graph::Graph;
-use crate::manifest::{Dtype, Manifest};
+use crate::manifest::Manifest;
 use crate::strings::StringTable;
-
-pub(crate) const VECTORS_MAGIC: &[u8; 8] = b"HYPVEC\0\x01";
-const HEADER: usize = 64;
 
 /// Memory-mapped document vectors, `count x dim`, row-major.
 pub struct Vectors {
@@ -24,31 +21,27 @@ pub struct Vectors {
 
 impl Vectors {
     fn open(path: &Path, manifest: &Manifest) -> Result<Self> {
-        let file = File::open(path).at(path)?;
-        // SAFETY: index files are never modified in place (writers build in a
-        // separate folder and rename), so the mapping stays valid.
-        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        let map = map_file(path)?;
         let corrupt = |message: String| IndexError::Corrupt {
             path: path.to_path_buf(),
             message,
         };
-        if map.len() < HEADER || &map[..8] != VECTORS_MAGIC {
+        if map.len() < VECTORS_HEADER || &map[..8] != VECTORS_MAGIC {
             return Err(corrupt(
                 "not a vectors file (bad magic or truncated)".into(),
             ));
         }
-        let u64_at = |at: usize| u64::from_le_bytes(map[at..at + 8].try_into().unwrap()) as usize;
-        let code = u32::from_le_bytes(map[8..12].try_into().unwrap());
+        let code = u32_at(&map, 8);
         let dtype =
             Dtype::from_code(code).ok_or_else(|| corrupt(format!("unknown dtype code {code}")))?;
-        let (count, dim) = (u64_at(16), u64_at(24));
+        let (count, dim) = (u64_at(&map, 16) as usize, u64_at(&map, 24) as usize);
         if (count, dim, dtype) != (manifest.count, manifest.dim, manifest.dtype) {
             return Err(corrupt(format!(
                 "header says {count} x {dim} {dtype:?}, the manifest {} x {} {:?}",
                 manifest.count, manifest.dim, manifest.dtype
             )));
         }
-        let want = HEADER + count * dim * dtype.size();
+        let want = VECTORS_HEADER + count * dim * dtype.size();
         if map.len() != want {
             return Err(corrupt(format!("{} bytes, expected {want}", map.len())));
         }
@@ -60,27 +53,33 @@ impl Vectors {
         })
     }
 
+    /// Number of vectors.
     pub fn count(&self) -> usize {
         self.count
     }
 
+    /// Values per vector.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// How the values are stored.
     pub fn dtype(&self) -> Dtype {
         self.dtype
     }
 
-    /// All vectors as one f32 slice, without copying (f32 indexes only).
+    /// All vectors as one f32 slice, without copying (f32 indexes on
+    /// little-endian hosts only; otherwise use [`Vectors::rows`]).
     pub fn as_f32(&self) -> Option<&[f32]> {
         if self.dtype != Dtype::F32 || cfg!(target_endian = "big") {
             return None;
         }
-        let bytes = &self.map[HEADER..];
-        // SAFETY: the map is page-aligned and rows start at byte 64, so the
-        // data is 4-byte aligned; the length is checked in `open`; any bit
-        // pattern is a valid f32.
+        let bytes = &self.map[VECTORS_HEADER..];
+        // SAFETY: `open` checked that the map holds exactly count x dim f32s
+        // after the header, and it lives as long as `self`. The map is
+        // page-aligned and rows start at byte 64, so the data is 4-byte
+        // aligned. Any bit pattern is a valid f32, and it is the value stored
+        // because big-endian hosts returned above.
         Some(unsafe {
             std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.count * self.dim)
         })
@@ -98,8 +97,8 @@ impl Vectors {
             return Cow::Borrowed(&all[start * self.dim..(start + n) * self.dim]);
         }
         let size = self.dtype.size();
-        let bytes =
-            &self.map[HEADER + start * self.dim * size..HEADER + (start + n) * self.dim * size];
+        let bytes = &self.map[VECTORS_HEADER + start * self.dim * size
+            ..VECTORS_HEADER + (start + n) * self.dim * size];
         Cow::Owned(match self.dtype {
             Dtype::F32 => bytes
                 .chunks_exact(4)
@@ -128,32 +127,7 @@ impl Index {
     /// against the manifest, and that the files agree with each other.
     pub fn open(dir: &Path) -> Result<Self> {
         let manifest = Manifest::read(dir)?;
-        for (name, entry) in &manifest.files {
-            let path = dir.join(name);
-            let file = File::open(&path).at(&path)?;
-            // SAFETY: as in `Vectors::open`.
-            let map = unsafe { Mmap::map(&file) }.at(&path)?;
-            if map.len() as u64 != entry.bytes {
-                return Err(IndexError::Corrupt {
-                    path,
-                    message: format!(
-                        "{} bytes, the manifest says {} (truncated or replaced?)",
-                        map.len(),
-                        entry.bytes
-                    ),
-                });
-            }
-            let crc = crc32fast::hash(&map);
-            if crc != entry.crc32 {
-                return Err(IndexError::Corrupt {
-                    path,
-                    message: format!(
-                        "checksum mismatch (crc32 {crc:08x}, manifest {:08x}): the file is damaged",
-                        entry.crc32
-                    ),
-                });
-            }
-        }
+        verify_files(dir, &manifest)?;
         for required in ["vectors.bin", "ids.bin"] {
             if !manifest.files.contains_key(required) {
                 return Err(IndexError::Corrupt {
@@ -197,26 +171,32 @@ impl Index {
         })
     }
 
+    /// The index folder, as given to `open`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The verified manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
+    /// Number of documents.
     pub fn len(&self) -> usize {
         self.manifest.count
     }
 
+    /// Whether the index has no documents.
     pub fn is_empty(&self) -> bool {
         self.manifest.count == 0
     }
 
+    /// The document vectors.
     pub fn vectors(&self) -> &Vectors {
         &self.vectors
     }
 
+    /// The id of document `doc` (panics if out of range).
     pub fn id(&self, doc: usize) -> Result<&str> {
         self.ids.get(doc)
     }
@@ -230,4 +210,33 @@ impl Index {
     pub fn text(&self, doc: usize) -> Result<Option<&str>> {
         self.texts.as_ref().map(|t| t.get(doc)).transpose()
     }
+}
+
+/// Checks every file the manifest lists against its recorded size and CRC32.
+fn verify_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+    for (name, entry) in &manifest.files {
+        let path = dir.join(name);
+        let map = map_file(&path)?;
+        if map.len() as u64 != entry.bytes {
+            return Err(IndexError::Corrupt {
+                path,
+                message: format!(
+                    "{} bytes, the manifest says {} (truncated or replaced?)",
+                    map.len(),
+                    entry.bytes
+                ),
+            });
+        }
+        let crc = crc32fast::hash(&map);
+        if crc != entry.crc32 {
+            return Err(IndexError::Corrupt {
+                path,
+                message: format!(
+                    "checksum mismatch (crc32 {crc:08x}, manifest {:08x}): the file is damaged",
+                    entry.crc32
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -1,22 +1,20 @@
 //! String tables: many UTF-8 strings in one file, random access by index.
-//! Layout in the crate docs.
+//! Layout in `format.rs`.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
 use crate::error::{IndexError, IoContext, Result};
+use crate::format::{map_file, u64_at, STRINGS_MAGIC};
 
-pub(crate) const STRINGS_MAGIC: &[u8; 8] = b"HYPSTR\0\x01";
-
-/// Writes `strings` as a string table; returns the bytes written.
+/// Writes `strings` as a string table (`path` names `out` in errors).
 pub(crate) fn write_string_table<'a>(
     out: &mut impl Write,
     strings: impl Iterator<Item = &'a str>,
     path: &Path,
-) -> Result<u64> {
+) -> Result<()> {
     out.write_all(STRINGS_MAGIC).at(path)?;
     let mut offsets = vec![0u64];
     let mut pos = 0u64;
@@ -30,8 +28,7 @@ pub(crate) fn write_string_table<'a>(
     }
     let count = (offsets.len() - 1) as u64;
     out.write_all(&count.to_le_bytes()).at(path)?;
-    out.write_all(STRINGS_MAGIC).at(path)?;
-    Ok(8 + pos + 8 * offsets.len() as u64 + 16)
+    out.write_all(STRINGS_MAGIC).at(path)
 }
 
 /// A memory-mapped string table.
@@ -44,11 +41,9 @@ pub struct StringTable {
 }
 
 impl StringTable {
+    /// Maps the table at `path` and checks its framing.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).at(path)?;
-        // SAFETY: index files are never modified in place (writers build in a
-        // separate folder and rename), so the mapping stays valid.
-        let map = unsafe { Mmap::map(&file) }.at(path)?;
+        let map = map_file(path)?;
         let corrupt = |message: &str| IndexError::Corrupt {
             path: path.to_path_buf(),
             message: message.to_string(),
@@ -57,7 +52,7 @@ impl StringTable {
         if n < 32 || &map[..8] != STRINGS_MAGIC || &map[n - 8..] != STRINGS_MAGIC {
             return Err(corrupt("not a string table (bad magic or truncated)"));
         }
-        let count = u64::from_le_bytes(map[n - 16..n - 8].try_into().unwrap()) as usize;
+        let count = u64_at(&map, n - 16) as usize;
         let offsets_len = count
             .checked_add(1)
             .and_then(|c| c.checked_mul(8))
@@ -76,17 +71,18 @@ impl StringTable {
         Ok(table)
     }
 
+    /// Number of strings.
     pub fn len(&self) -> usize {
         self.count
     }
 
+    /// Whether the table holds no strings.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     fn offset(&self, i: usize) -> u64 {
-        let at = self.offsets_at + 8 * i;
-        u64::from_le_bytes(self.map[at..at + 8].try_into().unwrap())
+        u64_at(&self.map, self.offsets_at + 8 * i)
     }
 
     /// String `i`. Panics if `i >= len()`; errors if the bytes are damaged.

@@ -14,17 +14,24 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IoContext, Result};
-use crate::manifest::{BuildStats, Dtype, FileEntry, Manifest, ModelInfo, FORMAT_VERSION};
-use crate::reader::VECTORS_MAGIC;
+use crate::format::{
+    parent_dir, sync_dir, vectors_header, write_atomic, Checksummed, Dtype, FileEntry,
+};
+use crate::manifest::{BuildStats, Manifest, ModelInfo, FORMAT_VERSION};
 use crate::strings::write_string_table;
 
 /// What an index is built from; a resumed build must match it exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriterConfig {
+    /// Values per vector.
     pub dim: usize,
+    /// How vectors are stored (they are added as f32).
     pub dtype: Dtype,
+    /// The model that makes the vectors.
     pub model: ModelInfo,
+    /// Whether to keep the document texts (`texts.bin`).
     pub with_texts: bool,
+    /// The model's token limit, recorded in the build statistics.
     pub max_length: u64,
     /// Identifies the input (e.g. corpus path, size and modification time):
     /// a partial build of other input is discarded, not resumed.
@@ -75,31 +82,13 @@ fn segment_path(dir: &Path, i: usize, ext: &str) -> PathBuf {
     dir.join(format!("segment-{i:06}.{ext}"))
 }
 
-/// Writes `bytes` to `path` via a temporary file, fsync and rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).at(&tmp)?;
-    f.write_all(bytes).at(&tmp)?;
-    f.sync_all().at(&tmp)?;
-    fs::rename(&tmp, path).at(path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    // Directory fsync makes renames durable; not supported everywhere.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 impl IndexWriter {
     /// Starts a build of `out`, or resumes the partial one left by an
     /// interrupted run with the same config. `out` itself must not exist.
     pub fn create(out: &Path, config: WriterConfig) -> Result<Self> {
         if out.exists() {
             return Err(IndexError::Invalid(format!(
-                "{} already exists; remove it or choose another --index",
+                "{} already exists; remove it or choose another folder",
                 out.display()
             )));
         }
@@ -161,6 +150,7 @@ impl IndexWriter {
         self.docs_in_segments
     }
 
+    /// Documents added so far, resumed ones included.
     pub fn docs(&self) -> usize {
         self.docs_in_segments + self.ids.len()
     }
@@ -237,59 +227,14 @@ impl IndexWriter {
     /// Merges the segments into the final index and moves it into place.
     pub fn finish(mut self) -> Result<Manifest> {
         self.flush_segment()?;
-        let count = self.docs_in_segments;
-        let dim = self.config.dim;
         let mut files = BTreeMap::new();
-
-        let vec_path = self.partial.join("vectors.bin");
-        let mut out = Checksummed::create(&vec_path)?;
-        let mut header = [0u8; 64];
-        header[..8].copy_from_slice(VECTORS_MAGIC);
-        header[8..12].copy_from_slice(&self.config.dtype.code().to_le_bytes());
-        header[16..24].copy_from_slice(&(count as u64).to_le_bytes());
-        header[24..32].copy_from_slice(&(dim as u64).to_le_bytes());
-        out.write_all(&header).at(&vec_path)?;
-        let mut buf = Vec::new();
-        for i in 0..self.segments {
-            let p = segment_path(&self.partial, i, "vec");
-            buf.clear();
-            File::open(&p).at(&p)?.read_to_end(&mut buf).at(&p)?;
-            match self.config.dtype {
-                Dtype::F32 => out.write_all(&buf).at(&vec_path)?,
-                Dtype::F16 => {
-                    for c in buf.chunks_exact(4) {
-                        let v = f32::from_le_bytes(c.try_into().unwrap());
-                        out.write_all(&half::f16::from_f32(v).to_le_bytes())
-                            .at(&vec_path)?;
-                    }
-                }
-            }
-        }
-        files.insert("vectors.bin".to_string(), out.finish()?);
-
-        let mut ids = Vec::with_capacity(count);
-        let mut texts = Vec::new();
-        for i in 0..self.segments {
-            let s = read_segment_strings(&segment_path(&self.partial, i, "json"))?;
-            ids.extend(s.ids);
-            texts.extend(s.texts);
-        }
-        let ids_path = self.partial.join("ids.bin");
-        let mut out = Checksummed::create(&ids_path)?;
-        write_string_table(&mut out, ids.iter().map(String::as_str), &ids_path)?;
-        files.insert("ids.bin".to_string(), out.finish()?);
-        if self.config.with_texts {
-            let texts_path = self.partial.join("texts.bin");
-            let mut out = Checksummed::create(&texts_path)?;
-            write_string_table(&mut out, texts.iter().map(String::as_str), &texts_path)?;
-            files.insert("texts.bin".to_string(), out.finish()?);
-        }
-
+        files.insert("vectors.bin".to_string(), self.merge_vectors()?);
+        self.merge_strings(&mut files)?;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             model: self.config.model.clone(),
-            dim,
-            count,
+            dim: self.config.dim,
+            count: self.docs_in_segments,
             dtype: self.config.dtype,
             has_texts: self.config.with_texts,
             stats: self.stats.clone(),
@@ -309,8 +254,56 @@ impl IndexWriter {
         }
         manifest.write(&self.partial)?;
         fs::rename(&self.partial, &self.out).at(&self.out)?;
-        sync_dir(self.out.parent().unwrap_or(Path::new(".")))?;
+        sync_dir(parent_dir(&self.out))?;
         Ok(manifest)
+    }
+
+    /// Writes `vectors.bin` from the segments' f32 rows, converting to the
+    /// index's dtype.
+    fn merge_vectors(&self) -> Result<FileEntry> {
+        let vec_path = self.partial.join("vectors.bin");
+        let mut out = Checksummed::create(&vec_path)?;
+        let header = vectors_header(self.config.dtype, self.docs_in_segments, self.config.dim);
+        out.write_all(&header).at(&vec_path)?;
+        let mut buf = Vec::new();
+        for i in 0..self.segments {
+            let p = segment_path(&self.partial, i, "vec");
+            buf.clear();
+            File::open(&p).at(&p)?.read_to_end(&mut buf).at(&p)?;
+            match self.config.dtype {
+                Dtype::F32 => out.write_all(&buf).at(&vec_path)?,
+                Dtype::F16 => {
+                    for c in buf.chunks_exact(4) {
+                        let v = f32::from_le_bytes(c.try_into().unwrap());
+                        out.write_all(&half::f16::from_f32(v).to_le_bytes())
+                            .at(&vec_path)?;
+                    }
+                }
+            }
+        }
+        out.finish()
+    }
+
+    /// Writes `ids.bin` (and `texts.bin` when kept) from the segments.
+    fn merge_strings(&self, files: &mut BTreeMap<String, FileEntry>) -> Result<()> {
+        let mut ids = Vec::with_capacity(self.docs_in_segments);
+        let mut texts = Vec::new();
+        for i in 0..self.segments {
+            let s = read_segment_strings(&segment_path(&self.partial, i, "json"))?;
+            ids.extend(s.ids);
+            texts.extend(s.texts);
+        }
+        let mut tables = vec![("ids.bin", ids)];
+        if self.config.with_texts {
+            tables.push(("texts.bin", texts));
+        }
+        for (name, strings) in tables {
+            let path = self.partial.join(name);
+            let mut out = Checksummed::create(&path)?;
+            write_string_table(&mut out, strings.iter().map(String::as_str), &path)?;
+            files.insert(name.to_string(), out.finish()?);
+        }
+        Ok(())
     }
 }
 
@@ -320,50 +313,4 @@ fn read_segment_strings(path: &Path) -> Result<SegmentStrings> {
         path: path.to_path_buf(),
         message: format!("partial build segment unreadable: {e}"),
     })
-}
-
-/// A file writer that counts bytes and computes the CRC32 as it goes.
-pub(crate) struct Checksummed {
-    inner: BufWriter<File>,
-    hasher: crc32fast::Hasher,
-    bytes: u64,
-    path: PathBuf,
-}
-
-impl Checksummed {
-    pub(crate) fn create(path: &Path) -> Result<Self> {
-        Ok(Checksummed {
-            inner: BufWriter::new(File::create(path).at(path)?),
-            hasher: crc32fast::Hasher::new(),
-            bytes: 0,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Flushes and fsyncs; the file's size and CRC32.
-    pub(crate) fn finish(self) -> Result<FileEntry> {
-        let path = self.path;
-        let file = self.inner.into_inner().map_err(|e| IndexError::Io {
-            path: path.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().at(&path)?;
-        Ok(FileEntry {
-            bytes: self.bytes,
-            crc32: self.hasher.finalize(),
-        })
-    }
-}
-
-impl Write for Checksummed {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }

@@ -1,11 +1,19 @@
-//! Building the neighbour graph: exact k-nearest neighbours by blocked GEMM.
+//! Building the neighbour graph, in three pieces that compose:
 //!
-//! Every document is compared with every other: a block of rows against a
-//! block of columns is one matrix multiply, row blocks run in parallel, and
-//! each row keeps its `degree` best in a [`TopK`]. O(n^2 d) work: about 15 s
-//! for 60k 384-d vectors on two cores, minutes for a million.
+//! - [`exact_knn`]: exact k-nearest neighbours by blocked GEMM. Every
+//!   document is compared with every other: a block of rows against a block
+//!   of columns is one matrix multiply, row blocks run in parallel, and each
+//!   row keeps its `degree` best in a [`TopK`]. O(n^2 d) work: about 15 s
+//!   for 60k 384-d vectors on two cores, minutes for a million.
+//! - [`nn_descent`]: approximate k-nearest neighbours, O(n k^2 d) per round,
+//!   for corpora where the exact graph costs too much.
+//! - [`diversify`]: prunes either's candidate lists into a navigable graph
+//!   (HNSW/NSG neighbour selection plus reverse edges).
+//!
+//! [`knn_recall`] measures an approximate graph against the exact one.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use hypencoder_index::{Vectors, NO_NEIGHBOUR};
 use rayon::prelude::*;
@@ -26,6 +34,7 @@ pub enum GraphMetric {
 }
 
 impl GraphMetric {
+    /// The name recorded in the manifest and accepted by [`Self::parse`].
     pub fn name(self) -> &'static str {
         match self {
             GraphMetric::InnerProduct => "ip",
@@ -34,6 +43,7 @@ impl GraphMetric {
         }
     }
 
+    /// Parses "ip", "l2" or "cos".
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ip" => Some(GraphMetric::InnerProduct),
@@ -128,7 +138,8 @@ pub fn exact_knn(
 /// out links to other regions; then every kept edge is also added in
 /// reverse, and free slots are filled from the remaining candidates.
 ///
-/// `candidates`: `count x pool` ids nearest first (from [`exact_knn`]);
+/// `candidates`: `count x pool` ids nearest first (from [`exact_knn`] or
+/// [`nn_descent`]);
 /// returns `count x degree`.
 pub fn diversify(
     vectors: &Vectors,
@@ -253,7 +264,6 @@ pub fn nn_descent(
     seed: u64,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<u32> {
-    use std::sync::Mutex;
     let (n, d) = (vectors.count(), vectors.dim());
     let (all, metric) = metric_rows(vectors, metric);
     let near = |a: u32, b: u32| -> f32 {
@@ -264,7 +274,38 @@ pub fn nn_descent(
         }
     };
     let k = degree.min(n.saturating_sub(1));
-    let lists: Vec<Mutex<Candidates>> = (0..n)
+    let lists = random_lists(n, k, seed, &near);
+    for _ in 0..max_rounds {
+        let (fresh, old) = split_fresh_old(&lists);
+        let updates = local_join(&lists, &fresh, &old, k, &near);
+        progress(n);
+        if (updates as f64) < 0.001 * (n * k) as f64 {
+            break;
+        }
+    }
+    let mut out = vec![NO_NEIGHBOUR; n * degree];
+    for (u, list) in lists.into_iter().enumerate() {
+        let l = list.into_inner().unwrap();
+        // Ties by lower id, as exact_knn.
+        let mut pairs: Vec<(u32, f32)> = l.ids.into_iter().zip(l.near).collect();
+        pairs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (slot, (id, _)) in out[u * degree..].iter_mut().zip(pairs) {
+            *slot = id;
+        }
+    }
+    out
+}
+
+/// NN-descent's start: for each of `n` documents, up to `k` others drawn by
+/// a per-document LCG seeded from `seed` (bounded tries, so tiny corpora
+/// terminate).
+fn random_lists(
+    n: usize,
+    k: usize,
+    seed: u64,
+    near: &(impl Fn(u32, u32) -> f32 + Sync),
+) -> Vec<Mutex<Candidates>> {
+    (0..n)
         .into_par_iter()
         .map(|u| {
             let mut c = Candidates {
@@ -286,66 +327,67 @@ pub fn nn_descent(
             }
             Mutex::new(c)
         })
-        .collect();
-    for _ in 0..max_rounds {
-        // Split each list into new and old entries, and add reverse edges.
-        let mut fresh: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut old: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (u, list) in lists.iter().enumerate() {
-            let mut l = list.lock().unwrap();
-            for i in 0..l.ids.len() {
-                let v = l.ids[i];
-                if l.fresh[i] {
-                    fresh[u].push(v);
-                    fresh[v as usize].push(u as u32);
-                    l.fresh[i] = false;
-                } else {
-                    old[u].push(v);
-                    old[v as usize].push(u as u32);
-                }
+        .collect()
+}
+
+/// Splits each list into new and old entries (marking the new ones old) and
+/// adds reverse edges: per document, the `(fresh, old)` ids to join.
+fn split_fresh_old(lists: &[Mutex<Candidates>]) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+    let n = lists.len();
+    let mut fresh: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut old: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (u, list) in lists.iter().enumerate() {
+        let mut l = list.lock().unwrap();
+        for i in 0..l.ids.len() {
+            let v = l.ids[i];
+            if l.fresh[i] {
+                fresh[u].push(v);
+                fresh[v as usize].push(u as u32);
+                l.fresh[i] = false;
+            } else {
+                old[u].push(v);
+                old[v as usize].push(u as u32);
             }
         }
-        let updates: usize = (0..n)
-            .into_par_iter()
-            .map(|u| {
-                let mut new_u = fresh[u].clone();
-                new_u.sort_unstable();
-                new_u.dedup();
-                new_u.truncate(2 * k);
-                let mut old_u = old[u].clone();
-                old_u.sort_unstable();
-                old_u.dedup();
-                old_u.truncate(2 * k);
-                let mut changed = 0;
-                for (i, &a) in new_u.iter().enumerate() {
-                    for &b in new_u[i + 1..].iter().chain(old_u.iter()) {
-                        if a == b {
-                            continue;
-                        }
-                        let s = near(a, b);
-                        changed += usize::from(lists[a as usize].lock().unwrap().offer(b, s, k));
-                        changed += usize::from(lists[b as usize].lock().unwrap().offer(a, s, k));
+    }
+    (fresh, old)
+}
+
+/// One NN-descent round: around each document, compares every new
+/// neighbour with every other new and old one (at most `2k` of each) and
+/// offers each pair to both lists. Returns how many offers changed a list.
+fn local_join(
+    lists: &[Mutex<Candidates>],
+    fresh: &[Vec<u32>],
+    old: &[Vec<u32>],
+    k: usize,
+    near: &(impl Fn(u32, u32) -> f32 + Sync),
+) -> usize {
+    (0..lists.len())
+        .into_par_iter()
+        .map(|u| {
+            let mut new_u = fresh[u].clone();
+            new_u.sort_unstable();
+            new_u.dedup();
+            new_u.truncate(2 * k);
+            let mut old_u = old[u].clone();
+            old_u.sort_unstable();
+            old_u.dedup();
+            old_u.truncate(2 * k);
+            let mut changed = 0;
+            for (i, &a) in new_u.iter().enumerate() {
+                for &b in new_u[i + 1..].iter().chain(old_u.iter()) {
+                    if a == b {
+                        continue;
                     }
+                    let s = near(a, b);
+                    changed += usize::from(lists[a as usize].lock().unwrap().offer(b, s, k));
+                    changed += usize::from(lists[b as usize].lock().unwrap().offer(a, s, k));
                 }
-                changed
-            })
-            .sum();
-        progress(n);
-        if (updates as f64) < 0.001 * (n * k) as f64 {
-            break;
-        }
-    }
-    let mut out = vec![NO_NEIGHBOUR; n * degree];
-    for (u, list) in lists.into_iter().enumerate() {
-        let l = list.into_inner().unwrap();
-        // Ties by lower id, as exact_knn.
-        let mut pairs: Vec<(u32, f32)> = l.ids.into_iter().zip(l.near).collect();
-        pairs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (slot, (id, _)) in out[u * degree..].iter_mut().zip(pairs) {
-            *slot = id;
-        }
-    }
-    out
+            }
+            changed
+        })
+        .sum()
 }
 
 /// Mean fraction of each document's exact neighbours that `approx` lists too.

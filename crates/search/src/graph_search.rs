@@ -1,8 +1,10 @@
-//! Graph search: the paper's algorithm, scoring a small part of the corpus.
+//! Graph search: walking the neighbour graph (built by `graph_build`),
+//! scoring a small part of the corpus. Two walks, chosen by
+//! [`GraphAlgorithm`]:
 //!
-//! Hypencoder's approximate search (Killingback et al., 2025, and
-//! `approx_retrieve.py` of the official code, whose published version does
-//! not run), for one query:
+//! [`graph_search`] is Hypencoder's approximate search (Killingback et al.,
+//! 2025, and `approx_retrieve.py` of the official code, whose published
+//! version does not run), for one query:
 //!
 //! 1. Score the entry points (the initial candidates).
 //! 2. Take the best `max(ncandidates, k)` candidates just scored; offer each
@@ -11,9 +13,15 @@
 //! 3. Repeat on the new candidates, at most `max_iter` rounds; with
 //!    `early_stop`, stop after a round that improved no result.
 //!
+//! [`beam_search`] is ours: best-first with a bounded pool of `ef` results,
+//! as HNSW's search layer, expanding a few candidates per step so each step
+//! scores one GEMM-sized block.
+//!
+//! [`graph_search_many`] runs either for many queries in parallel.
+//!
 //! Scratch space (visited stamps, buffers) is owned by the caller and reused
-//! across queries; the only per-query cost proportional to the corpus is
-//! none: visited marks are generation-stamped, not cleared.
+//! across queries; no per-query cost grows with the corpus, because
+//! visited marks are generation-stamped rather than cleared.
 
 use hypencoder_index::{Graph, Vectors};
 
@@ -25,8 +33,11 @@ use crate::topk::{Hit, TopK};
 /// 50 candidates expanded per round, 16 rounds, early stop on).
 #[derive(Debug, Clone)]
 pub struct GraphParams {
+    /// Candidates whose neighbours are expanded per round.
     pub ncandidates: usize,
+    /// Most rounds.
     pub max_iter: usize,
+    /// Stop after a round that improved no result.
     pub early_stop: bool,
 }
 
@@ -68,6 +79,46 @@ impl GraphScratch {
         }
     }
 
+    /// Makes the unvisited documents of `entry` the first candidates (in
+    /// order, duplicates dropped) and marks them visited.
+    fn start_from(&mut self, entry: &[u32]) {
+        self.candidates.clear();
+        for &e in entry {
+            if self.visit(e) {
+                self.candidates.push(e);
+            }
+        }
+    }
+
+    /// Puts the indices of the best `take` scored candidates in `order`,
+    /// best first (all of them if fewer).
+    fn rank_round(&mut self, take: usize) {
+        let take = take.min(self.candidates.len());
+        let GraphScratch {
+            order,
+            scores,
+            candidates,
+            ..
+        } = self;
+        order.clear();
+        order.extend(0..candidates.len());
+        let rank = |&a: &usize, &b: &usize| {
+            Hit {
+                doc: candidates[a],
+                score: scores[a],
+            }
+            .rank_cmp(&Hit {
+                doc: candidates[b],
+                score: scores[b],
+            })
+        };
+        if take < order.len() {
+            order.select_nth_unstable_by(take - 1, rank);
+            order.truncate(take);
+        }
+        order.sort_unstable_by(rank);
+    }
+
     /// Marks `doc` visited; false if it already was.
     #[inline]
     fn visit(&mut self, doc: u32) -> bool {
@@ -86,6 +137,7 @@ impl GraphScratch {
 pub struct GraphStats {
     /// Documents the scorer evaluated.
     pub scored: usize,
+    /// Rounds (paper) or expansion steps (beam) run.
     pub rounds: usize,
 }
 
@@ -136,74 +188,57 @@ pub fn graph_search(
     scratch.begin(vectors.count());
     let mut stats = GraphStats::default();
     let mut top = TopK::new(k);
-    scratch.candidates.clear();
-    for &e in entry {
-        if scratch.visit(e) {
-            scratch.candidates.push(e);
-        }
-    }
+    scratch.start_from(entry);
     let expand = params.ncandidates;
     while stats.rounds < params.max_iter && !scratch.candidates.is_empty() {
         stats.rounds += 1;
         score_candidates(vectors, scorer, dim, scratch);
         stats.scored += scratch.candidates.len();
-
-        // Best `max(ncandidates, k)` of this round, best first.
-        let take = expand.max(k).min(scratch.candidates.len());
-        let GraphScratch {
-            order,
-            scores,
-            candidates,
-            ..
-        } = scratch;
-        order.clear();
-        order.extend(0..candidates.len());
-        let rank = |&a: &usize, &b: &usize| {
-            Hit {
-                doc: candidates[a],
-                score: scores[a],
-            }
-            .rank_cmp(&Hit {
-                doc: candidates[b],
-                score: scores[b],
-            })
-        };
-        if take < order.len() {
-            order.select_nth_unstable_by(take - 1, rank);
-            order.truncate(take);
-        }
-        order.sort_unstable_by(rank);
-
-        let mut improved = false;
-        scratch.next.clear();
-        for (i, &c) in scratch.order.iter().enumerate() {
-            let hit = Hit {
-                doc: scratch.candidates[c],
-                score: scratch.scores[c],
-            };
-            let enters = top
-                .threshold()
-                .is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
-            if enters {
-                top.push(hit);
-                improved = true;
-            }
-            if i < expand {
-                for nb in graph.neighbours(hit.doc as usize) {
-                    let slot = &mut scratch.visited[nb as usize];
-                    if *slot != scratch.stamp {
-                        *slot = scratch.stamp;
-                        scratch.next.push(nb);
-                    }
-                }
-            }
-        }
+        scratch.rank_round(expand.max(k));
+        let improved = offer_and_expand(graph, &mut top, expand, scratch);
         std::mem::swap(&mut scratch.candidates, &mut scratch.next);
         if params.early_stop && !improved {
             break;
         }
     }
     (top.into_sorted(), stats)
+}
+
+/// One round of the paper's walk after scoring: offers the ranked
+/// candidates (`scratch.order`) to `top`, and queues the unvisited
+/// neighbours of the best `expand` in `scratch.next`. True if any candidate
+/// entered `top`.
+fn offer_and_expand(
+    graph: &Graph,
+    top: &mut TopK,
+    expand: usize,
+    scratch: &mut GraphScratch,
+) -> bool {
+    let mut improved = false;
+    scratch.next.clear();
+    for (i, &c) in scratch.order.iter().enumerate() {
+        let hit = Hit {
+            doc: scratch.candidates[c],
+            score: scratch.scores[c],
+        };
+        let enters = top
+            .threshold()
+            .is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
+        if enters {
+            top.push(hit);
+            improved = true;
+        }
+        if i < expand {
+            for nb in graph.neighbours(hit.doc as usize) {
+                let slot = &mut scratch.visited[nb as usize];
+                if *slot != scratch.stamp {
+                    *slot = scratch.stamp;
+                    scratch.next.push(nb);
+                }
+            }
+        }
+    }
+    improved
 }
 
 /// Scores `scratch.candidates` into `scratch.scores`, in GEMM-sized blocks
@@ -327,13 +362,7 @@ pub fn beam_search(
     let mut stats = GraphStats::default();
     let mut pool = TopK::new(ef);
     let mut frontier = std::collections::BinaryHeap::new();
-
-    scratch.candidates.clear();
-    for &e in entry {
-        if scratch.visit(e) {
-            scratch.candidates.push(e);
-        }
-    }
+    scratch.start_from(entry);
     loop {
         if !scratch.candidates.is_empty() {
             score_candidates(vectors, scorer, dim, scratch);

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hypencoder_eval::{evaluate, evaluate_with, EvalError, EvalOptions, Metric, Qrels, Run};
+use hypencoder_test_support::Rng;
 
 #[test]
 fn metric_names_parse_in_both_styles() {
@@ -72,27 +73,6 @@ fn no_common_query_is_an_error() {
     };
     let eval = evaluate_with(&qrels, &run, &[Metric::Map], complete).unwrap();
     assert_eq!(eval.mean[&Metric::Map], 0.0);
-}
-
-/// SplitMix64: small, deterministic, good enough to draw test cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
 }
 
 /// trec_eval's order written out the long way: repeatedly take the best.
@@ -173,7 +153,7 @@ fn naive(judgments: &HashMap<String, i32>, docs: &[(String, f64)], metric: Metri
 
 #[test]
 fn metrics_match_a_naive_implementation_on_random_rankings() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let cutoffs = [1, 2, 3, 5, 10, 20, 100];
     let grades = [-1, 0, 0, 1, 1, 2, 3];
     let scores = [0.0, 0.5, 1.0, 1.0, 2.5, -1.0];

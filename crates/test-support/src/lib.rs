@@ -56,6 +56,11 @@ impl Scratch {
         std::fs::write(&path, contents).expect("scratch file can be written");
         path
     }
+
+    /// [`Scratch::write`], returning the path as a command-line argument.
+    pub fn write_arg(&self, name: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> String {
+        self.write(name, contents).display().to_string()
+    }
 }
 
 impl Drop for Scratch {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig, FORMAT_VERSION};
-use hypencoder_test_support::Scratch;
+use hypencoder_test_support::{read_json, Scratch};
 
 fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
     WriterConfig {
@@ -150,6 +150,14 @@ fn duplicate_ids_and_existing_output_are_errors() {
     assert!(err.contains("already exists"), "{err}");
 }
 
+/// Rewrites the manifest of the index at `out` after `edit`.
+fn edit_manifest(out: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = out.join("manifest.json");
+    let mut m = read_json(&path);
+    edit(&mut m);
+    std::fs::write(&path, m.to_string()).unwrap();
+}
+
 fn damaged(tag: &str, file: &str, damage: impl Fn(&mut Vec<u8>)) -> String {
     let s = Scratch::new(tag);
     let out = s.join("idx");
@@ -185,18 +193,14 @@ fn newer_format_and_missing_manifest() {
     let s = Scratch::new("newer");
     let out = s.join("idx");
     build(&out, Dtype::F32, 2);
-    let path = out.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["format_version"] = (FORMAT_VERSION + 1).into();
-    std::fs::write(&path, m.to_string()).unwrap();
+    edit_manifest(&out, |m| m["format_version"] = (FORMAT_VERSION + 1).into());
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(
         err.contains(&format!("format version {} is newer", FORMAT_VERSION + 1))
             && err.contains(&format!("supports (version {FORMAT_VERSION})")),
         "{err}"
     );
-    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(err.contains("is not an index folder"), "{err}");
 }
@@ -206,11 +210,7 @@ fn inconsistent_manifest_is_rejected() {
     let s = Scratch::new("inconsistent");
     let out = s.join("idx");
     build(&out, Dtype::F32, 4);
-    let path = out.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["count"] = 5.into();
-    std::fs::write(&path, m.to_string()).unwrap();
+    edit_manifest(&out, |m| m["count"] = 5.into());
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("vectors.bin") && err.contains("header says 4 x 4"),
@@ -278,10 +278,9 @@ fn graph_round_trip_and_damage() {
     let mut other = bytes.clone();
     other[8] = 5;
     std::fs::write(&path, &other).unwrap();
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    m["files"]["graph.bin"]["crc32"] = crc32(&other).into();
-    std::fs::write(out.join("manifest.json"), m.to_string()).unwrap();
+    edit_manifest(&out, |m| {
+        m["files"]["graph.bin"]["crc32"] = crc32(&other).into()
+    });
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("graph.bin")

@@ -238,35 +238,28 @@ fn unknown_activation() {
 
 #[test]
 fn inconsistent_dimensions() {
-    let scratch = Scratch::new("dims");
-    let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
-            serde_json::json!([32, 16, 32, 1]);
-    });
-    let err = score_with(&model, &scratch);
-    assert!(
-        err.contains("residual connection, which needs equal sizes"),
-        "{err}"
-    );
-
-    let scratch = Scratch::new("dims-input");
-    let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
-            serde_json::json!([48, 48, 48, 1]);
-    });
-    let err = score_with(&model, &scratch);
-    assert!(
-        err.contains("starts with 48 but passage vectors have 32 dimensions"),
-        "{err}"
-    );
-
-    let scratch = Scratch::new("dims-last");
-    let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
-            serde_json::json!([32, 32, 2]);
-    });
-    let err = score_with(&model, &scratch);
-    assert!(err.contains("the last size must be 1"), "{err}");
+    let cases = [
+        (
+            "dims",
+            [32, 16, 32, 1].as_slice(),
+            "residual connection, which needs equal sizes",
+        ),
+        (
+            "dims-input",
+            &[48, 48, 48, 1],
+            "starts with 48 but passage vectors have 32 dimensions",
+        ),
+        ("dims-last", &[32, 32, 2], "the last size must be 1"),
+    ];
+    for (tag, dims, want) in cases {
+        let scratch = Scratch::new(tag);
+        let model = edited_checkpoint(&scratch, |c| {
+            c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
+                serde_json::json!(dims);
+        });
+        let err = score_with(&model, &scratch);
+        assert!(err.contains(want), "{tag}: {err}");
+    }
 }
 
 #[test]

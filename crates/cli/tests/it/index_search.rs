@@ -18,17 +18,7 @@ fn search_agrees_with_brute_force_scoring() {
         let docs = s.write_arg("docs.jsonl", jsonl("d", &fixture_texts(name, "passages")));
         let queries = s.write_arg("queries.jsonl", jsonl("q", &fixture_texts(name, "queries")));
         let index = s.arg("idx");
-        let out = HYPENCODER.ok(&[
-            "index",
-            "--model",
-            &model,
-            "--corpus",
-            &docs,
-            "--index",
-            &index,
-            "--batch-size",
-            "5",
-        ]);
+        let out = HYPENCODER.ok(&index_args(&model, &docs, &index, &["--batch-size", "5"]));
         let log = stderr(&out);
         assert!(
             log.contains("indexed 12 documents") && log.contains("1 empty"),
@@ -115,23 +105,32 @@ fn check_trec_and_text_output(index: &str, queries: &str) {
     );
 }
 
+/// `hypencoder index` of `corpus` with `model` into `index`, then `extra`.
+fn index_args<'a>(
+    model: &'a str,
+    corpus: &'a str,
+    index: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "index", "--model", model, "--corpus", corpus, "--index", index,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn index_reports_empty_and_truncated_documents_and_reads_tsv() {
     let s = Scratch::new("counts");
     let model = fixture("tiny-2layer").display().to_string();
     let long = "word ".repeat(100);
     let tsv = s.write_arg("c.tsv", format!("a\tfirst text\nb\t\nc\t{long}\n"));
-    let out = HYPENCODER.ok(&[
-        "index",
-        "--model",
+    let out = HYPENCODER.ok(&index_args(
         &model,
-        "--corpus",
         &tsv,
-        "--index",
         &s.arg("idx"),
-        "--max-length",
-        "32",
-    ]);
+        &["--max-length", "32"],
+    ));
     let log = stderr(&out);
     assert!(
         log.contains("indexed 3 documents") && log.contains("1 empty, 1 truncated at 32 tokens"),
@@ -142,15 +141,7 @@ fn index_reports_empty_and_truncated_documents_and_reads_tsv() {
     assert_eq!(manifest["count"], 3);
 
     let bad = s.write_arg("bad.tsv", "a\tfine\nno tab here\n");
-    let e = HYPENCODER.fails(&[
-        "index",
-        "--model",
-        &model,
-        "--corpus",
-        &bad,
-        "--index",
-        &s.arg("idx2"),
-    ]);
+    let e = HYPENCODER.fails(&index_args(&model, &bad, &s.arg("idx2"), &[]));
     assert!(e.contains("bad.tsv:2: expected id<TAB>text"), "{e}");
 }
 
@@ -159,15 +150,7 @@ fn bad_corpus_and_query_input() {
     let s = Scratch::new("bad-input");
     let model = fixture("tiny-2layer").display().to_string();
     let dup = s.write_arg("dup.jsonl", "{\"id\": \"x\", \"text\": \"a\"}\n{\"id\": \"y\", \"text\": \"b\"}\n\n{\"id\": \"x\", \"text\": \"c\"}\n");
-    let e = HYPENCODER.fails(&[
-        "index",
-        "--model",
-        &model,
-        "--corpus",
-        &dup,
-        "--index",
-        &s.arg("i1"),
-    ]);
+    let e = HYPENCODER.fails(&index_args(&model, &dup, &s.arg("i1"), &[]));
     assert!(
         e.contains("dup.jsonl: duplicate id 'x' on lines 1 and 4"),
         "{e}"
@@ -178,39 +161,15 @@ fn bad_corpus_and_query_input() {
     );
 
     let space = s.write_arg("space.jsonl", "{\"id\": \"has space\", \"text\": \"a\"}\n");
-    let e = HYPENCODER.fails(&[
-        "index",
-        "--model",
-        &model,
-        "--corpus",
-        &space,
-        "--index",
-        &s.arg("i2"),
-    ]);
+    let e = HYPENCODER.fails(&index_args(&model, &space, &s.arg("i2"), &[]));
     assert!(
         e.contains("space.jsonl:1: id \"has space\" is empty or contains whitespace"),
         "{e}"
     );
 
     let docs = s.write_arg("docs.jsonl", "{\"id\": \"d1\", \"text\": \"a document\"}\n");
-    HYPENCODER.ok(&[
-        "index",
-        "--model",
-        &model,
-        "--corpus",
-        &docs,
-        "--index",
-        &s.arg("idx"),
-    ]);
-    let e = HYPENCODER.fails(&[
-        "index",
-        "--model",
-        &model,
-        "--corpus",
-        &docs,
-        "--index",
-        &s.arg("idx"),
-    ]);
+    HYPENCODER.ok(&index_args(&model, &docs, &s.arg("idx"), &[]));
+    let e = HYPENCODER.fails(&index_args(&model, &docs, &s.arg("idx"), &[]));
     assert!(e.contains("already exists"), "{e}");
     let q = s.write_arg(
         "q.jsonl",
@@ -226,15 +185,7 @@ fn small_index(s: &Scratch) -> String {
         "docs.jsonl",
         jsonl("d", &fixture_texts("tiny-2layer", "passages")),
     );
-    HYPENCODER.ok(&[
-        "index",
-        "--model",
-        &model,
-        "--corpus",
-        &docs,
-        "--index",
-        &s.arg("idx"),
-    ]);
+    HYPENCODER.ok(&index_args(&model, &docs, &s.arg("idx"), &[]));
     s.arg("idx")
 }
 
@@ -411,17 +362,12 @@ fn check_index_builds_a_graph(s: &Scratch) {
         "more.jsonl",
         jsonl("m", &fixture_texts("tiny-2layer", "passages")),
     );
-    let out = HYPENCODER.ok(&[
-        "index",
-        "--model",
+    let out = HYPENCODER.ok(&index_args(
         &model,
-        "--corpus",
         &docs,
-        "--index",
         &s.arg("with-graph"),
-        "--graph-degree",
-        "3",
-    ]);
+        &["--graph-degree", "3"],
+    ));
     assert!(stderr(&out).contains("exact-diversified 3-NN graph"));
     let manifest = read_json(&s.join("with-graph/manifest.json"));
     assert_eq!(manifest["graph"]["degree"], 3);

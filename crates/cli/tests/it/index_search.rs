@@ -241,16 +241,16 @@ fn eval_matches_pytrec_eval_on_committed_run() {
         data.join("qrels.txt").display().to_string(),
         data.join("run.txt").display().to_string(),
     );
-    let got = stdout_json(&HYPENCODER.ok(&[
-        "eval",
-        "--qrels",
-        &qrels,
-        "--run",
-        &run_file,
+    let eval = |extra: &[&'static str]| {
+        let mut args = vec!["eval", "--qrels", &qrels, "--run", &run_file];
+        args.extend_from_slice(extra);
+        args
+    };
+    let got = stdout_json(&HYPENCODER.ok(&eval(&[
         "--json",
         "--metrics",
         "mrr@10,ndcg@10,recall@100,map",
-    ]));
+    ])));
     for name in ["recip_rank_cut_10", "ndcg_cut_10", "recall_100", "map"] {
         let (g, w) = (
             got["mean"][name].as_f64().unwrap(),
@@ -258,31 +258,12 @@ fn eval_matches_pytrec_eval_on_committed_run() {
         );
         assert!((g - w).abs() < 1e-9, "{name}: {g} vs pytrec_eval {w}");
     }
-    let got = stdout_json(&HYPENCODER.ok(&[
-        "eval",
-        "--qrels",
-        &qrels,
-        "--run",
-        &run_file,
-        "--json",
-        "--complete",
-        "--metrics",
-        "ndcg@10",
-    ]));
+    let got = stdout_json(&HYPENCODER.ok(&eval(&["--json", "--complete", "--metrics", "ndcg@10"])));
     let w = expected["complete"]["mean"]["ndcg_cut_10"]
         .as_f64()
         .unwrap();
     assert!((got["mean"]["ndcg_cut_10"].as_f64().unwrap() - w).abs() < 1e-9);
-
-    let e = HYPENCODER.fails(&[
-        "eval",
-        "--qrels",
-        &qrels,
-        "--run",
-        &run_file,
-        "--metrics",
-        "bleu",
-    ]);
+    let e = HYPENCODER.fails(&eval(&["--metrics", "bleu"]));
     assert!(e.contains("bleu"), "{e}");
 }
 

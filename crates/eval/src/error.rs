@@ -5,9 +5,12 @@ use std::path::PathBuf;
 /// Errors about a file name it and the 1-based line (`file:line: ...`).
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// A qrels or run file could not be opened, read or created.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
@@ -15,8 +18,11 @@ pub enum EvalError {
     /// A line that is not in the file's format.
     #[error("{file}:{line}: {message}")]
     Parse {
+        /// The file, as given.
         file: String,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
 
@@ -26,18 +32,29 @@ pub enum EvalError {
          (first at {file}:{first_line})"
     )]
     Duplicate {
+        /// The file, as given.
         file: String,
+        /// 1-based line of the repeat.
         line: usize,
+        /// 1-based line where the pair first appeared.
         first_line: usize,
+        /// The query id.
         qid: String,
+        /// The document id.
         docid: String,
     },
 
     /// A ranking built in memory (not read from a file) that is not a valid
     /// TREC ranking: repeated document, NaN score, whitespace in an id, ...
     #[error("query '{qid}': {message}")]
-    InvalidRanking { qid: String, message: String },
+    InvalidRanking {
+        /// The query whose ranking was refused.
+        qid: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
+    /// A metric name none of the supported spellings match.
     #[error(
         "unknown metric '{0}'; supported: map, recip_rank, recip_rank_cut_K (mrr@K), \
          ndcg, ndcg_cut_K (ndcg@K), recall_K (recall@K), P_K (P@K), \
@@ -50,8 +67,10 @@ pub enum EvalError {
     #[error("no query is both in the qrels and in the run: nothing to evaluate")]
     NoQueries,
 
+    /// Writing a run failed.
     #[error("writing run: {0}")]
     Write(#[source] std::io::Error),
 }
 
+/// The result of everything in this crate.
 pub type Result<T> = std::result::Result<T, EvalError>;

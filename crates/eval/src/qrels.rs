@@ -19,6 +19,7 @@ pub struct Qrels {
 }
 
 impl Qrels {
+    /// Qrels with no judgments.
     pub fn new() -> Self {
         Self::default()
     }
@@ -84,6 +85,7 @@ impl Qrels {
         self.queries.len()
     }
 
+    /// Whether no query is judged.
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
     }

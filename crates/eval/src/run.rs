@@ -13,7 +13,9 @@ use crate::table::{self, Entry};
 /// One retrieved document and its score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoredDoc {
+    /// The document id.
     pub docid: String,
+    /// Its score; higher ranks first.
     pub score: f64,
 }
 
@@ -38,6 +40,7 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run with no queries.
     pub fn new() -> Self {
         Self::default()
     }
@@ -137,6 +140,7 @@ impl Run {
     }
 
     /// Queries in query-id order, each with its ranking.
+    /// Queries in query-id order, each with its ranking in [`trec_order`].
     pub fn queries(&self) -> impl Iterator<Item = (&str, &[ScoredDoc])> {
         self.queries.iter().map(|(q, r)| (q.as_str(), r.as_slice()))
     }
@@ -146,6 +150,7 @@ impl Run {
         self.queries.len()
     }
 
+    /// Whether no query has a retrieved document.
     pub fn is_empty(&self) -> bool {
         self.queries.is_empty()
     }

@@ -4,24 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig, FORMAT_VERSION};
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("hypencoder-index-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use hypencoder_test_support::{read_json, Scratch};
 
 fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
     WriterConfig {
@@ -76,21 +59,21 @@ fn check(index: &Index, n: usize) {
 fn round_trip_f32_and_f16() {
     let s = Scratch::new("round-trip");
     for dtype in [Dtype::F32, Dtype::F16] {
-        let out = s.0.join(format!("{dtype:?}"));
+        let out = s.join(format!("{dtype:?}"));
         build(&out, dtype, 10);
         let index = Index::open(&out).unwrap();
         check(&index, 10); // the test values are exact in f16 too
         assert_eq!(index.manifest().stats.empty_texts, 1);
         assert_eq!(index.manifest().stats.truncated, 1);
         assert_eq!(index.vectors().as_f32().is_some(), dtype == Dtype::F32);
-        assert!(!s.0.join(format!("{dtype:?}.partial")).exists());
+        assert!(!s.join(format!("{dtype:?}.partial")).exists());
     }
 }
 
 #[test]
 fn empty_index() {
     let s = Scratch::new("empty");
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     build(&out, Dtype::F32, 0);
     assert_eq!(Index::open(&out).unwrap().len(), 0);
 }
@@ -98,7 +81,7 @@ fn empty_index() {
 #[test]
 fn interrupted_build_resumes_after_last_segment() {
     let s = Scratch::new("resume");
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     {
         let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
         for i in 0..7 {
@@ -133,7 +116,7 @@ fn interrupted_build_resumes_after_last_segment() {
     );
 
     // Different input: the partial build is discarded, not resumed.
-    let out2 = s.0.join("idx2");
+    let out2 = s.join("idx2");
     drop(
         IndexWriter::create(&out2, config(Dtype::F32, 1)).map(|mut w| {
             let (id, text, v) = doc(0);
@@ -148,7 +131,7 @@ fn interrupted_build_resumes_after_last_segment() {
 #[test]
 fn duplicate_ids_and_existing_output_are_errors() {
     let s = Scratch::new("dup");
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
     w.add("a", "x", &[0.0; 4], false).unwrap();
     w.add("b", "x", &[0.0; 4], false).unwrap();
@@ -167,9 +150,17 @@ fn duplicate_ids_and_existing_output_are_errors() {
     assert!(err.contains("already exists"), "{err}");
 }
 
+/// Rewrites the manifest of the index at `out` after `edit`.
+fn edit_manifest(out: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = out.join("manifest.json");
+    let mut m = read_json(&path);
+    edit(&mut m);
+    std::fs::write(&path, m.to_string()).unwrap();
+}
+
 fn damaged(tag: &str, file: &str, damage: impl Fn(&mut Vec<u8>)) -> String {
     let s = Scratch::new(tag);
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     build(&out, Dtype::F32, 10);
     let path = out.join(file);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -200,20 +191,16 @@ fn truncated_or_bit_flipped_files_are_named() {
 #[test]
 fn newer_format_and_missing_manifest() {
     let s = Scratch::new("newer");
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     build(&out, Dtype::F32, 2);
-    let path = out.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["format_version"] = (FORMAT_VERSION + 1).into();
-    std::fs::write(&path, m.to_string()).unwrap();
+    edit_manifest(&out, |m| m["format_version"] = (FORMAT_VERSION + 1).into());
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(
         err.contains(&format!("format version {} is newer", FORMAT_VERSION + 1))
             && err.contains(&format!("supports (version {FORMAT_VERSION})")),
         "{err}"
     );
-    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(err.contains("is not an index folder"), "{err}");
 }
@@ -221,13 +208,9 @@ fn newer_format_and_missing_manifest() {
 #[test]
 fn inconsistent_manifest_is_rejected() {
     let s = Scratch::new("inconsistent");
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     build(&out, Dtype::F32, 4);
-    let path = out.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["count"] = 5.into();
-    std::fs::write(&path, m.to_string()).unwrap();
+    edit_manifest(&out, |m| m["count"] = 5.into());
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("vectors.bin") && err.contains("header says 4 x 4"),
@@ -252,7 +235,7 @@ fn opens_committed_version_1_index() {
 fn graph_round_trip_and_damage() {
     use hypencoder_index::{write_graph, GraphInfo, NO_NEIGHBOUR};
     let s = Scratch::new("graph");
-    let out = s.0.join("idx");
+    let out = s.join("idx");
     build(&out, Dtype::F32, 4);
     let info = GraphInfo {
         degree: 2,
@@ -295,10 +278,9 @@ fn graph_round_trip_and_damage() {
     let mut other = bytes.clone();
     other[8] = 5;
     std::fs::write(&path, &other).unwrap();
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    m["files"]["graph.bin"]["crc32"] = crc32(&other).into();
-    std::fs::write(out.join("manifest.json"), m.to_string()).unwrap();
+    edit_manifest(&out, |m| {
+        m["files"]["graph.bin"]["crc32"] = crc32(&other).into()
+    });
     let err = Index::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("graph.bin")

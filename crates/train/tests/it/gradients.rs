@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use hypencoder_model::hyperhead::HyperHead;
 use hypencoder_model::{Activation, QNetConfig};
+use hypencoder_test_support::Rng;
 use hypencoder_train::init::{init_hyper_head, InitStyle};
 use hypencoder_train::loss::{cross_entropy, margin_mse, value};
 
@@ -26,15 +27,7 @@ fn qnet() -> QNetConfig {
 
 /// Deterministic pseudo-random values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
+    Rng::new(seed).f64s(n)
 }
 
 struct Problem {

@@ -2,81 +2,15 @@
 //! `embed` with the reference outputs, the checkpoint layouts users have,
 //! and the error messages bad input gets.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
+use hypencoder_test_support::{
+    expected_json, fixture, jsonl, minilm, score_tolerance, stdout, stdout_json, stdout_jsonl,
+    strings, succeeds, Scratch,
+};
 use safetensors::SafeTensors;
 
-fn fixtures() -> PathBuf {
-    std::env::var("HYPENCODER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        })
-}
-
-fn minilm() -> PathBuf {
-    let dir = std::env::var("HYPENCODER_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
-        });
-    assert!(
-        dir.is_dir(),
-        "all-MiniLM-L6-v2 not found at {}: run scripts/fetch-minilm",
-        dir.display()
-    );
-    dir
-}
-
-fn hypencoder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hypencoder"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn stdout_json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "command failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
-}
-
-/// Runs a command that must fail and returns its stderr.
-fn failure(args: &[&str]) -> String {
-    let out = hypencoder(args);
-    assert!(!out.status.success(), "command should fail: {args:?}");
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!err.contains("panicked"), "command panicked: {err}");
-    err
-}
-
-/// A scratch folder removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("hypencoder-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::{floats, matrix, HYPENCODER};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -95,74 +29,24 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn write_jsonl(path: &Path, texts: &[String]) {
-    let body: String = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| serde_json::json!({"id": format!("d{i}"), "text": t}).to_string() + "\n")
-        .collect();
-    std::fs::write(path, body).unwrap();
-}
-
-fn expected_json(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(fixtures().join(name).join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn texts(v: &serde_json::Value, key: &str) -> Vec<String> {
-    v[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
-}
-
-/// Same bound as the model crate's parity test; see its module docs for why
-/// the deep fixtures carry a relative term.
-fn score_tolerance(name: &str, s: f64) -> f64 {
-    if name == "tiny-2layer" {
-        1e-4
-    } else {
-        1e-4 + 1e-3 * s.abs()
-    }
-}
-
 /// Writes the fixture's queries and passages as JSONL, runs `score` on
 /// `model`, and checks the matrix against the fixture `name`.
 fn check_score(name: &str, model: &Path, envs: &[(&str, &Path)]) {
     let meta = expected_json(name);
     let scratch = Scratch::new(&format!("score-{name}"));
-    write_jsonl(&scratch.path("q.jsonl"), &texts(&meta, "queries"));
-    write_jsonl(&scratch.path("d.jsonl"), &texts(&meta, "passages"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hypencoder"));
-    cmd.args([
+    scratch.write("q.jsonl", jsonl("d", &strings(&meta, "queries")));
+    scratch.write("d.jsonl", jsonl("d", &strings(&meta, "passages")));
+    let mut cmd = HYPENCODER.command(&[
         "score",
         "--model",
         &model.display().to_string(),
         "--queries",
-        &scratch.s("q.jsonl"),
+        &scratch.arg("q.jsonl"),
         "--docs",
-        &scratch.s("d.jsonl"),
+        &scratch.arg("d.jsonl"),
     ]);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let got = matrix(&stdout_json(&cmd.output().unwrap())["scores"]);
+    cmd.envs(envs.iter().copied());
+    let got = matrix(&stdout_json(&succeeds(&mut cmd))["scores"]);
     let want = matrix(&meta["scores"]);
     assert_eq!(got.len(), want.len(), "{name}: one row per query");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -180,7 +64,7 @@ fn check_score(name: &str, model: &Path, envs: &[(&str, &Path)]) {
 #[test]
 fn score_reproduces_every_fixture() {
     for name in ["tiny-2layer", "tiny-6layer-bin", "tiny-mean-unshared"] {
-        check_score(name, &fixtures().join(name), &[]);
+        check_score(name, &fixture(name), &[]);
     }
 }
 
@@ -188,36 +72,21 @@ fn score_reproduces_every_fixture() {
 fn embed_reproduces_minilm_reference() {
     let meta = expected_json("minilm-reference");
     let scratch = Scratch::new("embed");
-    write_jsonl(&scratch.path("t.jsonl"), &texts(&meta, "texts"));
-    let out = hypencoder(&[
+    scratch.write("t.jsonl", jsonl("d", &strings(&meta, "texts")));
+    let lines = stdout_jsonl(&HYPENCODER.ok(&[
         "embed",
         "--model",
         &minilm().display().to_string(),
         "--input",
-        &scratch.s("t.jsonl"),
+        &scratch.arg("t.jsonl"),
         "--max-length",
         "256",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    ]));
     let want = matrix(&meta["mean_normalized"]);
     assert_eq!(lines.len(), want.len());
     for (i, (line, w)) in lines.iter().zip(&want).enumerate() {
         assert_eq!(line["id"], format!("d{i}"), "ids echo the input, in order");
-        let got: Vec<f64> = line["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect();
+        let got = floats(&line["embedding"]);
         assert_eq!(got.len(), 384);
         let worst = got
             .iter()
@@ -239,17 +108,17 @@ fn bi_encoder_scores_are_dot_products_of_embeddings() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    write_jsonl(&scratch.path("t.jsonl"), &texts);
+    scratch.write("t.jsonl", jsonl("d", &texts));
     let model = minilm().display().to_string();
     let scores = matrix(
-        &stdout_json(&hypencoder(&[
+        &stdout_json(&HYPENCODER.ok(&[
             "score",
             "--model",
             &model,
             "--queries",
-            &scratch.s("t.jsonl"),
+            &scratch.arg("t.jsonl"),
             "--docs",
-            &scratch.s("t.jsonl"),
+            &scratch.arg("t.jsonl"),
         ]))["scores"],
     );
     // Unit-length embeddings: self-similarity 1, and the related pair beats the unrelated one.
@@ -266,7 +135,7 @@ fn bi_encoder_scores_are_dot_products_of_embeddings() {
 /// Splits a fixture into a head-only checkpoint (hyper-head tensors only)
 /// plus a base BERT folder holding the transformer weights.
 fn head_only_checkpoint(base_dir: &Path, ckpt_dir: &Path, base_name: &str) {
-    let src = fixtures().join("tiny-2layer");
+    let src = fixture("tiny-2layer");
     copy_dir(&src, ckpt_dir);
     std::fs::remove_file(ckpt_dir.join("model.safetensors")).unwrap();
     std::fs::remove_dir_all(ckpt_dir.join("base")).unwrap();
@@ -295,23 +164,23 @@ fn head_only_checkpoint(base_dir: &Path, ckpt_dir: &Path, base_name: &str) {
 #[test]
 fn head_only_checkpoint_reads_transformer_from_base_folder() {
     let scratch = Scratch::new("head-only");
-    let base = scratch.path("bert-base");
-    head_only_checkpoint(&base, &scratch.path("ckpt"), &base.display().to_string());
-    check_score("tiny-2layer", &scratch.path("ckpt"), &[]);
+    let base = scratch.join("bert-base");
+    head_only_checkpoint(&base, &scratch.join("ckpt"), &base.display().to_string());
+    check_score("tiny-2layer", &scratch.join("ckpt"), &[]);
 }
 
 #[test]
 fn base_model_is_found_in_hugging_face_cache() {
     let scratch = Scratch::new("hf-cache");
-    let repo = scratch.path("hub/models--someone--tiny-bert");
+    let repo = scratch.join("hub/models--someone--tiny-bert");
     let snapshot = repo.join("snapshots/abc123");
-    head_only_checkpoint(&snapshot, &scratch.path("ckpt"), "someone/tiny-bert");
+    head_only_checkpoint(&snapshot, &scratch.join("ckpt"), "someone/tiny-bert");
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), "abc123").unwrap();
     check_score(
         "tiny-2layer",
-        &scratch.path("ckpt"),
-        &[("HF_HUB_CACHE", &scratch.path("hub"))],
+        &scratch.join("ckpt"),
+        &[("HF_HUB_CACHE", &scratch.join("hub"))],
     );
 }
 
@@ -319,8 +188,8 @@ fn base_model_is_found_in_hugging_face_cache() {
 
 /// A writable copy of tiny-2layer with its config edited by `edit`.
 fn edited_checkpoint(scratch: &Scratch, edit: impl Fn(&mut serde_json::Value)) -> String {
-    let dir = scratch.path("ckpt");
-    copy_dir(&fixtures().join("tiny-2layer"), &dir);
+    let dir = scratch.join("ckpt");
+    copy_dir(&fixture("tiny-2layer"), &dir);
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     edit(&mut config);
@@ -329,28 +198,28 @@ fn edited_checkpoint(scratch: &Scratch, edit: impl Fn(&mut serde_json::Value)) -
 }
 
 fn score_with(model: &str, scratch: &Scratch) -> String {
-    write_jsonl(&scratch.path("q.jsonl"), &["a query".to_string()]);
-    failure(&[
+    scratch.write("q.jsonl", jsonl("d", &["a query".to_string()]));
+    HYPENCODER.fails(&[
         "score",
         "--model",
         model,
         "--queries",
-        &scratch.s("q.jsonl"),
+        &scratch.arg("q.jsonl"),
         "--docs",
-        &scratch.s("q.jsonl"),
+        &scratch.arg("q.jsonl"),
     ])
 }
 
 #[test]
 fn folder_that_is_not_a_model() {
     let scratch = Scratch::new("not-model");
-    std::fs::create_dir_all(scratch.path("empty")).unwrap();
-    let err = score_with(&scratch.s("empty"), &scratch);
+    std::fs::create_dir_all(scratch.join("empty")).unwrap();
+    let err = score_with(&scratch.arg("empty"), &scratch);
     assert!(
         err.contains("is not a model folder") && err.contains("no config.json"),
         "{err}"
     );
-    let err = score_with(&scratch.s("missing"), &scratch);
+    let err = score_with(&scratch.arg("missing"), &scratch);
     assert!(err.contains("no such folder"), "{err}");
 }
 
@@ -369,35 +238,28 @@ fn unknown_activation() {
 
 #[test]
 fn inconsistent_dimensions() {
-    let scratch = Scratch::new("dims");
-    let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
-            serde_json::json!([32, 16, 32, 1]);
-    });
-    let err = score_with(&model, &scratch);
-    assert!(
-        err.contains("residual connection, which needs equal sizes"),
-        "{err}"
-    );
-
-    let scratch = Scratch::new("dims-input");
-    let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
-            serde_json::json!([48, 48, 48, 1]);
-    });
-    let err = score_with(&model, &scratch);
-    assert!(
-        err.contains("starts with 48 but passage vectors have 32 dimensions"),
-        "{err}"
-    );
-
-    let scratch = Scratch::new("dims-last");
-    let model = edited_checkpoint(&scratch, |c| {
-        c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
-            serde_json::json!([32, 32, 2]);
-    });
-    let err = score_with(&model, &scratch);
-    assert!(err.contains("the last size must be 1"), "{err}");
+    let cases = [
+        (
+            "dims",
+            [32, 16, 32, 1].as_slice(),
+            "residual connection, which needs equal sizes",
+        ),
+        (
+            "dims-input",
+            &[48, 48, 48, 1],
+            "starts with 48 but passage vectors have 32 dimensions",
+        ),
+        ("dims-last", &[32, 32, 2], "the last size must be 1"),
+    ];
+    for (tag, dims, want) in cases {
+        let scratch = Scratch::new(tag);
+        let model = edited_checkpoint(&scratch, |c| {
+            c["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] =
+                serde_json::json!(dims);
+        });
+        let err = score_with(&model, &scratch);
+        assert!(err.contains(want), "{tag}: {err}");
+    }
 }
 
 #[test]
@@ -417,8 +279,8 @@ fn missing_tensor_is_named() {
 
     // A transformer tensor removed from the file.
     let scratch = Scratch::new("missing-bert-tensor");
-    let dir = scratch.path("ckpt");
-    copy_dir(&fixtures().join("tiny-2layer"), &dir);
+    let dir = scratch.join("ckpt");
+    copy_dir(&fixture("tiny-2layer"), &dir);
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let gone = "passage_encoder.transformer.encoder.layer.1.output.dense.weight";
@@ -445,8 +307,8 @@ fn truncated_or_corrupt_weights() {
         ("truncated-bin", "tiny-6layer-bin", "truncate"),
     ] {
         let scratch = Scratch::new(tag);
-        let dir = scratch.path("ckpt");
-        copy_dir(&fixtures().join(name), &dir);
+        let dir = scratch.join("ckpt");
+        copy_dir(&fixture(name), &dir);
         let file = if name == "tiny-6layer-bin" {
             "pytorch_model.bin"
         } else {
@@ -484,9 +346,9 @@ fn base_model_not_found() {
 #[test]
 fn malformed_jsonl_names_file_and_line() {
     let scratch = Scratch::new("jsonl");
-    let model = fixtures().join("tiny-2layer").display().to_string();
-    let docs = scratch.path("d.jsonl");
-    write_jsonl(&docs, &["fine".to_string()]);
+    let model = fixture("tiny-2layer").display().to_string();
+    let docs = scratch.join("d.jsonl");
+    std::fs::write(&docs, jsonl("d", &["fine".to_string()])).unwrap();
     let cases: [(&str, &[u8], &str); 5] = [
         (
             "bad.jsonl",
@@ -515,26 +377,26 @@ fn malformed_jsonl_names_file_and_line() {
         ),
     ];
     for (file, body, want) in cases {
-        std::fs::write(scratch.path(file), body).unwrap();
-        let err = failure(&[
+        std::fs::write(scratch.join(file), body).unwrap();
+        let err = HYPENCODER.fails(&[
             "score",
             "--model",
             &model,
             "--queries",
-            &scratch.s(file),
+            &scratch.arg(file),
             "--docs",
             &docs.display().to_string(),
         ]);
         assert!(err.contains(want), "{file}: {err}");
     }
     // embed needs ids.
-    std::fs::write(scratch.path("noid.jsonl"), b"{\"text\": \"x\"}\n").unwrap();
-    let err = failure(&[
+    std::fs::write(scratch.join("noid.jsonl"), b"{\"text\": \"x\"}\n").unwrap();
+    let err = HYPENCODER.fails(&[
         "embed",
         "--model",
         &model,
         "--input",
-        &scratch.s("noid.jsonl"),
+        &scratch.arg("noid.jsonl"),
     ]);
     assert!(err.contains("noid.jsonl:1: missing field 'id'"), "{err}");
 }
@@ -542,8 +404,7 @@ fn malformed_jsonl_names_file_and_line() {
 #[test]
 fn every_command_documents_its_flags() {
     for cmd in ["score", "embed"] {
-        let out = hypencoder(&[cmd, "--help"]);
-        let help = String::from_utf8(out.stdout).unwrap();
+        let help = stdout(&HYPENCODER.ok(&[cmd, "--help"]));
         for flag in [
             "--model",
             "--max-length",

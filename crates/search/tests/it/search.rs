@@ -2,86 +2,19 @@
 //! crate's tensor implementation on the parity fixtures, exhaustive search
 //! against a full sort, across block boundaries and storage types.
 
-use std::path::{Path, PathBuf};
-
-use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::Dtype;
 use hypencoder_model::{Model, QueryRepresentation};
 use hypencoder_search::{exhaustive, DotScorer, Hit, QNetScorer, Scorer, ScratchSpace, BLOCK};
+use hypencoder_test_support::{fixture, fixture_texts, Rng, Scratch};
 
-fn fixtures() -> PathBuf {
-    std::env::var("HYPENCODER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        })
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("hypencoder-search-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn write_index(out: &Path, vectors: &[Vec<f32>], dtype: Dtype) -> Index {
-    let dim = vectors[0].len();
-    let config = WriterConfig {
-        dim,
-        dtype,
-        model: ModelInfo {
-            path: "test".into(),
-            kind: "test".into(),
-            fingerprint: "test".into(),
-            doc_encoder: None,
-        },
-        with_texts: false,
-        max_length: 0,
-        source: "test".into(),
-        segment_size: 1000,
-    };
-    let mut w = IndexWriter::create(out, config).unwrap();
-    for (i, v) in vectors.iter().enumerate() {
-        w.add(&format!("d{i}"), "", v, false).unwrap();
-    }
-    w.finish().unwrap();
-    Index::open(out).unwrap()
-}
-
-fn lcg(seed: &mut u64) -> f32 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-}
+use crate::write_index;
 
 #[test]
 fn qnet_kernel_matches_model_reference() {
     for name in ["tiny-2layer", "tiny-6layer-bin", "tiny-mean-unshared"] {
-        let dir = fixtures().join(name);
-        let meta: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
-                .unwrap();
-        let texts = |k: &str| -> Vec<String> {
-            meta[k]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_string())
-                .collect()
-        };
-        let (queries, passages) = (texts("queries"), texts("passages"));
-        let model = Model::load(&dir).unwrap();
+        let queries = fixture_texts(name, "queries");
+        let passages = fixture_texts(name, "passages");
+        let model = Model::load(&fixture(name)).unwrap();
         let q: Vec<&str> = queries.iter().map(String::as_str).collect();
         let p: Vec<&str> = passages.iter().map(String::as_str).collect();
         let docs = model.encode_docs_batched(&p, 4).unwrap();
@@ -109,7 +42,7 @@ fn qnet_kernel_matches_model_reference() {
 
         // Through an index and exhaustive search: full ranking, every score.
         let s = Scratch::new(name);
-        let index = write_index(&s.0.join("idx"), &docs, Dtype::F32);
+        let index = write_index(&s.join("idx"), &docs, Dtype::F32);
         let results = exhaustive(index.vectors(), &scorer, p.len());
         for (qi, hits) in results.iter().enumerate() {
             assert_eq!(hits.len(), p.len());
@@ -151,22 +84,18 @@ fn brute_force(vectors: &[Vec<f32>], queries: &[Vec<f32>], k: usize) -> Vec<Vec<
 
 #[test]
 fn exhaustive_dot_matches_brute_force_across_blocks_with_ties() {
-    let mut seed = 42;
+    let mut rng = Rng::new(42);
     let dim = 24;
     let n = 3 * BLOCK + 17;
-    let mut vectors: Vec<Vec<f32>> = (0..n)
-        .map(|_| (0..dim).map(|_| lcg(&mut seed)).collect())
-        .collect();
+    let mut vectors: Vec<Vec<f32>> = (0..n).map(|_| rng.f32s(dim)).collect();
     // Exact duplicates across block boundaries: ties must go to the earlier doc.
     for (from, to) in [(5, BLOCK + 3), (5, 2 * BLOCK + 9), (BLOCK - 1, BLOCK)] {
         vectors[to] = vectors[from].clone();
     }
-    let mut queries: Vec<Vec<f32>> = (0..5)
-        .map(|_| (0..dim).map(|_| lcg(&mut seed)).collect())
-        .collect();
+    let mut queries: Vec<Vec<f32>> = (0..5).map(|_| rng.f32s(dim)).collect();
     queries.push(vectors[5].clone());
     let s = Scratch::new("dot");
-    let index = write_index(&s.0.join("idx"), &vectors, Dtype::F32);
+    let index = write_index(&s.join("idx"), &vectors, Dtype::F32);
     let scorer = DotScorer::new(queries.iter().flatten().copied().collect(), dim);
     let k = 50;
     let got = exhaustive(index.vectors(), &scorer, k);
@@ -199,15 +128,13 @@ fn exhaustive_dot_matches_brute_force_across_blocks_with_ties() {
 
 #[test]
 fn f16_index_ranks_like_f32() {
-    let mut seed = 9;
+    let mut rng = Rng::new(9);
     let dim = 16;
-    let vectors: Vec<Vec<f32>> = (0..500)
-        .map(|_| (0..dim).map(|_| lcg(&mut seed)).collect())
-        .collect();
-    let queries: Vec<f32> = (0..3 * dim).map(|_| lcg(&mut seed)).collect();
+    let vectors: Vec<Vec<f32>> = (0..500).map(|_| rng.f32s(dim)).collect();
+    let queries: Vec<f32> = rng.f32s(3 * dim);
     let s = Scratch::new("f16");
-    let f32_index = write_index(&s.0.join("f32"), &vectors, Dtype::F32);
-    let f16_index = write_index(&s.0.join("f16"), &vectors, Dtype::F16);
+    let f32_index = write_index(&s.join("f32"), &vectors, Dtype::F32);
+    let f16_index = write_index(&s.join("f16"), &vectors, Dtype::F16);
     let scorer = DotScorer::new(queries, dim);
     let a = exhaustive(f32_index.vectors(), &scorer, 10);
     let b = exhaustive(f16_index.vectors(), &scorer, 10);
@@ -225,7 +152,7 @@ fn f16_index_ranks_like_f32() {
 fn k_larger_than_corpus_and_zero() {
     let vectors = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
     let s = Scratch::new("small");
-    let index = write_index(&s.0.join("idx"), &vectors, Dtype::F32);
+    let index = write_index(&s.join("idx"), &vectors, Dtype::F32);
     let scorer = DotScorer::new(vec![1.0, 2.0], 2);
     let hits = exhaustive(index.vectors(), &scorer, 10);
     assert_eq!(

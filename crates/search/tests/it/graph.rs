@@ -1,40 +1,22 @@
 //! Graph construction against brute force, and graph search recall against
 //! exhaustive search (not timed).
 
-use std::path::PathBuf;
-
-use hypencoder_index::{
-    write_graph, Dtype, GraphInfo, Index, IndexWriter, ModelInfo, WriterConfig,
-};
+use hypencoder_index::{write_graph, Dtype, GraphInfo, Index};
 use hypencoder_search::{
     exact_knn, exhaustive, graph_search, random_entry_points, DotScorer, GraphMetric, GraphParams,
     GraphScratch, Hit,
 };
+use hypencoder_test_support::{Rng, Scratch};
 
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn rng(seed: &mut u64) -> f32 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-}
+use crate::write_index;
 
 /// Clustered unit vectors, like real embeddings: topics plus noise.
-fn clustered(n: usize, dim: usize, seed: &mut u64) -> Vec<Vec<f32>> {
-    let centres: Vec<Vec<f32>> = (0..20)
-        .map(|_| (0..dim).map(|_| rng(seed)).collect())
-        .collect();
+fn clustered(n: usize, dim: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
+    let centres: Vec<Vec<f32>> = (0..20).map(|_| rng.f32s(dim)).collect();
     (0..n)
         .map(|i| {
             let c = &centres[i % centres.len()];
-            let mut v: Vec<f32> = c.iter().map(|x| x + 0.6 * rng(seed)).collect();
+            let mut v: Vec<f32> = c.iter().map(|x| x + 0.6 * rng.f32()).collect();
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             v.iter_mut().for_each(|x| *x /= norm);
             v
@@ -42,38 +24,30 @@ fn clustered(n: usize, dim: usize, seed: &mut u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// An f32 index of `vectors` in a new scratch folder, which must outlive it.
 fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
-    let dir = std::env::temp_dir().join(format!("hypencoder-graph-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = WriterConfig {
-        dim: vectors[0].len(),
-        dtype: Dtype::F32,
-        model: ModelInfo {
-            path: "t".into(),
-            kind: "t".into(),
-            fingerprint: "t".into(),
-            doc_encoder: None,
-        },
-        with_texts: false,
-        max_length: 0,
-        source: "t".into(),
-        segment_size: 4096,
+    let scratch = Scratch::new(tag);
+    let index = write_index(&scratch.join("idx"), vectors, Dtype::F32);
+    (scratch, index)
+}
+
+/// Writes `neighbours` (`degree` per document, inner product) as the
+/// index's graph and reopens the index to read it.
+fn with_graph(index: &Index, neighbours: &[u32], degree: usize, method: &str) -> Index {
+    let info = GraphInfo {
+        degree,
+        metric: "ip".into(),
+        method: method.into(),
+        recall_vs_exact: None,
     };
-    let out = dir.join("idx");
-    let mut w = IndexWriter::create(&out, config).unwrap();
-    for (i, v) in vectors.iter().enumerate() {
-        w.add(&format!("d{i}"), "", v, false).unwrap();
-    }
-    w.finish().unwrap();
-    let index = Index::open(&out).unwrap();
-    (Scratch(dir), index)
+    write_graph(index.dir(), neighbours, info).unwrap();
+    Index::open(index.dir()).unwrap()
 }
 
 #[test]
 fn exact_knn_matches_brute_force() {
-    let mut seed = 3;
-    let vectors = clustered(700, 12, &mut seed);
+    let mut rng = Rng::new(3);
+    let vectors = clustered(700, 12, &mut rng);
     let (_s, index) = index_of("knn", &vectors);
     for metric in [
         GraphMetric::InnerProduct,
@@ -122,19 +96,12 @@ fn exact_knn_matches_brute_force() {
 
 #[test]
 fn graph_search_recall_against_exhaustive() {
-    let mut seed = 11;
+    let mut rng = Rng::new(11);
     let (n, dim, degree, k) = (4000, 16, 16, 10);
-    let vectors = clustered(n, dim, &mut seed);
+    let vectors = clustered(n, dim, &mut rng);
     let (_s, index) = index_of("recall", &vectors);
     let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
-    let info = GraphInfo {
-        degree,
-        metric: "ip".into(),
-        method: "exact".into(),
-        recall_vs_exact: None,
-    };
-    write_graph(index.dir(), &neighbours, info).unwrap();
-    let index = Index::open(index.dir()).unwrap();
+    let index = with_graph(&index, &neighbours, degree, "exact");
     let graph = index.graph().unwrap();
 
     let entry = random_entry_points(200, n, 43);
@@ -142,7 +109,7 @@ fn graph_search_recall_against_exhaustive() {
     let mut scratch = GraphScratch::default();
     let (mut found, mut total, mut scored) = (0, 0, 0);
     for q in 0..50 {
-        let query: Vec<f32> = (0..dim).map(|_| rng(&mut seed)).collect();
+        let query: Vec<f32> = rng.f32s(dim);
         let scorer = DotScorer::new(query, dim);
         let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
         let (hits, stats) = graph_search(
@@ -184,22 +151,11 @@ fn graph_search_recall_against_exhaustive() {
 
 #[test]
 fn every_document_as_entry_point_is_exhaustive() {
-    let mut seed = 5;
-    let vectors = clustered(300, 8, &mut seed);
+    let mut rng = Rng::new(5);
+    let vectors = clustered(300, 8, &mut rng);
     let (_s, index) = index_of("all-entry", &vectors);
     let neighbours = exact_knn(index.vectors(), 4, GraphMetric::InnerProduct, &|_| {});
-    write_graph(
-        index.dir(),
-        &neighbours,
-        GraphInfo {
-            degree: 4,
-            metric: "ip".into(),
-            method: "exact".into(),
-            recall_vs_exact: None,
-        },
-    )
-    .unwrap();
-    let index = Index::open(index.dir()).unwrap();
+    let index = with_graph(&index, &neighbours, 4, "exact");
     let entry: Vec<u32> = (0..300).collect();
     let scorer = DotScorer::new(vec![0.3; 8], 8);
     let params = GraphParams {
@@ -241,7 +197,7 @@ fn entry_points_are_distinct_and_deterministic() {
 /// Beam search (ef 128, 32 random entries) for 50 queries near the data, as
 /// real queries are near their documents: (recall@10 against exhaustive,
 /// fraction of the corpus scored per query).
-fn beam_recall(index: &Index, vectors: &[Vec<f32>], seed: &mut u64) -> (f64, f64) {
+fn beam_recall(index: &Index, vectors: &[Vec<f32>], rng: &mut Rng) -> (f64, f64) {
     use hypencoder_search::{beam_search, BeamParams};
     let (n, dim, k) = (vectors.len(), vectors[0].len(), 10);
     let entry = random_entry_points(32, n, 43);
@@ -249,8 +205,8 @@ fn beam_recall(index: &Index, vectors: &[Vec<f32>], seed: &mut u64) -> (f64, f64
     let mut scratch = GraphScratch::default();
     let (mut found, mut scored) = (0, 0);
     for _ in 0..50 {
-        let near = &vectors[(rng(seed).abs() * (n - 1) as f32) as usize];
-        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng(seed)).collect();
+        let near = &vectors[(rng.f32().abs() * (n - 1) as f32) as usize];
+        let query: Vec<f32> = near.iter().map(|x| x + 0.3 * rng.f32()).collect();
         let scorer = DotScorer::new(query, dim);
         let exact = exhaustive(index.vectors(), &scorer, k).remove(0);
         let (hits, stats) = beam_search(
@@ -277,24 +233,13 @@ fn beam_recall(index: &Index, vectors: &[Vec<f32>], seed: &mut u64) -> (f64, f64
 
 #[test]
 fn beam_search_recall_and_cost() {
-    let mut seed = 21;
+    let mut rng = Rng::new(21);
     let (n, dim, degree) = (4000, 16, 16);
-    let vectors = clustered(n, dim, &mut seed);
+    let vectors = clustered(n, dim, &mut rng);
     let (_s, index) = index_of("beam", &vectors);
     let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
-    write_graph(
-        index.dir(),
-        &neighbours,
-        GraphInfo {
-            degree,
-            metric: "ip".into(),
-            method: "exact".into(),
-            recall_vs_exact: None,
-        },
-    )
-    .unwrap();
-    let index = Index::open(index.dir()).unwrap();
-    let (recall, fraction) = beam_recall(&index, &vectors, &mut seed);
+    let index = with_graph(&index, &neighbours, degree, "exact");
+    let (recall, fraction) = beam_recall(&index, &vectors, &mut rng);
     // Measured: 0.888 while scoring 8.9% of the documents (the paper's walk
     // above needs ~half the corpus for 0.95 on this data; a kNN graph of
     // clustered data has few links between clusters).
@@ -305,9 +250,9 @@ fn beam_search_recall_and_cost() {
 #[test]
 fn diversified_graph_is_well_formed_and_searches_better() {
     use hypencoder_search::diversify;
-    let mut seed = 21;
+    let mut rng = Rng::new(21);
     let (n, dim, degree) = (4000, 16, 16);
-    let vectors = clustered(n, dim, &mut seed);
+    let vectors = clustered(n, dim, &mut rng);
     let (_s, index) = index_of("diverse", &vectors);
     let pool = 2 * degree;
     let knn = exact_knn(index.vectors(), pool, GraphMetric::InnerProduct, &|_| {});
@@ -336,21 +281,10 @@ fn diversified_graph_is_well_formed_and_searches_better() {
             "document {u} lists a neighbour twice"
         );
     }
-    write_graph(
-        index.dir(),
-        &graph,
-        GraphInfo {
-            degree,
-            metric: "ip".into(),
-            method: "exact-diversified".into(),
-            recall_vs_exact: None,
-        },
-    )
-    .unwrap();
-    let index = Index::open(index.dir()).unwrap();
+    let index = with_graph(&index, &graph, degree, "exact-diversified");
     // The same queries as `beam_search_recall_and_cost` on the plain kNN
     // graph (0.888 there). Measured: 0.98 scoring 9.7%.
-    let (recall, fraction) = beam_recall(&index, &vectors, &mut seed);
+    let (recall, fraction) = beam_recall(&index, &vectors, &mut rng);
     assert!(recall >= 0.95, "recall@10 {recall}");
     assert!(fraction < 0.15, "scored {fraction} of the corpus per query");
 }
@@ -358,8 +292,8 @@ fn diversified_graph_is_well_formed_and_searches_better() {
 #[test]
 fn nn_descent_recall_against_exact() {
     use hypencoder_search::{knn_recall, nn_descent};
-    let mut seed = 8;
-    let vectors = clustered(3000, 16, &mut seed);
+    let mut rng = Rng::new(8);
+    let vectors = clustered(3000, 16, &mut rng);
     let (_s, index) = index_of("nnd", &vectors);
     for metric in [GraphMetric::InnerProduct, GraphMetric::L2] {
         let exact = exact_knn(index.vectors(), 16, metric, &|_| {});

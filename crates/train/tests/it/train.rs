@@ -8,36 +8,14 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
 use hypencoder_model::{LoadOptions, Model, ModelKind};
+use hypencoder_test_support::{fixture, read_json, Scratch};
 use hypencoder_train::{train, Event, Kind, Mode, TrainConfig};
-
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/tiny-2layer"
-);
-
-/// A scratch folder under the target dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("train-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The fixture's base BERT with its tokenizer beside it.
 fn base(root: &Path) -> PathBuf {
     let dir = root.join("base");
     std::fs::create_dir_all(&dir).unwrap();
-    let fixture = Path::new(FIXTURE);
+    let fixture = fixture("tiny-2layer");
     for (from, name) in [
         (fixture.join("base/config.json"), "config.json"),
         (fixture.join("base/model.safetensors"), "model.safetensors"),
@@ -175,7 +153,7 @@ fn scores(model_dir: &Path) -> Vec<Vec<f32>> {
 #[test]
 fn frozen_training_lowers_the_loss_and_resumes_to_the_same_weights() {
     let scratch = Scratch::new("resume");
-    let config = setup(&scratch.0);
+    let config = setup(scratch.path());
     let straight = run(&config, None);
     assert!(straight.finished);
     assert!(
@@ -186,7 +164,7 @@ fn frozen_training_lowers_the_loss_and_resumes_to_the_same_weights() {
     );
 
     let interrupted = TrainConfig {
-        output: scratch.0.join("model-resumed"),
+        output: scratch.join("model-resumed"),
         ..config.clone()
     };
     let first = run(&interrupted, Some(13));
@@ -212,12 +190,10 @@ fn frozen_training_lowers_the_loss_and_resumes_to_the_same_weights() {
 #[test]
 fn checkpoint_is_an_official_head_only_folder_that_scores_identically() {
     let scratch = Scratch::new("checkpoint");
-    let config = setup(&scratch.0);
+    let config = setup(scratch.path());
     run(&config, None);
 
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(config.output.join("config.json")).unwrap())
-            .unwrap();
+    let cfg = read_json(&config.output.join("config.json"));
     assert_eq!(cfg["architectures"][0], "HypencoderDualEncoder");
     assert_eq!(cfg["query_encoder_kwargs"]["model_name_or_path"], "../base");
     assert_eq!(
@@ -248,8 +224,8 @@ fn checkpoint_is_an_official_head_only_folder_that_scores_identically() {
 #[test]
 fn an_index_from_another_document_encoder_is_refused() {
     let scratch = Scratch::new("mismatch");
-    let config = setup(&scratch.0);
-    let other = scratch.0.join("index-short");
+    let config = setup(scratch.path());
+    let other = scratch.join("index-short");
     let short = LoadOptions {
         doc_max_length: Some(8),
         ..Default::default()
@@ -285,14 +261,14 @@ fn an_index_from_another_document_encoder_is_refused() {
 #[test]
 fn full_fine_tuning_trains_the_transformer_too() {
     let scratch = Scratch::new("full");
-    let config = setup(&scratch.0);
+    let config = setup(scratch.path());
     for kind in [Kind::Hypencoder, Kind::BiEncoder] {
         let c = TrainConfig {
             kind,
             mode: Mode::Full,
             max_steps: Some(3),
             lr: Some(1e-3),
-            output: scratch.0.join(format!("full-{kind:?}")),
+            output: scratch.join(format!("full-{kind:?}")),
             ..config.clone()
         };
         let summary = run(&c, None);
@@ -327,7 +303,7 @@ fn full_fine_tuning_trains_the_transformer_too() {
 #[test]
 fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
     let scratch = Scratch::new("query");
-    let config = setup(&scratch.0);
+    let config = setup(scratch.path());
     // Warm start from a frozen head, as the two-stage recipe does.
     let frozen = TrainConfig {
         max_steps: Some(4),
@@ -339,13 +315,11 @@ fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
         init_from: Some(frozen.output.clone()),
         max_steps: Some(3),
         lr: Some(1e-3),
-        output: scratch.0.join("query"),
+        output: scratch.join("query"),
         ..config.clone()
     };
     run(&c, None);
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(c.output.join("config.json")).unwrap())
-            .unwrap();
+    let cfg = read_json(&c.output.join("config.json"));
     assert_eq!(cfg["shared_encoder"], false);
     assert_eq!(cfg["passage_encoder_kwargs"]["freeze_transformer"], true);
     let names: Vec<String> = tensors(&c.output.join("model.safetensors"))
@@ -382,7 +356,7 @@ fn the_bi_encoder_start_scores_like_the_base() {
     let config = TrainConfig {
         max_steps: Some(1),
         save_every: 0,
-        ..setup(&scratch.0)
+        ..setup(scratch.path())
     };
     run(&config, None);
     let untrained = Model::load(&config.checkpoint_dir().join("step-0")).unwrap();
@@ -416,7 +390,7 @@ fn the_bi_encoder_start_scores_like_the_base() {
 #[test]
 fn margin_mse_training_follows_the_teacher() {
     let scratch = Scratch::new("margin");
-    let config = setup(&scratch.0);
+    let config = setup(scratch.path());
     write_examples_with(&config.data, true);
     let c = TrainConfig {
         loss: hypencoder_train::LossKind::MarginMse,
@@ -433,7 +407,7 @@ fn margin_mse_training_follows_the_teacher() {
     write_examples(&config.data);
     let err = train(
         &TrainConfig {
-            output: scratch.0.join("m2"),
+            output: scratch.join("m2"),
             ..c
         },
         &mut |_| true,

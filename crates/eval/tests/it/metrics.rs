@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hypencoder_eval::{evaluate, evaluate_with, EvalError, EvalOptions, Metric, Qrels, Run};
+use hypencoder_test_support::Rng;
 
 #[test]
 fn metric_names_parse_in_both_styles() {
@@ -72,27 +73,6 @@ fn no_common_query_is_an_error() {
     };
     let eval = evaluate_with(&qrels, &run, &[Metric::Map], complete).unwrap();
     assert_eq!(eval.mean[&Metric::Map], 0.0);
-}
-
-/// SplitMix64: small, deterministic, good enough to draw test cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
 }
 
 /// trec_eval's order written out the long way: repeatedly take the best.
@@ -171,12 +151,13 @@ fn naive(judgments: &HashMap<String, i32>, docs: &[(String, f64)], metric: Metri
     }
 }
 
+/// Run documents per query id, as given to [`Run::add_query`].
+type RunDocs = BTreeMap<String, Vec<(String, f64)>>;
+
 #[test]
 fn metrics_match_a_naive_implementation_on_random_rankings() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let cutoffs = [1, 2, 3, 5, 10, 20, 100];
-    let grades = [-1, 0, 0, 1, 1, 2, 3];
-    let scores = [0.0, 0.5, 1.0, 1.0, 2.5, -1.0];
     for trial in 0..400 {
         let metrics = [
             Metric::Map,
@@ -187,88 +168,110 @@ fn metrics_match_a_naive_implementation_on_random_rankings() {
             Metric::Recall(rng.pick(&cutoffs)),
             Metric::Precision(rng.pick(&cutoffs)),
         ];
-        let mut qrels = Qrels::new();
-        let mut run = Run::new();
-        let mut run_docs: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
-        for q in 0..5 {
-            let qid = format!("q{q}");
-            let universe = 1 + rng.below(40);
-            // Ids of mixed length so byte order differs from numeric order.
-            let ids: Vec<String> = (0..universe).map(|d| format!("d{}", d * 7 % 53)).collect();
-            let ids: BTreeSet<String> = ids.into_iter().collect();
-            if rng.below(5) > 0 {
-                for id in &ids {
-                    if rng.below(2) == 0 {
-                        qrels.insert(qid.clone(), id.clone(), rng.pick(&grades));
-                    }
-                }
-            }
-            if rng.below(5) > 0 {
-                let mut docs = Vec::new();
-                for id in &ids {
-                    if rng.below(10) < 6 {
-                        let score = if rng.below(2) == 0 {
-                            rng.pick(&scores)
-                        } else {
-                            rng.below(1000) as f64 / 7.0
-                        };
-                        docs.push((id.clone(), score));
-                    }
-                }
-                if !docs.is_empty() {
-                    run.add_query(qid.clone(), docs.iter().cloned()).unwrap();
-                    run_docs.insert(qid, docs);
-                }
-            }
-        }
+        let (qrels, run, run_docs) = random_case(&mut rng);
         for complete in [false, true] {
             for skip_without_relevant in [false, true] {
                 let options = EvalOptions {
                     complete,
                     skip_without_relevant,
                 };
-                let expected: BTreeMap<String, BTreeMap<Metric, f64>> = qrels
-                    .queries()
-                    .filter(|(qid, _)| complete || run_docs.contains_key(*qid))
-                    .filter(|(_, j)| !skip_without_relevant || j.values().any(|&r| r > 0))
-                    .map(|(qid, judgments)| {
-                        let docs = run_docs.get(qid).map_or(&[][..], Vec::as_slice);
-                        let values = metrics
-                            .iter()
-                            .map(|&m| (m, naive(judgments, docs, m)))
-                            .collect();
-                        (qid.to_owned(), values)
-                    })
-                    .collect();
-                let result = evaluate_with(&qrels, &run, &metrics, options);
-                if expected.is_empty() {
-                    assert!(matches!(result, Err(EvalError::NoQueries)), "trial {trial}");
-                    continue;
-                }
-                let ours = result.unwrap();
-                assert_eq!(
-                    ours.per_query.keys().collect::<Vec<_>>(),
-                    expected.keys().collect::<Vec<_>>(),
-                    "trial {trial} {options:?}"
-                );
-                for (qid, values) in &expected {
-                    for (metric, value) in values {
-                        let got = ours.per_query[qid][metric];
-                        assert!(
-                            (got - value).abs() < 1e-12,
-                            "trial {trial} {qid} {metric}: {got} vs naive {value}"
-                        );
-                    }
-                }
-                for metric in &metrics {
-                    let mean =
-                        expected.values().map(|v| v[metric]).sum::<f64>() / expected.len() as f64;
-                    assert!(
-                        (ours.mean[metric] - mean).abs() < 1e-12,
-                        "trial {trial} mean {metric}"
-                    );
+                let what = format!("trial {trial} {options:?}");
+                check_against_naive(&qrels, &run, &run_docs, &metrics, options, &what);
+            }
+        }
+    }
+}
+
+/// Five queries, each judged (or not) and retrieved (or not) at random,
+/// with grades and scores full of ties.
+fn random_case(rng: &mut Rng) -> (Qrels, Run, RunDocs) {
+    let grades = [-1, 0, 0, 1, 1, 2, 3];
+    let scores = [0.0, 0.5, 1.0, 1.0, 2.5, -1.0];
+    let mut qrels = Qrels::new();
+    let mut run = Run::new();
+    let mut run_docs = RunDocs::new();
+    for q in 0..5 {
+        let qid = format!("q{q}");
+        let universe = 1 + rng.below(40);
+        // Ids of mixed length so byte order differs from numeric order.
+        let ids: Vec<String> = (0..universe).map(|d| format!("d{}", d * 7 % 53)).collect();
+        let ids: BTreeSet<String> = ids.into_iter().collect();
+        if rng.below(5) > 0 {
+            for id in &ids {
+                if rng.below(2) == 0 {
+                    qrels.insert(qid.clone(), id.clone(), rng.pick(&grades));
                 }
             }
         }
+        if rng.below(5) > 0 {
+            let mut docs = Vec::new();
+            for id in &ids {
+                if rng.below(10) < 6 {
+                    let score = if rng.below(2) == 0 {
+                        rng.pick(&scores)
+                    } else {
+                        rng.below(1000) as f64 / 7.0
+                    };
+                    docs.push((id.clone(), score));
+                }
+            }
+            if !docs.is_empty() {
+                run.add_query(qid.clone(), docs.iter().cloned()).unwrap();
+                run_docs.insert(qid, docs);
+            }
+        }
+    }
+    (qrels, run, run_docs)
+}
+
+/// Per-query values and means of `evaluate_with` against [`naive`] over the
+/// queries `options` selects.
+fn check_against_naive(
+    qrels: &Qrels,
+    run: &Run,
+    run_docs: &RunDocs,
+    metrics: &[Metric],
+    options: EvalOptions,
+    what: &str,
+) {
+    let expected: BTreeMap<String, BTreeMap<Metric, f64>> = qrels
+        .queries()
+        .filter(|(qid, _)| options.complete || run_docs.contains_key(*qid))
+        .filter(|(_, j)| !options.skip_without_relevant || j.values().any(|&r| r > 0))
+        .map(|(qid, judgments)| {
+            let docs = run_docs.get(qid).map_or(&[][..], Vec::as_slice);
+            let values = metrics
+                .iter()
+                .map(|&m| (m, naive(judgments, docs, m)))
+                .collect();
+            (qid.to_owned(), values)
+        })
+        .collect();
+    let result = evaluate_with(qrels, run, metrics, options);
+    if expected.is_empty() {
+        assert!(matches!(result, Err(EvalError::NoQueries)), "{what}");
+        return;
+    }
+    let ours = result.unwrap();
+    assert_eq!(
+        ours.per_query.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (qid, values) in &expected {
+        for (metric, value) in values {
+            let got = ours.per_query[qid][metric];
+            assert!(
+                (got - value).abs() < 1e-12,
+                "{what} {qid} {metric}: {got} vs naive {value}"
+            );
+        }
+    }
+    for metric in metrics {
+        let mean = expected.values().map(|v| v[metric]).sum::<f64>() / expected.len() as f64;
+        assert!(
+            (ours.mean[metric] - mean).abs() < 1e-12,
+            "{what} mean {metric}"
+        );
     }
 }

@@ -1,8 +1,7 @@
 //! Reading and writing qrels and runs: errors name file:line, writing round-trips.
 
-use std::path::PathBuf;
-
 use hypencoder_eval::{EvalError, Qrels, Run, RunWriter};
+use hypencoder_test_support::Scratch;
 
 fn qrels_error(text: &str) -> String {
     Qrels::from_reader(text.as_bytes(), "judged.qrels")
@@ -20,12 +19,6 @@ fn assert_contains(message: &str, parts: &[&str]) {
     for part in parts {
         assert!(message.contains(part), "'{message}' lacks '{part}'");
     }
-}
-
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 #[test]
@@ -131,15 +124,16 @@ fn run_duplicate_names_both_lines() {
 
 #[test]
 fn reading_files_names_the_path() {
-    let path = temp_file("bad-line.run", "q1 Q0 a 1 1 t\nq1 Q0 b\n");
+    let scratch = Scratch::new("eval-formats");
+    let path = scratch.write("bad-line.run", "q1 Q0 a 1 1 t\nq1 Q0 b\n");
     let message = Run::read(&path).unwrap_err().to_string();
     assert_contains(&message, &[&format!("{}:2:", path.display())]);
 
-    let path = temp_file("bad-line.qrels", "q1 0 a 1\nq1 0 b 1\nq1 0 c one\n");
+    let path = scratch.write("bad-line.qrels", "q1 0 a 1\nq1 0 b 1\nq1 0 c one\n");
     let message = Qrels::read(&path).unwrap_err().to_string();
     assert_contains(&message, &[&format!("{}:3:", path.display())]);
 
-    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-such.qrels");
+    let missing = scratch.join("no-such.qrels");
     let error = Qrels::read(&missing).unwrap_err();
     assert!(matches!(error, EvalError::Io { .. }));
     assert_contains(&error.to_string(), &["no-such.qrels"]);
@@ -205,7 +199,8 @@ fn whole_runs_round_trip_through_a_file() {
         .unwrap();
     run.add_query("a", [("d9", 1e-300), ("d8", -1.0)]).unwrap();
     run.add_query("empty", Vec::<(String, f64)>::new()).unwrap();
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("round-trip.run");
+    let scratch = Scratch::new("eval-round-trip");
+    let path = scratch.join("round-trip.run");
     let mut writer = RunWriter::create(&path, "rt").unwrap();
     writer.write_run(&run).unwrap();
     writer.finish().unwrap();

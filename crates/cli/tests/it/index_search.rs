@@ -1,0 +1,355 @@
+//! `hypencoder index` and `hypencoder search` end to end: exhaustive search
+//! agrees with brute-force scoring, and bad input is reported by file and line.
+
+use std::path::Path;
+
+use hypencoder_test_support::{
+    fixture, fixture_texts, jsonl, read_json, repo_root, stderr, stdout, stdout_json, stdout_jsonl,
+    Scratch,
+};
+
+use crate::{floats, HYPENCODER};
+
+#[test]
+fn search_agrees_with_brute_force_scoring() {
+    for name in ["tiny-2layer", "tiny-mean-unshared"] {
+        let s = Scratch::new(&format!("agree-{name}"));
+        let model = fixture(name).display().to_string();
+        let docs = s.write_arg("docs.jsonl", jsonl("d", &fixture_texts(name, "passages")));
+        let queries = s.write_arg("queries.jsonl", jsonl("q", &fixture_texts(name, "queries")));
+        let index = s.arg("idx");
+        let out = HYPENCODER.ok(&index_args(&model, &docs, &index, &["--batch-size", "5"]));
+        let log = stderr(&out);
+        assert!(
+            log.contains("indexed 12 documents") && log.contains("1 empty"),
+            "{log}"
+        );
+        let brute = stdout_json(&HYPENCODER.ok(&[
+            "score",
+            "--model",
+            &model,
+            "--queries",
+            &queries,
+            "--docs",
+            &docs,
+        ]));
+        check_jsonl_ranking(name, &index, &queries, &brute["scores"]);
+        check_trec_and_text_output(&index, &queries);
+    }
+}
+
+/// `search --format jsonl` ranks all 12 documents of each of the 8 queries
+/// with `score`'s scores (`brute`), best first, ties by document order.
+fn check_jsonl_ranking(name: &str, index: &str, queries: &str, brute: &serde_json::Value) {
+    let lines = stdout_jsonl(&HYPENCODER.ok(&[
+        "search",
+        "--index",
+        index,
+        "--queries",
+        queries,
+        "--k",
+        "12",
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(lines.len(), 8);
+    for (qi, line) in lines.iter().enumerate() {
+        assert_eq!(line["qid"], format!("q{qi}"));
+        let row = floats(&brute[qi]);
+        let hits = line["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 12);
+        let mut prev: Option<(f64, usize)> = None;
+        for (rank, h) in hits.iter().enumerate() {
+            assert_eq!(h["rank"], rank + 1);
+            let doc: usize = h["id"].as_str().unwrap()[1..].parse().unwrap();
+            let score = h["score"].as_f64().unwrap();
+            let want = row[doc];
+            assert!(
+                (score - want).abs() <= 1e-4 + 1e-3 * want.abs(),
+                "{name} q{qi} d{doc}: {score} vs {want}"
+            );
+            if let Some((ps, pd)) = prev {
+                assert!(
+                    ps > score || (ps == score && pd < doc),
+                    "{name} q{qi}: order at rank {}",
+                    rank + 1
+                );
+            }
+            prev = Some((score, doc));
+        }
+    }
+}
+
+/// TREC lines by default, and a text view with snippets for `--query`.
+fn check_trec_and_text_output(index: &str, queries: &str) {
+    let trec =
+        stdout(&HYPENCODER.ok(&["search", "--index", index, "--queries", queries, "--k", "3"]));
+    let first: Vec<&str> = trec.lines().next().unwrap().split(' ').collect();
+    assert_eq!(
+        (first.len(), first[0], first[1], first[3], first[5]),
+        (6, "q0", "Q0", "1", "hypencoder")
+    );
+    assert_eq!(trec.lines().count(), 24);
+    let text = stdout(&HYPENCODER.ok(&[
+        "search",
+        "--index",
+        index,
+        "--query",
+        "capital of australia",
+        "--k",
+        "2",
+    ]));
+    assert!(
+        text.contains("query: capital of australia") && text.contains("   1. "),
+        "{text}"
+    );
+}
+
+/// `hypencoder index` of `corpus` with `model` into `index`, then `extra`.
+fn index_args<'a>(
+    model: &'a str,
+    corpus: &'a str,
+    index: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "index", "--model", model, "--corpus", corpus, "--index", index,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn index_reports_empty_and_truncated_documents_and_reads_tsv() {
+    let s = Scratch::new("counts");
+    let model = fixture("tiny-2layer").display().to_string();
+    let long = "word ".repeat(100);
+    let tsv = s.write_arg("c.tsv", format!("a\tfirst text\nb\t\nc\t{long}\n"));
+    let out = HYPENCODER.ok(&index_args(
+        &model,
+        &tsv,
+        &s.arg("idx"),
+        &["--max-length", "32"],
+    ));
+    let log = stderr(&out);
+    assert!(
+        log.contains("indexed 3 documents") && log.contains("1 empty, 1 truncated at 32 tokens"),
+        "{log}"
+    );
+    let manifest = read_json(&s.join("idx/manifest.json"));
+    assert_eq!(manifest["stats"]["truncated"], 1);
+    assert_eq!(manifest["count"], 3);
+
+    let bad = s.write_arg("bad.tsv", "a\tfine\nno tab here\n");
+    let e = HYPENCODER.fails(&index_args(&model, &bad, &s.arg("idx2"), &[]));
+    assert!(e.contains("bad.tsv:2: expected id<TAB>text"), "{e}");
+}
+
+#[test]
+fn bad_corpus_and_query_input() {
+    let s = Scratch::new("bad-input");
+    let model = fixture("tiny-2layer").display().to_string();
+    let dup = s.write_arg("dup.jsonl", "{\"id\": \"x\", \"text\": \"a\"}\n{\"id\": \"y\", \"text\": \"b\"}\n\n{\"id\": \"x\", \"text\": \"c\"}\n");
+    let e = HYPENCODER.fails(&index_args(&model, &dup, &s.arg("i1"), &[]));
+    assert!(
+        e.contains("dup.jsonl: duplicate id 'x' on lines 1 and 4"),
+        "{e}"
+    );
+    assert!(
+        !s.join("i1").exists() && !s.join("i1.partial").exists(),
+        "nothing is written for bad input"
+    );
+
+    let space = s.write_arg("space.jsonl", "{\"id\": \"has space\", \"text\": \"a\"}\n");
+    let e = HYPENCODER.fails(&index_args(&model, &space, &s.arg("i2"), &[]));
+    assert!(
+        e.contains("space.jsonl:1: id \"has space\" is empty or contains whitespace"),
+        "{e}"
+    );
+
+    let docs = s.write_arg("docs.jsonl", "{\"id\": \"d1\", \"text\": \"a document\"}\n");
+    HYPENCODER.ok(&index_args(&model, &docs, &s.arg("idx"), &[]));
+    let e = HYPENCODER.fails(&index_args(&model, &docs, &s.arg("idx"), &[]));
+    assert!(e.contains("already exists"), "{e}");
+    let q = s.write_arg(
+        "q.jsonl",
+        "{\"id\": \"q1\", \"text\": \"ok\"}\n{\"id\": \"q2\" \"text\": \"bad\"}\n",
+    );
+    let e = HYPENCODER.fails(&["search", "--index", &s.arg("idx"), "--queries", &q]);
+    assert!(e.contains("q.jsonl:2: not a JSON object"), "{e}");
+}
+
+fn small_index(s: &Scratch) -> String {
+    let model = fixture("tiny-2layer").display().to_string();
+    let docs = s.write_arg(
+        "docs.jsonl",
+        jsonl("d", &fixture_texts("tiny-2layer", "passages")),
+    );
+    HYPENCODER.ok(&index_args(&model, &docs, &s.arg("idx"), &[]));
+    s.arg("idx")
+}
+
+#[test]
+fn damaged_or_newer_index_is_rejected() {
+    let s = Scratch::new("damaged");
+    let index = small_index(&s);
+    let vectors = Path::new(&index).join("vectors.bin");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&vectors, &bytes).unwrap();
+    let e = HYPENCODER.fails(&["search", "--index", &index, "--query", "x"]);
+    assert!(
+        e.contains("vectors.bin") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    bytes[100] ^= 0x01;
+    bytes.truncate(bytes.len() - 4);
+    std::fs::write(&vectors, &bytes).unwrap();
+    let e = HYPENCODER.fails(&["search", "--index", &index, "--query", "x"]);
+    assert!(e.contains("vectors.bin") && e.contains("truncated"), "{e}");
+
+    let s = Scratch::new("newer");
+    let index = small_index(&s);
+    let path = Path::new(&index).join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 7");
+    std::fs::write(&path, text).unwrap();
+    let e = HYPENCODER.fails(&["search", "--index", &index, "--query", "x"]);
+    assert!(
+        e.contains("format version 7 is newer than this build supports (version 1)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn searching_with_another_model_is_an_error() {
+    let s = Scratch::new("other-model");
+    let index = small_index(&s);
+    let other = fixture("tiny-6layer-bin").display().to_string();
+    let e = HYPENCODER.fails(&[
+        "search", "--index", &index, "--query", "x", "--model", &other,
+    ]);
+    assert!(e.contains("was built with another document encoder"), "{e}");
+}
+
+#[test]
+fn eval_matches_pytrec_eval_on_committed_run() {
+    let data = repo_root().join("crates/eval/tests/data");
+    let expected = read_json(&data.join("expected.json"));
+    let (qrels, run_file) = (
+        data.join("qrels.txt").display().to_string(),
+        data.join("run.txt").display().to_string(),
+    );
+    let eval = |extra: &[&'static str]| {
+        let mut args = vec!["eval", "--qrels", &qrels, "--run", &run_file];
+        args.extend_from_slice(extra);
+        args
+    };
+    let got = stdout_json(&HYPENCODER.ok(&eval(&[
+        "--json",
+        "--metrics",
+        "mrr@10,ndcg@10,recall@100,map",
+    ])));
+    for name in ["recip_rank_cut_10", "ndcg_cut_10", "recall_100", "map"] {
+        let (g, w) = (
+            got["mean"][name].as_f64().unwrap(),
+            expected["plain"]["mean"][name].as_f64().unwrap(),
+        );
+        assert!((g - w).abs() < 1e-9, "{name}: {g} vs pytrec_eval {w}");
+    }
+    let got = stdout_json(&HYPENCODER.ok(&eval(&["--json", "--complete", "--metrics", "ndcg@10"])));
+    let w = expected["complete"]["mean"]["ndcg_cut_10"]
+        .as_f64()
+        .unwrap();
+    assert!((got["mean"]["ndcg_cut_10"].as_f64().unwrap() - w).abs() < 1e-9);
+    let e = HYPENCODER.fails(&eval(&["--metrics", "bleu"]));
+    assert!(e.contains("bleu"), "{e}");
+}
+
+#[test]
+fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
+    let s = Scratch::new("graph");
+    let index = small_index(&s);
+    let queries = s.write_arg(
+        "queries.jsonl",
+        jsonl("q", &fixture_texts("tiny-2layer", "queries")),
+    );
+    let e = HYPENCODER.fails(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--mode",
+        "graph",
+    ]);
+    assert!(
+        e.contains("has no neighbour graph") && e.contains("hypencoder graph --index"),
+        "{e}"
+    );
+    let out = HYPENCODER.ok(&["graph", "--index", &index, "--degree", "4"]);
+    assert!(stderr(&out).contains("exact-diversified 4-NN graph"));
+    check_graph_search_modes(&index, &queries);
+    check_index_builds_a_graph(&s);
+}
+
+/// Both graph algorithms on the 12-document index of `small_index` with
+/// its graph: with every document an entry point they give the exhaustive
+/// top-k; with few entry points still a full ranking.
+fn check_graph_search_modes(index: &str, queries: &str) {
+    let search = |extra: &[&str]| {
+        let mut args = vec!["search", "--index", index, "--queries", queries];
+        args.extend_from_slice(extra);
+        HYPENCODER.ok(&args)
+    };
+    let exhaustive = stdout(&search(&["--k", "5"]));
+    let out = search(&[
+        "--k",
+        "5",
+        "--mode",
+        "graph",
+        "--algorithm",
+        "paper",
+        "--entry-points",
+        "1000",
+    ]);
+    assert_eq!(stdout(&out), exhaustive);
+    assert!(stderr(&out).contains("12 documents scored per query (100.00%)"));
+    let out = search(&[
+        "--k",
+        "3",
+        "--mode",
+        "graph",
+        "--algorithm",
+        "paper",
+        "--entry-points",
+        "2",
+        "--ncandidates",
+        "1",
+        "--max-iter",
+        "2",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 24);
+    // Ours, the default: every document an entry point is exhaustive too.
+    let out = search(&["--k", "5", "--mode", "graph", "--entry-points", "12"]);
+    assert_eq!(stdout(&out), exhaustive);
+}
+
+/// `index --graph-degree` builds the graph along with the index.
+fn check_index_builds_a_graph(s: &Scratch) {
+    let model = fixture("tiny-2layer").display().to_string();
+    let docs = s.write_arg(
+        "more.jsonl",
+        jsonl("m", &fixture_texts("tiny-2layer", "passages")),
+    );
+    let out = HYPENCODER.ok(&index_args(
+        &model,
+        &docs,
+        &s.arg("with-graph"),
+        &["--graph-degree", "3"],
+    ));
+    assert!(stderr(&out).contains("exact-diversified 3-NN graph"));
+    let manifest = read_json(&s.join("with-graph/manifest.json"));
+    assert_eq!(manifest["graph"]["degree"], 3);
+}

@@ -1,0 +1,31 @@
+//! Integration tests of the `hypencoder` binary, one test binary: `score`
+//! and `embed` parity, checkpoint layouts and bad input (`cli`), `index`,
+//! `search`, `graph` and `eval` end to end (`index_search`), and mining and
+//! training on real text (`train`).
+
+mod cli;
+mod index_search;
+mod train;
+
+use hypencoder_test_support::Binary;
+
+/// The binary under test, as Cargo built it for these tests.
+const HYPENCODER: Binary = Binary(env!("CARGO_BIN_EXE_hypencoder"));
+
+/// A JSON array of numbers.
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+/// A JSON array of arrays of numbers, row by row.
+fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(floats)
+        .collect()
+}

@@ -164,30 +164,29 @@ impl Activation {
     /// accurate to 1.5e-7.
     #[inline]
     pub fn apply_f32(self, x: f32) -> f32 {
-        match self {
-            Activation::Relu => x.max(0.0),
-            Activation::Gelu => {
-                0.5 * x * (1.0 + crate::kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2))
-            }
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Activation::LeakyRelu => {
-                if x >= 0.0 {
-                    x
-                } else {
-                    0.01 * x
-                }
-            }
-        }
+        hypencoder_kernels::Activation::from(self).apply(x)
     }
 
     pub fn apply(self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
             Activation::Relu => xs.relu(),
-            Activation::Gelu => crate::kernels::gelu_erf(xs),
+            Activation::Gelu => crate::gelu::gelu_erf(xs),
             Activation::Tanh => xs.tanh(),
             Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
             Activation::LeakyRelu => candle_nn::ops::leaky_relu(xs, 0.01),
+        }
+    }
+}
+
+impl From<Activation> for hypencoder_kernels::Activation {
+    fn from(a: Activation) -> Self {
+        use hypencoder_kernels::Activation as K;
+        match a {
+            Activation::Relu => K::Relu,
+            Activation::Gelu => K::Gelu,
+            Activation::Tanh => K::Tanh,
+            Activation::Sigmoid => K::Sigmoid,
+            Activation::LeakyRelu => K::LeakyRelu,
         }
     }
 }

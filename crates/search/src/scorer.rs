@@ -2,7 +2,7 @@
 
 use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
-use crate::kernel::{dots, epilogue, matmul, sgemm, Epilogue, Rhs};
+use crate::kernel::{dots, matmul, sgemm, Rhs, RowEpilogue};
 
 /// Buffers a scorer reuses across blocks; one per worker thread.
 #[derive(Default)]
@@ -143,16 +143,16 @@ impl QNetScorer {
             let x: &[f32] = if j == 0 { docs } else { a };
             b.resize(n * w.n(), 0.0);
             matmul(n, x, w, b, pack);
-            let mut e = Epilogue {
+            let mut e = RowEpilogue {
                 bias: &qnet.biases[j],
-                activation: qnet.activation,
+                activation: qnet.activation.into(),
                 norm_before: qnet.norm_before,
                 norm_after: qnet.norm_after,
                 eps: QNET_LN_EPS as f32,
                 residual: qnet.residual[j].then_some(x),
                 last: (j + 1 == hidden).then_some((&qnet.last[..], &mut out[..n])),
             };
-            epilogue(b, n, w.n(), &mut e);
+            e.apply(b, n, w.n());
             std::mem::swap(a, b);
         }
     }

@@ -31,6 +31,8 @@ pub(crate) struct Lhs {
 
 /// Right operand, in panels (see the module doc). `bias` (or null) holds
 /// one value per column, added to the sums before any product term.
+/// `ldb == NR` means whole panels: every panel row is readable for all NR
+/// values, padding included (the kernel then loads it unmasked).
 #[derive(Clone, Copy)]
 pub(crate) struct Panels {
     pub ptr: *const f32,
@@ -101,7 +103,7 @@ unsafe impl Sync for Finish {}
 /// For every row `r < m`, `a.ptr + r * a.ld` is readable for `a.k` values;
 /// for every panel `p` in `panels` and `kk < a.k`, the panel row at
 /// `b.ptr + p * b.panel_stride + kk * b.ldb` is readable for that panel's
-/// width (`min(NR, b.n - p * NR)`), and so is `b.bias + p * NR` when not
+/// width (`min(NR, b.n - p * NR)`; all NR values when `b.ldb == NR`), and so is `b.bias + p * NR` when not
 /// null; row `r` of `c` (and of a residual) is writable (readable) over
 /// those columns; `c` does not overlap the inputs.
 pub(crate) unsafe fn block(

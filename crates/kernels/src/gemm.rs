@@ -4,9 +4,10 @@
 //!
 //! `C = A . B` where B ([`Rhs`]) is packed once (per query, not per block).
 //! With AVX-512, A is re-laid per call into row groups interleaved by k so
-//! the micro-kernel reads one stream; otherwise the `gemm` crate runs (it is
-//! built with its `x86-v4` feature, see the root Cargo.toml, but our kernel
-//! measured faster at the q-net's shapes).
+//! the micro-kernel reads one stream, and k runs in fixed chunks, so a
+//! row's sums never depend on the rows around it. Otherwise the `gemm`
+//! crate runs (built with its `x86-v4` feature, see the root Cargo.toml, so
+//! it too has AVX-512 code, used when the CPU has it).
 
 use crate::block::{self, Finish, Lhs, Out, Panels, MR, NR};
 use crate::dispatch::Isa;

@@ -46,20 +46,24 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// A layer from its weight (out, in) and optional bias (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
         Linear { weight, bias }
     }
 
+    /// Loads `weight` (out_dim, in_dim) and `bias` (out_dim) under `vb`.
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
         Ok(Linear::new(weight, Some(bias)))
     }
 
+    /// The weight matrix, (out, in).
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
 
+    /// The bias, when the layer has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
@@ -430,10 +434,12 @@ impl Bert {
         })
     }
 
+    /// The configuration this encoder was built from.
     pub fn config(&self) -> &BertConfig {
         &self.config
     }
 
+    /// Width of the hidden states (`hidden_size`).
     pub fn hidden_size(&self) -> usize {
         self.config.hidden_size
     }
@@ -557,6 +563,9 @@ pub fn additive_mask(mask: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Adds a random tensor: name, shape, mean, standard deviation.
+    type Put<'a> = dyn FnMut(String, &[usize], f32, f32) + 'a;
     use candle_core::{Device, Var};
 
     fn close(a: &Tensor, b: &Tensor) -> f32 {
@@ -648,10 +657,7 @@ mod tests {
         put("embeddings.LayerNorm.bias".into(), &[h], 0.0, 0.1);
         for l in 0..c.num_hidden_layers {
             let p = format!("encoder.layer.{l}.");
-            let lin = |put: &mut dyn FnMut(String, &[usize], f32, f32),
-                       name: &str,
-                       out: usize,
-                       inp: usize| {
+            let lin = |put: &mut Put, name: &str, out: usize, inp: usize| {
                 put(
                     format!("{p}{name}.weight"),
                     &[out, inp],

@@ -17,6 +17,7 @@ pub struct ScratchSpace {
 pub trait Scorer: Sync {
     /// Width of the document vectors this scorer takes.
     fn dim(&self) -> usize;
+    /// Queries scored per block (rows of the output).
     fn num_queries(&self) -> usize;
     /// `docs` holds `n` rows of `dim()` values; writes the score of row `i`
     /// for query `q` to `out[q * n + i]`.
@@ -37,7 +38,7 @@ impl DotScorer {
     /// `queries`: `count` rows of `dim` values.
     pub fn new(queries: Vec<f32>, dim: usize) -> Self {
         assert!(
-            dim > 0 && queries.len() % dim == 0,
+            dim > 0 && queries.len().is_multiple_of(dim),
             "query matrix is not a multiple of dim"
         );
         DotScorer {
@@ -95,6 +96,8 @@ pub struct QNetScorer {
 }
 
 impl QNetScorer {
+    /// Scores with these q-nets, one per query; all take vectors of one
+    /// width. Weights are packed for the kernel here, once.
     pub fn new(qnets: Vec<QNet>) -> Self {
         let dim = qnets.first().map_or(0, |q| q.config.vector_dimensions[0]);
         assert!(

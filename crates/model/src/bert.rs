@@ -5,9 +5,10 @@
 //! projection, and projections run as one 2-D matrix multiply over all tokens.
 //! Inference (no weight is a variable, f32 on a CPU with AVX-512, right-padded
 //! mask) skips candle after the embeddings: weights are packed once
-//! (`PackedLayer`) and each layer runs on the kernels of `infer.rs` (GEMMs
-//! with bias and GELU/residual epilogues, a fused attention core that skips
-//! padded keys, LayerNorm fused into the row blocks). Anything that may need
+//! (`PackedLayer`) and each layer runs on the encoder kernels of
+//! `hypencoder-kernels` (GEMMs with bias and GELU/residual epilogues, a
+//! fused attention core that skips padded keys, LayerNorm fused into the row
+//! blocks). Anything that may need
 //! a gradient keeps the candle ops (`forward_candle`); tests check both agree.
 
 use std::sync::OnceLock;
@@ -16,7 +17,7 @@ use candle_core::{DType, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::config::{Activation, BertConfig};
-use crate::infer::{self, Epilogue, PackedWeight};
+use hypencoder_kernels::{self as kernels, Epilogue, Isa, Rhs};
 
 /// Layer normalisation over the last dimension, without learned parameters;
 /// built from primitive ops so gradients flow (candle's fused kernel has none).
@@ -45,20 +46,24 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// A layer from its weight (out, in) and optional bias (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
         Linear { weight, bias }
     }
 
+    /// Loads `weight` (out_dim, in_dim) and `bias` (out_dim) under `vb`.
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
         Ok(Linear::new(weight, Some(bias)))
     }
 
+    /// The weight matrix, (out, in).
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
 
+    /// The bias, when the layer has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
@@ -233,15 +238,15 @@ impl Layer {
     }
 }
 
-/// One layer's weights for the inference kernels (`infer.rs`): Q/K/V
+/// One layer's weights for the inference kernels (`kernels::linear` etc.): Q/K/V
 /// concatenated with 1/sqrt(head_dim) folded into Q, all transposed into
 /// panels once.
 struct PackedLayer {
-    qkv: PackedWeight,
-    attn_out: PackedWeight,
+    qkv: Rhs,
+    attn_out: Rhs,
     attn_norm: (Vec<f32>, Vec<f32>, f32),
-    inter: PackedWeight,
-    out: PackedWeight,
+    inter: Rhs,
+    out: Rhs,
     out_norm: (Vec<f32>, Vec<f32>, f32),
 }
 
@@ -249,7 +254,7 @@ fn vec1(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
-fn pack_linear(l: &Linear, scale_rows: Option<(usize, f64)>) -> candle_core::Result<PackedWeight> {
+fn pack_linear(l: &Linear, scale_rows: Option<(usize, f64)>) -> candle_core::Result<Rhs> {
     let (n, k) = l.weight.dims2()?;
     let mut w = vec1(&l.weight)?;
     let mut b = match &l.bias {
@@ -266,7 +271,7 @@ fn pack_linear(l: &Linear, scale_rows: Option<(usize, f64)>) -> candle_core::Res
                 .for_each(|v| *v = (*v as f64 * scale) as f32);
         }
     }
-    Ok(PackedWeight::new(&w, b.as_deref(), n, k))
+    Ok(Rhs::linear(&w, b.as_deref(), n, k))
 }
 
 fn cat_linear(parts: &[&Linear]) -> candle_core::Result<Linear> {
@@ -349,51 +354,57 @@ impl PackedLayer {
         act: Activation,
     ) {
         let m = b * l;
-        let h = self.attn_out.out_dim();
-        infer::linear(&buf.x, m, &self.qkv, &mut buf.qkv, Epilogue::None);
-        infer::attention(&buf.qkv, b, l, h, heads, lens, &mut buf.ctx);
+        let h = self.attn_out.n();
+        kernels::linear(&buf.x, m, &self.qkv, &mut buf.qkv, Epilogue::None);
+        kernels::attention(&buf.qkv, b, l, h, heads, lens, &mut buf.ctx);
         let (g1, b1, e1) = &self.attn_norm;
         let (g2, b2, e2) = &self.out_norm;
-        let n1 = infer::Norm {
+        let n1 = kernels::Norm {
             gamma: g1,
             beta: b1,
             eps: *e1,
         };
-        let n2 = infer::Norm {
+        let n2 = kernels::Norm {
             gamma: g2,
             beta: b2,
             eps: *e2,
         };
-        if let Some(mc) = infer::fused_rows(m) {
-            infer::fused_residual_ln(&mut buf.x, Some(&buf.ctx), mc, None, &self.attn_out, &n1);
-            infer::fused_residual_ln(
+        if let Some(mc) = kernels::fused_rows(m) {
+            kernels::fused_residual_ln(&mut buf.x, Some(&buf.ctx), mc, None, &self.attn_out, &n1);
+            kernels::fused_residual_ln(
                 &mut buf.x,
                 None,
                 mc,
-                Some((&self.inter, act)),
+                Some((&self.inter, act.into())),
                 &self.out,
                 &n2,
             );
             return;
         }
-        infer::linear(
+        kernels::linear(
             &buf.ctx,
             m,
             &self.attn_out,
             &mut buf.tmp,
             Epilogue::Residual(&buf.x),
         );
-        infer::layer_norm_rows(&buf.tmp, &mut buf.x, h, g1, b1, *e1);
-        let mut inter = vec![0f32; m * self.inter.out_dim()];
-        infer::linear(&buf.x, m, &self.inter, &mut inter, Epilogue::Act(act));
-        infer::linear(
+        kernels::layer_norm_rows(&buf.tmp, &mut buf.x, h, g1, b1, *e1);
+        let mut inter = vec![0f32; m * self.inter.n()];
+        kernels::linear(
+            &buf.x,
+            m,
+            &self.inter,
+            &mut inter,
+            Epilogue::Act(act.into()),
+        );
+        kernels::linear(
             &inter,
             m,
             &self.out,
             &mut buf.tmp,
             Epilogue::Residual(&buf.x),
         );
-        infer::layer_norm_rows(&buf.tmp, &mut buf.x, h, g2, b2, *e2);
+        kernels::layer_norm_rows(&buf.tmp, &mut buf.x, h, g2, b2, *e2);
     }
 }
 
@@ -423,10 +434,12 @@ impl Bert {
         })
     }
 
+    /// The configuration this encoder was built from.
     pub fn config(&self) -> &BertConfig {
         &self.config
     }
 
+    /// Width of the hidden states (`hidden_size`).
     pub fn hidden_size(&self) -> usize {
         self.config.hidden_size
     }
@@ -452,7 +465,7 @@ impl Bert {
         if let Some(p) = self.packed.get() {
             return Ok(p.as_deref());
         }
-        let usable = infer::available()
+        let usable = Isa::detect().is_avx512()
             && self.embeddings.word.device().is_cpu()
             && self.embeddings.word.dtype() == DType::F32
             && !self.embeddings.word.track_op()
@@ -488,7 +501,7 @@ impl Bert {
             x: vec1(&emb)?,
             qkv: vec![0f32; m * 3 * h],
             ctx: vec![0f32; m * h],
-            tmp: if infer::fused_rows(m).is_some() {
+            tmp: if kernels::fused_rows(m).is_some() {
                 Vec::new()
             } else {
                 vec![0f32; m * h]
@@ -550,6 +563,9 @@ pub fn additive_mask(mask: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Adds a random tensor: name, shape, mean, standard deviation.
+    type Put<'a> = dyn FnMut(String, &[usize], f32, f32) + 'a;
     use candle_core::{Device, Var};
 
     fn close(a: &Tensor, b: &Tensor) -> f32 {
@@ -641,10 +657,7 @@ mod tests {
         put("embeddings.LayerNorm.bias".into(), &[h], 0.0, 0.1);
         for l in 0..c.num_hidden_layers {
             let p = format!("encoder.layer.{l}.");
-            let lin = |put: &mut dyn FnMut(String, &[usize], f32, f32),
-                       name: &str,
-                       out: usize,
-                       inp: usize| {
+            let lin = |put: &mut Put, name: &str, out: usize, inp: usize| {
                 put(
                     format!("{p}{name}.weight"),
                     &[out, inp],

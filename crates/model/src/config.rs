@@ -24,21 +24,32 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T
 /// The subset of a Hugging Face `BertConfig` that inference needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct BertConfig {
+    /// Token vocabulary size.
     pub vocab_size: usize,
+    /// Width of the hidden states.
     pub hidden_size: usize,
+    /// Transformer layers.
     pub num_hidden_layers: usize,
+    /// Attention heads per layer.
     pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
     pub intermediate_size: usize,
+    /// Feed-forward activation name (`gelu` and its aliases).
     #[serde(default = "default_hidden_act")]
     pub hidden_act: String,
+    /// Longest sequence the position embeddings cover.
     #[serde(default = "default_max_positions")]
     pub max_position_embeddings: usize,
+    /// Token-type (segment) vocabulary size.
     #[serde(default = "default_type_vocab")]
     pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
     #[serde(default = "default_bert_eps")]
     pub layer_norm_eps: f64,
+    /// Only `absolute` is supported.
     #[serde(default = "default_position_type")]
     pub position_embedding_type: String,
+    /// `bert` (or a compatible type), when given.
     #[serde(default)]
     pub model_type: Option<String>,
 }
@@ -78,6 +89,7 @@ impl BertConfig {
         }
     }
 
+    /// Reads and checks a `config.json`.
     pub fn from_file(file: &Path) -> Result<Self> {
         let config: BertConfig = read_json(file)?;
         config.validate(file)?;
@@ -101,7 +113,9 @@ impl BertConfig {
                 ));
             }
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -128,17 +142,23 @@ impl BertConfig {
 /// Face configs name them. `gelu` is the exact (erf) GELU, as PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
+    /// `max(x, 0)`.
     Relu,
+    /// Exact (erf) GELU.
     Gelu,
+    /// Hyperbolic tangent.
     Tanh,
+    /// Logistic sigmoid.
     Sigmoid,
     /// PyTorch's default negative slope, 0.01.
     LeakyRelu,
 }
 
 impl Activation {
+    /// The accepted names, for error messages.
     pub const NAMES: &'static str = "relu, gelu, tanh, sigmoid, leaky_relu";
 
+    /// The activation a config names, if known.
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "relu" => Activation::Relu,
@@ -150,6 +170,7 @@ impl Activation {
         })
     }
 
+    /// The name configs use for this activation.
     pub fn name(self) -> &'static str {
         match self {
             Activation::Relu => "relu",
@@ -164,30 +185,30 @@ impl Activation {
     /// accurate to 1.5e-7.
     #[inline]
     pub fn apply_f32(self, x: f32) -> f32 {
-        match self {
-            Activation::Relu => x.max(0.0),
-            Activation::Gelu => {
-                0.5 * x * (1.0 + crate::kernels::erf(x * std::f32::consts::FRAC_1_SQRT_2))
-            }
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Activation::LeakyRelu => {
-                if x >= 0.0 {
-                    x
-                } else {
-                    0.01 * x
-                }
-            }
-        }
+        hypencoder_kernels::Activation::from(self).apply(x)
     }
 
+    /// The activation of a tensor (differentiable unless the parallel GELU applies).
     pub fn apply(self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
             Activation::Relu => xs.relu(),
-            Activation::Gelu => crate::kernels::gelu_erf(xs),
+            Activation::Gelu => crate::gelu::gelu_erf(xs),
             Activation::Tanh => xs.tanh(),
             Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
             Activation::LeakyRelu => candle_nn::ops::leaky_relu(xs, 0.01),
+        }
+    }
+}
+
+impl From<Activation> for hypencoder_kernels::Activation {
+    fn from(a: Activation) -> Self {
+        use hypencoder_kernels::Activation as K;
+        match a {
+            Activation::Relu => K::Relu,
+            Activation::Gelu => K::Gelu,
+            Activation::Tanh => K::Tanh,
+            Activation::Sigmoid => K::Sigmoid,
+            Activation::LeakyRelu => K::LeakyRelu,
         }
     }
 }
@@ -202,6 +223,7 @@ pub enum Pooling {
 }
 
 impl Pooling {
+    /// `cls` or `mean`.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "cls" => Some(Pooling::Cls),
@@ -216,10 +238,15 @@ impl Pooling {
 pub struct QNetConfig {
     /// `[d, h1, ..., hn, 1]`: input width, hidden widths, one output.
     pub vector_dimensions: Vec<usize>,
+    /// Activation of the hidden layers.
     pub activation: Activation,
+    /// LayerNorm (no parameters) in each hidden layer.
     pub do_layer_norm: bool,
+    /// Residual connections on the hidden layers.
     pub do_residual: bool,
+    /// A residual on the last hidden layer too.
     pub do_residual_on_last: bool,
+    /// LayerNorm before (true) or after the residual.
     pub layer_norm_before_residual: bool,
 }
 
@@ -238,6 +265,7 @@ impl QNetConfig {
         dims[1..dims.len() - 1].to_vec()
     }
 
+    /// Number of hidden layers (all but the output layer).
     pub fn hidden_layers(&self) -> usize {
         self.vector_dimensions.len() - 2
     }
@@ -310,13 +338,19 @@ struct RawDualEncoderConfig {
 /// An official `HypencoderDualEncoder` `config.json`, checked.
 #[derive(Debug, Clone)]
 pub struct HypencoderConfig {
+    /// The `config.json` this was read from.
     pub file: PathBuf,
+    /// Query transformer (`model_name_or_path` of the query encoder).
     pub query_base: String,
+    /// Passage transformer (`model_name_or_path` of the passage encoder).
     pub passage_base: String,
     /// Hidden size of the query transformer (`base_encoder_output_dim`).
     pub query_model_dim: usize,
+    /// How passage token states become one vector.
     pub passage_pooling: Pooling,
+    /// Whether queries and passages share one transformer.
     pub shared_encoder: bool,
+    /// The q-net shape and wiring.
     pub qnet: QNetConfig,
 }
 
@@ -330,6 +364,7 @@ impl HypencoderConfig {
                 .is_some_and(|a| a.iter().any(|v| v == "HypencoderDualEncoder"))
     }
 
+    /// Reads and checks an official `config.json`.
     pub fn from_file(file: &Path) -> Result<Self> {
         let raw: RawDualEncoderConfig = read_json(file)?;
         let bad = |message: String| ModelError::Config {

@@ -3,51 +3,95 @@
 
 use std::path::PathBuf;
 
+/// Everything that can go wrong loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The folder holds no model this crate can load.
     #[error("'{dir}' is not a model folder: {reason}")]
-    NotAModel { dir: PathBuf, reason: String },
+    NotAModel {
+        /// The folder.
+        dir: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
 
+    /// A configuration file is unreadable or inconsistent.
     #[error("{file}: {message}")]
-    Config { file: PathBuf, message: String },
+    Config {
+        /// The configuration file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 
+    /// A weight file cannot be read.
     #[error("{file}: cannot read weights: {message}")]
-    Weights { file: PathBuf, message: String },
+    Weights {
+        /// The weight file.
+        file: PathBuf,
+        /// Why.
+        message: String,
+    },
 
+    /// A tensor the model needs is not in its weight file.
     #[error("{file}: tensor '{name}' is missing")]
-    MissingTensor { file: PathBuf, name: String },
+    MissingTensor {
+        /// The weight file.
+        file: PathBuf,
+        /// The tensor's name.
+        name: String,
+    },
 
+    /// A tensor's shape disagrees with the configuration.
     #[error("{file}: tensor '{name}' has shape {got:?} but the config implies {expected:?}")]
     TensorShape {
+        /// The weight file.
         file: PathBuf,
+        /// The tensor's name.
         name: String,
+        /// The shape the configuration implies.
         expected: Vec<usize>,
+        /// The shape in the file.
         got: Vec<usize>,
     },
 
+    /// The tokenizer file cannot be loaded.
     #[error("{file}: cannot load tokenizer: {message}")]
-    Tokenizer { file: PathBuf, message: String },
+    Tokenizer {
+        /// The tokenizer file.
+        file: PathBuf,
+        /// Why.
+        message: String,
+    },
 
+    /// Tokenizing a text failed.
     #[error("cannot tokenize text: {0}")]
     Tokenize(String),
 
+    /// The configuration names a base model that is not available locally.
     #[error(
         "base model '{name}' (model_name_or_path in {config}) was not found; looked in: {tried}. \
          Download it and pass a local folder, e.g. set model_name_or_path to that folder"
     )]
     BaseModelNotFound {
+        /// The name as the configuration gives it.
         name: String,
+        /// The configuration file.
         config: PathBuf,
+        /// The places searched, comma-separated.
         tried: String,
     },
 
+    /// An invalid argument or setting.
     #[error("{0}")]
     Invalid(String),
 
+    /// A tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }
 
+/// The model crate's result type.
 pub type Result<T> = std::result::Result<T, ModelError>;
 
 impl ModelError {

@@ -107,6 +107,7 @@ impl HyperHead {
         })
     }
 
+    /// The shape of the q-nets this head makes.
     pub fn config(&self) -> &QNetConfig {
         &self.config
     }

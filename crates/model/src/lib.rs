@@ -6,9 +6,8 @@
 pub mod bert;
 pub mod config;
 pub mod error;
+mod gelu;
 pub mod hyperhead;
-mod infer;
-mod kernels;
 pub mod model;
 pub mod qnet;
 pub mod tokenize;

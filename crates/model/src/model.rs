@@ -20,9 +20,12 @@ use crate::qnet::QNetBatch;
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::weights::{BaseModel, WeightFile};
 
+/// Query token limit unless the caller sets one.
 pub const DEFAULT_QUERY_MAX_LENGTH: usize = 64;
+/// Document token limit unless the caller sets one.
 pub const DEFAULT_DOC_MAX_LENGTH: usize = 512;
 
+/// What kind of model a folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
     /// Queries become q-nets.
@@ -32,6 +35,7 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Short name for messages and manifests.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Hypencoder => "hypencoder",
@@ -48,6 +52,7 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
+    /// An encoder over `bert`: pooled states, L2-normalised when `normalize`.
     pub fn new(bert: Arc<Bert>, pooling: Pooling, normalize: bool) -> Self {
         TextEncoder {
             bert,
@@ -56,6 +61,7 @@ impl TextEncoder {
         }
     }
 
+    /// Width of the vectors it makes.
     pub fn dim(&self) -> usize {
         self.bert.hidden_size()
     }
@@ -93,6 +99,7 @@ enum QueryEncoder {
 
 /// What a batch of queries becomes.
 pub enum QueryRepresentation {
+    /// One q-net per query (Hypencoder).
     QNets(QNetBatch),
     /// (Q, d)
     Vectors(Tensor),
@@ -123,10 +130,12 @@ pub struct Model {
 }
 
 impl Model {
+    /// Loads the model in folder `dir` with default options.
     pub fn load(dir: &Path) -> Result<Self> {
         Self::load_with(dir, &LoadOptions::default())
     }
 
+    /// Loads the model in folder `dir`: Hypencoder, sentence-transformers or BERT folder.
     pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self> {
         if !dir.is_dir() {
             return Err(ModelError::NotAModel {
@@ -156,10 +165,12 @@ impl Model {
         }
     }
 
+    /// The folder the model was loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Hypencoder or bi-encoder.
     pub fn kind(&self) -> ModelKind {
         self.kind
     }
@@ -174,22 +185,27 @@ impl Model {
         &self.weights_files
     }
 
+    /// Tokenizer for queries.
     pub fn query_tokenizer(&self) -> &TextTokenizer {
         &self.query_tokenizer
     }
 
+    /// Tokenizer for documents.
     pub fn doc_tokenizer(&self) -> &TextTokenizer {
         &self.doc_tokenizer
     }
 
+    /// Sets the query token limit (at least 2).
     pub fn set_query_max_length(&mut self, n: usize) -> Result<()> {
         self.query_tokenizer.set_max_length(n)
     }
 
+    /// Sets the document token limit (at least 2).
     pub fn set_doc_max_length(&mut self, n: usize) -> Result<()> {
         self.doc_tokenizer.set_max_length(n)
     }
 
+    /// The device the model runs on.
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -534,9 +550,57 @@ fn load_sentence_transformers(dir: &Path, options: &LoadOptions) -> Result<Model
     )
 }
 
-fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
-    let config = HypencoderConfig::from_file(&dir.join("config.json"))?;
-    let weights = weights_file(dir)?;
+/// The transformers' widths agree with the Hypencoder config.
+fn check_widths(config: &HypencoderConfig, query_bert: &Bert, passage_bert: &Bert) -> Result<()> {
+    let bad = |message: String| ModelError::Config {
+        file: config.file.clone(),
+        message,
+    };
+    if config.query_model_dim != query_bert.hidden_size() {
+        return Err(bad(format!(
+            "query_encoder_kwargs.base_encoder_output_dim is {} but the query transformer's hidden size is {}",
+            config.query_model_dim,
+            query_bert.hidden_size()
+        )));
+    }
+    if config.qnet.vector_dimensions[0] != passage_bert.hidden_size() {
+        return Err(bad(format!(
+            "converter_kwargs.vector_dimensions starts with {} but passage vectors have {} dimensions",
+            config.qnet.vector_dimensions[0],
+            passage_bert.hidden_size()
+        )));
+    }
+    Ok(())
+}
+
+/// Query and document tokenizers: `tokenizer.json` in the checkpoint
+/// folder or else in the query transformer's base folder.
+fn hypencoder_tokenizers(
+    dir: &Path,
+    query_base: &BaseModel,
+    query_config: &BertConfig,
+    options: &LoadOptions,
+) -> Result<(TextTokenizer, TextTokenizer)> {
+    let mut tok_dirs: Vec<&Path> = vec![dir];
+    if let Some(f) = query_base.folder() {
+        tok_dirs.push(f);
+    }
+    let tok_file = tokenizer_file(&tok_dirs)?;
+    tokenizers(
+        &tok_file,
+        query_config,
+        DEFAULT_QUERY_MAX_LENGTH,
+        DEFAULT_DOC_MAX_LENGTH,
+        options,
+    )
+}
+
+/// The query and passage base models of a Hypencoder checkpoint in `dir`,
+/// each with its BERT configuration.
+fn bases(
+    config: &HypencoderConfig,
+    dir: &Path,
+) -> Result<((BaseModel, BertConfig), (BaseModel, BertConfig))> {
     let query_base = BaseModel::resolve(&config.query_base, dir, &config.file)?;
     let passage_base = if config.passage_base == config.query_base {
         query_base.clone()
@@ -549,6 +613,13 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
     } else {
         passage_base.bert_config()?
     };
+    Ok(((query_base, query_config), (passage_base, passage_config)))
+}
+
+fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
+    let config = HypencoderConfig::from_file(&dir.join("config.json"))?;
+    let weights = weights_file(dir)?;
+    let ((query_base, query_config), (passage_base, passage_config)) = bases(&config, dir)?;
 
     // Transformer weights: in the checkpoint (both prefixes for a shared
     // encoder in pytorch_model.bin; only `passage_encoder.` in the hub's
@@ -592,24 +663,7 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
         (q, p)
     };
 
-    let bad = |message: String| ModelError::Config {
-        file: config.file.clone(),
-        message,
-    };
-    if config.query_model_dim != query_bert.hidden_size() {
-        return Err(bad(format!(
-            "query_encoder_kwargs.base_encoder_output_dim is {} but the query transformer's hidden size is {}",
-            config.query_model_dim,
-            query_bert.hidden_size()
-        )));
-    }
-    if config.qnet.vector_dimensions[0] != passage_bert.hidden_size() {
-        return Err(bad(format!(
-            "converter_kwargs.vector_dimensions starts with {} but passage vectors have {} dimensions",
-            config.qnet.vector_dimensions[0],
-            passage_bert.hidden_size()
-        )));
-    }
+    check_widths(&config, &query_bert, &passage_bert)?;
     let head = HyperHead::load(
         weights.var_builder().pp("query_encoder"),
         &config.qnet,
@@ -617,18 +671,8 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
     )
     .map_err(|e| ModelError::from_weights(e, weights.path()))?;
 
-    let mut tok_dirs: Vec<&Path> = vec![dir];
-    if let Some(f) = query_base.folder() {
-        tok_dirs.push(f);
-    }
-    let tok_file = tokenizer_file(&tok_dirs)?;
-    let (query_tokenizer, doc_tokenizer) = tokenizers(
-        &tok_file,
-        &query_config,
-        DEFAULT_QUERY_MAX_LENGTH,
-        DEFAULT_DOC_MAX_LENGTH,
-        options,
-    )?;
+    let (query_tokenizer, doc_tokenizer) =
+        hypencoder_tokenizers(dir, &query_base, &query_config, options)?;
     Ok(Model {
         dir: dir.to_path_buf(),
         kind: ModelKind::Hypencoder,

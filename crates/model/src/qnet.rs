@@ -23,6 +23,7 @@ pub struct QNetBatch {
 }
 
 impl QNetBatch {
+    /// A batch from per-layer weights (B, in, out) and biases (B, out).
     pub fn new(weights: Vec<Tensor>, biases: Vec<Tensor>, config: QNetConfig) -> Self {
         debug_assert_eq!(weights.len(), config.hidden_layers() + 1);
         debug_assert_eq!(biases.len(), config.hidden_layers());
@@ -33,22 +34,27 @@ impl QNetBatch {
         }
     }
 
+    /// Number of q-nets (queries).
     pub fn len(&self) -> usize {
         self.weights[0].dim(0).unwrap_or(0)
     }
 
+    /// Whether the batch holds no q-net.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Per layer, (B, in, out).
     pub fn weights(&self) -> &[Tensor] {
         &self.weights
     }
 
+    /// Per hidden layer, (B, out).
     pub fn biases(&self) -> &[Tensor] {
         &self.biases
     }
 
+    /// The shape all q-nets of the batch share.
     pub fn config(&self) -> &QNetConfig {
         &self.config
     }
@@ -116,6 +122,7 @@ impl QNetBatch {
 /// One query's q-net as plain arrays: what scoring kernels consume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QNet {
+    /// The shape and wiring.
     pub config: QNetConfig,
     /// Per layer, (in, out) row-major, applied as `x @ W`.
     pub weights: Vec<Vec<f32>>,

@@ -31,6 +31,7 @@ pub struct TokenBatch {
 }
 
 impl TextTokenizer {
+    /// Loads `tokenizer.json`, truncating to `max_length` tokens.
     pub fn from_file(file: &Path, max_length: usize) -> Result<Self> {
         let mut inner = Tokenizer::from_file(file).map_err(|e| ModelError::Tokenizer {
             file: file.to_path_buf(),
@@ -61,10 +62,12 @@ impl TextTokenizer {
         Ok(tok)
     }
 
+    /// Token limit, special tokens included.
     pub fn max_length(&self) -> usize {
         self.max_length
     }
 
+    /// Sets the token limit (at least 2: [CLS] and [SEP]).
     pub fn set_max_length(&mut self, max_length: usize) -> Result<()> {
         if max_length < 2 {
             return Err(ModelError::Invalid(format!(
@@ -93,6 +96,7 @@ impl TextTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Token ids and attention mask of `texts`, padded to the longest.
     pub fn batch(&self, texts: &[&str], device: &Device) -> Result<TokenBatch> {
         let encodings = self
             .inner

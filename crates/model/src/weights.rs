@@ -26,6 +26,7 @@ impl WeightFile {
             .find(|p| p.is_file())
     }
 
+    /// Reads a safetensors or PyTorch (`.bin`, `.pt`, `.pth`) file.
     pub fn load(path: &Path) -> Result<Self> {
         let is_pickle = path
             .extension()
@@ -49,6 +50,7 @@ impl WeightFile {
         })
     }
 
+    /// The file read.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -59,6 +61,7 @@ impl WeightFile {
         self.tensors.keys().any(|k| k.starts_with(&dotted))
     }
 
+    /// Whether a tensor of this exact name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }
@@ -108,6 +111,7 @@ fn first_line(e: &candle_core::Error) -> String {
 /// Where a `model_name_or_path` resolved to.
 #[derive(Debug, Clone)]
 pub enum BaseModel {
+    /// A local model folder.
     Folder(PathBuf),
     /// `google-bert/bert-base-uncased`, known by its config only.
     BuiltinBertBase,
@@ -148,6 +152,7 @@ impl BaseModel {
         })
     }
 
+    /// The base model's BERT configuration.
     pub fn bert_config(&self) -> Result<BertConfig> {
         match self {
             BaseModel::Folder(dir) => BertConfig::from_file(&dir.join("config.json")),
@@ -155,6 +160,7 @@ impl BaseModel {
         }
     }
 
+    /// The folder, when the model is a local one.
     pub fn folder(&self) -> Option<&Path> {
         match self {
             BaseModel::Folder(dir) => Some(dir),
@@ -162,6 +168,7 @@ impl BaseModel {
         }
     }
 
+    /// Where the model came from, for messages.
     pub fn describe(&self) -> String {
         match self {
             BaseModel::Folder(dir) => dir.display().to_string(),

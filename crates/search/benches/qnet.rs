@@ -12,12 +12,11 @@
 //! pair, for 1 query over `BENCH_DOCS` documents and for a batch of 32
 //! queries over `BENCH_BATCH_DOCS`; each the best of at least 2 runs
 //! lasting at least `BENCH_MIN_TIME` s in all. FLOPs per (query, document) = 2 sum(in*out).
-//! sgemm rate: `gemm` (the crate and call of the kernel's fallback path,
-//! single-threaded), one (m x d)(d x d) product per rayon thread in
-//! parallel, best m of 256..2048; "% crate" is the q-net's FLOP rate over
-//! it. The crate as this workspace builds it runs AVX2 code only, so on
-//! AVX-512 machines (where the kernel uses its own AVX-512 path) MKL's rate,
-//! measured by bench/qnet_vs_pytorch.py, is the real peak.
+//! sgemm rate: the `gemm` crate through `hypencoder_kernels::sgemm` (the
+//! kernels' fallback path, single-threaded, built with its `x86-v4`
+//! feature), one (m x d)(d x d) product per rayon thread in parallel, best m
+//! of 256..2048; "% crate" is the q-net's FLOP rate over it. MKL's rate,
+//! measured by bench/qnet_vs_pytorch.py, is the other reference peak.
 //!
 //!   RAYON_NUM_THREADS=2 cargo bench -p hypencoder-search --bench qnet
 //!
@@ -30,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_kernels::sgemm;
 use hypencoder_model::{Activation, QNet, QNetConfig};
 use hypencoder_search::{exhaustive, DotScorer, QNetScorer, BLOCK};
 use serde_json::{json, Value};
@@ -196,30 +196,8 @@ fn sgemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
         let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
         let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
         let mut c = vec![0f32; m * n];
-        let run = |c: &mut [f32]| unsafe {
-            // SAFETY: buffers sized above; the same call as kernel::sgemm.
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                1,
-                k as isize,
-                b.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        };
+        // The kernels crate's `sgemm`: the `gemm` crate, single-threaded.
+        let run = |c: &mut [f32]| sgemm(m, n, k, &a, &b, n, 1, c, false);
         run(&mut c); // warm-up
         let t = Instant::now();
         let mut count = 0usize;
@@ -236,30 +214,20 @@ fn sgemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
         .sum()
 }
 
-fn main() {
-    let n_docs: usize = env_or("BENCH_DOCS", 100_000);
-    let batch_docs: usize = env_or("BENCH_BATCH_DOCS", 8192);
-    let min_time: f64 = env_or("BENCH_MIN_TIME", 3.0);
-    let queries: Vec<usize> = env_or("BENCH_QUERIES", "1,32".to_string())
-        .split(',')
-        .map(|q| q.trim().parse().expect("BENCH_QUERIES"))
-        .collect();
-    let shapes: Vec<Shape> = env_or("BENCH_SHAPES", "768x2,768x6,384x2".to_string())
-        .split(',')
-        .map(|s| Shape::parse(s.trim()))
-        .collect();
-    let work: PathBuf = std::env::var("BENCH_WORK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-qnet")
-        });
-    std::fs::create_dir_all(&work).expect("create BENCH_WORK");
-    let threads = rayon::current_num_threads();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().next().unwrap_or("?").to_string();
-    println!("q-net scoring, {threads} rayon threads, block {BLOCK} docs, top-{TOP_K}, load average {load} at start");
+/// Settings from the environment.
+struct Opts {
+    n_docs: usize,
+    batch_docs: usize,
+    min_time: f64,
+    queries: Vec<usize>,
+    shapes: Vec<Shape>,
+    work: PathBuf,
+}
 
-    // Peak: sgemm at the kernel's layer shapes, best over the rows per call.
+/// The gemm crate's rate at the q-nets' layer shapes, best over the rows
+/// per call, per vector width.
+fn sgemm_peaks(shapes: &[Shape]) -> serde_json::Map<String, Value> {
+    let threads = rayon::current_num_threads();
     let mut peaks = serde_json::Map::new();
     let mut dims: Vec<usize> = shapes.iter().map(|s| s.dim).collect();
     dims.dedup();
@@ -290,15 +258,28 @@ fn main() {
         );
     }
 
+    peaks
+}
+
+/// Q-net throughput through `exhaustive` for every shape and query count.
+fn bench_qnets(opts: &Opts, peaks: &serde_json::Map<String, Value>) -> Vec<Value> {
+    let Opts {
+        n_docs,
+        batch_docs,
+        min_time,
+        ref queries,
+        ref shapes,
+        ref work,
+    } = *opts;
     let mut results = Vec::new();
     println!(
         "\n{:<8} {:>7} {:>8} {:>14} {:>14} {:>9} {:>8} {:>5}",
         "shape", "queries", "docs", "docs/s/query", "doc-scores/s", "GFLOP/s", "% crate", "runs"
     );
-    for shape in &shapes {
+    for shape in shapes.iter() {
         let config = shape.config();
         let peak = peaks[&shape.dim.to_string()]["gflops"].as_f64().unwrap();
-        for &q in &queries {
+        for &q in queries.iter() {
             let n = if q == 1 {
                 n_docs
             } else {
@@ -336,9 +317,22 @@ fn main() {
         }
     }
 
-    // The bi-encoder path: dot products through the same blocked GEMM.
+    results
+}
+
+/// The bi-encoder path: dot products through the same blocked GEMM.
+fn bench_dots(opts: &Opts) -> Vec<Value> {
+    let Opts {
+        n_docs,
+        min_time,
+        ref queries,
+        ref shapes,
+        ref work,
+        ..
+    } = *opts;
+    let mut results = Vec::new();
     let d = shapes[0].dim;
-    for &q in &queries {
+    for &q in queries.iter() {
         let index = write_docs(&work.join(format!("docs-{d}x{n_docs}")), n_docs, d);
         let mut rng = Rng(99);
         let scorer = DotScorer::new((0..q * d).map(|_| rng.normal()).collect(), d);
@@ -363,6 +357,43 @@ fn main() {
         }));
     }
 
+    results
+}
+
+fn main() {
+    let n_docs: usize = env_or("BENCH_DOCS", 100_000);
+    let batch_docs: usize = env_or("BENCH_BATCH_DOCS", 8192);
+    let min_time: f64 = env_or("BENCH_MIN_TIME", 3.0);
+    let queries: Vec<usize> = env_or("BENCH_QUERIES", "1,32".to_string())
+        .split(',')
+        .map(|q| q.trim().parse().expect("BENCH_QUERIES"))
+        .collect();
+    let shapes: Vec<Shape> = env_or("BENCH_SHAPES", "768x2,768x6,384x2".to_string())
+        .split(',')
+        .map(|s| Shape::parse(s.trim()))
+        .collect();
+    let work: PathBuf = std::env::var("BENCH_WORK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-qnet")
+        });
+
+    std::fs::create_dir_all(&work).expect("create BENCH_WORK");
+    let threads = rayon::current_num_threads();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_string();
+    println!("q-net scoring, {threads} rayon threads, block {BLOCK} docs, top-{TOP_K}, load average {load} at start");
+    let opts = Opts {
+        n_docs,
+        batch_docs,
+        min_time,
+        queries,
+        shapes,
+        work,
+    };
+    let peaks = sgemm_peaks(&opts.shapes);
+    let mut results = bench_qnets(&opts, &peaks);
+    results.extend(bench_dots(&opts));
     let report: Value = json!({
         "threads": threads, "block": BLOCK, "top_k": TOP_K, "load_average_at_start": load,
         "sgemm_peak": peaks, "results": results,

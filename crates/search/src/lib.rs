@@ -1,8 +1,8 @@
 //! Search: scoring blocks of document vectors and collecting the best.
 //!
 //! - [`Scorer`] scores a block of document vectors for a batch of queries.
-//!   [`QNetScorer`] runs Hypencoder q-nets, [`DotScorer`] dot products; both
-//!   go through the same blocked-GEMM kernel path.
+//!   [`QNetScorer`] runs Hypencoder q-nets, [`DotScorer`] dot products; the
+//!   dense kernels under both come from `hypencoder-kernels` (`kernel.rs`).
 //! - [`TopK`] keeps the k best hits with deterministic tie-breaking: equal
 //!   scores rank the earlier document (lower index) first.
 //! - [`exhaustive`] scores every document of an index, blocks in parallel on

@@ -2,7 +2,7 @@
 
 use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
-use crate::kernel::{dots, epilogue, matmul, sgemm, Epilogue, Rhs};
+use crate::kernel::{dots, matmul, sgemm, Rhs, RowEpilogue};
 
 /// Buffers a scorer reuses across blocks; one per worker thread.
 #[derive(Default)]
@@ -17,6 +17,7 @@ pub struct ScratchSpace {
 pub trait Scorer: Sync {
     /// Width of the document vectors this scorer takes.
     fn dim(&self) -> usize;
+    /// Queries scored per block (rows of the output).
     fn num_queries(&self) -> usize;
     /// `docs` holds `n` rows of `dim()` values; writes the score of row `i`
     /// for query `q` to `out[q * n + i]`.
@@ -37,7 +38,7 @@ impl DotScorer {
     /// `queries`: `count` rows of `dim` values.
     pub fn new(queries: Vec<f32>, dim: usize) -> Self {
         assert!(
-            dim > 0 && queries.len() % dim == 0,
+            dim > 0 && queries.len().is_multiple_of(dim),
             "query matrix is not a multiple of dim"
         );
         DotScorer {
@@ -95,6 +96,8 @@ pub struct QNetScorer {
 }
 
 impl QNetScorer {
+    /// Scores with these q-nets, one per query; all take vectors of one
+    /// width. Weights are packed for the kernel here, once.
     pub fn new(qnets: Vec<QNet>) -> Self {
         let dim = qnets.first().map_or(0, |q| q.config.vector_dimensions[0]);
         assert!(
@@ -143,16 +146,16 @@ impl QNetScorer {
             let x: &[f32] = if j == 0 { docs } else { a };
             b.resize(n * w.n(), 0.0);
             matmul(n, x, w, b, pack);
-            let mut e = Epilogue {
+            let mut e = RowEpilogue {
                 bias: &qnet.biases[j],
-                activation: qnet.activation,
+                activation: qnet.activation.into(),
                 norm_before: qnet.norm_before,
                 norm_after: qnet.norm_after,
                 eps: QNET_LN_EPS as f32,
                 residual: qnet.residual[j].then_some(x),
                 last: (j + 1 == hidden).then_some((&qnet.last[..], &mut out[..n])),
             };
-            epilogue(b, n, w.n(), &mut e);
+            e.apply(b, n, w.n());
             std::mem::swap(a, b);
         }
     }

@@ -6,7 +6,9 @@ use std::collections::BinaryHeap;
 /// A scored document: `doc` is its position in the index.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
+    /// Document number in the index.
     pub doc: u32,
+    /// Higher is better.
     pub score: f32,
 }
 
@@ -51,6 +53,7 @@ pub struct TopK {
 }
 
 impl TopK {
+    /// Keeps at most `k` hits (none for 0).
     pub fn new(k: usize) -> Self {
         TopK {
             k,
@@ -58,10 +61,12 @@ impl TopK {
         }
     }
 
+    /// Hits kept so far (at most k).
     pub fn len(&self) -> usize {
         self.heap.len()
     }
 
+    /// Whether no hit is kept.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -73,6 +78,7 @@ impl TopK {
             .flatten()
     }
 
+    /// Offers a hit; kept if it ranks among the k best so far.
     #[inline]
     pub fn push(&mut self, hit: Hit) {
         if self.k == 0 {
@@ -87,6 +93,7 @@ impl TopK {
         }
     }
 
+    /// Offers every hit `other` kept (the union's k best remain).
     pub fn merge(&mut self, other: TopK) {
         for w in other.heap {
             self.push(w.0);

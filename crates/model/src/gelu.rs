@@ -1,28 +1,12 @@
-//! CPU kernels for inference-only hot spots, used when no gradient is needed.
+//! Exact-erf GELU as a candle op for inference when no gradient is needed:
 //! candle's `gelu_erf` runs one scalar `erf` at a time on one thread; BERT
-//! spends ~12% of its time there on long documents.
+//! spends ~12% of its time there on long documents (candle path only; the
+//! packed forward fuses GELU into its GEMM). The scalar math is
+//! `hypencoder_kernels::Activation::Gelu`.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use hypencoder_kernels::Activation;
 use rayon::prelude::*;
-
-/// erf(x) by Abramowitz & Stegun 7.1.26: max absolute error 1.5e-7, below
-/// f32 resolution of GELU's output scale.
-#[inline]
-pub(crate) fn erf(x: f32) -> f32 {
-    const P: f32 = 0.327_591_1;
-    const A: [f32; 5] = [
-        0.254_829_6,
-        -0.284_496_74,
-        1.421_413_7,
-        -1.453_152_1,
-        1.061_405_4,
-    ];
-    let sign = x.signum();
-    let x = x.abs();
-    let t = 1.0 / (1.0 + P * x);
-    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    sign * (1.0 - poly * (-x * x).exp())
-}
 
 struct GeluErf;
 
@@ -45,7 +29,7 @@ impl CustomOp1 for GeluErf {
         let mut out = data[start..end].to_vec();
         out.par_chunks_mut(16 * 1024).for_each(|chunk| {
             for v in chunk {
-                *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+                *v = Activation::Gelu.apply(*v);
             }
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))

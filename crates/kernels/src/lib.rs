@@ -1,0 +1,43 @@
+//! The CPU SIMD kernels of the workspace, in one place: encoding (BERT's
+//! linear layers, attention, LayerNorm in `hypencoder-model`) and scoring
+//! (q-net layers, dot products in `hypencoder-search`) run on them, and no
+//! other crate holds SIMD code.
+//!
+//! - [`Rhs`]: a right-hand matrix (weights) stored once in the kernels'
+//!   layout, 32-column panels, with an optional bias.
+//! - [`matmul`] / [`sgemm`]: single-threaded products for callers that
+//!   parallelise over blocks themselves (the q-net scorer, graph builds);
+//!   [`RowEpilogue`] then finishes a q-net layer row by row.
+//! - [`linear`], [`fused_residual_ln`], [`layer_norm_rows`], [`attention`]:
+//!   BERT layer steps, parallel on rayon's pool.
+//! - [`dot`], [`dots`], [`layer_norm`], [`erf`], [`Activation`]: row and
+//!   scalar helpers.
+//!
+//! Every public function is safe on every CPU: it asks the one cached
+//! runtime check ([`Isa::detect`]) and runs `avx512.rs` (x86-64 with
+//! AVX-512F) or `portable.rs` (anything else). Both files implement the same
+//! internal operations (a register-tiled block product with fused start and
+//! finish, softmax and LayerNorm rows); the drivers above them are written
+//! once. Results of one path do not depend on how rows are blocked or on
+//! the thread count (fixed k order, no k-splitting).
+
+mod act;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod block;
+mod dispatch;
+mod encoder;
+mod gemm;
+mod portable;
+mod rows;
+
+pub use act::{erf, Activation};
+pub use dispatch::Isa;
+pub use encoder::{
+    attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,
+};
+pub use gemm::{matmul, sgemm, Rhs};
+pub use rows::{dot, dots, layer_norm, RowEpilogue};
+
+#[cfg(test)]
+mod tests;

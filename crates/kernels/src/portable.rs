@@ -1,0 +1,88 @@
+//! Portable fallbacks (any CPU) of the operations `avx512.rs` implements:
+//! plain scalar loops the compiler may vectorise for the target it builds
+//! for. They compute the same sums in the same k order, but round
+//! differently (no fused multiply-add, libm's exp), so results agree with
+//! the AVX-512 path to float tolerance, not bit for bit.
+
+use std::ops::Range;
+
+use crate::act::gelu;
+use crate::block::{Finish, Lhs, Out, Panels, NR};
+
+/// See [`crate::block::block`].
+///
+/// # Safety
+/// The contract of [`crate::block::block`].
+pub(crate) unsafe fn block(
+    m: usize,
+    a: Lhs,
+    b: Panels,
+    panels: Range<usize>,
+    c: Out,
+    finish: Finish,
+) {
+    let mut acc = [0f32; NR];
+    for p in panels {
+        let c0 = p * NR;
+        let w = NR.min(b.n - c0);
+        let acc = &mut acc[..w];
+        for r in 0..m {
+            // SAFETY: every slice below lies in a region the caller vouches
+            // for: row r of A (a.k values), panel p's rows and bias, and
+            // row r of C and of the residual over panel p's `w` columns.
+            unsafe {
+                if b.bias.is_null() {
+                    acc.fill(0.0);
+                } else {
+                    acc.copy_from_slice(std::slice::from_raw_parts(b.bias.add(c0), w));
+                }
+                let arow = std::slice::from_raw_parts(a.ptr.add(r * a.ld), a.k);
+                let bp = b.ptr.add(p * b.panel_stride);
+                for (kk, &av) in arow.iter().enumerate() {
+                    let brow = std::slice::from_raw_parts(bp.add(kk * b.ldb), w);
+                    for (s, &bv) in acc.iter_mut().zip(brow) {
+                        *s += av * bv;
+                    }
+                }
+                let out = std::slice::from_raw_parts_mut(c.ptr.add(r * c.ld + c0), w);
+                match finish {
+                    Finish::Store => out.copy_from_slice(acc),
+                    Finish::Gelu => {
+                        for (o, &s) in out.iter_mut().zip(acc.iter()) {
+                            *o = gelu(s);
+                        }
+                    }
+                    Finish::Residual { ptr, ld } => {
+                        let res = std::slice::from_raw_parts(ptr.add(r * ld + c0), w);
+                        for ((o, &s), &x) in out.iter_mut().zip(acc.iter()).zip(res) {
+                            *o = s + x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// In-place softmax of one row.
+pub(crate) fn softmax_row(row: &mut [f32]) {
+    let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - mx).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `dst = (src - mean) / sqrt(var + eps) * gamma + beta` over one row.
+pub(crate) fn layer_norm_row(src: &[f32], dst: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let h = src.len() as f32;
+    let mean = src.iter().sum::<f32>() / h;
+    let var = src.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h;
+    let rstd = 1.0 / (var + eps).sqrt();
+    for (((d, &s), &g), &b) in dst.iter_mut().zip(src).zip(gamma).zip(beta) {
+        *d = (s - mean) * rstd * g + b;
+    }
+}

@@ -7,8 +7,11 @@
 //!   scores rank the earlier document (lower index) first.
 //! - [`exhaustive`] scores every document of an index, blocks in parallel on
 //!   the process's one rayon pool.
-//! - [`exact_knn`] builds the neighbour graph; [`graph_search`] walks it
-//!   (the paper's algorithm), scoring a small fraction of the documents.
+//! - Neighbour graphs: [`exact_knn`] (blocked GEMM) or [`nn_descent`]
+//!   (approximate, for large corpora) find neighbours, [`diversify`] prunes
+//!   them and adds reverse edges.
+//! - Walks over a graph, scoring a small fraction of the documents:
+//!   [`graph_search`] (the paper's algorithm) and [`beam_search`] (ours).
 
 mod exhaustive;
 mod graph_build;

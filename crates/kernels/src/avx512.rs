@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::block::{Finish, Lhs, Out, Panels, KC, MR, NR};
+use crate::tile::{Finish, Lhs, Out, Panels, KC, MR, NR};
 
 /// The lanes of the first `width` columns of a 16-lane vector.
 #[inline(always)]
@@ -398,15 +398,20 @@ pub(crate) fn layer_norm_row(src: &[f32], dst: &mut [f32], gamma: &[f32], beta: 
     }
 }
 
-/// [`crate::rows`]'s row sweep of a q-net layer, compiled for AVX-512 (the
+/// [`crate::sweep`]'s row sweep of a q-net layer, compiled for AVX-512 (the
 /// body is safe scalar code the compiler vectorises with wider registers).
 #[target_feature(enable = "avx512f")]
-pub(crate) fn row_epilogue(y: &mut [f32], n: usize, width: usize, e: &mut crate::RowEpilogue<'_>) {
-    crate::rows::row_epilogue_body(y, n, width, e)
+pub(crate) fn row_epilogue(
+    y: &mut [f32],
+    n: usize,
+    width: usize,
+    e: &mut crate::sweep::RowEpilogue<'_>,
+) {
+    crate::sweep::row_epilogue_body(y, n, width, e)
 }
 
 /// [`crate::dots`] compiled for AVX-512.
 #[target_feature(enable = "avx512f")]
 pub(crate) fn dots(docs: &[f32], n: usize, dim: usize, queries: &[f32], out: &mut [f32]) {
-    crate::rows::dots_body(docs, n, dim, queries, out)
+    crate::sweep::dots_body(docs, n, dim, queries, out)
 }

@@ -1,100 +1,12 @@
 //! The block product that `avx512.rs` and `portable.rs` both implement, and
 //! the per-row operations beside it; the functions here pick the file by
-//! [`Isa`]. Drivers (`gemm.rs`, `encoder.rs`) are written once above them.
-//!
-//! Layout: the right-hand matrix is read in panels of up to [`NR`] columns;
-//! in panel `p`, row `kk` starts at `ptr + p * panel_stride + kk * ldb`.
-//! Packed weights ([`crate::Rhs`]) are contiguous zero-padded panels
-//! (`ldb = NR`); attention reads K^T packed the same way and V in place.
+//! [`Isa`]. Drivers (`gemm.rs`, `encoder.rs`) are written once above them;
+//! the operands are in `tile.rs`.
 
 use std::ops::Range;
 
 use crate::dispatch::Isa;
-
-/// Columns per panel: two 16-lane AVX-512 registers.
-pub(crate) const NR: usize = 32;
-/// Rows per register tile: 12 x 2 accumulators + 2 B registers fit in 32.
-pub(crate) const MR: usize = 12;
-/// k per pass of the packed-A product: a KC x NR slice of a B panel (8 KB)
-/// and the row group's A slice stay in L1 across the block's row groups.
-/// 64-96 measured best (768-d layers, 48 KB L1); 256 was ~30% slower, 32
-/// ~35% slower.
-pub(crate) const KC: usize = 64;
-
-/// Left operand: row `r` at `ptr + r * ld`, `k` values each.
-#[derive(Clone, Copy)]
-pub(crate) struct Lhs {
-    pub ptr: *const f32,
-    pub ld: usize,
-    pub k: usize,
-}
-
-/// Right operand, in panels (see the module doc). `bias` (or null) holds
-/// one value per column, added to the sums before any product term.
-/// `ldb == NR` means whole panels: every panel row is readable for all NR
-/// values, padding included (the kernel then loads it unmasked).
-#[derive(Clone, Copy)]
-pub(crate) struct Panels {
-    pub ptr: *const f32,
-    pub ldb: usize,
-    pub panel_stride: usize,
-    /// Columns in all (the last panel may be narrower than NR).
-    pub n: usize,
-    pub bias: *const f32,
-}
-
-/// Output: row `r` at `ptr + r * ld`.
-#[derive(Clone, Copy)]
-pub(crate) struct Out {
-    pub ptr: *mut f32,
-    pub ld: usize,
-}
-
-impl Out {
-    /// The same view starting `off` values further (a method, so closures
-    /// capture the whole `Out`, which is `Sync`, not its raw pointer).
-    ///
-    /// # Safety
-    /// `ptr + off` stays inside the buffer `ptr` points into.
-    pub(crate) unsafe fn add(self, off: usize) -> Out {
-        Out {
-            // SAFETY: the caller keeps the offset inside the buffer.
-            ptr: unsafe { self.ptr.add(off) },
-            ld: self.ld,
-        }
-    }
-}
-
-/// What a tile does with its finished sums before storing them.
-#[derive(Clone, Copy)]
-pub(crate) enum Finish {
-    /// Store as they are.
-    Store,
-    /// Exact-erf GELU.
-    Gelu,
-    /// Add a same-shaped matrix, row `r` at `ptr + r * ld` (block origin).
-    Residual { ptr: *const f32, ld: usize },
-}
-
-// SAFETY: these are plain views of buffers that outlive the parallel loops
-// that share them; every task writes disjoint rows or columns of `Out`, and
-// the rest is only read.
-unsafe impl Send for Lhs {}
-// SAFETY: as for `Send`: shared reads only.
-unsafe impl Sync for Lhs {}
-// SAFETY: read-only view, see `Lhs`.
-unsafe impl Send for Panels {}
-// SAFETY: read-only view, see `Lhs`.
-unsafe impl Sync for Panels {}
-// SAFETY: tasks given the same `Out` write disjoint tiles of it (each
-// driver partitions rows or panels between tasks).
-unsafe impl Send for Out {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Out {}
-// SAFETY: the residual pointer is only read.
-unsafe impl Send for Finish {}
-// SAFETY: the residual pointer is only read.
-unsafe impl Sync for Finish {}
+use crate::tile::{Finish, Lhs, Out, Panels};
 
 /// `c[0..m, cols of panels] = finish(bias + a (m x a.k) . b)`,
 /// single-threaded, k in one fixed order.

@@ -11,9 +11,10 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::act::Activation;
-use crate::block::{self, Finish, Lhs, Out, Panels, MR, NR};
+use crate::block;
 use crate::dispatch::Isa;
 use crate::gemm::Rhs;
+use crate::tile::{Finish, Lhs, Out, Panels, MR, NR};
 
 /// Query rows per attention task.
 const QB: usize = 64;

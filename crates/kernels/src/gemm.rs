@@ -9,8 +9,9 @@
 //! crate runs (built with its `x86-v4` feature, see the root Cargo.toml, so
 //! it too has AVX-512 code, used when the CPU has it).
 
-use crate::block::{self, Finish, Lhs, Out, Panels, MR, NR};
+use crate::block;
 use crate::dispatch::Isa;
+use crate::tile::{Finish, Lhs, Out, Panels, MR, NR};
 
 /// A right-hand matrix `B` (k x n) stored once in the layout the running
 /// kernel wants: [`NR`]-column panels (each k rows of 32 values,

@@ -20,6 +20,11 @@
 //! finish, softmax and LayerNorm rows); the drivers above them are written
 //! once. Results of one path do not depend on how rows are blocked or on
 //! the thread count (fixed k order, no k-splitting).
+//!
+//! Modules depend one way: `dispatch`, `act`, `tile` (the block product's
+//! operands) and `sweep` (row bodies) at the bottom; the instruction-set
+//! files `avx512` and `portable` on them; `block` and `rows`, which choose
+//! between those files; the drivers `gemm` and `encoder` on top.
 
 mod act;
 #[cfg(target_arch = "x86_64")]
@@ -30,6 +35,8 @@ mod encoder;
 mod gemm;
 mod portable;
 mod rows;
+mod sweep;
+mod tile;
 
 pub use act::{erf, Activation};
 pub use dispatch::Isa;
@@ -37,7 +44,8 @@ pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,
 };
 pub use gemm::{matmul, sgemm, Rhs};
-pub use rows::{dot, dots, layer_norm, RowEpilogue};
+pub use rows::dots;
+pub use sweep::{dot, layer_norm, RowEpilogue};
 
 #[cfg(test)]
 mod tests;

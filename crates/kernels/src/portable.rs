@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use crate::act::gelu;
-use crate::block::{Finish, Lhs, Out, Panels, NR};
+use crate::tile::{Finish, Lhs, Out, Panels, NR};
 
 /// See [`crate::block::block`].
 ///

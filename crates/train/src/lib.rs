@@ -11,7 +11,8 @@
 //!
 //! Modules, from the entry point down:
 //!
-//! - `trainer`: the loop (`train`) and its events and summary.
+//! - `trainer`: the loop (`train`).
+//! - `event`: what a run reports (events, step reports, the summary).
 //! - `validate`: settings and examples refused before any work.
 //! - `setup`: the model under training for a kind and mode, its
 //!   parameters, and writing it as a model folder.
@@ -29,6 +30,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+mod event;
 mod forward;
 pub mod init;
 pub mod loss;

@@ -15,9 +15,9 @@ use hypencoder_index::Index;
 use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::error::{io_error, Result, TrainError};
+use crate::event::Event;
 use crate::optim::AdamW;
 use crate::setup::Setup;
-use crate::trainer::Event;
 
 const STATE_FILE: &str = "trainer_state.json";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";

@@ -28,8 +28,8 @@ use crate::checkpoint::{self, HypencoderSpec};
 use crate::config::{Kind, Mode, TrainConfig};
 use crate::data::Example;
 use crate::error::{io_error, Result, TrainError};
+use crate::event::Event;
 use crate::init::init_hyper_head;
-use crate::trainer::Event;
 
 /// Trainable parameters, named as they are saved.
 type Params = Vec<(String, Var)>;

@@ -15,7 +15,7 @@ use hypencoder_model::{LoadOptions, Model};
 use hypencoder_search::exhaustive;
 use hypencoder_train::data::select_negatives;
 
-use crate::common::{index_model, progress_bar, scorer_for};
+use crate::common::{index_model, open_index, progress_bar, scorer_for};
 use crate::input::{read_jsonl, unique_ids, Fields, Record};
 
 #[derive(Args)]
@@ -55,7 +55,7 @@ struct MinedExample<'a> {
 }
 
 pub fn run(args: &MineArgs) -> Result<()> {
-    let index = Index::open(&args.index)?;
+    let index = open_index(&args.index)?;
     let qrels = Qrels::read(&args.qrels)?;
     let fields = Fields {
         id: "id",

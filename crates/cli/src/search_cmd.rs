@@ -16,7 +16,8 @@ use hypencoder_search::{
 };
 
 use crate::common::{
-    index_model, per_query_scorers, scorer_for, AlgorithmArg, FieldArgs, FormatArg, ModeArg,
+    index_model, open_index, per_query_scorers, scorer_for, AlgorithmArg, FieldArgs, FormatArg,
+    ModeArg,
 };
 use crate::input::unique_ids;
 
@@ -108,7 +109,7 @@ enum Method<'a> {
 }
 
 pub fn run(args: &SearchArgs) -> Result<()> {
-    let index = Index::open(&args.index)?;
+    let index = open_index(&args.index)?;
     let (qids, texts) = read_queries(args)?;
     let format = args.format.unwrap_or(if args.query.is_some() {
         FormatArg::Text

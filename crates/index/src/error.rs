@@ -41,7 +41,7 @@ pub enum IndexError {
 
     /// The folder has no manifest.
 
-    #[error("'{0}' is not an index folder (no manifest.json); build one with `hypencoder index`")]
+    #[error("'{0}' is not an index folder (no manifest.json)")]
     NotAnIndex(PathBuf),
 
     /// The caller asked for something the index cannot do.

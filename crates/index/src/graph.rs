@@ -54,7 +54,7 @@ impl Graph {
         if file_count != count || degree != info.degree {
             return Err(corrupt(format!(
                 "graph of {file_count} documents with degree {degree}, but the index has {count} documents \
-                 and the manifest says degree {}; rebuild it with `hypencoder graph`",
+                 and the manifest says degree {}; rebuild the graph",
                 info.degree
             )));
         }

@@ -285,7 +285,7 @@ fn graph_round_trip_and_damage() {
     assert!(
         err.contains("graph.bin")
             && err.contains("graph of 5 documents")
-            && err.contains("hypencoder graph"),
+            && err.contains("rebuild the graph"),
         "{err}"
     );
 }

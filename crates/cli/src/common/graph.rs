@@ -18,7 +18,7 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     if args.degree == 0 {
         bail!("--degree must be at least 1");
     }
-    let index = Index::open(dir)?;
+    let index = super::index::open_index(dir)?;
     let metric = GraphMetric::from(args.metric);
     let started = std::time::Instant::now();
     // Diversified graphs choose among twice as many candidates.

@@ -2,12 +2,14 @@
 //! the choice flags as typed enums and their conversion to the library's
 //! types (`choices`), the flag groups several commands flatten in (`flags`),
 //! finding and checking models and choosing a scorer (`model`), progress
-//! bars (`progress`) and building an index's neighbour graph (`graph`, run by
+//! bars (`progress`), opening an index with a hint of the command that
+//! fixes it (`index`) and building an index's neighbour graph (`graph`, run by
 //! both `graph` and `index --graph-degree`).
 
 mod choices;
 mod flags;
 mod graph;
+mod index;
 mod model;
 mod progress;
 
@@ -17,5 +19,6 @@ pub use choices::{
 };
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
 pub use graph::build_graph;
+pub use index::open_index;
 pub use model::{index_model, per_query_scorers, scorer_for};
 pub use progress::{encode_with_progress, progress_bar, progress_style};

@@ -170,7 +170,13 @@ fn bad_corpus_and_query_input() {
     let docs = s.write_arg("docs.jsonl", "{\"id\": \"d1\", \"text\": \"a document\"}\n");
     HYPENCODER.ok(&index_args(&model, &docs, &s.arg("idx"), &[]));
     let e = HYPENCODER.fails(&index_args(&model, &docs, &s.arg("idx"), &[]));
-    assert!(e.contains("already exists"), "{e}");
+    // The library's message names no flag; the CLI adds it.
+    assert!(e.contains("already exists") && e.contains("--index"), "{e}");
+    let e = HYPENCODER.fails(&["search", "--index", &s.arg("i1"), "--query", "x"]);
+    assert!(
+        e.contains("not an index folder") && e.contains("build one with `hypencoder index`"),
+        "{e}"
+    );
     let q = s.write_arg(
         "q.jsonl",
         "{\"id\": \"q1\", \"text\": \"ok\"}\n{\"id\": \"q2\" \"text\": \"bad\"}\n",

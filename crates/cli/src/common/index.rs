@@ -1,0 +1,25 @@
+//! Opening an index folder from a command: the library's error says what is
+//! wrong; here the command that would fix it is added.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use hypencoder_index::{Index, IndexError};
+
+/// Opens `dir`, naming the `hypencoder` command that builds what is missing
+/// or damaged (the library knows nothing of the CLI).
+pub fn open_index(dir: &Path) -> Result<Index> {
+    Index::open(dir).map_err(|err| {
+        let hint = match &err {
+            IndexError::NotAnIndex(_) => Some("build one with `hypencoder index`"),
+            IndexError::Corrupt { path, .. } if path.ends_with("graph.bin") => {
+                Some("rebuild it with `hypencoder graph`")
+            }
+            _ => None,
+        };
+        match hint {
+            Some(hint) => anyhow!("{err}; {hint}"),
+            None => err.into(),
+        }
+    })
+}

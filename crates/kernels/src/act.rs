@@ -1,8 +1,10 @@
 //! Scalar math shared by the kernels and by candle glue in
-//! `hypencoder-model`: activations of one value and the erf behind GELU.
+//! `hypencoder-model`: the activations (their config names and their value
+//! at one point) and the erf behind GELU.
 
-/// An element-wise activation, as the kernels apply it (the model crate's
-/// `Activation` maps onto this one).
+/// An element-wise activation, named as the official converter and Hugging
+/// Face configs name them; `Gelu` is the exact (erf) GELU, as PyTorch's.
+/// The model crate re-exports it and applies it to tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     /// `max(x, 0)`.
@@ -18,6 +20,32 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The accepted names, for error messages.
+    pub const NAMES: &'static str = "relu, gelu, tanh, sigmoid, leaky_relu";
+
+    /// The activation a config names, if known.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "relu" => Activation::Relu,
+            "gelu" => Activation::Gelu,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "leaky_relu" => Activation::LeakyRelu,
+            _ => return None,
+        })
+    }
+
+    /// The name configs use for this activation.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::LeakyRelu => "leaky_relu",
+        }
+    }
+
     /// The activation of one value. GELU uses [`erf`], accurate to 1.5e-7.
     #[inline]
     pub fn apply(self, x: f32) -> f32 {

@@ -233,7 +233,7 @@ impl Layer {
         let attn = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + xs)?)?;
-        let inter = self.act.apply(&self.inter.forward(&attn)?)?;
+        let inter = crate::activate(self.act, &self.inter.forward(&attn)?)?;
         self.out_norm.forward(&(self.out.forward(&inter)? + attn)?)
     }
 }
@@ -375,7 +375,7 @@ impl PackedLayer {
                 &mut buf.x,
                 None,
                 mc,
-                Some((&self.inter, act.into())),
+                Some((&self.inter, act)),
                 &self.out,
                 &n2,
             );
@@ -390,13 +390,7 @@ impl PackedLayer {
         );
         kernels::layer_norm_rows(&buf.tmp, &mut buf.x, h, g1, b1, *e1);
         let mut inter = vec![0f32; m * self.inter.n()];
-        kernels::linear(
-            &buf.x,
-            m,
-            &self.inter,
-            &mut inter,
-            Epilogue::Act(act.into()),
-        );
+        kernels::linear(&buf.x, m, &self.inter, &mut inter, Epilogue::Act(act));
         kernels::linear(
             &inter,
             m,

@@ -138,80 +138,9 @@ impl BertConfig {
     }
 }
 
-/// Element-wise activations, named as the official converter and Hugging
-/// Face configs name them. `gelu` is the exact (erf) GELU, as PyTorch's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// `max(x, 0)`.
-    Relu,
-    /// Exact (erf) GELU.
-    Gelu,
-    /// Hyperbolic tangent.
-    Tanh,
-    /// Logistic sigmoid.
-    Sigmoid,
-    /// PyTorch's default negative slope, 0.01.
-    LeakyRelu,
-}
-
-impl Activation {
-    /// The accepted names, for error messages.
-    pub const NAMES: &'static str = "relu, gelu, tanh, sigmoid, leaky_relu";
-
-    /// The activation a config names, if known.
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "relu" => Activation::Relu,
-            "gelu" => Activation::Gelu,
-            "tanh" => Activation::Tanh,
-            "sigmoid" => Activation::Sigmoid,
-            "leaky_relu" => Activation::LeakyRelu,
-            _ => return None,
-        })
-    }
-
-    /// The name configs use for this activation.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Gelu => "gelu",
-            Activation::Tanh => "tanh",
-            Activation::Sigmoid => "sigmoid",
-            Activation::LeakyRelu => "leaky_relu",
-        }
-    }
-
-    /// The activation of one value, for CPU kernels. GELU uses an erf
-    /// accurate to 1.5e-7.
-    #[inline]
-    pub fn apply_f32(self, x: f32) -> f32 {
-        hypencoder_kernels::Activation::from(self).apply(x)
-    }
-
-    /// The activation of a tensor (differentiable unless the parallel GELU applies).
-    pub fn apply(self, xs: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
-        match self {
-            Activation::Relu => xs.relu(),
-            Activation::Gelu => crate::gelu::gelu_erf(xs),
-            Activation::Tanh => xs.tanh(),
-            Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
-            Activation::LeakyRelu => candle_nn::ops::leaky_relu(xs, 0.01),
-        }
-    }
-}
-
-impl From<Activation> for hypencoder_kernels::Activation {
-    fn from(a: Activation) -> Self {
-        use hypencoder_kernels::Activation as K;
-        match a {
-            Activation::Relu => K::Relu,
-            Activation::Gelu => K::Gelu,
-            Activation::Tanh => K::Tanh,
-            Activation::Sigmoid => K::Sigmoid,
-            Activation::LeakyRelu => K::LeakyRelu,
-        }
-    }
-}
+/// Element-wise activations: the kernels crate's, so configs, the candle
+/// path and the SIMD kernels share one type (tensors: [`crate::activate`]).
+pub use hypencoder_kernels::Activation;
 
 /// How passage (document) token states become one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

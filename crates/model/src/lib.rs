@@ -3,16 +3,17 @@
 //! tokenisation, BERT inference, the hyper-head that turns a query into a
 //! q-net, and pooling. Knows nothing of indexes.
 
+mod activate;
 pub mod bert;
 pub mod config;
 pub mod error;
-mod gelu;
 pub mod hyperhead;
 pub mod model;
 pub mod qnet;
 pub mod tokenize;
 pub mod weights;
 
+pub use activate::activate;
 pub use config::{Activation, BertConfig, HypencoderConfig, Pooling, QNetConfig};
 pub use error::{ModelError, Result};
 pub use model::{LoadOptions, Model, ModelKind, QueryRepresentation, TextEncoder};

@@ -101,7 +101,7 @@ impl QNetBatch {
             let mut y = x
                 .matmul(&self.weights[j])?
                 .broadcast_add(&self.biases[j].unsqueeze(1)?)?;
-            y = c.activation.apply(&y)?;
+            y = crate::activate(c.activation, &y)?;
             let residual = c.residual_on(j);
             if c.do_layer_norm && c.layer_norm_before_residual {
                 y = layer_norm(&y, QNET_LN_EPS)?;

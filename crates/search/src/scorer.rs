@@ -148,7 +148,7 @@ impl QNetScorer {
             matmul(n, x, w, b, pack);
             let mut e = RowEpilogue {
                 bias: &qnet.biases[j],
-                activation: qnet.activation.into(),
+                activation: qnet.activation,
                 norm_before: qnet.norm_before,
                 norm_after: qnet.norm_after,
                 eps: QNET_LN_EPS as f32,

@@ -1,8 +1,9 @@
-//! Exact-erf GELU as a candle op for inference when no gradient is needed:
-//! candle's `gelu_erf` runs one scalar `erf` at a time on one thread; BERT
-//! spends ~12% of its time there on long documents (candle path only; the
-//! packed forward fuses GELU into its GEMM). The scalar math is
-//! `hypencoder_kernels::Activation::Gelu`.
+//! Activations of tensors ([`activate`]): candle's differentiable ops, with
+//! one exception for inference when no gradient is needed: exact-erf GELU
+//! as a parallel candle op, because candle's `gelu_erf` runs one scalar
+//! `erf` at a time on one thread and BERT spends ~12% of its time there on
+//! long documents (candle path only; the packed forward fuses GELU into its
+//! GEMM). The scalar math is `hypencoder_kernels::Activation::Gelu`.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use hypencoder_kernels::Activation;
@@ -33,6 +34,18 @@ impl CustomOp1 for GeluErf {
             }
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// `act` applied to every element of `xs`; differentiable unless the
+/// parallel GELU applies (no gradient tracked, f32 on the CPU).
+pub fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
+    match act {
+        Activation::Relu => xs.relu(),
+        Activation::Gelu => gelu_erf(xs),
+        Activation::Tanh => xs.tanh(),
+        Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
+        Activation::LeakyRelu => candle_nn::ops::leaky_relu(xs, 0.01),
     }
 }
 

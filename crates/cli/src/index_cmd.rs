@@ -31,6 +31,10 @@ pub struct IndexArgs {
     /// Do not store document texts (search results then show ids only).
     #[arg(long)]
     pub no_texts: bool,
+    /// Do not build the lexical part (BM25 over the texts, for `search
+    /// --mode bm25`); `hypencoder lexical` adds it later if the texts are kept.
+    #[arg(long)]
+    pub no_lexical: bool,
     #[command(flatten)]
     pub fields: FieldArgs,
     /// Also build the neighbour graph with this many neighbours per document
@@ -105,6 +109,7 @@ fn writer_config(args: &IndexArgs, model: &Model) -> Result<WriterConfig> {
             args.fields.text_field
         ),
         segment_size: SEGMENT,
+        lexical: !args.no_lexical,
     })
 }
 

@@ -10,6 +10,7 @@ mod eval_cmd;
 mod graph_cmd;
 mod index_cmd;
 mod input;
+mod lexical_cmd;
 mod mine_cmd;
 mod score_cmd;
 mod search_cmd;
@@ -47,6 +48,8 @@ enum Command {
     Search(search_cmd::SearchArgs),
     /// Build the neighbour graph of an existing index (for --mode graph).
     Graph(graph_cmd::GraphArgs),
+    /// Build the lexical part (BM25) of an existing index (for --mode bm25).
+    Lexical(lexical_cmd::LexicalArgs),
     /// Evaluate a TREC run against qrels: MRR@10, nDCG@10, Recall@k, MAP
     /// with trec_eval's definitions.
     Eval(eval_cmd::EvalArgs),
@@ -68,6 +71,7 @@ fn main() {
         Command::Search(args) => search_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Graph(args) => graph_cmd::run(args),
+        Command::Lexical(args) => lexical_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Mine(args) => mine_cmd::run(args),
     };

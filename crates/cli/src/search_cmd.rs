@@ -1,14 +1,15 @@
 //! `hypencoder search`: search an index with the model it was built with,
 //! exhaustively (every document scored: exact) or by walking its neighbour
-//! graph (`--mode graph`: approximate, beam or the paper's algorithm), and
-//! print the hits as TREC, JSONL or text.
+//! graph (`--mode graph`: approximate, beam or the paper's algorithm), or
+//! by BM25 over its lexical part alone (`--mode bm25`), and print the hits
+//! as TREC, JSONL or text.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use hypencoder_eval::RunWriter;
-use hypencoder_index::{Graph, Index};
+use hypencoder_index::{Graph, Index, Lexical};
 use hypencoder_model::{LoadOptions, Model};
 use hypencoder_search::{
     exhaustive, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
@@ -60,7 +61,8 @@ pub struct SearchArgs {
     /// Queries encoded and scored together in one pass over the index.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub query_batch: usize,
-    /// exhaustive (exact) or graph (approximate, needs a graph in the index).
+    /// exhaustive (exact), graph (approximate, needs a graph in the index) or
+    /// bm25 (lexical only, needs the index's lexical part).
     #[arg(long, value_enum, default_value = "exhaustive")]
     pub mode: ModeArg,
     /// Graph search: beam (ours: best-first with a bounded frontier) or
@@ -101,6 +103,7 @@ pub struct SearchArgs {
 /// graph from the same random entry points.
 enum Method<'a> {
     Exhaustive,
+    Bm25(&'a Lexical),
     Graph {
         graph: &'a Graph,
         algorithm: GraphAlgorithm,
@@ -120,7 +123,12 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         query_max_length: args.query_max_length,
         doc_max_length: None,
     };
-    let model = index_model(&index, args.model.as_deref(), &options)?;
+    let method = method(args, &index)?;
+    // BM25 needs no model: nothing to load.
+    let model = match method {
+        Method::Bm25(_) => None,
+        _ => Some(index_model(&index, args.model.as_deref(), &options)?),
+    };
 
     let sink: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(
@@ -129,13 +137,12 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(sink);
-    let method = method(args, &index)?;
     let started = std::time::Instant::now();
     let mut scored = 0usize;
     let batch = args.query_batch.max(1);
     for (batch_ids, batch_texts) in qids.chunks(batch).zip(texts.chunks(batch)) {
         let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
-        let results = search_batch(&index, &model, &method, &refs, args.k, &mut scored)?;
+        let results = search_batch(&index, model.as_ref(), &method, &refs, args.k, &mut scored)?;
         for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&results) {
             write_hits(&mut out, format, &index, qid, text, hits, &args.tag)?;
         }
@@ -171,8 +178,19 @@ fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
 /// The search method `--mode` and the graph flags ask for; graph mode needs
 /// the index to hold a graph.
 fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
-    if args.mode == ModeArg::Exhaustive {
-        return Ok(Method::Exhaustive);
+    match args.mode {
+        ModeArg::Exhaustive => return Ok(Method::Exhaustive),
+        ModeArg::Bm25 => {
+            let lexical = index.lexical().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} has no lexical part; add one with `hypencoder lexical --index {}`",
+                    index.dir().display(),
+                    index.dir().display()
+                )
+            })?;
+            return Ok(Method::Bm25(lexical));
+        }
+        ModeArg::Graph => {}
     }
     let graph = index.graph().ok_or_else(|| {
         anyhow::anyhow!(
@@ -208,18 +226,23 @@ fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
 /// documents scored to `scored`.
 fn search_batch(
     index: &Index,
-    model: &Model,
+    model: Option<&Model>,
     method: &Method,
     queries: &[&str],
     k: usize,
     scored: &mut usize,
 ) -> Result<Vec<Vec<Hit>>> {
+    if let Method::Bm25(lexical) = method {
+        return queries.iter().map(|q| bm25_hits(lexical, q, k)).collect();
+    }
+    let model = model.expect("neural methods load the model");
     let reps = model.encode_queries(queries)?;
     Ok(match method {
         Method::Exhaustive => {
             *scored += index.len() * queries.len();
             exhaustive(index.vectors(), scorer_for(reps, model.dim())?.as_ref(), k)
         }
+        Method::Bm25(_) => unreachable!("answered above"),
         Method::Graph {
             graph,
             algorithm,
@@ -235,6 +258,18 @@ fn search_batch(
                 .collect()
         }
     })
+}
+
+/// BM25's top `k` for one query, as hits like any other method's.
+fn bm25_hits(lexical: &Lexical, query: &str, k: usize) -> Result<Vec<Hit>> {
+    Ok(lexical
+        .search(query, k)?
+        .into_iter()
+        .map(|h| Hit {
+            doc: h.row,
+            score: h.score,
+        })
+        .collect())
 }
 
 #[derive(serde::Serialize)]

@@ -11,6 +11,7 @@
 //!   ids.bin         string table: document ids, in index order
 //!   texts.bin       string table: document texts (optional)
 //!   graph.bin       neighbour graph (optional)
+//!   lexical/        tantivy index over the texts, for BM25 (optional)
 //! ```
 //!
 //! The byte layouts of the `.bin` files are drawn in `format.rs`.
@@ -22,11 +23,13 @@
 //! the vectors and check every file's size and checksum against the manifest.
 //!
 //! Modules depend only on those to their left (lower layers):
-//! `error` <- `format` <- `manifest`, `strings` <- `graph` <- `reader`, `writer`.
+//! `error` <- `format` <- `manifest`, `strings` <- `graph`, `lexical` <-
+//! `reader`, `writer`.
 
 mod error;
 mod format;
 mod graph;
+mod lexical;
 mod manifest;
 mod reader;
 mod strings;
@@ -35,7 +38,8 @@ mod writer;
 pub use error::{IndexError, Result};
 pub use format::{Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
-pub use manifest::{BuildStats, GraphInfo, Manifest, ModelInfo, FORMAT_VERSION};
+pub use lexical::{analyze, write_lexical, Lexical, LexicalHit, LEXICAL_DIR};
+pub use manifest::{BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION};
 pub use reader::{Index, Vectors};
 pub use strings::StringTable;
 pub use writer::{IndexWriter, WriterConfig};

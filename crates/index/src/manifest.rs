@@ -53,6 +53,15 @@ pub struct BuildStats {
     pub max_length: u64,
 }
 
+/// What the manifest records of the lexical part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LexicalInfo {
+    /// The text analysis both documents and queries go through.
+    pub analyzer: String,
+    /// The scoring function, e.g. `bm25(k1=1.2,b=0.75)`.
+    pub scoring: String,
+}
+
 /// Contents of `manifest.json`: written last, so a folder with a manifest
 /// is a complete index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +85,9 @@ pub struct Manifest {
     /// The neighbour graph, if one was built (`graph.bin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<GraphInfo>,
+    /// The lexical part (BM25 over the texts), if one was built (`lexical/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical: Option<LexicalInfo>,
 }
 
 impl Manifest {

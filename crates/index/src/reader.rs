@@ -8,6 +8,7 @@ use memmap2::Mmap;
 use crate::error::{IndexError, Result};
 use crate::format::{map_file, u32_at, u64_at, Dtype, VECTORS_HEADER, VECTORS_MAGIC};
 use crate::graph::Graph;
+use crate::lexical::Lexical;
 use crate::manifest::Manifest;
 use crate::strings::StringTable;
 
@@ -120,6 +121,7 @@ pub struct Index {
     ids: StringTable,
     texts: Option<StringTable>,
     graph: Option<Graph>,
+    lexical: Option<Lexical>,
 }
 
 impl Index {
@@ -161,6 +163,10 @@ impl Index {
             Some(info) => Some(Graph::open(&dir.join("graph.bin"), manifest.count, info)?),
             None => None,
         };
+        let lexical = match &manifest.lexical {
+            Some(_) => Some(Lexical::open(dir, manifest.count)?),
+            None => None,
+        };
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
@@ -168,7 +174,13 @@ impl Index {
             ids,
             texts,
             graph,
+            lexical,
         })
+    }
+
+    /// The lexical part (BM25 over the texts), if the index has one.
+    pub fn lexical(&self) -> Option<&Lexical> {
+        self.lexical.as_ref()
     }
 
     /// The index folder, as given to `open`.

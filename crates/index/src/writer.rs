@@ -17,6 +17,7 @@ use crate::error::{IndexError, IoContext, Result};
 use crate::format::{
     parent_dir, sync_dir, vectors_header, write_atomic, Checksummed, Dtype, FileEntry,
 };
+use crate::lexical;
 use crate::manifest::{BuildStats, Manifest, ModelInfo, FORMAT_VERSION};
 use crate::strings::write_string_table;
 
@@ -38,6 +39,9 @@ pub struct WriterConfig {
     pub source: String,
     /// Documents per segment: the most work a crash can lose.
     pub segment_size: usize,
+    /// Whether to build the lexical part (BM25 over the texts, `lexical/`).
+    #[serde(default)]
+    pub lexical: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -177,7 +181,7 @@ impl IndexWriter {
         self.stats.truncated += u64::from(truncated);
         self.vectors.extend_from_slice(vector);
         self.ids.push(id.to_string());
-        if self.config.with_texts {
+        if self.config.with_texts || self.config.lexical {
             self.texts.push(text.to_string());
         }
         if self.ids.len() >= self.config.segment_size {
@@ -229,7 +233,16 @@ impl IndexWriter {
         self.flush_segment()?;
         let mut files = BTreeMap::new();
         files.insert("vectors.bin".to_string(), self.merge_vectors()?);
-        self.merge_strings(&mut files)?;
+        let texts = self.merge_strings(&mut files)?;
+        // Inside the partial folder: no index appears without its lexical part.
+        let lexical = if self.config.lexical {
+            let (lexical_files, info) =
+                lexical::build(&self.partial, texts.iter().map(String::as_str))?;
+            files.extend(lexical_files);
+            Some(info)
+        } else {
+            None
+        };
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             model: self.config.model.clone(),
@@ -240,6 +253,7 @@ impl IndexWriter {
             stats: self.stats.clone(),
             files,
             graph: None,
+            lexical,
         };
         // Build leftovers go before the manifest makes the folder an index.
         for i in 0..self.segments {
@@ -284,8 +298,9 @@ impl IndexWriter {
         out.finish()
     }
 
-    /// Writes `ids.bin` (and `texts.bin` when kept) from the segments.
-    fn merge_strings(&self, files: &mut BTreeMap<String, FileEntry>) -> Result<()> {
+    /// Writes `ids.bin` (and `texts.bin` when kept) from the segments, and
+    /// returns the texts (empty unless kept or wanted for the lexical part).
+    fn merge_strings(&self, files: &mut BTreeMap<String, FileEntry>) -> Result<Vec<String>> {
         let mut ids = Vec::with_capacity(self.docs_in_segments);
         let mut texts = Vec::new();
         for i in 0..self.segments {
@@ -293,9 +308,9 @@ impl IndexWriter {
             ids.extend(s.ids);
             texts.extend(s.texts);
         }
-        let mut tables = vec![("ids.bin", ids)];
+        let mut tables = vec![("ids.bin", &ids)];
         if self.config.with_texts {
-            tables.push(("texts.bin", texts));
+            tables.push(("texts.bin", &texts));
         }
         for (name, strings) in tables {
             let path = self.partial.join(name);
@@ -303,7 +318,7 @@ impl IndexWriter {
             write_string_table(&mut out, strings.iter().map(String::as_str), &path)?;
             files.insert(name.to_string(), out.finish()?);
         }
-        Ok(())
+        Ok(texts)
     }
 }
 

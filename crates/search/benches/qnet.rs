@@ -158,6 +158,7 @@ fn write_docs(dir: &Path, n: usize, dim: usize) -> Index {
         max_length: 0,
         source: format!("sampled {n}x{dim}"),
         segment_size: 1 << 20,
+        lexical: false,
     };
     let mut w = IndexWriter::create(dir, config).expect("create bench index");
     let mut v = vec![0f32; dim];

@@ -88,6 +88,8 @@ pub enum ModeArg {
     /// Walk the index's neighbour graph from entry points (the paper's
     /// approximate search); needs `hypencoder graph` first.
     Graph,
+    /// BM25 over the index's lexical part only (no model is loaded).
+    Bm25,
 }
 
 /// `search --algorithm`: how the graph is walked.

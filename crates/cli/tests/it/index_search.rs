@@ -359,3 +359,46 @@ fn check_index_builds_a_graph(s: &Scratch) {
     let manifest = read_json(&s.join("with-graph/manifest.json"));
     assert_eq!(manifest["graph"]["degree"], 3);
 }
+
+#[test]
+fn bm25_mode_uses_the_lexical_part() {
+    let s = Scratch::new("bm25-mode");
+    let with = small_index(&s);
+    let search = |index: &str, query: &str| {
+        HYPENCODER.run(&[
+            "search", "--index", index, "--query", query, "--mode", "bm25", "--format", "jsonl",
+        ])
+    };
+    let out = search(&with, "capital of Australia");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = stdout(&out).lines().next().unwrap_or_default().to_string();
+    assert!(first.contains("\"rank\":1"), "{first}");
+    // Stop words only: a well-formed, empty result, not an error.
+    let out = search(&with, "the of and");
+    assert!(
+        out.status.success() && stdout(&out).trim() == r#"{"hits":[],"qid":"query"}"#,
+        "{}",
+        stderr(&out)
+    );
+
+    let model = fixture("tiny-2layer").display().to_string();
+    let docs = s.write_arg(
+        "docs2.jsonl",
+        jsonl("d", &fixture_texts("tiny-2layer", "passages")),
+    );
+    let without = s.arg("plain");
+    HYPENCODER.ok(&index_args(&model, &docs, &without, &["--no-lexical"]));
+    let e = HYPENCODER.fails(&[
+        "search", "--index", &without, "--query", "x", "--mode", "bm25",
+    ]);
+    assert!(
+        e.contains("no lexical part") && e.contains("hypencoder lexical --index"),
+        "{e}"
+    );
+    HYPENCODER.ok(&["lexical", "--index", &without]);
+    assert_eq!(
+        stdout(&search(&without, "capital of Australia")),
+        stdout(&search(&with, "capital of Australia")),
+        "the added part answers as the built one"
+    );
+}

@@ -25,6 +25,7 @@ fn write_index(out: &Path, vectors: &[Vec<f32>], dtype: Dtype) -> Index {
         source: "test".into(),
         // One segment for every test's corpus.
         segment_size: 4096,
+        lexical: false,
     };
     let mut w = IndexWriter::create(out, config).unwrap();
     for (i, v) in vectors.iter().enumerate() {

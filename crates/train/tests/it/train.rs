@@ -96,6 +96,7 @@ fn build_index(model_dir: &Path, options: &LoadOptions, out: &Path) {
             max_length: model.doc_tokenizer().max_length() as u64,
             source: "test corpus".into(),
             segment_size: 16,
+            lexical: false,
         },
     )
     .unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig, FORMAT_VERSION};
 use hypencoder_test_support::{read_json, Scratch};
 
-fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
+pub fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
     WriterConfig {
         dim: 4,
         dtype,
@@ -20,6 +20,7 @@ fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
         max_length: 512,
         source: "corpus.jsonl 123".into(),
         segment_size,
+        lexical: false,
     }
 }
 
@@ -151,7 +152,7 @@ fn duplicate_ids_and_existing_output_are_errors() {
 }
 
 /// Rewrites the manifest of the index at `out` after `edit`.
-fn edit_manifest(out: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+pub fn edit_manifest(out: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = out.join("manifest.json");
     let mut m = read_json(&path);
     edit(&mut m);

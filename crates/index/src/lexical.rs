@@ -5,9 +5,17 @@
 //! Analysis (the same for documents and queries): tantivy's simple
 //! tokenizer (splits on anything not alphanumeric), tokens over 40 bytes
 //! dropped, lowercasing, English stop words, Snowball English stemmer.
-//! Scoring is tantivy's BM25 (k1 1.2, b 0.75). Queries are analysed into
-//! terms and OR-ed, never parsed: quotes, colons, parentheses, `-` and `*`
-//! are text like any other, and a query with no term left matches nothing.
+//! Queries are analysed into terms, never parsed: quotes, colons,
+//! parentheses, `-` and `*` are text like any other, and a query with no
+//! term left matches nothing.
+//!
+//! Scoring is BM25 computed here on tantivy's postings and stored document
+//! lengths, with the k1 and b the manifest records ([`K1`], [`B`] by
+//! default): tantivy fixes k1 1.2, b 0.75, which cost 0.016 MRR@10 against
+//! the best setting on debian-pkg dev (`bench/README-bm25.md`). Each query
+//! term scores every document holding it (term at a time into one score per
+//! row), so the scores of any documents, not only the top k, are at hand
+//! for fusion with neural scores.
 //!
 //! The folder is built under `lexical.tmp/`, fsynced and renamed into
 //! place; its files are listed with size and CRC32 in the manifest like
@@ -18,13 +26,12 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::postings::Postings;
 use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{doc, IndexReader, ReloadPolicy, Term};
+use tantivy::{doc, DocSet, ReloadPolicy, Searcher, Term, TERMINATED};
 
 use crate::error::{IndexError, IoContext, Result};
 use crate::format::{map_file, sync_dir, FileEntry};
@@ -37,6 +44,11 @@ pub const LEXICAL_DIR: &str = "lexical";
 pub const ANALYZER: &str = "en_stem_stop";
 const TEXT_FIELD: &str = "text";
 const ROW_FIELD: &str = "row";
+/// BM25's k1 for new lexical parts, chosen on debian-pkg dev: every k1 in
+/// 0.3-0.7 with b in 0.75-0.9 was within 0.005 MRR@10 of the best.
+pub const K1: f32 = 0.5;
+/// BM25's b for new lexical parts (see [`K1`]).
+pub const B: f32 = 0.75;
 /// tantivy's indexing memory budget (one thread).
 const WRITER_BUDGET: usize = 64 << 20;
 
@@ -91,7 +103,8 @@ pub(crate) fn build<'a>(
     sync_dir(dir)?;
     let info = LexicalInfo {
         analyzer: ANALYZER.into(),
-        scoring: "bm25(k1=1.2,b=0.75)".into(),
+        k1: K1,
+        b: B,
     };
     Ok((files, info))
 }
@@ -185,8 +198,13 @@ pub struct LexicalHit {
 /// The lexical part of an open index.
 pub struct Lexical {
     path: PathBuf,
-    reader: IndexReader,
+    searcher: Searcher,
     text: tantivy::schema::Field,
+    /// Per tantivy segment, the vector row of each of its documents.
+    rows: Vec<Vec<u32>>,
+    count: usize,
+    k1: f32,
+    b: f32,
 }
 
 impl std::fmt::Debug for Lexical {
@@ -197,8 +215,8 @@ impl std::fmt::Debug for Lexical {
 
 impl Lexical {
     /// Opens `dir/lexical/` (its files already checked against the manifest)
-    /// and checks it holds one document per row.
-    pub(crate) fn open(dir: &Path, count: usize) -> Result<Self> {
+    /// and checks it holds each of the `count` rows once.
+    pub(crate) fn open(dir: &Path, count: usize, info: &LexicalInfo) -> Result<Self> {
         let path = dir.join(LEXICAL_DIR);
         let index = tantivy::Index::open_in_dir(&path).map_err(|e| lexical_error(&path, e))?;
         index.tokenizers().register(ANALYZER, analyzer());
@@ -211,57 +229,124 @@ impl Lexical {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| lexical_error(&path, e))?;
-        let docs = reader.searcher().num_docs();
-        if docs != count as u64 {
-            return Err(lexical_error(
-                &path,
-                format!("{docs} documents, the index has {count}"),
-            ));
-        }
-        Ok(Lexical { path, reader, text })
+        let searcher: Searcher = reader.searcher();
+        let rows = segment_rows(&searcher, count).map_err(|e| lexical_error(&path, e))?;
+        Ok(Lexical {
+            path,
+            searcher,
+            text,
+            rows,
+            count,
+            k1: info.k1,
+            b: info.b,
+        })
     }
 
-    /// The `k` best documents for `query` by BM25, best first; ties go to the
-    /// earlier row. A query with no term left after analysis finds nothing.
-    pub fn search(&self, query: &str, k: usize) -> Result<Vec<LexicalHit>> {
-        let terms = analyze(query);
-        if terms.is_empty() || k == 0 {
-            return Ok(Vec::new());
+    /// The BM25 score of every row for `query` (0 where no query term
+    /// occurs). A term repeated in the query counts each time.
+    pub fn scores(&self, query: &str) -> Result<Vec<f32>> {
+        let mut scores = vec![0f32; self.count];
+        let n = self.searcher.num_docs() as f32;
+        if n == 0.0 {
+            return Ok(scores);
         }
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        let err = |e: &dyn std::fmt::Display| lexical_error(&self.path, e);
+        let mut tokens = 0u64;
+        for segment in self.searcher.segment_readers() {
+            tokens += segment
+                .inverted_index(self.text)
+                .map_err(|e| err(&e))?
+                .total_num_tokens();
+        }
+        let avgdl = tokens as f32 / n;
+        for term in analyze(query) {
+            let term = Term::from_field_text(self.text, &term);
+            let df = self.searcher.doc_freq(&term).map_err(|e| err(&e))? as f32;
+            if df == 0.0 {
+                continue;
+            }
+            // Lucene's idf, as tantivy's own BM25.
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            let weight = idf * (self.k1 + 1.0);
+            for (segment, rows) in self.searcher.segment_readers().iter().zip(&self.rows) {
+                let inverted = segment.inverted_index(self.text).map_err(|e| err(&e))?;
+                let Some(mut postings) = inverted
+                    .read_postings(&term, IndexRecordOption::WithFreqs)
+                    .map_err(|e| err(&e))?
+                else {
+                    continue;
+                };
+                let lengths = segment
+                    .get_fieldnorms_reader(self.text)
+                    .map_err(|e| err(&e))?;
+                let mut doc = postings.doc();
+                while doc != TERMINATED {
+                    let tf = postings.term_freq() as f32;
+                    let dl = lengths.fieldnorm(doc) as f32;
+                    let norm = self.k1 * (1.0 - self.b + self.b * dl / avgdl);
+                    scores[rows[doc as usize] as usize] += weight * tf / (tf + norm);
+                    doc = postings.advance();
+                }
+            }
+        }
+        Ok(scores)
+    }
+
+    /// The `k` best rows for `query` by BM25, best first; equal scores go to
+    /// the earlier row. Rows no query term occurs in are never returned, so a
+    /// query with no term left after analysis finds nothing.
+    pub fn search(&self, query: &str, k: usize) -> Result<Vec<LexicalHit>> {
+        let scores = self.scores(query)?;
+        let mut hits: Vec<LexicalHit> = scores
             .iter()
-            .map(|t| {
-                let term = Term::from_field_text(self.text, t);
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
-                (Occur::Should, q)
-            })
-            .collect();
-        let searcher = self.reader.searcher();
-        let top = searcher
-            .search(
-                &BooleanQuery::new(clauses),
-                &TopDocs::with_limit(k).order_by_score(),
-            )
-            .map_err(|e| lexical_error(&self.path, e))?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let segment = searcher.segment_reader(address.segment_ord);
-            let rows = segment
-                .fast_fields()
-                .u64(ROW_FIELD)
-                .map_err(|e| lexical_error(&self.path, e))?;
-            let row = rows
-                .first(address.doc_id)
-                .ok_or_else(|| lexical_error(&self.path, "a document without its row"))?;
-            hits.push(LexicalHit {
+            .enumerate()
+            .filter(|(_, &s)| s > 0.0)
+            .map(|(row, &score)| LexicalHit {
                 row: row as u32,
                 score,
-            });
+            })
+            .collect();
+        let order =
+            |a: &LexicalHit, b: &LexicalHit| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row));
+        if hits.len() > k && k > 0 {
+            hits.select_nth_unstable_by(k - 1, order);
         }
-        // tantivy breaks ties by document order, which is row order within a
-        // segment; across segments, put the earlier row first here too.
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+        hits.truncate(k);
+        hits.sort_by(order);
         Ok(hits)
     }
+
+    /// The k1 and b this part scores with.
+    pub fn params(&self) -> (f32, f32) {
+        (self.k1, self.b)
+    }
+}
+
+/// Per segment, the row of each document, checking that every row in
+/// `0..count` appears exactly once.
+fn segment_rows(searcher: &Searcher, count: usize) -> std::result::Result<Vec<Vec<u32>>, String> {
+    let mut seen = vec![false; count];
+    let mut all = Vec::new();
+    for segment in searcher.segment_readers() {
+        let column = segment
+            .fast_fields()
+            .u64(ROW_FIELD)
+            .map_err(|e| e.to_string())?;
+        let rows = (0..segment.max_doc())
+            .map(|doc| match column.first(doc) {
+                Some(row) if (row as usize) < count && !seen[row as usize] => {
+                    seen[row as usize] = true;
+                    Ok(row as u32)
+                }
+                other => Err(format!(
+                    "document {doc} has row {other:?}, not a new row below {count}"
+                )),
+            })
+            .collect::<std::result::Result<Vec<u32>, String>>()?;
+        all.push(rows);
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(format!("row {missing} of {count} is missing"));
+    }
+    Ok(all)
 }

@@ -38,7 +38,7 @@ mod writer;
 pub use error::{IndexError, Result};
 pub use format::{Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
-pub use lexical::{analyze, write_lexical, Lexical, LexicalHit, LEXICAL_DIR};
+pub use lexical::{analyze, write_lexical, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
 pub use manifest::{BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION};
 pub use reader::{Index, Vectors};
 pub use strings::StringTable;

@@ -58,8 +58,10 @@ pub struct BuildStats {
 pub struct LexicalInfo {
     /// The text analysis both documents and queries go through.
     pub analyzer: String,
-    /// The scoring function, e.g. `bm25(k1=1.2,b=0.75)`.
-    pub scoring: String,
+    /// BM25's term-frequency saturation.
+    pub k1: f32,
+    /// BM25's length normalisation (0: none, 1: full).
+    pub b: f32,
 }
 
 /// Contents of `manifest.json`: written last, so a folder with a manifest

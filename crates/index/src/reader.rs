@@ -164,7 +164,7 @@ impl Index {
             None => None,
         };
         let lexical = match &manifest.lexical {
-            Some(_) => Some(Lexical::open(dir, manifest.count)?),
+            Some(info) => Some(Lexical::open(dir, manifest.count, info)?),
             None => None,
         };
         Ok(Index {

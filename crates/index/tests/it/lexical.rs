@@ -11,9 +11,9 @@ use hypencoder_test_support::Scratch;
 
 use crate::index::config;
 
-/// tantivy's fixed BM25 parameters.
-const K1: f64 = 1.2;
-const B: f64 = 0.75;
+/// The BM25 parameters new lexical parts score with.
+const K1: f64 = hypencoder_index::K1 as f64;
+const B: f64 = hypencoder_index::B as f64;
 
 fn corpus() -> Vec<(String, String)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/lexical/corpus.jsonl");
@@ -43,8 +43,7 @@ fn build(out: &Path, lexical: bool) -> Index {
     Index::open(out).unwrap()
 }
 
-/// BM25 as tantivy defines it (Lucene's idf, k1 1.2, b 0.75), computed
-/// from `analyze` alone: every row with a positive score, best first, ties
+/// BM25 with Lucene's idf, computed from `analyze` alone: every row with a positive score, best first, ties
 /// to the earlier row.
 fn brute_force(query: &str, docs: &[Vec<String>]) -> Vec<(u32, f64)> {
     let n = docs.len() as f64;

@@ -41,10 +41,11 @@ enum Command {
     Score(score_cmd::ScoreArgs),
     /// Encode documents; prints one JSON line {"id": ..., "embedding": [...]} per input.
     Embed(embed_cmd::EmbedArgs),
-    /// Encode a corpus into an index folder (vectors, ids, texts, manifest).
+    /// Encode a corpus into an index folder (vectors, ids, texts, lexical
+    /// part, manifest).
     Index(index_cmd::IndexArgs),
     /// Search an index with the model it was built with: exhaustively, or by
-    /// walking its neighbour graph (--mode graph).
+    /// walking its neighbour graph (--mode graph); or by BM25 alone (--mode bm25).
     Search(search_cmd::SearchArgs),
     /// Build the neighbour graph of an existing index (for --mode graph).
     Graph(graph_cmd::GraphArgs),

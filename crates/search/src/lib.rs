@@ -10,10 +10,15 @@
 //! - Neighbour graphs: [`exact_knn`] (blocked GEMM) or [`nn_descent`]
 //!   (approximate, for large corpora) find neighbours, [`diversify`] prunes
 //!   them and adds reverse edges.
+//! - [`fuse`] makes one ranking of lexical (BM25) and neural candidates,
+//!   each with both scores ([`candidates`]): reciprocal rank fusion or a
+//!   min-max-normalised convex combination; [`rerank`] orders BM25's
+//!   candidates by the neural scorer.
 //! - Walks over a graph, scoring a small fraction of the documents:
 //!   [`graph_search`] (the paper's algorithm) and [`beam_search`] (ours).
 
 mod exhaustive;
+mod fusion;
 mod graph_build;
 mod graph_search;
 mod kernel;
@@ -21,6 +26,7 @@ mod scorer;
 mod topk;
 
 pub use exhaustive::{exhaustive, BLOCK};
+pub use fusion::{candidates, fuse, rerank, score_rows, Candidate, Fusion};
 pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};
 pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,

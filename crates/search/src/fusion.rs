@@ -1,0 +1,269 @@
+//! Lexical and neural candidates made one ranking: reranking BM25's
+//! candidates by the neural scorer, and hybrid fusion of both sides' lists.
+//!
+//! Hybrid search takes the union of both sides' candidates and gives every
+//! candidate both scores (the BM25 score of every row is at hand; the
+//! neural score of a row only BM25 found is computed here), so no candidate
+//! is fused with a missing score. Two fusions:
+//! - reciprocal rank fusion: `1/(k + rank_lexical) + 1/(k + rank_neural)`,
+//!   ranks 1-based over the candidates, by each side's score;
+//! - linear: each side min-max normalised over the candidates, then
+//!   `alpha * neural + (1 - alpha) * lexical` (Bruch, Gai and Ingber, TOIS
+//!   2023, find this convex combination ahead of RRF in and out of domain).
+//!
+//! Ties, on any side and in the fused ranking, go to the lower row.
+
+use std::cmp::Ordering;
+
+use hypencoder_index::Vectors;
+
+use crate::scorer::{Scorer, ScratchSpace};
+use crate::topk::Hit;
+
+/// How the two sides' scores become one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// Reciprocal rank fusion with constant `k` (60 is the usual value).
+    Rrf {
+        /// Added to each 1-based rank.
+        k: f32,
+    },
+    /// Min-max-normalised convex combination.
+    Linear {
+        /// Weight of the neural side, in 0..=1.
+        alpha: f32,
+    },
+}
+
+/// A document with both sides' scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Row in the index.
+    pub doc: u32,
+    /// Its BM25 score (0 when no query term occurs in it).
+    pub lexical: f32,
+    /// Its neural score.
+    pub neural: f32,
+}
+
+fn by_score_then_doc(a: (f32, u32), b: (f32, u32)) -> Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+/// The scores of `rows` for a one-query `scorer`, in the order given.
+pub fn score_rows(vectors: &Vectors, rows: &[u32], scorer: &dyn Scorer) -> Vec<f32> {
+    assert_eq!(
+        scorer.num_queries(),
+        1,
+        "score_rows takes a one-query scorer"
+    );
+    let dim = vectors.dim();
+    let mut block = Vec::with_capacity(rows.len() * dim);
+    for &row in rows {
+        block.extend_from_slice(&vectors.rows(row as usize, 1));
+    }
+    let mut out = vec![0f32; rows.len()];
+    if !rows.is_empty() {
+        scorer.score_block(&block, rows.len(), &mut out, &mut ScratchSpace::default());
+    }
+    out
+}
+
+/// `rows` (e.g. BM25's candidates) ranked by the neural scorer: the best
+/// `k`, ties to the lower row.
+pub fn rerank(vectors: &Vectors, rows: &[u32], scorer: &dyn Scorer, k: usize) -> Vec<Hit> {
+    let scores = score_rows(vectors, rows, scorer);
+    let mut hits: Vec<Hit> = rows
+        .iter()
+        .zip(scores)
+        .map(|(&doc, score)| Hit { doc, score })
+        .collect();
+    hits.sort_by(|a, b| by_score_then_doc((a.score, a.doc), (b.score, b.doc)));
+    hits.truncate(k);
+    hits
+}
+
+/// The union of BM25's top rows and the neural hits, each with both
+/// scores: `lexical` holds every row's BM25 score; neural scores the neural
+/// side did not produce are computed with the one-query `scorer`. In order
+/// of first appearance (BM25's, then the neural side's).
+pub fn candidates(
+    vectors: &Vectors,
+    lexical: &[f32],
+    lexical_top: &[u32],
+    neural: &[Hit],
+    scorer: &dyn Scorer,
+) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::with_capacity(lexical_top.len() + neural.len());
+    let mut index = std::collections::HashMap::with_capacity(out.capacity());
+    for hit in neural {
+        index.insert(hit.doc, hit.score);
+    }
+    let missing: Vec<u32> = lexical_top
+        .iter()
+        .copied()
+        .filter(|d| !index.contains_key(d))
+        .collect();
+    for (doc, score) in missing.iter().zip(score_rows(vectors, &missing, scorer)) {
+        index.insert(*doc, score);
+    }
+    let mut seen = std::collections::HashSet::with_capacity(index.len());
+    for doc in lexical_top
+        .iter()
+        .copied()
+        .chain(neural.iter().map(|h| h.doc))
+    {
+        if seen.insert(doc) {
+            out.push(Candidate {
+                doc,
+                lexical: lexical[doc as usize],
+                neural: index[&doc],
+            });
+        }
+    }
+    out
+}
+
+/// 1-based rank of each candidate by `score`, ties to the lower row.
+fn ranks(candidates: &[Candidate], score: impl Fn(&Candidate) -> f32) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ca, cb) = (&candidates[a], &candidates[b]);
+        by_score_then_doc((score(ca), ca.doc), (score(cb), cb.doc))
+    });
+    let mut rank = vec![0f32; candidates.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        rank[i] = (r + 1) as f32;
+    }
+    rank
+}
+
+/// `(s - min) / (max - min)` over the candidates; all 0 when they are equal.
+fn min_max(candidates: &[Candidate], score: impl Fn(&Candidate) -> f32) -> Vec<f32> {
+    let (lo, hi) = candidates
+        .iter()
+        .map(&score)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(s), hi.max(s))
+        });
+    candidates
+        .iter()
+        .map(|c| {
+            if hi > lo {
+                (score(c) - lo) / (hi - lo)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// The best `k` candidates by the fused score, ties to the lower row.
+pub fn fuse(candidates: &[Candidate], fusion: Fusion, k: usize) -> Vec<Hit> {
+    let fused: Vec<f32> = match fusion {
+        Fusion::Rrf { k: rrf_k } => {
+            let lexical = ranks(candidates, |c| c.lexical);
+            let neural = ranks(candidates, |c| c.neural);
+            lexical
+                .iter()
+                .zip(&neural)
+                .map(|(l, n)| 1.0 / (rrf_k + l) + 1.0 / (rrf_k + n))
+                .collect()
+        }
+        Fusion::Linear { alpha } => {
+            let lexical = min_max(candidates, |c| c.lexical);
+            let neural = min_max(candidates, |c| c.neural);
+            lexical
+                .iter()
+                .zip(&neural)
+                .map(|(l, n)| alpha * n + (1.0 - alpha) * l)
+                .collect()
+        }
+    };
+    let mut hits: Vec<Hit> = candidates
+        .iter()
+        .zip(fused)
+        .map(|(c, score)| Hit { doc: c.doc, score })
+        .collect();
+    hits.sort_by(|a, b| by_score_then_doc((a.score, a.doc), (b.score, b.doc)));
+    hits.truncate(k);
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(doc: u32, lexical: f32, neural: f32) -> Candidate {
+        Candidate {
+            doc,
+            lexical,
+            neural,
+        }
+    }
+
+    /// Lexical order: 7, 3, 5, 9 (9 has no term: 0); neural order: 5, 9, 3, 7.
+    fn fixed() -> Vec<Candidate> {
+        vec![
+            c(7, 4.0, 0.1),
+            c(3, 2.0, 0.5),
+            c(5, 1.0, 0.9),
+            c(9, 0.0, 0.7),
+        ]
+    }
+
+    #[test]
+    fn rrf_matches_a_hand_computation() {
+        let hits = fuse(&fixed(), Fusion::Rrf { k: 60.0 }, 4);
+        // doc: lexical rank, neural rank -> 1/(60+l) + 1/(60+n)
+        let expected: [(u32, f64); 4] = [
+            (5, 1.0 / 63.0 + 1.0 / 61.0), // 3, 1
+            (3, 1.0 / 62.0 + 1.0 / 63.0), // 2, 3
+            (7, 1.0 / 61.0 + 1.0 / 64.0), // 1, 4
+            (9, 1.0 / 64.0 + 1.0 / 62.0), // 4, 2
+        ];
+        // 5: .032266, 3: .032002, 7: .032018, 9: .031754 -> 5, 7, 3, 9
+        let mut expected = expected.to_vec();
+        expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (hit, (doc, score)) in hits.iter().zip(&expected) {
+            assert_eq!(hit.doc, *doc);
+            assert!(
+                (hit.score - *score as f32).abs() < 1e-7,
+                "{hit:?} vs {score}"
+            );
+        }
+        assert_eq!(hits.iter().map(|h| h.doc).collect::<Vec<_>>(), [5, 7, 3, 9]);
+    }
+
+    #[test]
+    fn linear_matches_a_hand_computation() {
+        let hits = fuse(&fixed(), Fusion::Linear { alpha: 0.25 }, 3);
+        // lexical min-max over [4, 2, 1, 0]: 1, .5, .25, 0;
+        // neural over [.1, .5, .9, .7]: 0, .5, 1, .75.
+        // 0.25 * neural + 0.75 * lexical: 7 .75, 3 .5, 5 .4375, 9 .1875.
+        let got: Vec<(u32, f32)> = hits.iter().map(|h| (h.doc, h.score)).collect();
+        let expected = [(7, 0.75), (3, 0.5), (5, 0.4375)];
+        for ((doc, score), (edoc, escore)) in got.iter().zip(expected) {
+            assert_eq!(*doc, edoc);
+            assert!((score - escore).abs() < 1e-6, "{doc}: {score} vs {escore}");
+        }
+        assert_eq!(got.len(), 3, "top k only");
+    }
+
+    #[test]
+    fn ties_go_to_the_lower_row_and_equal_sides_normalise_to_zero() {
+        let same = vec![c(8, 1.0, 2.0), c(2, 1.0, 2.0), c(5, 1.0, 2.0)];
+        for fusion in [Fusion::Rrf { k: 60.0 }, Fusion::Linear { alpha: 0.5 }] {
+            let hits = fuse(&same, fusion, 3);
+            assert_eq!(
+                hits.iter().map(|h| h.doc).collect::<Vec<_>>(),
+                [2, 5, 8],
+                "{fusion:?}"
+            );
+        }
+        assert!(fuse(&same, Fusion::Linear { alpha: 0.5 }, 3)
+            .iter()
+            .all(|h| h.score == 0.0));
+        assert!(fuse(&[], Fusion::Rrf { k: 60.0 }, 10).is_empty());
+    }
+}

@@ -1,8 +1,9 @@
 //! `hypencoder search`: search an index with the model it was built with,
 //! exhaustively (every document scored: exact) or by walking its neighbour
-//! graph (`--mode graph`: approximate, beam or the paper's algorithm), or
-//! by BM25 over its lexical part alone (`--mode bm25`), and print the hits
-//! as TREC, JSONL or text.
+//! graph (`--mode graph`: approximate, beam or the paper's algorithm), by
+//! BM25 over its lexical part alone (`--mode bm25`), by the model over
+//! BM25's candidates (`rerank`) or by both sides fused (`hybrid`), and print
+//! the hits as TREC, JSONL or text.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -12,13 +13,13 @@ use hypencoder_eval::RunWriter;
 use hypencoder_index::{Graph, Index, Lexical};
 use hypencoder_model::{LoadOptions, Model};
 use hypencoder_search::{
-    exhaustive, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
-    Hit,
+    candidates as hybrid_candidates, exhaustive, fuse, graph_search_many, random_entry_points,
+    rerank, BeamParams, Fusion, GraphAlgorithm, GraphParams, Hit, Scorer,
 };
 
 use crate::common::{
     index_model, open_index, per_query_scorers, scorer_for, AlgorithmArg, FieldArgs, FormatArg,
-    ModeArg,
+    FusionArg, ModeArg, NeuralArg,
 };
 use crate::input::unique_ids;
 
@@ -61,10 +62,27 @@ pub struct SearchArgs {
     /// Queries encoded and scored together in one pass over the index.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub query_batch: usize,
-    /// exhaustive (exact), graph (approximate, needs a graph in the index) or
-    /// bm25 (lexical only, needs the index's lexical part).
+    /// exhaustive (exact), graph (approximate, needs a graph in the index),
+    /// or with the index's lexical part: bm25, rerank, hybrid.
     #[arg(long, value_enum, default_value = "exhaustive")]
     pub mode: ModeArg,
+    /// rerank, hybrid: candidates taken from each side (at least --k).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub candidates: usize,
+    /// hybrid: how the two sides' scores become one.
+    #[arg(long, value_enum, default_value = "rrf")]
+    pub fusion: FusionArg,
+    /// hybrid with rrf: the constant added to each rank.
+    #[arg(long, value_name = "K", default_value_t = 60.0)]
+    pub rrf_k: f32,
+    /// hybrid with linear: weight of the neural side (0-1) after min-max
+    /// normalising both sides over the candidates.
+    #[arg(long, value_name = "W", default_value_t = 0.5)]
+    pub alpha: f32,
+    /// hybrid: how the neural side finds its candidates [default: graph
+    /// when the index has one, else exhaustive].
+    #[arg(long, value_enum)]
+    pub neural: Option<NeuralArg>,
     /// Graph search: beam (ours: best-first with a bounded frontier) or
     /// paper (the paper's rounds of candidate expansion).
     #[arg(long, value_enum, default_value = "beam")]
@@ -99,15 +117,32 @@ pub struct SearchArgs {
     pub fields: FieldArgs,
 }
 
-/// How each batch of queries is searched: every document, or along the
-/// graph from the same random entry points.
-enum Method<'a> {
+/// How the neural side finds its hits: every document, or along the graph
+/// from the same random entry points.
+enum Neural<'a> {
     Exhaustive,
-    Bm25(&'a Lexical),
     Graph {
         graph: &'a Graph,
         algorithm: GraphAlgorithm,
         entry: Vec<u32>,
+    },
+}
+
+/// How each batch of queries is searched.
+enum Method<'a> {
+    Neural(Neural<'a>),
+    Bm25(&'a Lexical),
+    /// BM25's top `candidates`, ordered by the neural scorer.
+    Rerank {
+        lexical: &'a Lexical,
+        candidates: usize,
+    },
+    /// Both sides' top `candidates`, each candidate scored by both, fused.
+    Hybrid {
+        lexical: &'a Lexical,
+        candidates: usize,
+        fusion: Fusion,
+        neural: Neural<'a>,
     },
 }
 
@@ -175,23 +210,47 @@ fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
     })
 }
 
-/// The search method `--mode` and the graph flags ask for; graph mode needs
-/// the index to hold a graph.
+/// The search method `--mode` and its flags ask for; each mode needs the
+/// parts of the index it reads (a graph, a lexical part).
 fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
-    match args.mode {
-        ModeArg::Exhaustive => return Ok(Method::Exhaustive),
-        ModeArg::Bm25 => {
-            let lexical = index.lexical().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{} has no lexical part; add one with `hypencoder lexical --index {}`",
-                    index.dir().display(),
-                    index.dir().display()
-                )
-            })?;
-            return Ok(Method::Bm25(lexical));
+    Ok(match args.mode {
+        ModeArg::Exhaustive => Method::Neural(Neural::Exhaustive),
+        ModeArg::Graph => Method::Neural(graph_walk(args, index)?),
+        ModeArg::Bm25 => Method::Bm25(lexical_part(index)?),
+        ModeArg::Rerank => Method::Rerank {
+            lexical: lexical_part(index)?,
+            candidates: args.candidates.max(args.k),
+        },
+        ModeArg::Hybrid => {
+            // The graph when the index has one, unless told otherwise.
+            let neural = match args.neural {
+                Some(NeuralArg::Exhaustive) => Neural::Exhaustive,
+                Some(NeuralArg::Graph) => graph_walk(args, index)?,
+                None if index.graph().is_some() => graph_walk(args, index)?,
+                None => Neural::Exhaustive,
+            };
+            Method::Hybrid {
+                lexical: lexical_part(index)?,
+                candidates: args.candidates.max(args.k),
+                fusion: args.fusion.fusion(args.rrf_k, args.alpha),
+                neural,
+            }
         }
-        ModeArg::Graph => {}
-    }
+    })
+}
+
+fn lexical_part(index: &Index) -> Result<&Lexical> {
+    index.lexical().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no lexical part; add one with `hypencoder lexical --index {}`",
+            index.dir().display(),
+            index.dir().display()
+        )
+    })
+}
+
+/// The graph walk the graph flags describe; the index must hold a graph.
+fn graph_walk<'a>(args: &SearchArgs, index: &'a Index) -> Result<Neural<'a>> {
     let graph = index.graph().ok_or_else(|| {
         anyhow::anyhow!(
             "{} has no neighbour graph; build one with `hypencoder graph --index {}` \
@@ -215,7 +274,7 @@ fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
         index.len(),
         args.seed,
     );
-    Ok(Method::Graph {
+    Ok(Neural::Graph {
         graph,
         algorithm,
         entry,
@@ -223,7 +282,7 @@ fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
 }
 
 /// The top `k` hits of each query in one batch, adding the number of
-/// documents scored to `scored`.
+/// documents scored by the neural side to `scored`.
 fn search_batch(
     index: &Index,
     model: Option<&Model>,
@@ -237,27 +296,91 @@ fn search_batch(
     }
     let model = model.expect("neural methods load the model");
     let reps = model.encode_queries(queries)?;
-    Ok(match method {
-        Method::Exhaustive => {
+    let vectors = index.vectors();
+    match method {
+        Method::Neural(Neural::Exhaustive) => {
             *scored += index.len() * queries.len();
-            exhaustive(index.vectors(), scorer_for(reps, model.dim())?.as_ref(), k)
+            Ok(exhaustive(
+                vectors,
+                scorer_for(reps, model.dim())?.as_ref(),
+                k,
+            ))
+        }
+        Method::Neural(neural) => {
+            let scorers = per_query_scorers(reps, model.dim())?;
+            Ok(neural_hits(index, neural, &scorers, k, scored))
         }
         Method::Bm25(_) => unreachable!("answered above"),
-        Method::Graph {
+        Method::Rerank {
+            lexical,
+            candidates,
+        } => {
+            let scorers = per_query_scorers(reps, model.dim())?;
+            let mut out = Vec::with_capacity(queries.len());
+            for (query, scorer) in queries.iter().zip(&scorers) {
+                let rows: Vec<u32> = lexical
+                    .search(query, *candidates)?
+                    .iter()
+                    .map(|h| h.row)
+                    .collect();
+                *scored += rows.len();
+                out.push(rerank(vectors, &rows, scorer.as_ref(), k));
+            }
+            Ok(out)
+        }
+        Method::Hybrid {
+            lexical,
+            candidates,
+            fusion,
+            neural,
+        } => {
+            let scorers = per_query_scorers(reps, model.dim())?;
+            let neural = neural_hits(index, neural, &scorers, *candidates, scored);
+            let mut out = Vec::with_capacity(queries.len());
+            for ((query, scorer), neural) in queries.iter().zip(&scorers).zip(&neural) {
+                let bm25 = lexical.scores(query)?;
+                let top: Vec<u32> = lexical
+                    .search(query, *candidates)?
+                    .iter()
+                    .map(|h| h.row)
+                    .collect();
+                let both = hybrid_candidates(vectors, &bm25, &top, neural, scorer.as_ref());
+                *scored += both.len().saturating_sub(neural.len());
+                out.push(fuse(&both, *fusion, k));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The neural side's top `k` per query, one single-query scorer each.
+fn neural_hits(
+    index: &Index,
+    neural: &Neural,
+    scorers: &[Box<dyn Scorer>],
+    k: usize,
+    scored: &mut usize,
+) -> Vec<Vec<Hit>> {
+    match neural {
+        Neural::Exhaustive => scorers
+            .iter()
+            .map(|s| {
+                *scored += index.len();
+                exhaustive(index.vectors(), s.as_ref(), k).remove(0)
+            })
+            .collect(),
+        Neural::Graph {
             graph,
             algorithm,
             entry,
-        } => {
-            let scorers = per_query_scorers(reps, model.dim())?;
-            graph_search_many(index.vectors(), graph, &scorers, entry, k, algorithm)
-                .into_iter()
-                .map(|(hits, stats)| {
-                    *scored += stats.scored;
-                    hits
-                })
-                .collect()
-        }
-    })
+        } => graph_search_many(index.vectors(), graph, scorers, entry, k, algorithm)
+            .into_iter()
+            .map(|(hits, stats)| {
+                *scored += stats.scored;
+                hits
+            })
+            .collect(),
+    }
 }
 
 /// BM25's top `k` for one query, as hits like any other method's.

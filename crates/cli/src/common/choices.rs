@@ -90,6 +90,39 @@ pub enum ModeArg {
     Graph,
     /// BM25 over the index's lexical part only (no model is loaded).
     Bm25,
+    /// BM25's top --candidates, ordered by the model.
+    Rerank,
+    /// BM25's and the model's top --candidates, each scored by both sides,
+    /// fused (--fusion).
+    Hybrid,
+}
+
+/// `search --fusion`: how hybrid search combines the two sides.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FusionArg {
+    // Reciprocal rank fusion (--rrf-k).
+    Rrf,
+    // Min-max-normalised convex combination (--alpha).
+    Linear,
+}
+
+impl FusionArg {
+    /// The library's fusion with the given constants.
+    pub fn fusion(self, rrf_k: f32, alpha: f32) -> hypencoder_search::Fusion {
+        match self {
+            FusionArg::Rrf => hypencoder_search::Fusion::Rrf { k: rrf_k },
+            FusionArg::Linear => hypencoder_search::Fusion::Linear { alpha },
+        }
+    }
+}
+
+/// `search --neural`: how hybrid search's neural side finds candidates.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NeuralArg {
+    // Every document scored.
+    Exhaustive,
+    // The index's neighbour graph walked.
+    Graph,
 }
 
 /// `search --algorithm`: how the graph is walked.

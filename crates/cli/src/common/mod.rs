@@ -14,8 +14,8 @@ mod model;
 mod progress;
 
 pub use choices::{
-    AlgorithmArg, ConstructionArg, DtypeArg, FormatArg, InitArg, KindArg, LossArg, MetricArg,
-    ModeArg, TrainModeArg,
+    AlgorithmArg, ConstructionArg, DtypeArg, FormatArg, FusionArg, InitArg, KindArg, LossArg,
+    MetricArg, ModeArg, NeuralArg, TrainModeArg,
 };
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
 pub use graph::build_graph;

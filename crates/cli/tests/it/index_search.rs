@@ -402,3 +402,55 @@ fn bm25_mode_uses_the_lexical_part() {
         "the added part answers as the built one"
     );
 }
+
+#[test]
+fn rerank_and_hybrid_agree_with_their_parts() {
+    let s = Scratch::new("hybrid-mode");
+    let index = small_index(&s);
+    let n = fixture_texts("tiny-2layer", "passages").len().to_string();
+    let ids = |mode: &str, query: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "search", "--index", &index, "--query", query, "--mode", mode, "--k", &n, "--format",
+            "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let out = HYPENCODER.ok(&args);
+        let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        line["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let query = "the capital city of Australia";
+    let neural = ids("exhaustive", query, &[]);
+    let bm25 = ids("bm25", query, &[]);
+    assert!(!bm25.is_empty() && bm25.len() < neural.len(), "{bm25:?}");
+    // Rerank: BM25's candidates, in the model's order.
+    let reranked = ids("rerank", query, &[]);
+    let in_neural_order: Vec<String> = neural
+        .iter()
+        .filter(|d| bm25.contains(d))
+        .cloned()
+        .collect();
+    assert_eq!(reranked, in_neural_order);
+    // Hybrid over every document: alpha 1 is the model's order, and RRF
+    // keeps every candidate.
+    assert_eq!(
+        ids("hybrid", query, &["--fusion", "linear", "--alpha", "1"]),
+        neural
+    );
+    let rrf = ids("hybrid", query, &["--fusion", "rrf"]);
+    assert_eq!(rrf.len(), neural.len());
+    // No term left for BM25: hybrid still answers from the model.
+    let stop_words = "the of and";
+    assert_eq!(
+        ids(
+            "hybrid",
+            stop_words,
+            &["--fusion", "linear", "--alpha", "1"]
+        ),
+        ids("exhaustive", stop_words, &[])
+    );
+}

@@ -41,9 +41,10 @@ pub struct IndexArgs {
     /// (as `hypencoder graph` would), for `search --mode graph`.
     #[arg(long, value_name = "K")]
     pub graph_degree: Option<usize>,
-    /// Metric of that graph: ip, l2 or cos (see `hypencoder graph --help`).
-    #[arg(long, value_name = "METRIC", value_enum, default_value = "ip")]
-    pub graph_metric: MetricArg,
+    /// Metric of that graph: ip, l2 or cos [default: follows the index; see
+    /// `hypencoder graph --help`].
+    #[arg(long, value_name = "METRIC", value_enum)]
+    pub graph_metric: Option<MetricArg>,
 }
 
 /// Documents per segment: the most work an interruption loses.

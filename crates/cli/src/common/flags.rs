@@ -71,9 +71,10 @@ pub struct GraphBuildArgs {
     /// Nearness for the graph: ip (inner product; cosine for normalised
     /// vectors), l2, or cos (cosine of unnormalised vectors: the right one
     /// for a Hypencoder over mean-pooled states, whose q-nets score by
-    /// direction more than length).
-    #[arg(long, value_name = "METRIC", value_enum, default_value = "ip")]
-    pub metric: MetricArg,
+    /// direction more than length) [default: follows the index: cos for a
+    /// Hypencoder over unnormalised vectors, else ip].
+    #[arg(long, value_name = "METRIC", value_enum)]
+    pub metric: Option<MetricArg>,
     /// How neighbours are found: exact (all pairs by GEMM; fine to a few
     /// hundred thousand documents) or nn-descent (approximate, scales).
     #[arg(long, value_name = "METHOD", value_enum, default_value = "exact")]

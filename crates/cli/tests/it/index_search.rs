@@ -454,3 +454,24 @@ fn rerank_and_hybrid_agree_with_their_parts() {
         ids("exhaustive", stop_words, &[])
     );
 }
+
+#[test]
+fn graph_metric_follows_the_index_unless_named() {
+    let s = Scratch::new("graph-metric");
+    let index = small_index(&s);
+    let metric = || read_json(&Path::new(&index).join("manifest.json"))["graph"]["metric"].clone();
+    // tiny-2layer is a Hypencoder over unnormalised vectors: cos, quietly.
+    let out = HYPENCODER.ok(&["graph", "--index", &index, "--degree", "4"]);
+    assert_eq!(metric(), "cos");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    // Named, and known to mislead here: built as asked, with a warning.
+    let out = HYPENCODER.ok(&[
+        "graph", "--index", &index, "--degree", "4", "--metric", "ip",
+    ]);
+    assert_eq!(metric(), "ip");
+    let log = stderr(&out);
+    assert!(
+        log.contains("warning") && log.contains("cos suits it"),
+        "{log}"
+    );
+}

@@ -63,9 +63,10 @@ pub struct SearchArgs {
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub query_batch: usize,
     /// exhaustive (exact), graph (approximate, needs a graph in the index),
-    /// or with the index's lexical part: bm25, rerank, hybrid.
-    #[arg(long, value_enum, default_value = "exhaustive")]
-    pub mode: ModeArg,
+    /// or with the index's lexical part: bm25, rerank, hybrid [default:
+    /// hybrid when the index has a lexical part, else exhaustive].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// rerank, hybrid: candidates taken from each side (at least --k).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub candidates: usize,
@@ -213,7 +214,12 @@ fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
 /// The search method `--mode` and its flags ask for; each mode needs the
 /// parts of the index it reads (a graph, a lexical part).
 fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
-    Ok(match args.mode {
+    let mode = args.mode.unwrap_or(if index.lexical().is_some() {
+        ModeArg::Hybrid
+    } else {
+        ModeArg::Exhaustive
+    });
+    Ok(match mode {
         ModeArg::Exhaustive => Method::Neural(Neural::Exhaustive),
         ModeArg::Graph => Method::Neural(graph_walk(args, index)?),
         ModeArg::Bm25 => Method::Bm25(lexical_part(index)?),

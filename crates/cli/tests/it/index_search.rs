@@ -43,6 +43,8 @@ fn search_agrees_with_brute_force_scoring() {
 fn check_jsonl_ranking(name: &str, index: &str, queries: &str, brute: &serde_json::Value) {
     let lines = stdout_jsonl(&HYPENCODER.ok(&[
         "search",
+        "--mode",
+        "exhaustive",
         "--index",
         index,
         "--queries",
@@ -309,7 +311,7 @@ fn check_graph_search_modes(index: &str, queries: &str) {
         args.extend_from_slice(extra);
         HYPENCODER.ok(&args)
     };
-    let exhaustive = stdout(&search(&["--k", "5"]));
+    let exhaustive = stdout(&search(&["--k", "5", "--mode", "exhaustive"]));
     let out = search(&[
         "--k",
         "5",
@@ -443,6 +445,13 @@ fn rerank_and_hybrid_agree_with_their_parts() {
     );
     let rrf = ids("hybrid", query, &["--fusion", "rrf"]);
     assert_eq!(rrf.len(), neural.len());
+    // An index with a lexical part searches in hybrid mode by default.
+    let plain = [
+        "search", "--index", &index, "--query", query, "--format", "jsonl",
+    ];
+    let default = stdout(&HYPENCODER.ok(&plain));
+    let hybrid = stdout(&HYPENCODER.ok(&[&plain[..], &["--mode", "hybrid"]].concat()));
+    assert_eq!(default, hybrid);
     // No term left for BM25: hybrid still answers from the model.
     let stop_words = "the of and";
     assert_eq!(

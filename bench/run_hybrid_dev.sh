@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hybrid search settings on debian-pkg DEV queries (never test): BM25,
 # the neural side alone, rerank, and hybrid with each fusion over a grid of
-# its constant, on the first $QUERIES dev queries. Prints one line per run
+# its constant (CANDIDATES, RRF_KS, ALPHAS), on the first $QUERIES dev queries. Prints one line per run
 # (MRR@10, nDCG@10, Recall@100, ms/query) and keeps the runs in $OUT.
 #
 #   bench/run_hybrid_dev.sh [INDEX]      # default: data/idx/debian-default
@@ -22,7 +22,7 @@ head -n "$n" "$data/queries.dev.jsonl" > "$out/queries.jsonl"
 run() {  # name, search flags...
     local name="$1"; shift
     local log="$out/$name.log"
-    "$bin" search --index "$index" --queries "$out/queries.jsonl" --k 1000 \
+    "$bin" search --index "$index" --queries "$out/queries.jsonl" --k "${K:-100}" \
         --output "$out/$name.trec" "$@" 2> "$log"
     local ms
     ms="$(grep -o '[0-9.]* ms/query' "$log" | cut -d' ' -f1)"
@@ -34,15 +34,12 @@ run() {  # name, search flags...
 
 run bm25 --mode bm25
 run neural-graph --mode graph
-run neural-exhaustive --mode exhaustive
-for c in 100 1000; do
+for c in ${CANDIDATES:-100}; do
     run "rerank-c$c" --mode rerank --candidates "$c"
-done
-for c in 100 1000; do
-    for k in 10 30 60 100; do
+    for k in ${RRF_KS:-10 60}; do
         run "hybrid-rrf-k$k-c$c" --mode hybrid --fusion rrf --rrf-k "$k" --candidates "$c"
     done
-    for a in 0.2 0.3 0.4 0.5 0.6 0.7 0.8; do
+    for a in ${ALPHAS:-0.3 0.5 0.7}; do
         run "hybrid-linear-a$a-c$c" --mode hybrid --fusion linear --alpha "$a" --candidates "$c"
     done
 done

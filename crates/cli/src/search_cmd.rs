@@ -67,17 +67,20 @@ pub struct SearchArgs {
     /// hybrid when the index has a lexical part, else exhaustive].
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
-    /// rerank, hybrid: candidates taken from each side (at least --k).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// rerank, hybrid: candidates taken from each side (at least --k; 100
+    /// was as good as 1000 on debian-pkg dev, at less than half the time).
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub candidates: usize,
-    /// hybrid: how the two sides' scores become one.
-    #[arg(long, value_enum, default_value = "rrf")]
+    /// hybrid: how the two sides' scores become one (linear was ahead of
+    /// rrf at every setting tried on debian-pkg dev: bench/README-hybrid.md).
+    #[arg(long, value_enum, default_value = "linear")]
     pub fusion: FusionArg,
     /// hybrid with rrf: the constant added to each rank.
     #[arg(long, value_name = "K", default_value_t = 60.0)]
     pub rrf_k: f32,
     /// hybrid with linear: weight of the neural side (0-1) after min-max
-    /// normalising both sides over the candidates.
+    /// normalising both sides over the candidates (0.5-0.7 within 0.004
+    /// MRR@10 of each other on debian-pkg dev; 0.5 weighs BM25 most).
     #[arg(long, value_name = "W", default_value_t = 0.5)]
     pub alpha: f32,
     /// hybrid: how the neural side finds its candidates [default: graph

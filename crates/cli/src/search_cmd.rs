@@ -348,8 +348,7 @@ fn search_batch(
             let mut out = Vec::with_capacity(queries.len());
             for ((query, scorer), neural) in queries.iter().zip(&scorers).zip(&neural) {
                 let bm25 = lexical.scores(query)?;
-                let top: Vec<u32> = lexical
-                    .search(query, *candidates)?
+                let top: Vec<u32> = Lexical::top(&bm25, *candidates)
                     .iter()
                     .map(|h| h.row)
                     .collect();

@@ -203,6 +203,8 @@ pub struct Lexical {
     /// Per tantivy segment, the vector row of each of its documents.
     rows: Vec<Vec<u32>>,
     count: usize,
+    /// Mean document length in tokens (BM25's length normalisation).
+    avgdl: f32,
     k1: f32,
     b: f32,
 }
@@ -231,12 +233,21 @@ impl Lexical {
             .map_err(|e| lexical_error(&path, e))?;
         let searcher: Searcher = reader.searcher();
         let rows = segment_rows(&searcher, count).map_err(|e| lexical_error(&path, e))?;
+        let mut tokens = 0u64;
+        for segment in searcher.segment_readers() {
+            let inverted = segment
+                .inverted_index(text)
+                .map_err(|e| lexical_error(&path, e))?;
+            tokens += inverted.total_num_tokens();
+        }
+        let avgdl = tokens as f32 / (searcher.num_docs() as f32).max(1.0);
         Ok(Lexical {
             path,
             searcher,
             text,
             rows,
             count,
+            avgdl,
             k1: info.k1,
             b: info.b,
         })
@@ -251,14 +262,7 @@ impl Lexical {
             return Ok(scores);
         }
         let err = |e: &dyn std::fmt::Display| lexical_error(&self.path, e);
-        let mut tokens = 0u64;
-        for segment in self.searcher.segment_readers() {
-            tokens += segment
-                .inverted_index(self.text)
-                .map_err(|e| err(&e))?
-                .total_num_tokens();
-        }
-        let avgdl = tokens as f32 / n;
+        let avgdl = self.avgdl;
         for term in analyze(query) {
             let term = Term::from_field_text(self.text, &term);
             let df = self.searcher.doc_freq(&term).map_err(|e| err(&e))? as f32;
@@ -296,7 +300,13 @@ impl Lexical {
     /// the earlier row. Rows no query term occurs in are never returned, so a
     /// query with no term left after analysis finds nothing.
     pub fn search(&self, query: &str, k: usize) -> Result<Vec<LexicalHit>> {
-        let scores = self.scores(query)?;
+        Ok(Self::top(&self.scores(query)?, k))
+    }
+
+    /// The `k` best rows of `scores` (as [`Lexical::scores`] gives them),
+    /// best first, ties to the earlier row, rows scoring 0 left out: for a
+    /// caller that needs both every row's score and the top rows.
+    pub fn top(scores: &[f32], k: usize) -> Vec<LexicalHit> {
         let mut hits: Vec<LexicalHit> = scores
             .iter()
             .enumerate()
@@ -313,7 +323,7 @@ impl Lexical {
         }
         hits.truncate(k);
         hits.sort_by(order);
-        Ok(hits)
+        hits
     }
 
     /// The k1 and b this part scores with.

@@ -45,11 +45,11 @@ pub(crate) fn exp(x: __m512) -> __m512 {
     _mm512_scalef_ps(y, n)
 }
 
-/// Exact-erf GELU with the Abramowitz & Stegun erf of [`crate::erf`].
+/// erf(x) (Abramowitz & Stegun, as [`crate::erf`]) and exp(-x^2), which
+/// the erf evaluates on the way and GELU's derivative needs.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn gelu(v: __m512) -> __m512 {
-    let x = _mm512_mul_ps(v, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+fn erf_and_gauss(x: __m512) -> (__m512, __m512) {
     let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
     let ax = _mm512_castsi512_ps(_mm512_andnot_si512(
         _mm512_set1_epi32(i32::MIN),
@@ -68,10 +68,49 @@ pub(crate) fn gelu(v: __m512) -> __m512 {
     let e = exp(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
     let erf_abs = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0));
     let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
+    (erf, e)
+}
+
+/// Exact-erf GELU with the Abramowitz & Stegun erf of [`crate::erf`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn gelu(v: __m512) -> __m512 {
+    let (erf, _) = erf_and_gauss(_mm512_mul_ps(
+        v,
+        _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+    ));
     _mm512_mul_ps(
         _mm512_mul_ps(_mm512_set1_ps(0.5), v),
         _mm512_add_ps(_mm512_set1_ps(1.0), erf),
     )
+}
+
+/// `g = gelu(u)`, element by element (equal lengths).
+#[target_feature(enable = "avx512f")]
+pub(crate) fn gelu_rows(u: &[f32], g: &mut [f32]) {
+    let mut i = 0;
+    while i < u.len() {
+        store(g, i, gelu(load(u, i)));
+        i += 16;
+    }
+}
+
+/// `du = dg * gelu'(u)`, where gelu'(u) = Phi(u) + u phi(u) (equal lengths).
+#[target_feature(enable = "avx512f")]
+pub(crate) fn gelu_backward_rows(u: &[f32], dg: &[f32], du: &mut [f32]) {
+    let half = _mm512_set1_ps(0.5);
+    // 1 / sqrt(2 pi): phi(u) = exp(-u^2 / 2) / sqrt(2 pi).
+    let inv_sqrt_2pi = _mm512_set1_ps(0.398_942_3);
+    let mut i = 0;
+    while i < u.len() {
+        let v = load(u, i);
+        let x = _mm512_mul_ps(v, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+        let (erf, gauss) = erf_and_gauss(x);
+        let cdf = _mm512_mul_ps(half, _mm512_add_ps(_mm512_set1_ps(1.0), erf));
+        let slope = _mm512_fmadd_ps(_mm512_mul_ps(v, gauss), inv_sqrt_2pi, cdf);
+        store(du, i, _mm512_mul_ps(load(dg, i), slope));
+        i += 16;
+    }
 }
 
 /// Where a tile's sums start.

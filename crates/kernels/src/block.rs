@@ -68,3 +68,27 @@ pub(crate) fn layer_norm_row(
     let _ = isa;
     crate::portable::layer_norm_row(src, dst, gamma, beta, eps)
 }
+
+/// `g = gelu(u)` element by element.
+pub(crate) fn gelu_rows(isa: Isa, u: &[f32], g: &mut [f32]) {
+    assert_eq!(u.len(), g.len());
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx512() {
+        // SAFETY: AVX-512F is present; both slices have the same length.
+        return unsafe { crate::avx512::gelu_rows(u, g) };
+    }
+    let _ = isa;
+    crate::portable::gelu_rows(u, g)
+}
+
+/// `du = dg * gelu'(u)` element by element.
+pub(crate) fn gelu_backward_rows(isa: Isa, u: &[f32], dg: &[f32], du: &mut [f32]) {
+    assert!(u.len() == dg.len() && u.len() == du.len());
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx512() {
+        // SAFETY: AVX-512F is present; the three slices have the same length.
+        return unsafe { crate::avx512::gelu_backward_rows(u, dg, du) };
+    }
+    let _ = isa;
+    crate::portable::gelu_backward_rows(u, dg, du)
+}

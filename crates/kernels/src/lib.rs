@@ -10,6 +10,8 @@
 //!   [`RowEpilogue`] then finishes a q-net layer row by row.
 //! - [`linear`], [`fused_residual_ln`], [`layer_norm_rows`], [`attention`]:
 //!   BERT layer steps, parallel on rayon's pool.
+//! - [`train`]: the steps of BERT's training pass (forwards that keep what
+//!   their backwards need, and the backwards), on unpadded token rows.
 //! - [`dot`], [`dots`], [`layer_norm`], [`erf`], [`Activation`]: row and
 //!   scalar helpers.
 //!
@@ -37,6 +39,7 @@ mod portable;
 mod rows;
 mod sweep;
 mod tile;
+pub mod train;
 
 pub use act::{erf, Activation};
 pub use dispatch::Isa;

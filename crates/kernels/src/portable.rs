@@ -86,3 +86,19 @@ pub(crate) fn layer_norm_row(src: &[f32], dst: &mut [f32], gamma: &[f32], beta: 
         *d = (s - mean) * rstd * g + b;
     }
 }
+
+/// `g = gelu(u)`, element by element.
+pub(crate) fn gelu_rows(u: &[f32], g: &mut [f32]) {
+    for (g, &u) in g.iter_mut().zip(u) {
+        *g = crate::act::gelu(u);
+    }
+}
+
+/// `du = dg * gelu'(u)`, where gelu'(u) = Phi(u) + u phi(u).
+pub(crate) fn gelu_backward_rows(u: &[f32], dg: &[f32], du: &mut [f32]) {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    for ((du, &u), &dg) in du.iter_mut().zip(u).zip(dg) {
+        let cdf = 0.5 * (1.0 + crate::erf(u * std::f32::consts::FRAC_1_SQRT_2));
+        *du = dg * (cdf + u * (-0.5 * u * u).exp() * INV_SQRT_2PI);
+    }
+}

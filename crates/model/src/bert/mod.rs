@@ -19,6 +19,9 @@ use candle_nn::VarBuilder;
 use crate::config::{Activation, BertConfig};
 use hypencoder_kernels::{self as kernels, Epilogue, Isa, Rhs};
 
+mod train;
+pub use train::{Tape, WeightGrads};
+
 /// Layer normalisation over the last dimension, without learned parameters;
 /// built from primitive ops so gradients flow (candle's fused kernel has none).
 pub fn layer_norm(xs: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
@@ -515,13 +518,15 @@ impl Bert {
         attention_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
         // Length-sorted batches are often unpadded: then the mask is a no-op.
-        let padded = attention_mask.min_all()?.to_scalar::<f32>()? < 1.0;
+        let mask = attention_mask.to_dtype(DType::F32)?;
+        let padded = mask.min_all()?.to_scalar::<f32>()? < 1.0;
+        let mut xs = self.embeddings.forward(input_ids)?;
         let mask_bias = if padded {
-            Some(additive_mask(attention_mask)?.unsqueeze(1)?.unsqueeze(1)?)
+            let bias = additive_mask(&mask)?.to_dtype(xs.dtype())?;
+            Some(bias.unsqueeze(1)?.unsqueeze(1)?)
         } else {
             None
         };
-        let mut xs = self.embeddings.forward(input_ids)?;
         for layer in &self.layers {
             xs = layer.forward(&xs, mask_bias.as_ref())?;
         }
@@ -622,7 +627,7 @@ mod tests {
     }
 
     /// Random weights for a small BERT, named as in a checkpoint.
-    fn random_weights(c: &BertConfig) -> std::collections::HashMap<String, Tensor> {
+    pub(super) fn random_weights(c: &BertConfig) -> std::collections::HashMap<String, Tensor> {
         let dev = Device::Cpu;
         let mut t = std::collections::HashMap::new();
         let mut put = |name: String, shape: &[usize], mean: f32, std: f32| {
@@ -678,7 +683,7 @@ mod tests {
         t
     }
 
-    fn small_config(h: usize, heads: usize, act: &str) -> BertConfig {
+    pub(super) fn small_config(h: usize, heads: usize, act: &str) -> BertConfig {
         BertConfig {
             vocab_size: 50,
             hidden_size: h,
@@ -692,7 +697,7 @@ mod tests {
     }
 
     /// Right-padded batch: row i has `lens[i]` real tokens.
-    fn batch(lens: &[usize], l: usize) -> (Tensor, Tensor) {
+    pub(super) fn batch(lens: &[usize], l: usize) -> (Tensor, Tensor) {
         let dev = Device::Cpu;
         let ids: Vec<u32> = (0..lens.len() * l)
             .map(|i| ((i * 7 + 3) % 50) as u32)

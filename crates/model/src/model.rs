@@ -70,12 +70,23 @@ impl TextEncoder {
     /// padded batch gives what each text alone would.
     pub fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
         let hidden = self.bert.forward(&batch.input_ids, &batch.attention_mask)?;
+        self.pool(&hidden, &batch.attention_mask)
+    }
+
+    /// The transformer under this encoder.
+    pub fn bert(&self) -> &Arc<Bert> {
+        &self.bert
+    }
+
+    /// (B, L, H) hidden states and their (B, L) mask -> (B, H) vectors: the
+    /// pooling and normalisation after the transformer.
+    pub fn pool(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let pooled = match self.pooling {
             Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
             Pooling::Mean => {
-                let mask = batch.attention_mask.unsqueeze(2)?;
+                let mask = attention_mask.unsqueeze(2)?;
                 let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-                let counts = batch.attention_mask.sum_keepdim(1)?.clamp(1f32, f32::MAX)?;
+                let counts = attention_mask.sum_keepdim(1)?.clamp(1f32, f32::MAX)?;
                 summed.broadcast_div(&counts)?
             }
         };

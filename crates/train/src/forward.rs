@@ -3,24 +3,32 @@
 //! its texts), and the loss the settings name (`loss.rs`) is taken over
 //! those scores, with the graph back to every trainable parameter.
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
-use hypencoder_model::{QNetBatch, TextEncoder, TextTokenizer};
+use hypencoder_model::{QNetBatch, TextTokenizer, TokenBatch};
 
 use crate::batch::Batch;
 use crate::config::{LossKind, TrainConfig};
 use crate::error::Result;
 use crate::loss;
 use crate::setup::{Encoders, Setup};
+use crate::transformer::{hidden_states, Pending};
 
 impl Setup<'_> {
-    /// The batch's loss, with the graph back to every parameter.
-    pub(crate) fn loss(&self, batch: &Batch) -> Result<Tensor> {
-        let scores = self.scores(batch)?;
-        batch_loss(&scores, batch, self.config)
+    /// The batch's loss and the gradient of every trainable parameter.
+    pub(crate) fn gradients(&self, batch: &Batch) -> Result<(Tensor, GradStore)> {
+        let mut pending = None;
+        let scores = self.scores(batch, &mut pending)?;
+        let loss = batch_loss(&scores, batch, self.config)?;
+        let mut grads = loss.backward()?;
+        if let Some(p) = pending {
+            p.finish(&mut grads)?;
+        }
+        Ok((loss, grads))
     }
 
     /// The batch's queries encoded and its documents fetched, per mode.
-    fn scores(&self, batch: &Batch) -> Result<Scores> {
+    fn scores(&self, batch: &Batch, pending: &mut Option<Pending>) -> Result<Scores> {
         let n = self.config.negatives;
         let d = self.qnet.vector_dimensions[0];
         let dev = Device::Cpu;
@@ -47,10 +55,10 @@ impl Setup<'_> {
                 docs,
             } => {
                 let qb = query_tok.batch(&queries, &dev)?;
-                let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
+                let hidden = hidden_states(bert, &[&qb], pending)?;
                 let (positives, negatives) = index_docs(docs, d, batch, n)?;
                 Scores::Hyper {
-                    qnets: head.forward(&hidden, &qb.attention_mask)?,
+                    qnets: head.forward(&hidden[0], &qb.attention_mask)?,
                     positives,
                     negatives,
                 }
@@ -64,9 +72,11 @@ impl Setup<'_> {
                 texts,
             } => {
                 let qb = query_tok.batch(&queries, &dev)?;
-                let hidden = bert.forward(&qb.input_ids, &qb.attention_mask)?;
-                let qnets = head.forward(&hidden, &qb.attention_mask)?;
-                let (positives, negatives) = encode_docs(doc, doc_tok, texts, batch, n)?;
+                let db = doc_batch(doc_tok, texts, batch)?;
+                let hidden = hidden_states(bert, &[&qb, &db], pending)?;
+                let qnets = head.forward(&hidden[0], &qb.attention_mask)?;
+                let docs = doc.pool(&hidden[1], &db.attention_mask)?;
+                let (positives, negatives) = split_docs(&docs, batch, n)?;
                 Scores::Hyper {
                     qnets,
                     positives,
@@ -79,10 +89,13 @@ impl Setup<'_> {
                 doc_tok,
                 texts,
             } => {
-                let q = encoder.forward(&query_tok.batch(&queries, &dev)?)?;
-                let (positives, negatives) = encode_docs(encoder, doc_tok, texts, batch, n)?;
+                let qb = query_tok.batch(&queries, &dev)?;
+                let db = doc_batch(doc_tok, texts, batch)?;
+                let hidden = hidden_states(encoder.bert(), &[&qb, &db], pending)?;
+                let docs = encoder.pool(&hidden[1], &db.attention_mask)?;
+                let (positives, negatives) = split_docs(&docs, batch, n)?;
                 Scores::Dense {
-                    queries: q,
+                    queries: encoder.pool(&hidden[0], &qb.attention_mask)?,
                     positives,
                     negatives,
                     scale: self.config.scale,
@@ -140,21 +153,20 @@ fn gather(docs: &[f32], rows: &[u32], d: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(out, (rows.len(), d), &Device::Cpu)?)
 }
 
-/// Positives (B, d) and negatives (B, n, d) encoded from the index's texts.
-fn encode_docs(
-    encoder: &TextEncoder,
-    tok: &TextTokenizer,
-    texts: &[String],
-    batch: &Batch,
-    n: usize,
-) -> Result<(Tensor, Tensor)> {
+/// The batch's positives then negatives, tokenized from the index's texts.
+fn doc_batch(tok: &TextTokenizer, texts: &[String], batch: &Batch) -> Result<TokenBatch> {
     let all: Vec<&str> = batch
         .positives
         .iter()
         .chain(&batch.negatives)
         .map(|&r| texts[r as usize].as_str())
         .collect();
-    let vectors = encoder.forward(&tok.batch(&all, &Device::Cpu)?)?;
+    Ok(tok.batch(&all, &Device::Cpu)?)
+}
+
+/// Document vectors in `doc_batch` order as positives (B, d) and
+/// negatives (B, n, d).
+fn split_docs(vectors: &Tensor, batch: &Batch, n: usize) -> Result<(Tensor, Tensor)> {
     let b = batch.positives.len();
     let d = vectors.dim(1)?;
     Ok((

@@ -18,6 +18,8 @@
 //!   parameters, and writing it as a model folder.
 //! - `batch`: each epoch's order and each step's drawn negatives.
 //! - `forward`: a batch's scores per mode and the loss over them.
+//! - `transformer`: a step's pass through a trainable transformer (the
+//!   model crate's training pass, joined to candle's autograd).
 //! - `resume`: `step-N` checkpoints: save (then prune, then report),
 //!   find the newest, resume from it.
 //! - `checkpoint`: one model folder in the official layout, atomically.
@@ -38,6 +40,7 @@ pub mod optim;
 mod resume;
 mod setup;
 pub mod trainer;
+mod transformer;
 mod validate;
 
 pub use config::{InitStyle, Kind, LossKind, Mode, TrainConfig};

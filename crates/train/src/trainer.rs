@@ -172,8 +172,7 @@ impl Run<'_> {
     /// loss and learning rate.
     fn step(&mut self, batch: &Batch, step: u64) -> Result<(f64, f64)> {
         let config = self.setup.config;
-        let loss = self.setup.loss(batch)?;
-        let grads = loss.backward()?;
+        let (loss, grads) = self.setup.gradients(batch)?;
         let norm = self.optimizer.grad_norm(&grads)?;
         let scale = if config.max_grad_norm > 0.0 && norm > config.max_grad_norm {
             config.max_grad_norm / norm

@@ -9,7 +9,8 @@ with a positive and a hard negative): tokenise the B queries (truncated to
 truncated to --doc-max-length), each set padded to its longest member; encode
 both with the same model (shared encoder), masked mean pooling, L2
 normalisation; scores = scale * q @ d.T (B x 2B); cross-entropy with target i
-for query i (in-batch and hard negatives); backward; AdamW step
+for query i (in-batch and hard negatives); backward; gradients clipped
+to norm 1 (as the Rust trainer); AdamW step
 (weight decay 0.01); zero_grad. Tokenisation is inside the timed step and is
 also timed on its own.
 
@@ -93,6 +94,8 @@ def main():
         scores = args.scale * encode(q) @ encode(d).T
         loss = F.cross_entropy(scores, target)
         loss.backward()
+        # As the Rust trainer does (max_grad_norm 1.0).
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         t2 = time.perf_counter()

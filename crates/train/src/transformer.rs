@@ -113,19 +113,28 @@ mod tests {
     fn tiny_bert() -> (Arc<Bert>, Vec<Var>) {
         let base = fixture("tiny-2layer").join("base");
         let config = BertConfig::from_file(&base.join("config.json")).unwrap();
-        let tensors = candle_core::safetensors::load(base.join("model.safetensors"), &Device::Cpu)
-            .unwrap();
+        let tensors =
+            candle_core::safetensors::load(base.join("model.safetensors"), &Device::Cpu).unwrap();
         let vars: std::collections::HashMap<String, Var> = tensors
             .into_iter()
             .filter(|(n, _)| !n.ends_with("position_ids") && !n.contains("pooler"))
-            .map(|(n, t)| (n, Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap()))
+            .map(|(n, t)| {
+                (
+                    n,
+                    Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap(),
+                )
+            })
             .collect();
         let map = vars
             .iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect();
         let vb = VarBuilder::from_tensors(map, DType::F32, &Device::Cpu);
-        let vb = if vars.keys().any(|n| n.starts_with("bert.")) { vb.pp("bert") } else { vb };
+        let vb = if vars.keys().any(|n| n.starts_with("bert.")) {
+            vb.pp("bert")
+        } else {
+            vb
+        };
         let bert = Arc::new(Bert::load(vb, &config).unwrap());
         (bert, vars.into_values().collect())
     }
@@ -135,10 +144,18 @@ mod tests {
         let mut total = Tensor::new(0f32, &Device::Cpu).unwrap();
         for (k, (h, b)) in hidden.iter().zip(batches).enumerate() {
             let n = h.elem_count();
-            let w: Vec<f32> = (0..n).map(|i| ((i * 31 + k * 7) % 17) as f32 / 8.0 - 1.0).collect();
+            let w: Vec<f32> = (0..n)
+                .map(|i| ((i * 31 + k * 7) % 17) as f32 / 8.0 - 1.0)
+                .collect();
             let w = Tensor::from_vec(w, h.shape(), &Device::Cpu).unwrap();
             let mask = b.attention_mask.unsqueeze(2).unwrap();
-            let term = h.mul(&w).unwrap().broadcast_mul(&mask).unwrap().sum_all().unwrap();
+            let term = h
+                .mul(&w)
+                .unwrap()
+                .broadcast_mul(&mask)
+                .unwrap()
+                .sum_all()
+                .unwrap();
             total = (total + term).unwrap();
         }
         total
@@ -151,10 +168,20 @@ mod tests {
     fn gradients_equal_candles_over_padded_batches() {
         let (bert, vars) = tiny_bert();
         assert!(bert.trains_fast());
-        let tok = TextTokenizer::from_file(&fixture("tiny-2layer").join("tokenizer.json"), 16).unwrap();
-        let qb = tok.batch(&["a query", "a somewhat longer query text"], &Device::Cpu).unwrap();
+        let tok =
+            TextTokenizer::from_file(&fixture("tiny-2layer").join("tokenizer.json"), 16).unwrap();
+        let qb = tok
+            .batch(&["a query", "a somewhat longer query text"], &Device::Cpu)
+            .unwrap();
         let db = tok
-            .batch(&["one document", "two", "the third document is the longest one here"], &Device::Cpu)
+            .batch(
+                &[
+                    "one document",
+                    "two",
+                    "the third document is the longest one here",
+                ],
+                &Device::Cpu,
+            )
             .unwrap();
         let batches = [&qb, &db];
 
@@ -167,16 +194,31 @@ mod tests {
         let mut pending = None;
         let fast = hidden_states(&bert, &batches, &mut pending).unwrap();
         let mut got = loss(&fast, &batches).backward().unwrap();
-        pending.expect("the fast pass ran").finish(&mut got).unwrap();
+        pending
+            .expect("the fast pass ran")
+            .finish(&mut got)
+            .unwrap();
 
         for var in &vars {
-            let w = want.get(var.as_tensor()).expect("candle reached every weight");
-            let g = got.get(var.as_tensor()).expect("the fast pass reached every weight");
+            let w = want
+                .get(var.as_tensor())
+                .expect("candle reached every weight");
+            let g = got
+                .get(var.as_tensor())
+                .expect("the fast pass reached every weight");
             let w = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let worst = w.iter().zip(&g).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst <= 1e-4 * scale + 1e-6, "{:?}: {worst} at scale {scale}", var.shape());
+            let worst = w
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                worst <= 1e-4 * scale + 1e-6,
+                "{:?}: {worst} at scale {scale}",
+                var.shape()
+            );
         }
     }
 }

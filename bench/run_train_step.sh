@@ -59,18 +59,21 @@ export TOKENIZERS_PARALLELISM=true
 
 echo "== Rust ($bin)" >&2
 "$bin" --model $model --batch "$out/batch.jsonl" --steps "$steps" --warmup 1 | tee "$out/rust.json"
+echo "== Rust, the same step for a Hypencoder (no PyTorch anchor: no such trainer)" >&2
+"$bin" --model $model --batch "$out/batch.jsonl" --steps "$steps" --warmup 1 --kind hypencoder \
+    | tee "$out/rust-hypencoder.json"
 echo "== PyTorch" >&2
 "$venv/bin/python" bench/train_step_torch.py --model $model --batch "$out/batch.jsonl" \
     --steps "$steps" --warmup 1 --threads "$threads" | tee "$out/pytorch.json"
 
-python3 - "$out/rust.json" "$out/pytorch.json" <<'EOF'
+python3 - "$out/rust.json" "$out/pytorch.json" "$out/rust-hypencoder.json" <<'EOF'
 import json, sys
 
 def last_json(path):
     lines = [l for l in open(path) if l.lstrip().startswith("{")]
     return json.loads(lines[-1])
 
-ours, torch = (last_json(p) for p in sys.argv[1:])
+ours, torch, hyper = (last_json(p) for p in sys.argv[1:])
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
 print(f"\n| measure | Rust | PyTorch | Rust/PyTorch |\n| --- | ---: | ---: | ---: |")
 for key in ("ms_per_step", "ms_min", "peak_rss_mb"):
@@ -79,7 +82,10 @@ for key in ("ms_per_step", "ms_min", "peak_rss_mb"):
     print(f"| {key} | {fmt(a)} | {fmt(b)} | {ratio} |")
 loss = lambda r: " -> ".join("-" if r.get(k) is None else f"{r[k]:.4f}" for k in ("loss_first", "loss_last"))
 print(f"\nloss, first step (warm-up) -> last: Rust {loss(ours)}, PyTorch {loss(torch)}")
-print(f"padded tokens q/d: Rust {ours.get('query_tokens')}/{ours.get('doc_tokens')}, "
+print(f"Hypencoder step (Rust): {fmt(hyper['ms_per_step'])} ms, peak {fmt(hyper['peak_rss_mb'])} MB, "
+      f"{hyper['ms_per_step'] / torch['ms_per_step']:.2f}x PyTorch's bi-encoder step")
+print(f"real tokens q/d: {torch['real_query_tokens']}/{torch['real_doc_tokens']} (Rust runs only these); "
+      f"padded tokens q/d: Rust {ours.get('query_tokens')}/{ours.get('doc_tokens')}, "
       f"PyTorch {torch['query_tokens']}/{torch['doc_tokens']}")
 EOF
 

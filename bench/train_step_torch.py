@@ -8,8 +8,9 @@ with a positive and a hard negative): tokenise the B queries (truncated to
 --query-max-length) and the 2B documents (B positives then B negatives,
 truncated to --doc-max-length), each set padded to its longest member; encode
 both with the same model (shared encoder), masked mean pooling, L2
-normalisation; scores = scale * q @ d.T (B x 2B); cross-entropy with target i
-for query i (in-batch and hard negatives); backward; gradients clipped
+normalisation; scores = scale * [q . positives^T | q . own negative] (B x
+B+1); cross-entropy with target i for query i (in-batch and hard negatives,
+as the Rust trainer); backward; gradients clipped
 to norm 1 (as the Rust trainer); AdamW step
 (weight decay 0.01); zero_grad. Tokenisation is inside the timed step and is
 also timed on its own.
@@ -76,6 +77,9 @@ def main():
     model.train()
     load_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    # The Rust run's schedule: no warm-up, linear decay to 0 after the last step.
+    total = args.warmup + args.steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: (total - step) / total)
     target = torch.arange(len(queries))
 
     def encode(batch):
@@ -91,12 +95,19 @@ def main():
         d = tokenizer(docs, padding="longest", truncation=True,
                       max_length=args.doc_max_length, return_tensors="pt")
         t1 = time.perf_counter()
-        scores = args.scale * encode(q) @ encode(d).T
+        # As the Rust trainer: each query against every positive (in-batch)
+        # and its own hard negative.
+        qv, dv = encode(q), encode(d)
+        b = len(queries)
+        pos, neg = dv[:b], dv[b:]
+        scores = args.scale * torch.cat(
+            [qv @ pos.T, (qv * neg).sum(-1, keepdim=True)], dim=1)
         loss = F.cross_entropy(scores, target)
         loss.backward()
         # As the Rust trainer does (max_grad_norm 1.0).
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sched.step()
         opt.zero_grad(set_to_none=True)
         t2 = time.perf_counter()
         losses.append(loss.item())

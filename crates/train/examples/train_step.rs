@@ -81,11 +81,18 @@ fn read_batch(path: &Path) -> Vec<[String; 3]> {
 }
 
 /// An index of the batch's documents (texts only matter in full mode: the
-/// vectors are placeholders) and the training file naming them.
-fn write_inputs(batch: &[[String; 3]], work: &Path) -> (PathBuf, PathBuf) {
+/// vectors are placeholders, as wide as the model's, which sets the q-net
+/// width) and the training file naming them.
+fn write_inputs(batch: &[[String; 3]], model: &Path, work: &Path) -> (PathBuf, PathBuf) {
+    let config_file = model.join("config.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_file).expect("model config.json"))
+            .expect("config.json is JSON");
+    let dim = config["hidden_size"].as_u64().expect("config.json has hidden_size") as usize;
+    let zeros = vec![0f32; dim];
     let index = work.join("index");
     let config = WriterConfig {
-        dim: 1,
+        dim,
         dtype: Dtype::F32,
         model: ModelInfo {
             path: String::new(),
@@ -101,8 +108,8 @@ fn write_inputs(batch: &[[String; 3]], work: &Path) -> (PathBuf, PathBuf) {
     };
     let mut writer = IndexWriter::create(&index, config).expect("index writer");
     for (i, [_, pos, neg]) in batch.iter().enumerate() {
-        writer.add(&format!("p{i}"), pos, &[0.0], false).unwrap();
-        writer.add(&format!("n{i}"), neg, &[0.0], false).unwrap();
+        writer.add(&format!("p{i}"), pos, &zeros, false).unwrap();
+        writer.add(&format!("n{i}"), neg, &zeros, false).unwrap();
     }
     writer.finish().expect("index written");
     let data = work.join("train.jsonl");
@@ -130,7 +137,7 @@ fn main() {
     let a = args();
     let batch = read_batch(&a.batch);
     std::fs::create_dir_all(&a.work).unwrap();
-    let (index, data) = write_inputs(&batch, &a.work);
+    let (index, data) = write_inputs(&batch, &a.model, &a.work);
     let total = a.warmup + a.steps;
     let config = TrainConfig {
         base: a.model.clone(),

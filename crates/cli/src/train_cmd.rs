@@ -8,7 +8,7 @@ use clap::Args;
 use hypencoder_train::{train, Event, TrainConfig, TrainError};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::common::{progress_style, InitArg, KindArg, LossArg, TrainModeArg};
+use crate::common::{progress_style, DtypeArg, InitArg, KindArg, LossArg, TrainModeArg};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -100,6 +100,10 @@ pub struct TrainArgs {
     /// Document truncation in full mode [default: 256].
     #[arg(long, value_name = "N")]
     pub doc_max_length: Option<usize>,
+    /// How the final model's weights are stored: f32, or f16 (half the
+    /// size; checkpoints stay f32) [default: f32].
+    #[arg(long, value_enum)]
+    pub save_dtype: Option<DtypeArg>,
 }
 
 impl TrainArgs {
@@ -152,6 +156,9 @@ impl TrainArgs {
         }
         if let Some(loss) = self.loss {
             c.loss = loss.into();
+        }
+        if let Some(dtype) = self.save_dtype {
+            c.save_dtype = dtype.into();
         }
         for (name, empty) in [
             ("--base", c.base.as_os_str().is_empty()),

@@ -88,7 +88,9 @@ fn write_inputs(batch: &[[String; 3]], model: &Path, work: &Path) -> (PathBuf, P
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config_file).expect("model config.json"))
             .expect("config.json is JSON");
-    let dim = config["hidden_size"].as_u64().expect("config.json has hidden_size") as usize;
+    let dim = config["hidden_size"]
+        .as_u64()
+        .expect("config.json has hidden_size") as usize;
     let zeros = vec![0f32; dim];
     let index = work.join("index");
     let config = WriterConfig {

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use hypencoder_index::Dtype;
 use serde::{Deserialize, Serialize};
 
 pub use crate::init::InitStyle;
@@ -112,6 +113,14 @@ pub struct TrainConfig {
     pub doc_max_length: usize,
     /// Bi-encoder logits are `scale * q.d` (cosine models need ~20).
     pub scale: f64,
+    /// How the final model's weights are stored (f16 halves the folder;
+    /// the run's checkpoints stay f32 so resuming is exact).
+    #[serde(default = "f32_weights")]
+    pub save_dtype: Dtype,
+}
+
+fn f32_weights() -> Dtype {
+    Dtype::F32
 }
 
 impl Default for TrainConfig {
@@ -145,6 +154,7 @@ impl Default for TrainConfig {
             query_max_length: 64,
             doc_max_length: 256,
             scale: 20.0,
+            save_dtype: Dtype::F32,
         }
     }
 }
@@ -178,7 +188,13 @@ impl TrainConfig {
         c.save_every = 0;
         c.keep_checkpoints = 0;
         c.base_name = None;
-        serde_json::to_string(&c).expect("config serialises")
+        let mut v = serde_json::to_value(&c).expect("config serialises");
+        // How the final model is stored changes no step (and runs begun
+        // before the setting existed keep their key).
+        if let Some(fields) = v.as_object_mut() {
+            fields.remove("save_dtype");
+        }
+        v.to_string()
     }
 
     /// Reads settings from a JSON file; absent keys keep their defaults,

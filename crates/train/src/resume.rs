@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use hypencoder_index::Index;
+use hypencoder_index::{Dtype, Index};
 
 use crate::checkpoint;
 use crate::config::TrainConfig;
@@ -115,7 +115,7 @@ impl Checkpoints {
         // `.step-N.partial` sits beside `step-N`: a relative base path
         // written for one is right for the other.
         std::fs::create_dir_all(&partial).map_err(|e| io_error(&partial, e))?;
-        setup.save_model(&partial)?;
+        setup.save_model(&partial, Dtype::F32)?;
         checkpoint::save_tensors(&partial.join(OPTIMIZER_FILE), &optimizer.state())?;
         let state = TrainerState {
             step,

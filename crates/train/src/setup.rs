@@ -16,7 +16,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 
-use hypencoder_index::Index;
+use hypencoder_index::{Dtype, Index};
 use hypencoder_model::bert::Bert;
 use hypencoder_model::hyperhead::HyperHead;
 use hypencoder_model::weights::WeightFile;
@@ -456,6 +456,18 @@ impl Setup<'_> {
             .collect()
     }
 
+    /// The parameters' values as `dtype` stores them.
+    fn tensors_as(&self, dtype: Dtype) -> Result<HashMap<String, Tensor>> {
+        let dtype = match dtype {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+        };
+        self.tensors()
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.to_dtype(dtype)?)))
+            .collect()
+    }
+
     /// Sets every parameter from a model folder this run saved.
     pub(crate) fn load_weights(&self, dir: &Path) -> Result<()> {
         let file = dir.join("model.safetensors");
@@ -470,9 +482,10 @@ impl Setup<'_> {
         Ok(())
     }
 
-    /// Writes the model (official layout) to `dir`.
-    pub(crate) fn save_model(&self, dir: &Path) -> Result<()> {
+    /// Writes the model (official layout) to `dir`, its weights as `dtype`.
+    pub(crate) fn save_model(&self, dir: &Path, dtype: Dtype) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let tensors = self.tensors_as(dtype)?;
         match self.config.kind {
             Kind::Hypencoder => {
                 let base_name = self.config.base_name.clone().unwrap_or_else(|| {
@@ -486,11 +499,9 @@ impl Setup<'_> {
                     qnet: &self.qnet,
                     mode: self.config.mode,
                 };
-                checkpoint::write_hypencoder(dir, &spec, &self.tensors(), &self.tokenizer_dir)
+                checkpoint::write_hypencoder(dir, &spec, &tensors, &self.tokenizer_dir)
             }
-            Kind::BiEncoder => {
-                checkpoint::write_bi_encoder(dir, &self.config.base, &self.tensors())
-            }
+            Kind::BiEncoder => checkpoint::write_bi_encoder(dir, &self.config.base, &tensors),
         }
     }
 

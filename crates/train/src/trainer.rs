@@ -157,7 +157,7 @@ impl Run<'_> {
                     .save(self.setup, &self.optimizer, step, on)?;
             }
         }
-        self.setup.save_model(&config.output)?;
+        self.setup.save_model(&config.output, config.save_dtype)?;
         self.checkpoints
             .save(self.setup, &self.optimizer, step, on)?;
         let summary = self.summary(step, true);

@@ -420,3 +420,55 @@ fn margin_mse_training_follows_the_teacher() {
         "{err}"
     );
 }
+
+#[test]
+fn f16_models_are_half_the_size_and_score_like_f32_ones() {
+    let scratch = Scratch::new("f16");
+    let config = setup(scratch.path());
+    let mut scores = Vec::new();
+    let mut sizes = Vec::new();
+    for dtype in [Dtype::F32, Dtype::F16] {
+        let c = TrainConfig {
+            mode: Mode::Full,
+            max_steps: Some(2),
+            lr: Some(1e-3),
+            save_dtype: dtype,
+            output: scratch.join(format!("full-{dtype:?}")),
+            ..config.clone()
+        };
+        run(&c, None);
+        let file = c.output.join("model.safetensors");
+        let saved = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+        let want = match dtype {
+            Dtype::F32 => candle_core::DType::F32,
+            Dtype::F16 => candle_core::DType::F16,
+        };
+        assert!(
+            saved.values().all(|t| t.dtype() == want),
+            "{dtype:?} weights"
+        );
+        // Checkpoints stay f32, so a resumed run is exact.
+        let ckpt = c.checkpoint_dir().join("step-2").join("model.safetensors");
+        let ckpt = candle_core::safetensors::load(&ckpt, &Device::Cpu).unwrap();
+        assert!(ckpt.values().all(|t| t.dtype() == candle_core::DType::F32));
+        sizes.push(std::fs::metadata(&file).unwrap().len());
+        let model = Model::load(&c.output).unwrap();
+        let q = model
+            .encode_queries(&["a small query", "another query"])
+            .unwrap();
+        let d = model
+            .encode_docs(&["first document text", "second one"])
+            .unwrap();
+        let s = model.score(&q, &d).unwrap().flatten_all().unwrap();
+        scores.push(s.to_vec1::<f32>().unwrap());
+    }
+    assert!(
+        sizes[1] * 10 < sizes[0] * 6,
+        "f16 file {} vs f32 {}",
+        sizes[1],
+        sizes[0]
+    );
+    for (a, b) in scores[0].iter().zip(&scores[1]) {
+        assert!((a - b).abs() <= 1e-2 * a.abs().max(1.0), "{a} vs {b}");
+    }
+}

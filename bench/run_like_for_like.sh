@@ -49,7 +49,7 @@ evaluate() {
     "$bin" search --index "$idx" --queries "$slice/queries.dev.jsonl" --k 100 --mode exhaustive \
         --output "$idx.trec" 2> /dev/null
     local mrr
-    mrr="$("$bin" eval --qrels "$slice/qrels.dev.tsv" --run "$idx.trec" --metrics mrr@10 | awk '{print $NF}')"
+    mrr="$("$bin" eval --qrels "$slice/qrels.dev.tsv" --run "$idx.trec" --metrics mrr@10 | awk '/recip_rank/ {print $NF}')"
     printf '%s\t%s\t%s\n' "$1" "$2" "$mrr" | tee -a "$curve"
     rm -rf "$idx"
 }

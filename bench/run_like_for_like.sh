@@ -73,3 +73,27 @@ for kind in $kinds; do
         evaluate "$kind" "$stop" "$model"
     done
 done
+
+# Test figures of the two final models (debian-pkg test, all 5841 queries):
+# each alone (graph search on a degree-32 graph whose metric follows the
+# model; exhaustive too for the bi-encoder, whose dot products are cheap)
+# and in hybrid with BM25 at the defaults.
+[[ "${TEST:-1}" == 1 ]] || exit 0
+row() {  # name, index, search flags...
+    local name="$1" index="$2"; shift 2
+    "$bin" search --index "$index" --queries "$data/queries.test.jsonl" --k 100 \
+        --output "$scratch/$name.trec" "$@" 2> "$scratch/$name.log"
+    local ms
+    ms="$(grep -o '[0-9.]* ms/query' "$scratch/$name.log" | cut -d' ' -f1)"
+    printf '%-28s %s ms/query=%s\n' "$name" "$("$bin" eval --qrels "$data/qrels.test.tsv" \
+        --run "$scratch/$name.trec" --metrics mrr@10,ndcg@10,recall@100 | awk '{printf "%s=%s ", $1, $NF}')" "$ms" \
+        | tee -a "$out/test.txt"
+}
+for kind in $kinds; do
+    index="data/idx/debian-l4l-$kind"
+    [[ -f $index/manifest.json ]] || "$bin" index --model "$out/$kind" --corpus "$data/corpus.jsonl" \
+        --index "$index" --graph-degree 32 2> "$scratch/$kind-index.log"
+    row "$kind-graph" "$index" --mode graph
+    [[ $kind == bi-encoder ]] && row "$kind-exhaustive" "$index" --mode exhaustive
+    row "$kind-hybrid" "$index" --mode hybrid
+done

@@ -137,7 +137,14 @@ pub fn write_hypencoder(
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     save_tensors(&dir.join("model.safetensors"), tensors)?;
     copy_files(tokenizer_dir, dir, &TOKENIZER_FILES)?;
-    write_json(&dir.join("config.json"), &hypencoder_config(spec))
+    let mut config = hypencoder_config(spec);
+    if tensors
+        .values()
+        .any(|t| t.dtype() == candle_core::DType::F16)
+    {
+        config["torch_dtype"] = json!("float16");
+    }
+    write_json(&dir.join("config.json"), &config)
 }
 
 /// Writes a bi-encoder: every file of `base` but its weights, and `tensors`

@@ -452,7 +452,14 @@ fn f16_models_are_half_the_size_and_score_like_f32_ones() {
         let ckpt = candle_core::safetensors::load(&ckpt, &Device::Cpu).unwrap();
         assert!(ckpt.values().all(|t| t.dtype() == candle_core::DType::F32));
         let torch_dtype = read_json(&c.output.join("config.json"))["torch_dtype"].clone();
-        assert_eq!(torch_dtype, if dtype == Dtype::F16 { "float16" } else { "float32" });
+        assert_eq!(
+            torch_dtype,
+            if dtype == Dtype::F16 {
+                "float16"
+            } else {
+                "float32"
+            }
+        );
         sizes.push(std::fs::metadata(&file).unwrap().len());
         let model = Model::load(&c.output).unwrap();
         let q = model

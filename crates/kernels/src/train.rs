@@ -149,7 +149,7 @@ pub fn layer_norm_forward(
     eps: f32,
     y: &mut [f32],
 ) -> LayerNormSaved {
-    assert!(h > 0 && x.len() % h == 0 && y.len() == x.len());
+    assert!(h > 0 && x.len().is_multiple_of(h) && y.len() == x.len());
     assert!(gamma.len() == h && beta.len() == h);
     let rows = x.len() / h;
     let mut saved = LayerNormSaved {
@@ -258,7 +258,7 @@ pub fn gelu_backward(u: &[f32], dg: &[f32], du: &mut [f32]) {
 /// Adds the column sums of the `n`-wide rows of `x` to `out` (a bias's
 /// gradient from its layer's output gradient).
 pub fn column_sums(x: &[f32], n: usize, out: &mut [f32]) {
-    assert!(n > 0 && x.len() % n == 0 && out.len() == n);
+    assert!(n > 0 && x.len().is_multiple_of(n) && out.len() == n);
     let partials: Vec<Vec<f32>> = x
         .par_chunks(ROWS * n)
         .map(|rows| {
@@ -305,7 +305,7 @@ impl Attention<'_> {
 }
 
 /// Splits `buf` into consecutive pieces of the given lengths.
-fn pieces<'b>(mut buf: &'b mut [f32], lens: impl Iterator<Item = usize>) -> Vec<&'b mut [f32]> {
+fn pieces(mut buf: &mut [f32], lens: impl Iterator<Item = usize>) -> Vec<&mut [f32]> {
     let mut out = Vec::new();
     for n in lens {
         let (head, tail) = buf.split_at_mut(n);

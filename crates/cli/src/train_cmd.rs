@@ -192,6 +192,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
         return Ok(());
     }
+    if summary.steps_here == 0 {
+        eprintln!(
+            "nothing left to train: the run was done at step {} ({}); model written to {}",
+            summary.steps,
+            config.checkpoint_dir().display(),
+            summary.output.display()
+        );
+        return Ok(());
+    }
     eprintln!(
         "trained {} steps on {} examples in {} (+{} preparing); loss {:.4} -> {:.4}; model in {}",
         summary.steps,

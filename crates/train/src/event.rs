@@ -58,7 +58,11 @@ pub struct Summary {
     pub steps: u64,
     /// Training examples read.
     pub examples: usize,
-    /// Mean loss over the first and the last 5% of steps (of this process).
+    /// Steps done in this process (0 when a finished run was resumed at
+    /// its end, which only writes the model).
+    pub steps_here: u64,
+    /// Mean loss over the first and the last 5% of steps (of this process;
+    /// 0 when it did none).
     pub first_loss: f64,
     /// See `first_loss`.
     pub last_loss: f64,

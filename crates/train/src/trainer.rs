@@ -191,6 +191,7 @@ impl Run<'_> {
         Summary {
             steps,
             examples: self.setup.examples.len(),
+            steps_here: losses.len() as u64,
             first_loss: mean(&losses[..tail.min(losses.len())]),
             last_loss: mean(&losses[losses.len().saturating_sub(tail)..]),
             prepare_seconds: self.prepare_seconds,

@@ -173,13 +173,28 @@ fn frozen_training_lowers_the_loss_and_resumes_to_the_same_weights() {
     assert_eq!(first.steps, 13);
     assert!(interrupted.checkpoint_dir().join("step-13").is_dir());
     assert!(!interrupted.output.join("config.json").exists());
+    assert_eq!(first.steps_here, 13);
     let second = run(&interrupted, None);
     assert!(second.finished);
     assert_eq!(second.steps, 24);
+    assert_eq!(second.steps_here, 11);
     assert_eq!(
         tensors(&config.output.join("model.safetensors")),
         tensors(&interrupted.output.join("model.safetensors")),
         "a resumed run must end with the weights of an uninterrupted one"
+    );
+    // A finished run resumed again only writes its model, here elsewhere.
+    let again = TrainConfig {
+        output: scratch.join("model-again"),
+        checkpoint_dir: Some(interrupted.checkpoint_dir()),
+        ..interrupted.clone()
+    };
+    let third = run(&again, None);
+    assert!(third.finished);
+    assert_eq!((third.steps, third.steps_here), (24, 0));
+    assert_eq!(
+        tensors(&interrupted.output.join("model.safetensors")),
+        tensors(&again.output.join("model.safetensors")),
     );
     // Only the newest checkpoints are kept.
     let kept: Vec<_> = std::fs::read_dir(config.checkpoint_dir())

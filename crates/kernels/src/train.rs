@@ -51,6 +51,11 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The same view with another step between rows.
+    fn with_rs(self, rs: usize) -> Self {
+        View { rs, ..self }
+    }
+
     /// The transpose (no copy).
     pub fn t(self) -> Self {
         View {
@@ -327,7 +332,7 @@ pub fn attention_forward(a: Attention, qkv: &[f32], ctx: &mut [f32], probs: &mut
     let split = a.split();
     let ctx = pieces(ctx, split.iter().map(|s| s.0 * w));
     let probs = pieces(probs, split.iter().map(|s| s.1));
-    let starts = row_starts(a.lens);
+    let starts = starts(a.lens.iter().copied());
     ctx.into_par_iter()
         .zip(probs)
         .zip(starts)
@@ -338,9 +343,7 @@ pub fn attention_forward(a: Attention, qkv: &[f32], ctx: &mut [f32], probs: &mut
             }
             let rows = &qkv[start * 3 * w..(start + l) * 3 * w];
             for h in 0..a.heads {
-                let q = View::rows(&rows[h * hd..], l, hd).with_rs(3 * w);
-                let k = View::rows(&rows[w + h * hd..], l, hd).with_rs(3 * w);
-                let v = View::rows(&rows[2 * w + h * hd..], l, hd).with_rs(3 * w);
+                let [q, k, v] = head_views(rows, h, w, hd, l);
                 let p = &mut probs[h * l * l..(h + 1) * l * l];
                 gemm(q, k.t(), p, l, false, false);
                 for row in p.chunks_exact_mut(l) {
@@ -367,15 +370,10 @@ pub fn attention_backward(
     assert!(dqkv.len() == qkv.len() && probs.len() == a.probs_len());
     let split = a.split();
     let dqkv = pieces(dqkv, split.iter().map(|s| s.0 * 3 * w));
-    let prob_starts = split.iter().scan(0, |at, s| {
-        let start = *at;
-        *at += s.1;
-        Some(start)
-    });
     let work: Vec<_> = dqkv
         .into_iter()
-        .zip(row_starts(a.lens))
-        .zip(prob_starts)
+        .zip(starts(a.lens.iter().copied()))
+        .zip(starts(split.iter().map(|s| s.1)))
         .collect();
     work.into_par_iter().for_each(|((dqkv, start), p0)| {
         let l = dqkv.len() / (3 * w);
@@ -386,9 +384,7 @@ pub fn attention_backward(
         let drows = &dctx[start * w..(start + l) * w];
         let mut ds = vec![0f32; l * l];
         for h in 0..a.heads {
-            let q = View::rows(&rows[h * hd..], l, hd).with_rs(3 * w);
-            let k = View::rows(&rows[w + h * hd..], l, hd).with_rs(3 * w);
-            let v = View::rows(&rows[2 * w + h * hd..], l, hd).with_rs(3 * w);
+            let [q, k, v] = head_views(rows, h, w, hd, l);
             let dc = View::rows(&drows[h * hd..], l, hd).with_rs(w);
             let p = &probs[p0 + h * l * l..p0 + (h + 1) * l * l];
             // dV = P^T dctx; dP = dctx V^T.
@@ -416,20 +412,18 @@ pub fn attention_backward(
     });
 }
 
-/// First row of each sequence.
-fn row_starts(lens: &[usize]) -> Vec<usize> {
-    lens.iter()
-        .scan(0, |at, &l| {
-            let start = *at;
-            *at += l;
-            Some(start)
-        })
-        .collect()
+/// Where each of consecutive pieces of the given lengths starts.
+fn starts(lens: impl Iterator<Item = usize>) -> Vec<usize> {
+    lens.scan(0, |at, n| {
+        let start = *at;
+        *at += n;
+        Some(start)
+    })
+    .collect()
 }
 
-impl View<'_> {
-    /// The same view with another step between rows.
-    fn with_rs(self, rs: usize) -> Self {
-        View { rs, ..self }
-    }
+/// Head `h`'s Q, K and V in the rows of one sequence (`l` rows of
+/// `3 * w`, Q/K/V side by side).
+fn head_views(rows: &[f32], h: usize, w: usize, hd: usize, l: usize) -> [View<'_>; 3] {
+    [0, w, 2 * w].map(|at| View::rows(&rows[at + h * hd..], l, hd).with_rs(3 * w))
 }

@@ -263,17 +263,14 @@ impl Layer {
         k::attention_backward(att, &t.qkv, &t.probs, &dctx, &mut dqkv);
         let mut dx = da;
         let qkv = w.qkv.backward(&t.x, &dqkv, rows, &mut dx);
-        let split =
-            |v: &[f32], n: usize| -> Vec<Vec<f32>> { v.chunks(n).map(<[f32]>::to_vec).collect() };
-        let dwqkv = split(&qkv.dw, h * h);
-        let dbqkv = split(&qkv.db, h);
-        let grads = vec![
-            dwqkv[0].clone(),
-            dbqkv[0].clone(),
-            dwqkv[1].clone(),
-            dbqkv[1].clone(),
-            dwqkv[2].clone(),
-            dbqkv[2].clone(),
+        // Q, K, V weights and biases, in the order of `tensors`.
+        let mut grads: Vec<Vec<f32>> = qkv
+            .dw
+            .chunks(h * h)
+            .zip(qkv.db.chunks(h))
+            .flat_map(|(w, b)| [w.to_vec(), b.to_vec()])
+            .collect();
+        grads.extend([
             attn_out.dw,
             attn_out.db,
             dg1,
@@ -284,7 +281,7 @@ impl Layer {
             out.db,
             dg2,
             db2,
-        ];
+        ]);
         (dx, grads)
     }
 
@@ -485,6 +482,16 @@ mod tests {
         (r, padded.to_dtype(dtype).unwrap())
     }
 
+    /// A tensor's values as f64.
+    fn f64s(t: &Tensor) -> Vec<f64> {
+        t.flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
     /// Candle's gradients of the loss, by variable name, as f64.
     fn candle_grads(bert: &Bert, varmap: &VarMap, r: &Tensor) -> HashMap<String, Vec<f64>> {
         let (ids, mask) = batch(&LENS, 7);
@@ -496,13 +503,7 @@ mod tests {
                 let g = grads
                     .get(var.as_tensor())
                     .unwrap_or_else(|| panic!("no gradient for {name}"));
-                let g = g
-                    .flatten_all()
-                    .unwrap()
-                    .to_dtype(DType::F64)
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap();
+                let g = f64s(g);
                 (name.clone(), g)
             })
             .collect()
@@ -520,13 +521,7 @@ mod tests {
                 .find(|(_, v)| v.as_tensor().id() == tensor.id())
                 .map(|(n, _)| n.clone())
                 .expect("a gradient for a variable");
-            let g = grad
-                .flatten_all()
-                .unwrap()
-                .to_dtype(DType::F64)
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let g = f64s(&grad);
             out.insert(name, g);
         }
         out

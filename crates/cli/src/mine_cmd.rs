@@ -12,10 +12,10 @@ use clap::Args;
 use hypencoder_eval::Qrels;
 use hypencoder_index::Index;
 use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::exhaustive;
+use hypencoder_search::{batch_scorer, exhaustive};
 use hypencoder_train::data::select_negatives;
 
-use crate::common::{index_model, open_index, progress_bar, scorer_for};
+use crate::common::{index_model, open_index, progress_bar};
 use crate::input::{read_jsonl, unique_ids, Fields, Record};
 
 #[derive(Args)]
@@ -173,7 +173,7 @@ fn mine_batch(
     let depth_here = depth + chunk.iter().map(|j| j.positives.len()).max().unwrap_or(0);
     let hits = exhaustive(
         index.vectors(),
-        scorer_for(reps, model.dim())?.as_ref(),
+        batch_scorer(reps, model.dim())?.as_ref(),
         depth_here,
     );
     for (judged, hits) in chunk.iter().zip(hits) {

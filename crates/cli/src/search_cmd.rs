@@ -10,16 +10,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use hypencoder_eval::RunWriter;
-use hypencoder_index::{Graph, Index, Lexical};
-use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{
-    candidates as hybrid_candidates, exhaustive, fuse, graph_search_many, random_entry_points,
-    rerank, BeamParams, Fusion, GraphAlgorithm, GraphParams, Hit, Scorer,
-};
+use hypencoder_index::Index;
+use hypencoder_model::LoadOptions;
+use hypencoder_search::{BeamParams, GraphParams, Hit, Plan, SearchError, SearchParams};
 
 use crate::common::{
-    index_model, open_index, per_query_scorers, scorer_for, AlgorithmArg, FieldArgs, FormatArg,
-    FusionArg, ModeArg, NeuralArg,
+    index_model, open_index, AlgorithmArg, FieldArgs, FormatArg, FusionArg, ModeArg, NeuralArg,
 };
 use crate::input::unique_ids;
 
@@ -121,35 +117,6 @@ pub struct SearchArgs {
     pub fields: FieldArgs,
 }
 
-/// How the neural side finds its hits: every document, or along the graph
-/// from the same random entry points.
-enum Neural<'a> {
-    Exhaustive,
-    Graph {
-        graph: &'a Graph,
-        algorithm: GraphAlgorithm,
-        entry: Vec<u32>,
-    },
-}
-
-/// How each batch of queries is searched.
-enum Method<'a> {
-    Neural(Neural<'a>),
-    Bm25(&'a Lexical),
-    /// BM25's top `candidates`, ordered by the neural scorer.
-    Rerank {
-        lexical: &'a Lexical,
-        candidates: usize,
-    },
-    /// Both sides' top `candidates`, each candidate scored by both, fused.
-    Hybrid {
-        lexical: &'a Lexical,
-        candidates: usize,
-        fusion: Fusion,
-        neural: Neural<'a>,
-    },
-}
-
 pub fn run(args: &SearchArgs) -> Result<()> {
     let index = open_index(&args.index)?;
     let (qids, texts) = read_queries(args)?;
@@ -158,15 +125,16 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     } else {
         FormatArg::Trec
     });
-    let options = LoadOptions {
-        query_max_length: args.query_max_length,
-        doc_max_length: None,
-    };
-    let method = method(args, &index)?;
+    let plan = Plan::new(&index, &args.params()).map_err(with_hint)?;
     // BM25 needs no model: nothing to load.
-    let model = match method {
-        Method::Bm25(_) => None,
-        _ => Some(index_model(&index, args.model.as_deref(), &options)?),
+    let model = if plan.needs_model() {
+        let options = LoadOptions {
+            query_max_length: args.query_max_length,
+            doc_max_length: None,
+        };
+        Some(index_model(&index, args.model.as_deref(), &options)?)
+    } else {
+        None
     };
 
     let sink: Box<dyn Write> = match &args.output {
@@ -181,8 +149,9 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let batch = args.query_batch.max(1);
     for (batch_ids, batch_texts) in qids.chunks(batch).zip(texts.chunks(batch)) {
         let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
-        let results = search_batch(&index, model.as_ref(), &method, &refs, args.k, &mut scored)?;
-        for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&results) {
+        let found = plan.search(model.as_ref(), &refs)?;
+        scored += found.scored;
+        for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&found.hits) {
             write_hits(&mut out, format, &index, qid, text, hits, &args.tag)?;
         }
     }
@@ -200,6 +169,51 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     Ok(())
 }
 
+impl SearchArgs {
+    /// The library's search settings these flags ask for.
+    fn params(&self) -> SearchParams {
+        SearchParams {
+            k: self.k,
+            mode: self.mode.map(Into::into),
+            candidates: self.candidates,
+            fusion: self.fusion.fusion(self.rrf_k, self.alpha),
+            neural: self.neural.map(Into::into),
+            walk: self.algorithm.into(),
+            entry_points: self.entry_points,
+            beam: BeamParams {
+                ef: self.ef,
+                expand: self.expand,
+            },
+            paper: GraphParams {
+                ncandidates: self.ncandidates,
+                max_iter: self.max_iter,
+                early_stop: !self.no_early_stop,
+            },
+            seed: self.seed,
+        }
+    }
+}
+
+/// The library's planning error with the command that fixes it, or the
+/// flag at fault.
+fn with_hint(err: SearchError) -> anyhow::Error {
+    match &err {
+        SearchError::NoGraph { dir } => anyhow::anyhow!(
+            "{err}; build one with `hypencoder graph --index {}` \
+             (or `hypencoder index ... --graph-degree 32`)",
+            dir.display()
+        ),
+        SearchError::NoLexical { dir } => anyhow::anyhow!(
+            "{err}; add one with `hypencoder lexical --index {}`",
+            dir.display()
+        ),
+        SearchError::Invalid { field, message } => {
+            anyhow::anyhow!("--{}: {message}", field.replace('_', "-"))
+        }
+        _ => err.into(),
+    }
+}
+
 /// The query ids and texts: `--query` as the one query `query`, or the
 /// records of `--queries`.
 fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
@@ -212,195 +226,6 @@ fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
         }
         (None, None) => unreachable!("clap requires one of --query and --queries"),
     })
-}
-
-/// The search method `--mode` and its flags ask for; each mode needs the
-/// parts of the index it reads (a graph, a lexical part).
-fn method<'a>(args: &SearchArgs, index: &'a Index) -> Result<Method<'a>> {
-    let mode = args.mode.unwrap_or(if index.lexical().is_some() {
-        ModeArg::Hybrid
-    } else {
-        ModeArg::Exhaustive
-    });
-    Ok(match mode {
-        ModeArg::Exhaustive => Method::Neural(Neural::Exhaustive),
-        ModeArg::Graph => Method::Neural(graph_walk(args, index)?),
-        ModeArg::Bm25 => Method::Bm25(lexical_part(index)?),
-        ModeArg::Rerank => Method::Rerank {
-            lexical: lexical_part(index)?,
-            candidates: args.candidates.max(args.k),
-        },
-        ModeArg::Hybrid => {
-            // The graph when the index has one, unless told otherwise.
-            let neural = match args.neural {
-                Some(NeuralArg::Exhaustive) => Neural::Exhaustive,
-                Some(NeuralArg::Graph) => graph_walk(args, index)?,
-                None if index.graph().is_some() => graph_walk(args, index)?,
-                None => Neural::Exhaustive,
-            };
-            Method::Hybrid {
-                lexical: lexical_part(index)?,
-                candidates: args.candidates.max(args.k),
-                fusion: args.fusion.fusion(args.rrf_k, args.alpha),
-                neural,
-            }
-        }
-    })
-}
-
-fn lexical_part(index: &Index) -> Result<&Lexical> {
-    index.lexical().ok_or_else(|| {
-        anyhow::anyhow!(
-            "{} has no lexical part; add one with `hypencoder lexical --index {}`",
-            index.dir().display(),
-            index.dir().display()
-        )
-    })
-}
-
-/// The graph walk the graph flags describe; the index must hold a graph.
-fn graph_walk<'a>(args: &SearchArgs, index: &'a Index) -> Result<Neural<'a>> {
-    let graph = index.graph().ok_or_else(|| {
-        anyhow::anyhow!(
-            "{} has no neighbour graph; build one with `hypencoder graph --index {}` \
-             (or `hypencoder index ... --graph-degree 32`)",
-            index.dir().display(),
-            index.dir().display()
-        )
-    })?;
-    let beam = BeamParams {
-        ef: args.ef,
-        expand: args.expand,
-    };
-    let paper = GraphParams {
-        ncandidates: args.ncandidates,
-        max_iter: args.max_iter,
-        early_stop: !args.no_early_stop,
-    };
-    let (algorithm, default_entries) = args.algorithm.algorithm(beam, paper);
-    let entry = random_entry_points(
-        args.entry_points.unwrap_or(default_entries),
-        index.len(),
-        args.seed,
-    );
-    Ok(Neural::Graph {
-        graph,
-        algorithm,
-        entry,
-    })
-}
-
-/// The top `k` hits of each query in one batch, adding the number of
-/// documents scored by the neural side to `scored`.
-fn search_batch(
-    index: &Index,
-    model: Option<&Model>,
-    method: &Method,
-    queries: &[&str],
-    k: usize,
-    scored: &mut usize,
-) -> Result<Vec<Vec<Hit>>> {
-    if let Method::Bm25(lexical) = method {
-        return queries.iter().map(|q| bm25_hits(lexical, q, k)).collect();
-    }
-    let model = model.expect("neural methods load the model");
-    let reps = model.encode_queries(queries)?;
-    let vectors = index.vectors();
-    match method {
-        Method::Neural(Neural::Exhaustive) => {
-            *scored += index.len() * queries.len();
-            Ok(exhaustive(
-                vectors,
-                scorer_for(reps, model.dim())?.as_ref(),
-                k,
-            ))
-        }
-        Method::Neural(neural) => {
-            let scorers = per_query_scorers(reps, model.dim())?;
-            Ok(neural_hits(index, neural, &scorers, k, scored))
-        }
-        Method::Bm25(_) => unreachable!("answered above"),
-        Method::Rerank {
-            lexical,
-            candidates,
-        } => {
-            let scorers = per_query_scorers(reps, model.dim())?;
-            let mut out = Vec::with_capacity(queries.len());
-            for (query, scorer) in queries.iter().zip(&scorers) {
-                let rows: Vec<u32> = lexical
-                    .search(query, *candidates)?
-                    .iter()
-                    .map(|h| h.row)
-                    .collect();
-                *scored += rows.len();
-                out.push(rerank(vectors, &rows, scorer.as_ref(), k));
-            }
-            Ok(out)
-        }
-        Method::Hybrid {
-            lexical,
-            candidates,
-            fusion,
-            neural,
-        } => {
-            let scorers = per_query_scorers(reps, model.dim())?;
-            let neural = neural_hits(index, neural, &scorers, *candidates, scored);
-            let mut out = Vec::with_capacity(queries.len());
-            for ((query, scorer), neural) in queries.iter().zip(&scorers).zip(&neural) {
-                let bm25 = lexical.scores(query)?;
-                let top: Vec<u32> = Lexical::top(&bm25, *candidates)
-                    .iter()
-                    .map(|h| h.row)
-                    .collect();
-                let both = hybrid_candidates(vectors, &bm25, &top, neural, scorer.as_ref());
-                *scored += both.len().saturating_sub(neural.len());
-                out.push(fuse(&both, *fusion, k));
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// The neural side's top `k` per query, one single-query scorer each.
-fn neural_hits(
-    index: &Index,
-    neural: &Neural,
-    scorers: &[Box<dyn Scorer>],
-    k: usize,
-    scored: &mut usize,
-) -> Vec<Vec<Hit>> {
-    match neural {
-        Neural::Exhaustive => scorers
-            .iter()
-            .map(|s| {
-                *scored += index.len();
-                exhaustive(index.vectors(), s.as_ref(), k).remove(0)
-            })
-            .collect(),
-        Neural::Graph {
-            graph,
-            algorithm,
-            entry,
-        } => graph_search_many(index.vectors(), graph, scorers, entry, k, algorithm)
-            .into_iter()
-            .map(|(hits, stats)| {
-                *scored += stats.scored;
-                hits
-            })
-            .collect(),
-    }
-}
-
-/// BM25's top `k` for one query, as hits like any other method's.
-fn bm25_hits(lexical: &Lexical, query: &str, k: usize) -> Result<Vec<Hit>> {
-    Ok(lexical
-        .search(query, k)?
-        .into_iter()
-        .map(|h| Hit {
-            doc: h.row,
-            score: h.score,
-        })
-        .collect())
 }
 
 #[derive(serde::Serialize)]

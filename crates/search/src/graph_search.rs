@@ -31,7 +31,7 @@ use crate::topk::{Hit, TopK};
 
 /// The paper's search parameters (its defaults: 10 000 random entry points,
 /// 50 candidates expanded per round, 16 rounds, early stop on).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GraphParams {
     /// Candidates whose neighbours are expanded per round.
     pub ncandidates: usize,
@@ -268,7 +268,7 @@ fn score_candidates(
 }
 
 /// Which graph walk to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum GraphAlgorithm {
     /// The paper's rounds of candidate expansion.
     Paper(GraphParams),
@@ -303,7 +303,7 @@ pub fn graph_search_many(
 /// Best-first search parameters (ours): a bounded frontier, as in HNSW's
 /// search layer, with several candidates expanded per step so each step
 /// scores one GEMM-sized block.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BeamParams {
     /// Size of the result pool kept while searching (>= k); larger finds
     /// more at more cost.

@@ -16,12 +16,16 @@
 //!   candidates by the neural scorer.
 //! - Walks over a graph, scoring a small fraction of the documents:
 //!   [`graph_search`] (the paper's algorithm) and [`beam_search`] (ours).
+//! - [`Plan`] runs one search request end to end (query texts to hits, in
+//!   any [`Mode`]) as the CLI and the server both do; [`open_model`] loads
+//!   an index's own model, checked by fingerprint.
 
 mod exhaustive;
 mod fusion;
 mod graph_build;
 mod graph_search;
 mod kernel;
+mod plan;
 mod scorer;
 mod topk;
 
@@ -31,6 +35,10 @@ pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric}
 pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
     GraphParams, GraphScratch, GraphStats,
+};
+pub use plan::{
+    batch_scorer, open_model, query_scorers, Found, Mode, NeuralSide, Plan, SearchError,
+    SearchParams, Walk,
 };
 pub use scorer::{DotScorer, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

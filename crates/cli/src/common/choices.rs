@@ -7,8 +7,8 @@
 
 use clap::ValueEnum;
 use hypencoder_index::Dtype;
-use hypencoder_search::{BeamParams, GraphAlgorithm, GraphMetric, GraphParams};
-use hypencoder_train::{InitStyle, Kind, LossKind, Mode};
+use hypencoder_search::{GraphMetric, NeuralSide, Walk};
+use hypencoder_train::{InitStyle, Kind, LossKind, Mode as TrainMode};
 
 /// `index --dtype`: how vectors are stored.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,6 +97,19 @@ pub enum ModeArg {
     Hybrid,
 }
 
+impl From<ModeArg> for hypencoder_search::Mode {
+    fn from(arg: ModeArg) -> Self {
+        use hypencoder_search::Mode;
+        match arg {
+            ModeArg::Exhaustive => Mode::Exhaustive,
+            ModeArg::Graph => Mode::Graph,
+            ModeArg::Bm25 => Mode::Bm25,
+            ModeArg::Rerank => Mode::Rerank,
+            ModeArg::Hybrid => Mode::Hybrid,
+        }
+    }
+}
+
 /// `search --fusion`: how hybrid search combines the two sides.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FusionArg {
@@ -125,6 +138,15 @@ pub enum NeuralArg {
     Graph,
 }
 
+impl From<NeuralArg> for NeuralSide {
+    fn from(arg: NeuralArg) -> Self {
+        match arg {
+            NeuralArg::Exhaustive => NeuralSide::Exhaustive,
+            NeuralArg::Graph => NeuralSide::Graph,
+        }
+    }
+}
+
 /// `search --algorithm`: how the graph is walked.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlgorithmArg {
@@ -134,15 +156,11 @@ pub enum AlgorithmArg {
     Paper,
 }
 
-impl AlgorithmArg {
-    /// The library's graph algorithm with the settings of `--ef`/`--expand`
-    /// (beam) or `--ncandidates`/`--max-iter`/`--no-early-stop` (paper), and
-    /// the default number of entry points: the published 10,000 for paper,
-    /// 64 for beam.
-    pub fn algorithm(self, beam: BeamParams, paper: GraphParams) -> (GraphAlgorithm, usize) {
-        match self {
-            AlgorithmArg::Beam => (GraphAlgorithm::Beam(beam), 64),
-            AlgorithmArg::Paper => (GraphAlgorithm::Paper(paper), 10_000),
+impl From<AlgorithmArg> for Walk {
+    fn from(arg: AlgorithmArg) -> Self {
+        match arg {
+            AlgorithmArg::Beam => Walk::Beam,
+            AlgorithmArg::Paper => Walk::Paper,
         }
     }
 }
@@ -176,12 +194,12 @@ pub enum TrainModeArg {
     Full,
 }
 
-impl From<TrainModeArg> for Mode {
+impl From<TrainModeArg> for TrainMode {
     fn from(arg: TrainModeArg) -> Self {
         match arg {
-            TrainModeArg::Frozen => Mode::Frozen,
-            TrainModeArg::Query => Mode::Query,
-            TrainModeArg::Full => Mode::Full,
+            TrainModeArg::Frozen => TrainMode::Frozen,
+            TrainModeArg::Query => TrainMode::Query,
+            TrainModeArg::Full => TrainMode::Full,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What the commands share, so that no command module imports another:
 //! the choice flags as typed enums and their conversion to the library's
 //! types (`choices`), the flag groups several commands flatten in (`flags`),
-//! finding and checking models and choosing a scorer (`model`), progress
+//! finding and checking models (`model`), progress
 //! bars (`progress`), opening an index with a hint of the command that
 //! fixes it (`index`) and building an index's neighbour graph (`graph`, run by
 //! both `graph` and `index --graph-degree`).
@@ -20,5 +20,5 @@ pub use choices::{
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
 pub use graph::build_graph;
 pub use index::open_index;
-pub use model::{index_model, per_query_scorers, scorer_for};
+pub use model::index_model;
 pub use progress::{encode_with_progress, progress_bar, progress_style};

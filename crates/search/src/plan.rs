@@ -1,0 +1,534 @@
+//! One search request from query texts to hits, as the CLI and the server
+//! both run it, so the two answer alike: [`SearchParams`] says what was
+//! asked (mode, k, the graph and fusion settings), [`Plan`] checks it
+//! against what the index holds (a graph, a lexical part) and runs batches
+//! of queries, and [`open_model`] loads the model an index was built with,
+//! checked by fingerprint.
+
+use std::path::{Path, PathBuf};
+
+use hypencoder_index::{Graph, Index, IndexError, Lexical};
+use hypencoder_model::{LoadOptions, Model, ModelError, QueryRepresentation};
+use rayon::prelude::*;
+
+use crate::exhaustive::exhaustive;
+use crate::fusion::{candidates as hybrid_candidates, fuse, rerank, Fusion};
+use crate::graph_search::{
+    graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
+};
+use crate::scorer::{DotScorer, QNetScorer, Scorer};
+use crate::topk::Hit;
+
+/// What can go wrong planning or running a search.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The mode needs a neighbour graph the index does not have.
+    #[error("{} has no neighbour graph", dir.display())]
+    NoGraph {
+        /// The index folder.
+        dir: PathBuf,
+    },
+    /// The mode needs a lexical part the index does not have.
+    #[error("{} has no lexical part", dir.display())]
+    NoLexical {
+        /// The index folder.
+        dir: PathBuf,
+    },
+    /// A setting is out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The setting's name (as the CLI flag and the API field say it).
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The index's model folder cannot be loaded.
+    #[error("cannot load the index's model from {}: {source}", dir.display())]
+    ModelLoad {
+        /// The folder tried.
+        dir: PathBuf,
+        /// Why it failed.
+        source: ModelError,
+    },
+    /// The model is not the one the index was built with.
+    #[error("{} was built with another {detail}", index.display())]
+    ModelMismatch {
+        /// The index folder.
+        index: PathBuf,
+        /// Which part differs and both fingerprints.
+        detail: String,
+    },
+    /// Encoding or scoring failed in the model.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Reading the index failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// The search modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every document scored: exact.
+    Exhaustive,
+    /// A walk over the index's neighbour graph: approximate.
+    Graph,
+    /// BM25 over the index's lexical part alone (no model).
+    Bm25,
+    /// BM25's candidates ordered by the model.
+    Rerank,
+    /// Both sides' candidates, each scored by both, fused.
+    Hybrid,
+}
+
+impl Mode {
+    /// Every mode, in the order the CLI lists them.
+    pub const ALL: [Mode; 5] = [
+        Mode::Exhaustive,
+        Mode::Graph,
+        Mode::Bm25,
+        Mode::Rerank,
+        Mode::Hybrid,
+    ];
+
+    /// The mode's name, as the CLI and the API spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Exhaustive => "exhaustive",
+            Mode::Graph => "graph",
+            Mode::Bm25 => "bm25",
+            Mode::Rerank => "rerank",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+
+    /// The modes `index` can serve: graph needs its graph; bm25, rerank and
+    /// hybrid its lexical part.
+    pub fn supported(index: &Index) -> Vec<Mode> {
+        Mode::ALL
+            .into_iter()
+            .filter(|m| match m {
+                Mode::Exhaustive => true,
+                Mode::Graph => index.graph().is_some(),
+                Mode::Bm25 | Mode::Rerank | Mode::Hybrid => index.lexical().is_some(),
+            })
+            .collect()
+    }
+
+    /// The mode used when none is asked for: hybrid when the index has a
+    /// lexical part, else exhaustive.
+    pub fn default_for(index: &Index) -> Mode {
+        if index.lexical().is_some() {
+            Mode::Hybrid
+        } else {
+            Mode::Exhaustive
+        }
+    }
+}
+
+/// How hybrid search's neural side finds its candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeuralSide {
+    /// Every document scored.
+    Exhaustive,
+    /// The index's neighbour graph walked.
+    Graph,
+}
+
+/// Which graph walk to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// Ours: best-first with a bounded frontier.
+    Beam,
+    /// The paper's rounds of candidate expansion.
+    Paper,
+}
+
+/// Everything a search request may set; [`Default`] gives the CLI's
+/// defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchParams {
+    /// Results per query.
+    pub k: usize,
+    /// The mode; `None` is [`Mode::default_for`] the index.
+    pub mode: Option<Mode>,
+    /// rerank, hybrid: candidates taken from each side (raised to `k`).
+    pub candidates: usize,
+    /// hybrid: how the two sides' scores become one.
+    pub fusion: Fusion,
+    /// hybrid: the neural side's search; `None` is the graph when the index
+    /// has one, else exhaustive.
+    pub neural: Option<NeuralSide>,
+    /// Graph search: which walk.
+    pub walk: Walk,
+    /// Graph search: entry points, drawn at random; `None` is 64 for beam
+    /// and the paper's 10,000 for paper.
+    pub entry_points: Option<usize>,
+    /// Beam search settings.
+    pub beam: BeamParams,
+    /// The paper's walk settings.
+    pub paper: GraphParams,
+    /// Seed for drawing entry points.
+    pub seed: u64,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        SearchParams {
+            k: 10,
+            mode: None,
+            candidates: 100,
+            fusion: Fusion::Linear { alpha: 0.5 },
+            neural: None,
+            walk: Walk::Beam,
+            entry_points: None,
+            beam: BeamParams::default(),
+            paper: GraphParams::default(),
+            seed: 43,
+        }
+    }
+}
+
+/// How the neural side finds its hits: every document, or along the graph
+/// from fixed entry points.
+enum Neural<'a> {
+    Exhaustive,
+    Graph {
+        graph: &'a Graph,
+        algorithm: GraphAlgorithm,
+        entry: Vec<u32>,
+    },
+}
+
+/// How each batch of queries is searched.
+enum Method<'a> {
+    Neural(Neural<'a>),
+    Bm25(&'a Lexical),
+    /// BM25's top `candidates`, ordered by the neural scorer.
+    Rerank {
+        lexical: &'a Lexical,
+        candidates: usize,
+    },
+    /// Both sides' top `candidates`, each candidate scored by both, fused.
+    Hybrid {
+        lexical: &'a Lexical,
+        candidates: usize,
+        fusion: Fusion,
+        neural: Neural<'a>,
+    },
+}
+
+/// The hits of a batch of queries, and the work it took.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// Each query's hits, best first, in input order.
+    pub hits: Vec<Vec<Hit>>,
+    /// Documents the neural side scored, over all queries.
+    pub scored: usize,
+}
+
+/// A search checked against one index, ready to run batches of queries.
+pub struct Plan<'a> {
+    index: &'a Index,
+    mode: Mode,
+    method: Method<'a>,
+    k: usize,
+}
+
+impl<'a> Plan<'a> {
+    /// Checks `params` against `index`: the mode's parts must be there
+    /// (graph, lexical part) and the settings in range.
+    pub fn new(index: &'a Index, params: &SearchParams) -> Result<Self, SearchError> {
+        check(params)?;
+        let mode = params.mode.unwrap_or_else(|| Mode::default_for(index));
+        let k = params.k;
+        let method = match mode {
+            Mode::Exhaustive => Method::Neural(Neural::Exhaustive),
+            Mode::Graph => Method::Neural(graph_walk(params, index)?),
+            Mode::Bm25 => Method::Bm25(lexical_part(index)?),
+            Mode::Rerank => Method::Rerank {
+                lexical: lexical_part(index)?,
+                candidates: params.candidates.max(k),
+            },
+            Mode::Hybrid => {
+                let neural = match params.neural {
+                    Some(NeuralSide::Exhaustive) => Neural::Exhaustive,
+                    Some(NeuralSide::Graph) => graph_walk(params, index)?,
+                    None if index.graph().is_some() => graph_walk(params, index)?,
+                    None => Neural::Exhaustive,
+                };
+                Method::Hybrid {
+                    lexical: lexical_part(index)?,
+                    candidates: params.candidates.max(k),
+                    fusion: params.fusion,
+                    neural,
+                }
+            }
+        };
+        Ok(Plan {
+            index,
+            mode,
+            method,
+            k,
+        })
+    }
+
+    /// The mode this plan runs (the index's default filled in).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether the plan needs the model (every mode but bm25).
+    pub fn needs_model(&self) -> bool {
+        !matches!(self.method, Method::Bm25(_))
+    }
+
+    /// The top k hits of each query. `model` must be given unless
+    /// [`Plan::needs_model`] is false.
+    pub fn search(&self, model: Option<&Model>, queries: &[&str]) -> Result<Found, SearchError> {
+        if let Method::Bm25(lexical) = &self.method {
+            let hits = queries
+                .par_iter()
+                .map(|q| bm25_hits(lexical, q, self.k))
+                .collect::<Result<_, _>>()?;
+            return Ok(Found { hits, scored: 0 });
+        }
+        let model = model.expect("every mode but bm25 is given the model");
+        let reps = model.encode_queries(queries)?;
+        let index = self.index;
+        let vectors = index.vectors();
+        match &self.method {
+            Method::Neural(Neural::Exhaustive) => Ok(Found {
+                hits: exhaustive(vectors, batch_scorer(reps, model.dim())?.as_ref(), self.k),
+                scored: index.len() * queries.len(),
+            }),
+            Method::Neural(neural) => {
+                let scorers = query_scorers(reps, model.dim())?;
+                Ok(neural_hits(index, neural, &scorers, self.k))
+            }
+            Method::Bm25(_) => unreachable!("answered above"),
+            Method::Rerank {
+                lexical,
+                candidates,
+            } => {
+                let scorers = query_scorers(reps, model.dim())?;
+                let found: Vec<(Vec<Hit>, usize)> = queries
+                    .par_iter()
+                    .zip(&scorers)
+                    .map(|(query, scorer)| {
+                        let rows: Vec<u32> = lexical
+                            .search(query, *candidates)?
+                            .iter()
+                            .map(|h| h.row)
+                            .collect();
+                        Ok((rerank(vectors, &rows, scorer.as_ref(), self.k), rows.len()))
+                    })
+                    .collect::<Result<_, SearchError>>()?;
+                Ok(gathered(found))
+            }
+            Method::Hybrid {
+                lexical,
+                candidates,
+                fusion,
+                neural,
+            } => {
+                let scorers = query_scorers(reps, model.dim())?;
+                let neural = neural_hits(index, neural, &scorers, *candidates);
+                let found: Vec<(Vec<Hit>, usize)> = queries
+                    .par_iter()
+                    .zip(&scorers)
+                    .zip(&neural.hits)
+                    .map(|((query, scorer), side)| {
+                        let bm25 = lexical.scores(query)?;
+                        let top: Vec<u32> = Lexical::top(&bm25, *candidates)
+                            .iter()
+                            .map(|h| h.row)
+                            .collect();
+                        let both = hybrid_candidates(vectors, &bm25, &top, side, scorer.as_ref());
+                        let extra = both.len().saturating_sub(side.len());
+                        Ok((fuse(&both, *fusion, self.k), extra))
+                    })
+                    .collect::<Result<_, SearchError>>()?;
+                let mut out = gathered(found);
+                out.scored += neural.scored;
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Settings no index could serve.
+fn check(params: &SearchParams) -> Result<(), SearchError> {
+    let invalid = |field, message: &str| {
+        Err(SearchError::Invalid {
+            field,
+            message: message.to_string(),
+        })
+    };
+    if params.k == 0 {
+        return invalid("k", "must be at least 1");
+    }
+    if let Fusion::Linear { alpha } = params.fusion {
+        if !(0.0..=1.0).contains(&alpha) {
+            return invalid("alpha", "must be between 0 and 1");
+        }
+    }
+    if let Fusion::Rrf { k } = params.fusion {
+        if !(k.is_finite() && k >= 0.0) {
+            return invalid("rrf_k", "must be a finite number, 0 or more");
+        }
+    }
+    if params.entry_points == Some(0) {
+        return invalid("entry_points", "must be at least 1");
+    }
+    if params.beam.expand == 0 {
+        return invalid("expand", "must be at least 1");
+    }
+    if params.paper.ncandidates == 0 {
+        return invalid("ncandidates", "must be at least 1");
+    }
+    Ok(())
+}
+
+fn lexical_part(index: &Index) -> Result<&Lexical, SearchError> {
+    index.lexical().ok_or_else(|| SearchError::NoLexical {
+        dir: index.dir().to_path_buf(),
+    })
+}
+
+/// The graph walk `params` describe; the index must hold a graph.
+fn graph_walk<'a>(params: &SearchParams, index: &'a Index) -> Result<Neural<'a>, SearchError> {
+    let graph = index.graph().ok_or_else(|| SearchError::NoGraph {
+        dir: index.dir().to_path_buf(),
+    })?;
+    let (algorithm, default_entries) = match params.walk {
+        Walk::Beam => (GraphAlgorithm::Beam(params.beam.clone()), 64),
+        Walk::Paper => (GraphAlgorithm::Paper(params.paper.clone()), 10_000),
+    };
+    let entry = random_entry_points(
+        params.entry_points.unwrap_or(default_entries),
+        index.len(),
+        params.seed,
+    );
+    Ok(Neural::Graph {
+        graph,
+        algorithm,
+        entry,
+    })
+}
+
+/// Per-query hits and counts joined into one [`Found`].
+fn gathered(found: Vec<(Vec<Hit>, usize)>) -> Found {
+    let scored = found.iter().map(|(_, n)| n).sum();
+    Found {
+        hits: found.into_iter().map(|(hits, _)| hits).collect(),
+        scored,
+    }
+}
+
+/// The neural side's top `k` per query, one single-query scorer each.
+fn neural_hits(index: &Index, neural: &Neural, scorers: &[Box<dyn Scorer>], k: usize) -> Found {
+    match neural {
+        Neural::Exhaustive => Found {
+            hits: scorers
+                .iter()
+                .map(|s| exhaustive(index.vectors(), s.as_ref(), k).remove(0))
+                .collect(),
+            scored: index.len() * scorers.len(),
+        },
+        Neural::Graph {
+            graph,
+            algorithm,
+            entry,
+        } => gathered(
+            graph_search_many(index.vectors(), graph, scorers, entry, k, algorithm)
+                .into_iter()
+                .map(|(hits, stats)| (hits, stats.scored))
+                .collect(),
+        ),
+    }
+}
+
+/// BM25's top `k` for one query, as hits like any other method's.
+fn bm25_hits(lexical: &Lexical, query: &str, k: usize) -> Result<Vec<Hit>, SearchError> {
+    Ok(lexical
+        .search(query, k)?
+        .into_iter()
+        .map(|h| Hit {
+            doc: h.row,
+            score: h.score,
+        })
+        .collect())
+}
+
+/// One scorer for a batch of encoded queries, for exhaustive search: q-nets
+/// for a Hypencoder, dot products for a bi-encoder.
+pub fn batch_scorer(reps: QueryRepresentation, dim: usize) -> Result<Box<dyn Scorer>, ModelError> {
+    Ok(match reps {
+        QueryRepresentation::QNets(q) => Box::new(QNetScorer::new(q.split()?)),
+        QueryRepresentation::Vectors(v) => {
+            let flat: Vec<f32> = v.flatten_all()?.to_vec1()?;
+            Box::new(DotScorer::new(flat, dim))
+        }
+    })
+}
+
+/// One single-query scorer per query, for graph search and the hybrid
+/// modes (each query is searched on its own).
+pub fn query_scorers(
+    reps: QueryRepresentation,
+    dim: usize,
+) -> Result<Vec<Box<dyn Scorer>>, ModelError> {
+    Ok(match reps {
+        QueryRepresentation::QNets(q) => q
+            .split()?
+            .into_iter()
+            .map(|qnet| Box::new(QNetScorer::new(vec![qnet])) as Box<dyn Scorer>)
+            .collect(),
+        QueryRepresentation::Vectors(v) => v
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(|row| Box::new(DotScorer::new(row, dim)) as Box<dyn Scorer>)
+            .collect(),
+    })
+}
+
+/// Loads the model `index` was built with (or `override_dir`, if it moved)
+/// and checks it computes the same document vectors: the same document
+/// encoder's fingerprint (queries may come from another head), or for
+/// indexes that record none, the whole model's.
+pub fn open_model(
+    index: &Index,
+    override_dir: Option<&Path>,
+    options: &LoadOptions,
+) -> Result<Model, SearchError> {
+    let info = &index.manifest().model;
+    let dir = override_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(&info.path));
+    let model = Model::load_with(&dir, options).map_err(|source| SearchError::ModelLoad {
+        dir: dir.clone(),
+        source,
+    })?;
+    let (theirs, ours, what) = match &info.doc_encoder {
+        Some(doc) => (
+            doc.clone(),
+            model.doc_encoder_fingerprint()?,
+            "document encoder",
+        ),
+        None => (info.fingerprint.clone(), model.fingerprint()?, "model"),
+    };
+    if theirs != ours {
+        return Err(SearchError::ModelMismatch {
+            index: index.dir().to_path_buf(),
+            detail: format!(
+                "{what}: the index's model {} has {what} fingerprint {}, {} has {}",
+                info.path,
+                &theirs[..12.min(theirs.len())],
+                dir.display(),
+                &ours[..12.min(ours.len())]
+            ),
+        });
+    }
+    Ok(model)
+}

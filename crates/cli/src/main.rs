@@ -1,5 +1,5 @@
 //! `hypencoder`: the command line, a thin shell over the library crates
-//! (`hypencoder-model`, `-index`, `-search`, `-eval`, `-train`). This file is
+//! (`hypencoder-model`, `-index`, `-search`, `-eval`, `-train`, `-serve`). This file is
 //! glue: the command table and the error exit. Each command lives in its
 //! `*_cmd` module, which depends only on `common` (shared flags, enums and
 //! helpers), `input` (reading JSONL and TSV records) and the library crates.
@@ -14,6 +14,7 @@ mod lexical_cmd;
 mod mine_cmd;
 mod score_cmd;
 mod search_cmd;
+mod serve_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,9 @@ enum Command {
     /// Mine hard negatives with an index's own search: writes training JSONL
     /// (query, positives from the qrels, top-ranked non-relevant documents).
     Mine(mine_cmd::MineArgs),
+    /// Serve indexes over HTTP: a JSON search API, a search page, metrics
+    /// and an OpenAPI description, until SIGTERM or Ctrl-C.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() {
@@ -75,6 +79,7 @@ fn main() {
         Command::Lexical(args) => lexical_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Mine(args) => mine_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

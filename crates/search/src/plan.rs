@@ -48,7 +48,7 @@ pub enum SearchError {
         /// The folder tried.
         dir: PathBuf,
         /// Why it failed.
-        source: ModelError,
+        source: Box<ModelError>,
     },
     /// The model is not the one the index was built with.
     #[error("{} was built with another {detail}", index.display())]
@@ -60,10 +60,16 @@ pub enum SearchError {
     },
     /// Encoding or scoring failed in the model.
     #[error(transparent)]
-    Model(#[from] ModelError),
+    Model(Box<ModelError>),
     /// Reading the index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+}
+
+impl From<ModelError> for SearchError {
+    fn from(err: ModelError) -> Self {
+        SearchError::Model(Box::new(err))
+    }
 }
 
 /// The search modes.
@@ -508,7 +514,7 @@ pub fn open_model(
         .unwrap_or_else(|| PathBuf::from(&info.path));
     let model = Model::load_with(&dir, options).map_err(|source| SearchError::ModelLoad {
         dir: dir.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let (theirs, ours, what) = match &info.doc_encoder {
         Some(doc) => (

@@ -1,0 +1,228 @@
+//! Dynamic batching: one worker per index takes the first waiting request,
+//! then whatever else is already waiting (or arrives within the batch
+//! wait), up to `max_batch` queries, and answers all of them with one
+//! encoding pass and one pass over the index per group of equal settings
+//! (the q-net kernel scores many queries per block of documents). While a
+//! batch runs, the next one gathers in the queue, so batches grow with the
+//! load by themselves. The queue is bounded: a full one is refused at once
+//! (503), never grown. The work runs on the rayon pool; a request whose
+//! deadline passed while it waited is dropped unanswered (its handler has
+//! already answered 504).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hypencoder_search::{Mode, Plan, SearchError, SearchParams};
+use tokio::sync::oneshot;
+
+use hypencoder_index::IndexError;
+
+use crate::api::ApiHit;
+use crate::catalog::{Current, Loaded};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::ServeConfig;
+
+/// A request's answer: each query's hits and the mode that ran, or the
+/// error to answer with.
+pub type Answer = Result<(Vec<Vec<ApiHit>>, Mode), ApiError>;
+
+/// One request waiting to be answered.
+pub struct Job {
+    pub queries: Vec<String>,
+    pub params: SearchParams,
+    pub include_text: bool,
+    pub deadline: Instant,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// The sending end of an index's queue.
+pub struct Queue {
+    tx: SyncSender<Job>,
+    depth: Arc<AtomicUsize>,
+    index: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Queue {
+    /// Queues `job`; false (and the job dropped) when the queue is full.
+    pub fn submit(&self, job: Job) -> bool {
+        // Counted before the send so the worker's decrement never
+        // underflows.
+        let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.tx.try_send(job) {
+            Ok(()) => {
+                self.metrics.queue_depth(&self.index, depth);
+                true
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+}
+
+/// Starts `index`'s worker thread; it ends when the queue is dropped.
+pub fn start(index: &str, current: Current, config: &ServeConfig, metrics: Arc<Metrics>) -> Queue {
+    let (tx, rx) = mpsc::sync_channel(config.max_queue);
+    let depth = Arc::new(AtomicUsize::new(0));
+    let worker = Worker {
+        index: index.to_string(),
+        rx,
+        depth: Arc::clone(&depth),
+        current,
+        max_batch: config.max_batch,
+        batch_wait: config.batch_wait,
+        metrics: Arc::clone(&metrics),
+    };
+    std::thread::Builder::new()
+        .name(format!("batch-{index}"))
+        .spawn(move || worker.run())
+        .expect("a thread can be started");
+    Queue {
+        tx,
+        depth,
+        index: index.to_string(),
+        metrics,
+    }
+}
+
+struct Worker {
+    index: String,
+    rx: Receiver<Job>,
+    depth: Arc<AtomicUsize>,
+    current: Current,
+    max_batch: usize,
+    batch_wait: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    fn run(self) {
+        while let Some(jobs) = self.next_batch() {
+            let left = self.depth.fetch_sub(jobs.len(), Ordering::SeqCst) - jobs.len();
+            self.metrics.queue_depth(&self.index, left);
+            let now = Instant::now();
+            let jobs: Vec<Job> = jobs
+                .into_iter()
+                .filter(|j| j.deadline > now && !j.reply.is_closed())
+                .collect();
+            if jobs.is_empty() {
+                continue;
+            }
+            let loaded = Arc::clone(
+                &self
+                    .current
+                    .read()
+                    .expect("no writer panics holding the lock"),
+            );
+            for group in by_settings(jobs) {
+                self.answer(&loaded, group);
+            }
+        }
+    }
+
+    /// The first waiting job, then what else is waiting (or comes within
+    /// the batch wait) up to `max_batch` queries; `None` once the queue is
+    /// closed.
+    fn next_batch(&self) -> Option<Vec<Job>> {
+        let first = self.rx.recv().ok()?;
+        let mut queries = first.queries.len();
+        let mut jobs = vec![first];
+        let until = Instant::now() + self.batch_wait;
+        while queries < self.max_batch {
+            let wait = until.saturating_duration_since(Instant::now());
+            let next = if wait.is_zero() {
+                self.rx.try_recv().ok()
+            } else {
+                self.rx.recv_timeout(wait).ok()
+            };
+            let Some(job) = next else { break };
+            queries += job.queries.len();
+            jobs.push(job);
+        }
+        Some(jobs)
+    }
+
+    /// Runs one group of jobs with equal settings as one batch on the
+    /// rayon pool and replies to each.
+    fn answer(&self, loaded: &Loaded, jobs: Vec<Job>) {
+        let texts: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.queries.iter().map(String::as_str))
+            .collect();
+        self.metrics.batch(&self.index, texts.len());
+        let params = &jobs[0].params;
+        let found = rayon::scope(|_| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let plan = Plan::new(&loaded.index, params)?;
+                let found = plan.search(Some(&loaded.model), &texts)?;
+                Ok::<_, SearchError>((found, plan.mode()))
+            }))
+        });
+        let answers = match found {
+            Ok(Ok((found, mode))) => {
+                self.metrics
+                    .scored(&self.index, found.scored, mode, texts.len());
+                let mut hits = found.hits.into_iter();
+                jobs.iter()
+                    .map(|job| {
+                        let mine = hits.by_ref().take(job.queries.len()).collect::<Vec<_>>();
+                        let mine = mine
+                            .iter()
+                            .map(|h| to_api_hits(loaded, h, job.include_text))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| ApiError::internal(&e))?;
+                        Ok((mine, mode))
+                    })
+                    .collect()
+            }
+            Ok(Err(err)) => vec![Err(ApiError::from_search(&err)); jobs.len()],
+            Err(_) => vec![Err(ApiError::internal(&"the search panicked")); jobs.len()],
+        };
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+/// Jobs grouped by equal settings, in arrival order of each group's first.
+fn by_settings(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut groups: Vec<Vec<Job>> = Vec::new();
+    for job in jobs {
+        match groups.iter_mut().find(|g| g[0].params == job.params) {
+            Some(g) => g.push(job),
+            None => groups.push(vec![job]),
+        }
+    }
+    groups
+}
+
+/// Library hits as API hits: ids (and texts) read from the index that
+/// produced them.
+fn to_api_hits(
+    loaded: &Loaded,
+    hits: &[hypencoder_search::Hit],
+    include_text: bool,
+) -> Result<Vec<ApiHit>, IndexError> {
+    hits.iter()
+        .enumerate()
+        .map(|(rank, h)| {
+            let doc = h.doc as usize;
+            Ok(ApiHit {
+                id: loaded.index.id(doc)?.to_string(),
+                score: h.score,
+                rank: rank + 1,
+                text: if include_text {
+                    loaded.index.text(doc)?.map(str::to_string)
+                } else {
+                    None
+                },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! The served indexes, each open with its own model and its batching
+//! worker, by the name the command line gave it. A reload opens the folder
+//! again beside the current one and swaps it in only once it opened:
+//! requests in flight keep the `Arc` of the one they started on.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use hypencoder_index::{Index, IndexError};
+use hypencoder_model::{LoadOptions, Model};
+use hypencoder_search::{open_model, Mode, SearchError};
+
+use crate::api::{IndexInfo, ModeName};
+use crate::batcher::{self, Queue};
+use crate::metrics::Metrics;
+use crate::ServeConfig;
+
+/// An index that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// Opening the folder failed.
+    #[error("index '{name}' ({}): {source}", dir.display())]
+    Index {
+        /// The name it is served under.
+        name: String,
+        /// Its folder.
+        dir: PathBuf,
+        /// Why.
+        source: IndexError,
+    },
+    /// Its model cannot be loaded or is not the one it was built with.
+    #[error("index '{name}' ({}): {source}", dir.display())]
+    Model {
+        /// The name it is served under.
+        name: String,
+        /// Its folder.
+        dir: PathBuf,
+        /// Why.
+        source: SearchError,
+    },
+    /// Two indexes under one name.
+    #[error("two indexes are named '{0}'; name them with --index NAME=DIR")]
+    DuplicateName(String),
+}
+
+/// One index, open, with its model and an id-to-row map for lookups.
+pub struct Loaded {
+    pub index: Index,
+    pub model: Model,
+    rows: HashMap<String, u32>,
+}
+
+impl Loaded {
+    fn open(name: &str, dir: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
+        let index = Index::open(dir).map_err(|source| CatalogError::Index {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let model = open_model(&index, None, options).map_err(|source| CatalogError::Model {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let rows = (0..index.len())
+            .map(|row| Ok((index.id(row)?.to_string(), row as u32)))
+            .collect::<Result<_, IndexError>>()
+            .map_err(|source| CatalogError::Index {
+                name: name.to_string(),
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        Ok(Loaded { index, model, rows })
+    }
+
+    /// The row of document `id`, if the index holds it.
+    pub fn row(&self, id: &str) -> Option<u32> {
+        self.rows.get(id).copied()
+    }
+
+    /// What `GET /v1/indexes` says of it.
+    pub fn info(&self, name: &str) -> IndexInfo {
+        let manifest = self.index.manifest();
+        IndexInfo {
+            name: name.to_string(),
+            documents: self.index.len(),
+            dimensions: manifest.dim,
+            model: manifest.model.path.clone(),
+            modes: Mode::supported(&self.index)
+                .into_iter()
+                .map(ModeName::from)
+                .collect(),
+            default_mode: Mode::default_for(&self.index).into(),
+            has_texts: manifest.has_texts,
+        }
+    }
+}
+
+/// The index currently served under one name; swapped whole on reload.
+pub type Current = Arc<RwLock<Arc<Loaded>>>;
+
+/// One served name: its folder, what is open now, its queue.
+pub struct Slot {
+    pub name: String,
+    pub dir: PathBuf,
+    current: Current,
+    pub queue: Queue,
+    options: LoadOptions,
+    /// One reload at a time per index.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    /// The index open now.
+    pub fn current(&self) -> Arc<Loaded> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .expect("no writer panics holding the lock"),
+        )
+    }
+
+    /// Opens the folder again (on the rayon pool) and, if it opens, serves
+    /// it from now on; if not, the current one stays and the error is
+    /// returned.
+    pub async fn reload(&self) -> Result<Arc<Loaded>, CatalogError> {
+        let _one = self.reloading.lock().await;
+        let (name, dir, options) = (self.name.clone(), self.dir.clone(), self.options.clone());
+        let fresh = on_pool(move || Loaded::open(&name, &dir, &options)).await?;
+        let fresh = Arc::new(fresh);
+        *self
+            .current
+            .write()
+            .expect("no writer panics holding the lock") = Arc::clone(&fresh);
+        Ok(fresh)
+    }
+}
+
+/// Every served index, in command-line order.
+pub struct Catalog {
+    slots: Vec<Slot>,
+}
+
+impl Catalog {
+    /// Opens each index with its model and starts its batching worker.
+    pub fn open(config: &ServeConfig, metrics: Arc<Metrics>) -> Result<Self, CatalogError> {
+        let options = LoadOptions {
+            query_max_length: config.query_max_length,
+            doc_max_length: None,
+        };
+        let mut slots: Vec<Slot> = Vec::with_capacity(config.indexes.len());
+        for (name, dir) in &config.indexes {
+            if slots.iter().any(|s| &s.name == name) {
+                return Err(CatalogError::DuplicateName(name.clone()));
+            }
+            let loaded = Loaded::open(name, dir, &options)?;
+            let current: Current = Arc::new(RwLock::new(Arc::new(loaded)));
+            let queue = batcher::start(name, Arc::clone(&current), config, Arc::clone(&metrics));
+            slots.push(Slot {
+                name: name.clone(),
+                dir: dir.clone(),
+                current,
+                queue,
+                options: options.clone(),
+                reloading: tokio::sync::Mutex::new(()),
+            });
+        }
+        Ok(Catalog { slots })
+    }
+
+    /// The slot served under `name`.
+    pub fn get(&self, name: &str) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.name == name)
+    }
+
+    /// Every slot.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+}
+
+/// Runs `work` on the rayon pool and awaits its result without holding a
+/// tokio worker.
+pub async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.await.expect("rayon runs every spawned job")
+}

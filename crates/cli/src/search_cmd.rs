@@ -229,6 +229,12 @@ fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
 }
 
 #[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    qid: &'a str,
+    hits: Vec<JsonHit<'a>>,
+}
+
+#[derive(serde::Serialize)]
 struct JsonHit<'a> {
     rank: usize,
     id: &'a str,
@@ -266,7 +272,8 @@ fn write_hits(
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            serde_json::to_writer(&mut *out, &serde_json::json!({ "qid": qid, "hits": hits }))?;
+            // Serialised directly, so scores print as the f32s they are.
+            serde_json::to_writer(&mut *out, &JsonLine { qid, hits })?;
             writeln!(out)?;
         }
         FormatArg::Text => {

@@ -112,6 +112,29 @@ impl HyperHead {
         &self.config
     }
 
+    /// Each query's q-net from its own unpadded hidden states, so a query
+    /// gets the same q-net, bit for bit, alone or in any batch: over a padded
+    /// batch the attention sums run over more (masked, zero) terms, which
+    /// changes their rounding. `lengths[b]` is query b's token count (its
+    /// tokens come first in its row of `attention_mask`).
+    pub fn forward_each(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        lengths: &[usize],
+    ) -> candle_core::Result<QNetBatch> {
+        let parts = lengths
+            .iter()
+            .enumerate()
+            .map(|(b, &len)| {
+                let own = hidden.narrow(0, b, 1)?.narrow(1, 0, len)?;
+                let mask = attention_mask.narrow(0, b, 1)?.narrow(1, 0, len)?;
+                self.forward(&own, &mask)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        QNetBatch::cat(&parts)
+    }
+
     /// Last hidden states (B, L, H) and attention mask (B, L) -> B q-nets.
     pub fn forward(
         &self,

@@ -328,9 +328,13 @@ impl Model {
             QueryEncoder::Hyper { bert, head } => {
                 let batch = self.query_tokenizer.batch(texts, &self.device)?;
                 let hidden = bert.forward(&batch.input_ids, &batch.attention_mask)?;
-                Ok(QueryRepresentation::QNets(
-                    head.forward(&hidden, &batch.attention_mask)?,
-                ))
+                // Per query, so results do not depend on the batch (the
+                // server batches whatever queries arrive together).
+                Ok(QueryRepresentation::QNets(head.forward_each(
+                    &hidden,
+                    &batch.attention_mask,
+                    &batch.lengths,
+                )?))
             }
             QueryEncoder::Dense(enc) => {
                 let batch = self.query_tokenizer.batch(texts, &self.device)?;

@@ -34,6 +34,23 @@ impl QNetBatch {
         }
     }
 
+    /// The q-nets of several batches, in order, as one (all of one shape).
+    pub fn cat(parts: &[QNetBatch]) -> candle_core::Result<Self> {
+        let first = parts
+            .first()
+            .ok_or_else(|| candle_core::Error::Msg("no q-net batch to join".into()))?;
+        let join = |pick: &dyn Fn(&QNetBatch) -> &[Tensor], layers: usize| {
+            (0..layers)
+                .map(|l| Tensor::cat(&parts.iter().map(|p| &pick(p)[l]).collect::<Vec<_>>(), 0))
+                .collect::<candle_core::Result<Vec<_>>>()
+        };
+        Ok(QNetBatch::new(
+            join(&|p| &p.weights, first.weights.len())?,
+            join(&|p| &p.biases, first.biases.len())?,
+            first.config.clone(),
+        ))
+    }
+
     /// Number of q-nets (queries).
     pub fn len(&self) -> usize {
         self.weights[0].dim(0).unwrap_or(0)

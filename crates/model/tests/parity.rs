@@ -29,6 +29,7 @@ fn check_checkpoint(name: &str) {
         panic!("{name}: a Hypencoder must give q-nets");
     };
     check_qnets(name, &qnets, &want);
+    check_batch_invariance(name, &model, &qnets, &q);
     let docs = model.encode_docs(&p).unwrap();
     assert_close(
         &docs,
@@ -40,6 +41,32 @@ fn check_checkpoint(name: &str) {
         .score(&QueryRepresentation::QNets(qnets), &docs)
         .unwrap();
     check_scores(name, &scores, &want["scores"], (q.len(), p.len()));
+}
+
+/// Each query's q-net is the same, bit for bit, alone as in the batch of
+/// every query (padded to the longest), so a server that batches whatever
+/// arrives together answers each query as the CLI does.
+fn check_batch_invariance(name: &str, model: &Model, batch: &QNetBatch, q: &[&str]) {
+    let batch = batch.split().unwrap();
+    for (i, text) in q.iter().enumerate() {
+        let QueryRepresentation::QNets(alone) = model.encode_queries(&[text]).unwrap() else {
+            unreachable!("a Hypencoder gives q-nets");
+        };
+        let alone = alone.split().unwrap().remove(0);
+        let pairs = alone.weights.iter().zip(&batch[i].weights);
+        let pairs = pairs.chain(alone.biases.iter().zip(&batch[i].biases));
+        for (layer, (a, b)) in pairs.enumerate() {
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                a == b,
+                "{name}: query {i}, tensor {layer} differs alone and in a batch (by up to {worst:e})"
+            );
+        }
+    }
 }
 
 /// Query and passage token ids, exactly.

@@ -378,7 +378,7 @@ fn bm25_mode_uses_the_lexical_part() {
     // Stop words only: a well-formed, empty result, not an error.
     let out = search(&with, "the of and");
     assert!(
-        out.status.success() && stdout(&out).trim() == r#"{"hits":[],"qid":"query"}"#,
+        out.status.success() && stdout(&out).trim() == r#"{"qid":"query","hits":[]}"#,
         "{}",
         stderr(&out)
     );

@@ -1,10 +1,11 @@
 //! Integration tests of the `hypencoder` binary, one test binary: `score`
 //! and `embed` parity, checkpoint layouts and bad input (`cli`), `index`,
 //! `search`, `graph` and `eval` end to end (`index_search`), and mining and
-//! training on real text (`train`).
+//! training on real text (`train`), and `serve` over loopback (`serve`).
 
 mod cli;
 mod index_search;
+mod serve;
 mod train;
 
 use hypencoder_test_support::Binary;

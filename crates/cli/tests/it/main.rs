@@ -6,6 +6,7 @@
 mod cli;
 mod index_search;
 mod serve;
+mod serve_page;
 mod train;
 
 use hypencoder_test_support::Binary;

@@ -104,8 +104,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens every index and loads its model (on the rayon pool), then
-    /// binds `config.addr`.
+    /// Opens every index and loads its model, starts each index's batching
+    /// worker, then binds `config.addr`: errors in any index come before the
+    /// server listens.
     pub fn start(config: ServeConfig) -> Result<Self, ServeError> {
         if config.indexes.is_empty() {
             return Err(ServeError::Invalid("no index to serve".into()));

@@ -159,7 +159,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let n_queries = qids.len().max(1) as f64;
     eprintln!(
-        "searched {} documents for {} queries: {:.1} ms/query (encoding included), {:.0} documents scored per query ({:.2}%)",
+        "searched {} documents for {} queries: {:.2} ms/query (encoding included), {:.0} documents scored per query ({:.2}%)",
         index.len(),
         qids.len(),
         1000.0 * secs / n_queries,

@@ -18,6 +18,9 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds to wait before retrying (503).
     pub retry_after: Option<u32>,
+    /// Say `Connection: close` (the body was not read to its end, so the
+    /// connection cannot carry another request).
+    pub close: bool,
 }
 
 /// The error body.
@@ -47,6 +50,7 @@ impl ApiError {
             message: message.into(),
             field: Some(field.to_string()),
             retry_after: None,
+            close: false,
         }
     }
 
@@ -58,6 +62,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            close: false,
         }
     }
 
@@ -114,6 +119,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -86,14 +86,20 @@ pub async fn search_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    let limit = state.config.max_body_bytes;
     let body = body.map_err(|e| {
         let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let mut err = ApiError::new(
+                status,
+                "body_too_large",
+                format!("the request body is over the limit of {limit} bytes"),
+            );
+            err.close = true;
+            err
         } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, e.body_text())
+            ApiError::new(status, "bad_body", e.body_text())
+        }
     })?;
     let request: SearchRequest = parse_json(&body)?;
     search(&state, &name, request, started).await

@@ -22,14 +22,20 @@
 //! into place, so an index folder is either absent or complete. Readers mmap
 //! the vectors and check every file's size and checksum against the manifest.
 //!
+//! A live index (`live.rs`: format 2) is a folder of such folders, its
+//! segments, with tombstones for deleted documents and one commit point;
+//! `LiveWriter` adds segments, deletes and commits.
+//!
 //! Modules depend only on those to their left (lower layers):
 //! `error` <- `format` <- `manifest`, `strings` <- `graph`, `lexical` <-
-//! `reader`, `writer`.
+//! `reader`, `writer` <- `live` <- `live_writer`.
 
 mod error;
 mod format;
 mod graph;
 mod lexical;
+mod live;
+mod live_writer;
 mod manifest;
 mod reader;
 mod strings;
@@ -39,7 +45,11 @@ pub use error::{IndexError, Result};
 pub use format::{Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
 pub use lexical::{analyze, write_lexical, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
-pub use manifest::{BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION};
+pub use live::{AnyManifest, LiveIndex, LiveManifest, Segment, SegmentEntry, Tombstones};
+pub use live_writer::{AddReport, DeleteReport, LiveWriter, LOCK_FILE};
+pub use manifest::{
+    BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION, LIVE_FORMAT_VERSION,
+};
 pub use reader::{Index, Vectors};
 pub use strings::StringTable;
 pub use writer::{IndexWriter, WriterConfig};

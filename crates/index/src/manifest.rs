@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IndexError, IoContext, Result};
 use crate::format::{write_atomic, Dtype, FileEntry};
 
-/// The format this build writes and the newest it reads.
+/// The format of single-folder indexes (and of each segment of a live one).
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The live format's version: a folder of segments (`live.rs`).
+pub const LIVE_FORMAT_VERSION: u32 = 2;
 
 /// How a graph was built, recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +129,13 @@ impl Manifest {
                 path: path.clone(),
                 message: "no format_version".into(),
             })? as u32;
+        if found == LIVE_FORMAT_VERSION {
+            return Err(IndexError::Invalid(format!(
+                "{} is a live index (format {found}: segments and tombstones); \
+                 open it with LiveIndex::open",
+                dir.display()
+            )));
+        }
         if found > FORMAT_VERSION {
             return Err(IndexError::NewerFormat {
                 path,

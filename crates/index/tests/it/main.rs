@@ -1,5 +1,7 @@
 //! Integration tests of hypencoder-index, one binary: the folder format
-//! (`index`) and its lexical part (`lexical`).
+//! (`index`), its lexical part (`lexical`) and live indexes of segments
+//! (`live`).
 
 mod index;
 mod lexical;
+mod live;

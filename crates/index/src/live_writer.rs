@@ -1,0 +1,358 @@
+//! The one writer of a live index (layout and commit protocol in `live.rs`).
+//!
+//! It holds `write.lock` (an advisory lock: a second writer gets a clear
+//! error, not a corrupted index), upgrades a single-folder index to the
+//! live format without touching a vector (hard links), removes what no
+//! commit point names, and gathers changes (new segments, deletions) until
+//! [`LiveWriter::commit`] makes them visible and durable together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+
+use crate::error::{IndexError, IoContext, Result};
+use crate::format::{sync_dir, write_atomic, FileEntry};
+use crate::live::{AnyManifest, LiveManifest, SegmentEntry, Tombstones};
+use crate::manifest::{Manifest, LIVE_FORMAT_VERSION};
+use crate::reader::Index;
+use crate::strings::StringTable;
+
+/// The lock file's name.
+pub const LOCK_FILE: &str = "write.lock";
+
+/// What [`LiveWriter::add_segment`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddReport {
+    /// Documents whose id was new.
+    pub added: usize,
+    /// Documents that replaced a live one with the same id (now deleted).
+    pub replaced: usize,
+}
+
+/// What [`LiveWriter::delete`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// Documents deleted.
+    pub deleted: usize,
+    /// Ids no live document has, in the order given.
+    pub unknown: Vec<String>,
+}
+
+/// Where a live document is: its segment's place in the list, its row.
+type Location = (usize, usize);
+
+/// The writer of a live index.
+pub struct LiveWriter {
+    dir: PathBuf,
+    /// Held for the writer's lifetime; the lock goes with the file.
+    _lock: File,
+    /// The last commit point.
+    manifest: LiveManifest,
+    /// Each segment's tombstones as changed since the last commit.
+    tombstones: Vec<Tombstones>,
+    /// Segments whose tombstones changed since the last commit.
+    changed: Vec<bool>,
+    /// Every live document's id.
+    ids: HashMap<String, Location>,
+}
+
+impl LiveWriter {
+    /// Opens `dir` for writing: takes its lock, upgrades a single-folder
+    /// index, removes files no commit point names, and reads every live id.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let lock_path = dir.join(LOCK_FILE);
+        if !dir.join(Manifest::FILE).is_file() {
+            return Err(IndexError::NotAnIndex(dir.to_path_buf()));
+        }
+        let lock = File::create(&lock_path).at(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(IndexError::Invalid(format!(
+                    "{} is being written by another process (it holds {}); \
+                     one writer at a time",
+                    dir.display(),
+                    lock_path.display()
+                )))
+            }
+            Err(TryLockError::Error(e)) => return Err(e).at(&lock_path),
+        }
+        let manifest = match AnyManifest::read(dir)? {
+            AnyManifest::Live(m) => *m,
+            AnyManifest::Single(m) => upgrade(dir, &m)?,
+        };
+        remove_unnamed(dir, &manifest)?;
+        let mut writer = LiveWriter {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            tombstones: Vec::new(),
+            changed: Vec::new(),
+            ids: HashMap::new(),
+            manifest,
+        };
+        let entries = writer.manifest.segments.clone();
+        for (place, entry) in entries.iter().enumerate() {
+            writer.load_segment(place, entry)?;
+        }
+        Ok(writer)
+    }
+
+    /// The last commit point.
+    pub fn manifest(&self) -> &LiveManifest {
+        &self.manifest
+    }
+
+    /// Where the next segment is to be built (with `IndexWriter::create`):
+    /// a folder name no segment has.
+    pub fn next_segment_dir(&self) -> PathBuf {
+        let last = self
+            .manifest
+            .segments
+            .iter()
+            .filter_map(|s| s.name.strip_prefix("seg-")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        self.dir.join(format!("seg-{:06}", last + 1))
+    }
+
+    /// Takes in the segment built at `segment` (a folder inside the index):
+    /// its documents are added, and any live document with one of its ids is
+    /// deleted (replaced), unless `no_replace`, when an existing id is an
+    /// error and nothing changes. Visible at the next commit.
+    pub fn add_segment(&mut self, segment: &Path, no_replace: bool) -> Result<AddReport> {
+        let name = segment
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|_| segment.parent() == Some(self.dir.as_path()))
+            .ok_or_else(|| {
+                IndexError::Invalid(format!(
+                    "{} is not a folder inside {}",
+                    segment.display(),
+                    self.dir.display()
+                ))
+            })?
+            .to_string();
+        let index = Index::open(segment)?;
+        self.check_compatible(&index)?;
+        let ids = (0..index.len())
+            .map(|row| index.id(row).map(str::to_string))
+            .collect::<Result<Vec<_>>>()?;
+        let existing: Vec<&String> = ids.iter().filter(|id| self.ids.contains_key(*id)).collect();
+        if no_replace && !existing.is_empty() {
+            return Err(IndexError::Invalid(format!(
+                "{} ids are already in {} (the first: '{}'); nothing was added",
+                existing.len(),
+                self.dir.display(),
+                existing[0]
+            )));
+        }
+        let mut report = AddReport::default();
+        for id in &ids {
+            if self.delete_one(id) {
+                report.replaced += 1;
+            } else {
+                report.added += 1;
+            }
+        }
+        let place = self.manifest.segments.len();
+        let entry = SegmentEntry {
+            name,
+            docs: index.len(),
+            deleted: 0,
+            deletes: None,
+        };
+        self.manifest.segments.push(entry);
+        self.tombstones.push(Tombstones::none(index.len()));
+        self.changed.push(false);
+        for (row, id) in ids.into_iter().enumerate() {
+            self.ids.insert(id, (place, row));
+        }
+        Ok(report)
+    }
+
+    /// Deletes the live documents with these ids; unknown ids are reported,
+    /// not an error. Visible at the next commit.
+    pub fn delete<S: AsRef<str>>(&mut self, ids: &[S]) -> DeleteReport {
+        let mut report = DeleteReport::default();
+        for id in ids {
+            if self.delete_one(id.as_ref()) {
+                report.deleted += 1;
+            } else {
+                report.unknown.push(id.as_ref().to_string());
+            }
+        }
+        report
+    }
+
+    /// Makes every change since the last commit visible and durable: new
+    /// tombstone files are written and fsynced, then the next generation's
+    /// manifest replaces the last atomically. Returns the new generation.
+    pub fn commit(&mut self) -> Result<u64> {
+        let generation = self.manifest.generation + 1;
+        let mut next = self.manifest.clone();
+        next.generation = generation;
+        for (place, entry) in next.segments.iter_mut().enumerate() {
+            if !self.changed[place] {
+                continue;
+            }
+            let tombstones = &self.tombstones[place];
+            if let Some(old) = entry.deletes.take() {
+                next.files.remove(&old);
+            }
+            entry.deleted = tombstones.deleted();
+            if tombstones.deleted() > 0 {
+                let file = format!("{}.del-{generation:06}", entry.name);
+                let bytes = tombstones.to_bytes();
+                write_atomic(&self.dir.join(&file), &bytes)?;
+                next.files.insert(
+                    file.clone(),
+                    FileEntry {
+                        bytes: bytes.len() as u64,
+                        crc32: crc32fast::hash(&bytes),
+                    },
+                );
+                entry.deletes = Some(file);
+            }
+        }
+        // Segments added since the last commit were fsynced and renamed into
+        // place by their IndexWriter; the folder's entries are synced here.
+        sync_dir(&self.dir)?;
+        next.write(&self.dir)?;
+        self.manifest = next;
+        self.changed.iter_mut().for_each(|c| *c = false);
+        remove_unnamed(&self.dir, &self.manifest)?;
+        Ok(generation)
+    }
+
+    /// Marks the live document `id` deleted; false if there is none.
+    fn delete_one(&mut self, id: &str) -> bool {
+        match self.ids.remove(id) {
+            Some((place, row)) => {
+                self.tombstones[place].delete(row);
+                self.changed[place] = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Reads a committed segment's ids and tombstones into the writer.
+    fn load_segment(&mut self, place: usize, entry: &SegmentEntry) -> Result<()> {
+        let seg_dir = self.dir.join(&entry.name);
+        let ids = StringTable::open(&seg_dir.join("ids.bin"))?;
+        let tombstones = match &entry.deletes {
+            None => Tombstones::none(entry.docs),
+            Some(file) => {
+                let recorded =
+                    self.manifest
+                        .files
+                        .get(file)
+                        .ok_or_else(|| IndexError::Corrupt {
+                            path: self.dir.join(Manifest::FILE),
+                            message: format!("names {file} but records no size or checksum for it"),
+                        })?;
+                Tombstones::read(&self.dir.join(file), recorded, entry.docs)?
+            }
+        };
+        for row in 0..entry.docs {
+            if !tombstones.is_deleted(row) {
+                self.ids.insert(ids.get(row)?.to_string(), (place, row));
+            }
+        }
+        self.tombstones.push(tombstones);
+        self.changed.push(false);
+        Ok(())
+    }
+
+    /// A new segment must hold vectors of the same model and shape.
+    fn check_compatible(&self, index: &Index) -> Result<()> {
+        let theirs = index.manifest();
+        let ours = &self.manifest;
+        let same_model = match (&ours.model.doc_encoder, &theirs.model.doc_encoder) {
+            (Some(a), Some(b)) => a == b,
+            _ => ours.model.fingerprint == theirs.model.fingerprint,
+        };
+        if !same_model || theirs.dim != ours.dim || theirs.dtype != ours.dtype {
+            return Err(IndexError::Invalid(format!(
+                "{} was not built like {} (another model, dimension or dtype)",
+                index.dir().display(),
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Turns the single-folder index in `dir` into a live index whose one
+/// segment holds the same files (hard links: no vector is rewritten). The
+/// new manifest is the commit; until it lands the folder is still the old
+/// index, and a half-made segment folder is removed by the next writer.
+fn upgrade(dir: &Path, single: &Manifest) -> Result<LiveManifest> {
+    let name = "seg-000001";
+    let seg = dir.join(name);
+    if seg.exists() {
+        fs::remove_dir_all(&seg).at(&seg)?;
+    }
+    fs::create_dir(&seg).at(&seg)?;
+    let mut folders = vec![seg.clone()];
+    for file in single.files.keys() {
+        let to = seg.join(file);
+        if let Some(parent) = to.parent().filter(|p| !p.exists()) {
+            fs::create_dir_all(parent).at(parent)?;
+            folders.push(parent.to_path_buf());
+        }
+        fs::hard_link(dir.join(file), &to).at(&to)?;
+    }
+    single.write(&seg)?;
+    for folder in folders.iter().rev() {
+        sync_dir(folder)?;
+    }
+    let live = LiveManifest {
+        format_version: LIVE_FORMAT_VERSION,
+        generation: 1,
+        model: single.model.clone(),
+        dim: single.dim,
+        dtype: single.dtype,
+        has_texts: single.has_texts,
+        lexical: single.lexical.clone(),
+        graph_degree: single.graph.as_ref().map(|g| g.degree),
+        segments: vec![SegmentEntry {
+            name: name.to_string(),
+            docs: single.count,
+            deleted: 0,
+            deletes: None,
+        }],
+        files: BTreeMap::new(),
+    };
+    sync_dir(dir)?;
+    live.write(dir)?;
+    Ok(live)
+}
+
+/// Removes every entry of `dir` the commit point does not name: a crash's
+/// half-built segments, replaced tombstone files, the files an upgrade
+/// left at the top.
+fn remove_unnamed(dir: &Path, manifest: &LiveManifest) -> Result<()> {
+    let mut keep: Vec<&str> = vec![Manifest::FILE, LOCK_FILE];
+    keep.extend(manifest.segments.iter().map(|s| s.name.as_str()));
+    keep.extend(manifest.files.keys().map(String::as_str));
+    let mut removed = false;
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name();
+        if keep.iter().any(|k| *k == name) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().at(&path)?.is_dir() {
+            fs::remove_dir_all(&path).at(&path)?;
+        } else {
+            fs::remove_file(&path).at(&path)?;
+        }
+        removed = true;
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}

@@ -8,8 +8,8 @@ use hypencoder_index::{IndexWriter, Manifest, ModelInfo, WriterConfig};
 use hypencoder_model::Model;
 
 use crate::common::{
-    build_graph, progress_bar, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs, MetricArg,
-    ModelArgs,
+    build_graph, encode_into_writer, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs,
+    MetricArg, ModelArgs, SLICE,
 };
 use crate::input::{read_corpus, unique_ids, Record};
 
@@ -46,9 +46,6 @@ pub struct IndexArgs {
     #[arg(long, value_name = "METRIC", value_enum)]
     pub graph_metric: Option<MetricArg>,
 }
-
-/// Documents per segment: the most work an interruption loses.
-const SEGMENT: usize = 1024;
 
 fn absolute(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
@@ -109,7 +106,7 @@ fn writer_config(args: &IndexArgs, model: &Model) -> Result<WriterConfig> {
             args.fields.id_field,
             args.fields.text_field
         ),
-        segment_size: SEGMENT,
+        segment_size: SLICE,
         lexical: !args.no_lexical,
     })
 }
@@ -133,22 +130,14 @@ fn encode_into(
     if skip > 0 {
         eprintln!("resuming: {skip} documents already encoded");
     }
-    let progress = progress_bar(records.len());
-    progress.set_position(skip as u64);
-    for (slice, slice_ids) in records[skip..]
-        .chunks(SEGMENT)
-        .zip(ids[skip..].chunks(SEGMENT))
-    {
-        let texts: Vec<&str> = slice.iter().map(|r| r.text.as_str()).collect();
-        let (vectors, truncated) =
-            model.encode_docs_batched_with_truncation(&texts, args.model.batch_size)?;
-        for (((id, text), vector), cut) in slice_ids.iter().zip(&texts).zip(&vectors).zip(truncated)
-        {
-            writer.add(id, text, vector, cut)?;
-        }
-        progress.inc(slice.len() as u64);
-    }
-    progress.finish_and_clear();
+    encode_into_writer(
+        model,
+        &mut writer,
+        records,
+        ids,
+        args.model.batch_size,
+        skip,
+    )?;
     writer
         .finish()
         .with_context(|| format!("cannot finish {}", args.index.display()))

@@ -4,7 +4,9 @@
 //! `*_cmd` module, which depends only on `common` (shared flags, enums and
 //! helpers), `input` (reading JSONL and TSV records) and the library crates.
 
+mod add_cmd;
 mod common;
+mod delete_cmd;
 mod embed_cmd;
 mod eval_cmd;
 mod graph_cmd;
@@ -62,6 +64,11 @@ enum Command {
     /// Mine hard negatives with an index's own search: writes training JSONL
     /// (query, positives from the qrels, top-ranked non-relevant documents).
     Mine(mine_cmd::MineArgs),
+    /// Add documents to an index without a rebuild (new ids added, existing
+    /// ones replaced), in one commit.
+    Add(add_cmd::AddArgs),
+    /// Delete documents from an index by id, in one commit.
+    Delete(delete_cmd::DeleteArgs),
     /// Serve indexes over HTTP: a JSON search API, a search page, metrics
     /// and an OpenAPI description, until SIGTERM or Ctrl-C.
     Serve(serve_cmd::ServeArgs),
@@ -80,6 +87,8 @@ fn main() {
         Command::Train(args) => train_cmd::run(args),
         Command::Mine(args) => mine_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Add(args) => add_cmd::run(args),
+        Command::Delete(args) => delete_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

@@ -131,8 +131,8 @@ impl Manifest {
             })? as u32;
         if found == LIVE_FORMAT_VERSION {
             return Err(IndexError::Invalid(format!(
-                "{} is a live index (format {found}: segments and tombstones); \
-                 open it with LiveIndex::open",
+                "{} is a live index (format {found}: segments and tombstones), \
+                 not a single folder",
                 dir.display()
             )));
         }

@@ -37,8 +37,8 @@ pub use graph_search::{
     GraphParams, GraphScratch, GraphStats,
 };
 pub use plan::{
-    batch_scorer, open_model, query_scorers, Found, Mode, NeuralSide, Plan, SearchError,
-    SearchParams, Walk,
+    batch_scorer, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide, Plan,
+    SearchError, SearchParams, Walk,
 };
 pub use scorer::{DotScorer, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hypencoder_index::{Graph, Index, IndexError, Lexical};
+use hypencoder_index::{Graph, Index, IndexError, Lexical, ModelInfo};
 use hypencoder_model::{LoadOptions, Model, ModelError, QueryRepresentation};
 use rayon::prelude::*;
 
@@ -508,7 +508,17 @@ pub fn open_model(
     override_dir: Option<&Path>,
     options: &LoadOptions,
 ) -> Result<Model, SearchError> {
-    let info = &index.manifest().model;
+    open_model_for(&index.manifest().model, index.dir(), override_dir, options)
+}
+
+/// [`open_model`] for the model an index folder records (`info`), e.g. a
+/// live index's.
+pub fn open_model_for(
+    info: &ModelInfo,
+    index_dir: &Path,
+    override_dir: Option<&Path>,
+    options: &LoadOptions,
+) -> Result<Model, SearchError> {
     let dir = override_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(&info.path));
@@ -526,7 +536,7 @@ pub fn open_model(
     };
     if theirs != ours {
         return Err(SearchError::ModelMismatch {
-            index: index.dir().to_path_buf(),
+            index: index_dir.to_path_buf(),
             detail: format!(
                 "{what}: the index's model {} has {what} fingerprint {}, {} has {}",
                 info.path,

@@ -12,6 +12,9 @@ pub fn open_index(dir: &Path) -> Result<Index> {
     Index::open(dir).map_err(|err| {
         let hint = match &err {
             IndexError::NotAnIndex(_) => Some("build one with `hypencoder index`"),
+            IndexError::Invalid(m) if m.contains("is a live index") => {
+                Some("`add` and `delete` made it one; this command does not read live indexes yet")
+            }
             IndexError::Corrupt { path, .. } if path.ends_with("graph.bin") => {
                 Some("rebuild it with `hypencoder graph`")
             }

@@ -1,10 +1,13 @@
 //! Integration tests of the `hypencoder` binary, one test binary: `score`
 //! and `embed` parity, checkpoint layouts and bad input (`cli`), `index`,
 //! `search`, `graph` and `eval` end to end (`index_search`), and mining and
-//! training on real text (`train`), and `serve` over loopback (`serve`).
+//! training on real text (`train`), `serve` over loopback (`serve`, and its
+//! page in chromium: `serve_page`), and `add`/`delete` with the kill -9
+//! drill (`live`).
 
 mod cli;
 mod index_search;
+mod live;
 mod serve;
 mod serve_page;
 mod train;

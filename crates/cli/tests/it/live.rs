@@ -1,0 +1,257 @@
+//! `add` and `delete` on a live index: adds, replacements and deletions
+//! with their reports, and the kill -9 drill: commands killed at random
+//! moments never leave a torn index, never lose an acknowledged document
+//! or change its vector, and each lands whole or not at all.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hypencoder_index::LiveIndex;
+use hypencoder_test_support::{stderr, Rng, Scratch};
+
+use crate::serve::tiny_index;
+use crate::HYPENCODER;
+
+/// Every live document: id -> (text, vector), from a fresh open.
+fn live_docs(dir: &Path) -> BTreeMap<String, (String, Vec<f32>)> {
+    let index = LiveIndex::open(dir).unwrap_or_else(|e| panic!("the index must open: {e}"));
+    let mut out = BTreeMap::new();
+    for seg in index.segments() {
+        for row in 0..seg.index.len() {
+            if seg.tombstones.is_deleted(row) {
+                continue;
+            }
+            let id = seg.index.id(row).unwrap().to_string();
+            let text = seg.index.text(row).unwrap().unwrap_or_default().to_string();
+            let vector = seg.index.vectors().rows(row, 1).into_owned();
+            assert!(
+                out.insert(id.clone(), (text, vector)).is_none(),
+                "{id} is live twice"
+            );
+        }
+    }
+    assert_eq!(out.len(), index.live_docs());
+    out
+}
+
+#[test]
+fn add_replaces_and_delete_reports() {
+    let s = Scratch::new("live-cli");
+    let index = tiny_index(&s, "idx", true);
+    let before = live_docs(Path::new(&index));
+    let add = s.write_arg(
+        "add.jsonl",
+        "{\"id\": \"d0\", \"text\": \"a new text for d0\"}\n{\"id\": \"n1\", \"text\": \"rivers of Europe\"}\n",
+    );
+    let out = HYPENCODER.ok(&["add", "--index", &index, "--corpus", &add]);
+    assert!(
+        stderr(&out).contains("added 1 and replaced 1 documents"),
+        "{}",
+        stderr(&out)
+    );
+    let after = live_docs(Path::new(&index));
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after["d0"].0, "a new text for d0");
+    assert_eq!(
+        after["d1"], before["d1"],
+        "untouched documents keep their vectors"
+    );
+    let e = HYPENCODER.fails(&["add", "--index", &index, "--corpus", &add, "--no-replace"]);
+    assert!(
+        e.contains("already in") && e.contains("nothing was added"),
+        "{e}"
+    );
+    let dup = s.write_arg(
+        "dup.jsonl",
+        "{\"id\": \"x\", \"text\": \"a\"}\n{\"id\": \"x\", \"text\": \"b\"}\n",
+    );
+    let e = HYPENCODER.fails(&["add", "--index", &index, "--corpus", &dup]);
+    assert!(
+        e.contains("dup.jsonl") && e.contains("duplicate id 'x'"),
+        "{e}"
+    );
+    let bad = s.write_arg("bad.jsonl", "{\"id\": \"y\", \"text\": \"ok\"}\nnot json\n");
+    let e = HYPENCODER.fails(&["add", "--index", &index, "--corpus", &bad]);
+    assert!(e.contains("bad.jsonl:2"), "{e}");
+    let ids = s.write_arg("ids.txt", "d2\nnope\n");
+    let e = HYPENCODER.fails(&["delete", "--index", &index, "--ids", &ids, "--strict"]);
+    assert!(
+        e.contains("nope") && e.contains("nothing was deleted"),
+        "{e}"
+    );
+    assert!(live_docs(Path::new(&index)).contains_key("d2"));
+    let out = HYPENCODER.ok(&["delete", "--index", &index, "--ids", &ids]);
+    assert!(stderr(&out).contains("deleted 1 documents") && stderr(&out).contains("nope"));
+    assert!(!live_docs(Path::new(&index)).contains_key("d2"));
+    assert_eq!(live_docs(Path::new(&index)).len(), before.len());
+}
+
+/// One change the drill makes: its command line and what it does to the
+/// live documents if it lands.
+struct Change {
+    args: Vec<String>,
+    /// (id, Some(text)) added or replaced, (id, None) deleted.
+    effect: Vec<(String, Option<String>)>,
+}
+
+/// A random add (1-4 documents, some replacing live ones) or delete (1-3
+/// live ids), numbered `n`.
+fn random_change(
+    s: &Scratch,
+    index: &str,
+    live: &BTreeMap<String, (String, Vec<f32>)>,
+    rng: &mut Rng,
+    n: usize,
+) -> Change {
+    let live_ids: Vec<&String> = live.keys().collect();
+    if rng.below(3) > 0 || live_ids.len() < 4 {
+        let mut effect = Vec::new();
+        for j in 0..1 + rng.below(4) {
+            let id = if rng.below(3) == 0 && !live_ids.is_empty() {
+                live_ids[rng.below(live_ids.len())].clone()
+            } else {
+                format!("k{n}-{j}")
+            };
+            if effect.iter().any(|(e, _)| *e == id) {
+                continue;
+            }
+            effect.push((
+                id,
+                Some(format!("change {n}: a text about topic {}", rng.below(50))),
+            ));
+        }
+        let lines: String = effect
+            .iter()
+            .map(|(id, text)| serde_json::json!({"id": id, "text": text}).to_string() + "\n")
+            .collect();
+        let corpus = s.write_arg(format!("change-{n}.jsonl"), lines);
+        let args = ["add", "--index", index, "--corpus", &corpus];
+        Change {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            effect,
+        }
+    } else {
+        let mut effect: Vec<(String, Option<String>)> = Vec::new();
+        for _ in 0..1 + rng.below(3) {
+            let id = live_ids[rng.below(live_ids.len())].clone();
+            if !effect.iter().any(|(e, _)| *e == id) {
+                effect.push((id, None));
+            }
+        }
+        let lines: String = effect.iter().map(|(id, _)| format!("{id}\n")).collect();
+        let ids = s.write_arg(format!("change-{n}.txt"), lines);
+        let args = ["delete", "--index", index, "--ids", &ids];
+        Change {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            effect,
+        }
+    }
+}
+
+/// Whether `now` is `before` with `change` applied (texts compared; kept
+/// documents must keep their vectors bit for bit).
+fn applied(
+    before: &BTreeMap<String, (String, Vec<f32>)>,
+    now: &BTreeMap<String, (String, Vec<f32>)>,
+    change: &Change,
+) -> bool {
+    let mut expect: BTreeMap<String, Option<String>> = before
+        .iter()
+        .map(|(id, (t, _))| (id.clone(), Some(t.clone())))
+        .collect();
+    for (id, text) in &change.effect {
+        match text {
+            Some(t) => expect.insert(id.clone(), Some(t.clone())),
+            None => expect.remove(id),
+        };
+    }
+    let touched = |id: &String| change.effect.iter().any(|(e, _)| e == id);
+    expect.len() == now.len()
+        && expect.iter().all(|(id, text)| {
+            now.get(id).is_some_and(|(t, v)| {
+                Some(t) == text.as_ref() && (touched(id) || &before[id].1 == v)
+            })
+        })
+}
+
+#[test]
+fn kill_9_drill_loses_no_acknowledged_write() {
+    let kills: usize = std::env::var("HYPENCODER_DRILL_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let s = Scratch::new("drill");
+    let index = tiny_index(&s, "idx", true);
+    let dir = Path::new(&index);
+    let mut rng = Rng::new(2026);
+    let mut state = live_docs(dir);
+    // How long each kind of change takes when left alone (from the first
+    // of each), so kills land all through it.
+    let mut full: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut n = 0;
+    while full.len() < 2 {
+        n += 1;
+        let change = random_change(&s, &index, &state, &mut rng, 1000 + n);
+        let started = Instant::now();
+        let args: Vec<&str> = change.args.iter().map(String::as_str).collect();
+        HYPENCODER.ok(&args);
+        full.entry(change.args[0].clone())
+            .or_insert(started.elapsed());
+        state = live_docs(dir);
+    }
+    let (mut interrupted, mut landed_anyway) = (0, 0);
+    for n in 1..=kills {
+        let change = random_change(&s, &index, &state, &mut rng, n);
+        let args: Vec<&str> = change.args.iter().map(String::as_str).collect();
+        let mut child = HYPENCODER
+            .command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = full[&change.args[0]].mul_f64(1.5 * (rng.below(1000) as f64 / 1000.0));
+        std::thread::sleep(delay.min(Duration::from_secs(10)));
+        let acknowledged = match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(
+                    status.success(),
+                    "change {n} failed on its own: {:?}",
+                    change.args
+                );
+                true
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                interrupted += 1;
+                false
+            }
+        };
+        let now = live_docs(dir);
+        if applied(&state, &now, &change) {
+            landed_anyway += usize::from(!acknowledged);
+        } else {
+            assert!(
+                !acknowledged,
+                "change {n} was acknowledged but is not in the index"
+            );
+            assert_eq!(now, state, "change {n} was killed and left part of itself");
+        }
+        state = now;
+    }
+    eprintln!(
+        "kill -9 drill: {kills} changes (alone: {full:?}), {interrupted} killed mid-way \
+         ({landed_anyway} of those had committed), {} acknowledged",
+        kills - interrupted
+    );
+    assert!(
+        interrupted >= kills / 4,
+        "only {interrupted} of {kills} kills interrupted a change"
+    );
+    // The survivor still takes writes.
+    let last = random_change(&s, &index, &state, &mut rng, kills + 1);
+    let args: Vec<&str> = last.args.iter().map(String::as_str).collect();
+    HYPENCODER.ok(&args);
+    assert!(applied(&state, &live_docs(dir), &last));
+}

@@ -10,12 +10,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use hypencoder_eval::RunWriter;
-use hypencoder_index::Index;
 use hypencoder_model::LoadOptions;
-use hypencoder_search::{BeamParams, GraphParams, Hit, Plan, SearchError, SearchParams};
+use hypencoder_search::{BeamParams, Corpus, GraphParams, Hit, Plan, SearchError, SearchParams};
 
 use crate::common::{
-    index_model, open_index, AlgorithmArg, FieldArgs, FormatArg, FusionArg, ModeArg, NeuralArg,
+    live_model, open_live, AlgorithmArg, FieldArgs, FormatArg, FusionArg, ModeArg, NeuralArg,
 };
 use crate::input::unique_ids;
 
@@ -118,7 +117,8 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: &SearchArgs) -> Result<()> {
-    let index = open_index(&args.index)?;
+    let live = open_live(&args.index)?;
+    let index = Corpus::live(&live);
     let (qids, texts) = read_queries(args)?;
     let format = args.format.unwrap_or(if args.query.is_some() {
         FormatArg::Text
@@ -132,7 +132,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
             query_max_length: args.query_max_length,
             doc_max_length: None,
         };
-        Some(index_model(&index, args.model.as_deref(), &options)?)
+        Some(live_model(&live, args.model.as_deref(), &options)?)
     } else {
         None
     };
@@ -160,11 +160,11 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let n_queries = qids.len().max(1) as f64;
     eprintln!(
         "searched {} documents for {} queries: {:.2} ms/query (encoding included), {:.0} documents scored per query ({:.2}%)",
-        index.len(),
+        index.live_docs(),
         qids.len(),
         1000.0 * secs / n_queries,
         scored as f64 / n_queries,
-        100.0 * scored as f64 / n_queries / index.len().max(1) as f64
+        100.0 * scored as f64 / n_queries / index.live_docs().max(1) as f64
     );
     Ok(())
 }
@@ -244,7 +244,7 @@ struct JsonHit<'a> {
 fn write_hits(
     out: &mut impl Write,
     format: FormatArg,
-    index: &Index,
+    index: &Corpus,
     qid: &str,
     text: &str,
     hits: &[Hit],
@@ -254,7 +254,7 @@ fn write_hits(
         FormatArg::Trec => {
             let docs = hits
                 .iter()
-                .map(|h| Ok((index.id(h.doc as usize)?, h.score)))
+                .map(|h| Ok((index.id(h.doc)?, h.score)))
                 .collect::<Result<Vec<_>>>()?;
             let mut writer = RunWriter::new(&mut *out, tag);
             writer.write_query(qid, docs)?;
@@ -267,7 +267,7 @@ fn write_hits(
                 .map(|(rank, h)| {
                     Ok(JsonHit {
                         rank: rank + 1,
-                        id: index.id(h.doc as usize)?,
+                        id: index.id(h.doc)?,
                         score: h.score,
                     })
                 })
@@ -279,7 +279,7 @@ fn write_hits(
         FormatArg::Text => {
             writeln!(out, "\n{qid}: {text}")?;
             for (rank, h) in hits.iter().enumerate() {
-                let doc = h.doc as usize;
+                let doc = h.doc;
                 let snippet = index.text(doc)?.map(snippet).unwrap_or_default();
                 writeln!(
                     out,

@@ -22,7 +22,7 @@
 //! every other file, so a damaged one is refused when the index opens.
 //! Each tantivy document holds its row in the fast field `row`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -204,7 +204,8 @@ pub struct Lexical {
     rows: Vec<Vec<u32>>,
     count: usize,
     /// Mean document length in tokens (BM25's length normalisation).
-    avgdl: f32,
+    /// Tokens over all documents (for the mean document length).
+    tokens: u64,
     k1: f32,
     b: f32,
 }
@@ -240,14 +241,13 @@ impl Lexical {
                 .map_err(|e| lexical_error(&path, e))?;
             tokens += inverted.total_num_tokens();
         }
-        let avgdl = tokens as f32 / (searcher.num_docs() as f32).max(1.0);
         Ok(Lexical {
             path,
             searcher,
             text,
             rows,
             count,
-            avgdl,
+            tokens,
             k1: info.k1,
             b: info.b,
         })
@@ -256,19 +256,49 @@ impl Lexical {
     /// The BM25 score of every row for `query` (0 where no query term
     /// occurs). A term repeated in the query counts each time.
     pub fn scores(&self, query: &str) -> Result<Vec<f32>> {
+        let terms = analyze(query);
+        let stats = self.stats(&terms)?;
+        self.scores_with(&terms, &stats)
+    }
+
+    /// This part's collection statistics for `terms` (analysed query
+    /// terms): what BM25's idf and length normalisation need. Parts of one
+    /// index add theirs up ([`Bm25Stats::add`]) so each scores with the
+    /// whole index's.
+    pub fn stats(&self, terms: &[String]) -> Result<Bm25Stats> {
+        let err = |e: &dyn std::fmt::Display| lexical_error(&self.path, e);
+        let mut df = HashMap::with_capacity(terms.len());
+        for term in terms {
+            let t = Term::from_field_text(self.text, term);
+            df.insert(
+                term.clone(),
+                self.searcher.doc_freq(&t).map_err(|e| err(&e))?,
+            );
+        }
+        Ok(Bm25Stats {
+            docs: self.searcher.num_docs(),
+            tokens: self.tokens,
+            df,
+        })
+    }
+
+    /// The BM25 score of every row for analysed `terms`, with collection
+    /// statistics `stats` (this part's own, or the sum over every part of an
+    /// index).
+    pub fn scores_with(&self, terms: &[String], stats: &Bm25Stats) -> Result<Vec<f32>> {
         let mut scores = vec![0f32; self.count];
-        let n = self.searcher.num_docs() as f32;
+        let n = stats.docs as f32;
         if n == 0.0 {
             return Ok(scores);
         }
         let err = |e: &dyn std::fmt::Display| lexical_error(&self.path, e);
-        let avgdl = self.avgdl;
-        for term in analyze(query) {
-            let term = Term::from_field_text(self.text, &term);
-            let df = self.searcher.doc_freq(&term).map_err(|e| err(&e))? as f32;
+        let avgdl = stats.tokens as f32 / n.max(1.0);
+        for term in terms {
+            let df = stats.df.get(term).copied().unwrap_or(0) as f32;
             if df == 0.0 {
                 continue;
             }
+            let term = Term::from_field_text(self.text, term);
             // Lucene's idf, as tantivy's own BM25.
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             let weight = idf * (self.k1 + 1.0);
@@ -329,6 +359,30 @@ impl Lexical {
     /// The k1 and b this part scores with.
     pub fn params(&self) -> (f32, f32) {
         (self.k1, self.b)
+    }
+}
+
+/// What BM25 needs to know of a collection for some query terms: its
+/// document count, token count (for the mean length) and each term's
+/// document frequency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bm25Stats {
+    /// Documents.
+    pub docs: u64,
+    /// Tokens over all documents.
+    pub tokens: u64,
+    /// Documents containing each term.
+    pub df: HashMap<String, u64>,
+}
+
+impl Bm25Stats {
+    /// Adds another part's statistics to these.
+    pub fn add(&mut self, other: &Bm25Stats) {
+        self.docs += other.docs;
+        self.tokens += other.tokens;
+        for (term, n) in &other.df {
+            *self.df.entry(term.clone()).or_insert(0) += n;
+        }
     }
 }
 

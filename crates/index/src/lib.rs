@@ -44,7 +44,7 @@ mod writer;
 pub use error::{IndexError, Result};
 pub use format::{Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
-pub use lexical::{analyze, write_lexical, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
+pub use lexical::{analyze, write_lexical, Bm25Stats, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
 pub use live::{AnyManifest, LiveIndex, LiveManifest, Segment, SegmentEntry, Tombstones};
 pub use live_writer::{AddReport, DeleteReport, LiveWriter, LOCK_FILE};
 pub use manifest::{

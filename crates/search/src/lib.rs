@@ -20,6 +20,7 @@
 //!   any [`Mode`]) as the CLI and the server both do; [`open_model`] loads
 //!   an index's own model, checked by fingerprint.
 
+mod corpus;
 mod exhaustive;
 mod fusion;
 mod graph_build;
@@ -29,6 +30,7 @@ mod plan;
 mod scorer;
 mod topk;
 
+pub use corpus::{sort_hits, Corpus, Part};
 pub use exhaustive::{exhaustive, BLOCK};
 pub use fusion::{candidates, fuse, rerank, score_rows, Candidate, Fusion};
 pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};

@@ -7,12 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use hypencoder_index::{Graph, Index, IndexError, Lexical, ModelInfo};
+use hypencoder_index::{analyze, Index, IndexError, Lexical, ModelInfo};
 use hypencoder_model::{LoadOptions, Model, ModelError, QueryRepresentation};
 use rayon::prelude::*;
 
+use crate::corpus::{sort_hits, Corpus};
 use crate::exhaustive::exhaustive;
-use crate::fusion::{candidates as hybrid_candidates, fuse, rerank, Fusion};
+use crate::fusion::{fuse, score_rows, Candidate, Fusion};
 use crate::graph_search::{
     graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
 };
@@ -108,23 +109,23 @@ impl Mode {
         }
     }
 
-    /// The modes `index` can serve: graph needs its graph; bm25, rerank and
-    /// hybrid its lexical part.
-    pub fn supported(index: &Index) -> Vec<Mode> {
+    /// The modes `corpus` can serve: graph needs graphs; bm25, rerank and
+    /// hybrid lexical parts (in every part).
+    pub fn supported(corpus: &Corpus) -> Vec<Mode> {
         Mode::ALL
             .into_iter()
             .filter(|m| match m {
                 Mode::Exhaustive => true,
-                Mode::Graph => index.graph().is_some(),
-                Mode::Bm25 | Mode::Rerank | Mode::Hybrid => index.lexical().is_some(),
+                Mode::Graph => corpus.has_graph(),
+                Mode::Bm25 | Mode::Rerank | Mode::Hybrid => corpus.has_lexical(),
             })
             .collect()
     }
 
     /// The mode used when none is asked for: hybrid when the index has a
     /// lexical part, else exhaustive.
-    pub fn default_for(index: &Index) -> Mode {
-        if index.lexical().is_some() {
+    pub fn default_for(corpus: &Corpus) -> Mode {
+        if corpus.has_lexical() {
             Mode::Hybrid
         } else {
             Mode::Exhaustive
@@ -195,76 +196,89 @@ impl Default for SearchParams {
     }
 }
 
-/// How the neural side finds its hits: every document, or along the graph
-/// from fixed entry points.
-enum Neural<'a> {
+/// How the neural side finds its hits: every document, or along each
+/// part's graph from fixed entry points.
+enum Neural {
     Exhaustive,
     Graph {
-        graph: &'a Graph,
         algorithm: GraphAlgorithm,
-        entry: Vec<u32>,
+        /// Per part.
+        entry: Vec<Vec<u32>>,
     },
 }
 
 /// How each batch of queries is searched.
-enum Method<'a> {
-    Neural(Neural<'a>),
-    Bm25(&'a Lexical),
+enum Method {
+    Neural(Neural),
+    Bm25,
     /// BM25's top `candidates`, ordered by the neural scorer.
     Rerank {
-        lexical: &'a Lexical,
         candidates: usize,
     },
     /// Both sides' top `candidates`, each candidate scored by both, fused.
     Hybrid {
-        lexical: &'a Lexical,
         candidates: usize,
         fusion: Fusion,
-        neural: Neural<'a>,
+        neural: Neural,
     },
 }
 
 /// The hits of a batch of queries, and the work it took.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
-    /// Each query's hits, best first, in input order.
+    /// Each query's hits, best first, in input order; `doc` is the global
+    /// row ([`Corpus::id`], [`Corpus::text`]).
     pub hits: Vec<Vec<Hit>>,
     /// Documents the neural side scored, over all queries.
     pub scored: usize,
 }
 
-/// A search checked against one index, ready to run batches of queries.
-pub struct Plan<'a> {
-    index: &'a Index,
+/// A search checked against an index, ready to run batches of queries.
+pub struct Plan<'c, 'a> {
+    corpus: &'c Corpus<'a>,
     mode: Mode,
-    method: Method<'a>,
+    method: Method,
     k: usize,
 }
 
-impl<'a> Plan<'a> {
-    /// Checks `params` against `index`: the mode's parts must be there
-    /// (graph, lexical part) and the settings in range.
-    pub fn new(index: &'a Index, params: &SearchParams) -> Result<Self, SearchError> {
+impl<'c, 'a> Plan<'c, 'a> {
+    /// Checks `params` against `corpus`: the mode's parts must be there
+    /// (graphs, lexical parts) and the settings in range.
+    pub fn new(corpus: &'c Corpus<'a>, params: &SearchParams) -> Result<Self, SearchError> {
         check(params)?;
-        let mode = params.mode.unwrap_or_else(|| Mode::default_for(index));
+        let mode = params.mode.unwrap_or_else(|| Mode::default_for(corpus));
         let k = params.k;
+        let lexical = || {
+            if corpus.has_lexical() {
+                Ok(())
+            } else {
+                Err(SearchError::NoLexical {
+                    dir: corpus.dir().to_path_buf(),
+                })
+            }
+        };
         let method = match mode {
             Mode::Exhaustive => Method::Neural(Neural::Exhaustive),
-            Mode::Graph => Method::Neural(graph_walk(params, index)?),
-            Mode::Bm25 => Method::Bm25(lexical_part(index)?),
-            Mode::Rerank => Method::Rerank {
-                lexical: lexical_part(index)?,
-                candidates: params.candidates.max(k),
-            },
+            Mode::Graph => Method::Neural(graph_walk(params, corpus)?),
+            Mode::Bm25 => {
+                lexical()?;
+                Method::Bm25
+            }
+            Mode::Rerank => {
+                lexical()?;
+                Method::Rerank {
+                    candidates: params.candidates.max(k),
+                }
+            }
             Mode::Hybrid => {
+                lexical()?;
                 let neural = match params.neural {
                     Some(NeuralSide::Exhaustive) => Neural::Exhaustive,
-                    Some(NeuralSide::Graph) => graph_walk(params, index)?,
-                    None if index.graph().is_some() => graph_walk(params, index)?,
+                    Some(NeuralSide::Graph) => graph_walk(params, corpus)?,
+                    None if corpus.has_graph() => graph_walk(params, corpus)?,
                     None => Neural::Exhaustive,
                 };
                 Method::Hybrid {
-                    lexical: lexical_part(index)?,
                     candidates: params.candidates.max(k),
                     fusion: params.fusion,
                     neural,
@@ -272,7 +286,7 @@ impl<'a> Plan<'a> {
             }
         };
         Ok(Plan {
-            index,
+            corpus,
             mode,
             method,
             k,
@@ -286,71 +300,68 @@ impl<'a> Plan<'a> {
 
     /// Whether the plan needs the model (every mode but bm25).
     pub fn needs_model(&self) -> bool {
-        !matches!(self.method, Method::Bm25(_))
+        !matches!(self.method, Method::Bm25)
     }
 
     /// The top k hits of each query. `model` must be given unless
     /// [`Plan::needs_model`] is false.
     pub fn search(&self, model: Option<&Model>, queries: &[&str]) -> Result<Found, SearchError> {
-        if let Method::Bm25(lexical) = &self.method {
+        if let Method::Bm25 = &self.method {
             let hits = queries
                 .par_iter()
-                .map(|q| bm25_hits(lexical, q, self.k))
+                .map(|q| self.bm25_top(&self.bm25_scores(q)?, self.k))
                 .collect::<Result<_, _>>()?;
             return Ok(Found { hits, scored: 0 });
         }
         let model = model.expect("every mode but bm25 is given the model");
         let reps = model.encode_queries(queries)?;
-        let index = self.index;
-        let vectors = index.vectors();
         match &self.method {
-            Method::Neural(Neural::Exhaustive) => Ok(Found {
-                hits: exhaustive(vectors, batch_scorer(reps, model.dim())?.as_ref(), self.k),
-                scored: index.len() * queries.len(),
-            }),
+            Method::Neural(Neural::Exhaustive) => {
+                let scorer = batch_scorer(reps, model.dim())?;
+                let hits = self.corpus.merged(queries.len(), self.k, |part, k| {
+                    Ok::<_, SearchError>(exhaustive(part.index.vectors(), scorer.as_ref(), k))
+                })?;
+                Ok(Found {
+                    hits,
+                    scored: self.corpus.rows() * queries.len(),
+                })
+            }
             Method::Neural(neural) => {
                 let scorers = query_scorers(reps, model.dim())?;
-                Ok(neural_hits(index, neural, &scorers, self.k))
+                Ok(self.neural_hits(neural, &scorers, self.k))
             }
-            Method::Bm25(_) => unreachable!("answered above"),
-            Method::Rerank {
-                lexical,
-                candidates,
-            } => {
+            Method::Bm25 => unreachable!("answered above"),
+            Method::Rerank { candidates } => {
                 let scorers = query_scorers(reps, model.dim())?;
                 let found: Vec<(Vec<Hit>, usize)> = queries
                     .par_iter()
                     .zip(&scorers)
                     .map(|(query, scorer)| {
-                        let rows: Vec<u32> = lexical
-                            .search(query, *candidates)?
-                            .iter()
-                            .map(|h| h.row)
-                            .collect();
-                        Ok((rerank(vectors, &rows, scorer.as_ref(), self.k), rows.len()))
+                        let top = self.bm25_top(&self.bm25_scores(query)?, *candidates)?;
+                        let rows: Vec<u32> = top.iter().map(|h| h.doc).collect();
+                        let mut hits = self.score_global(&rows, scorer.as_ref());
+                        sort_hits(&mut hits);
+                        hits.truncate(self.k);
+                        Ok((hits, rows.len()))
                     })
                     .collect::<Result<_, SearchError>>()?;
                 Ok(gathered(found))
             }
             Method::Hybrid {
-                lexical,
                 candidates,
                 fusion,
                 neural,
             } => {
                 let scorers = query_scorers(reps, model.dim())?;
-                let neural = neural_hits(index, neural, &scorers, *candidates);
+                let neural = self.neural_hits(neural, &scorers, *candidates);
                 let found: Vec<(Vec<Hit>, usize)> = queries
                     .par_iter()
                     .zip(&scorers)
                     .zip(&neural.hits)
                     .map(|((query, scorer), side)| {
-                        let bm25 = lexical.scores(query)?;
-                        let top: Vec<u32> = Lexical::top(&bm25, *candidates)
-                            .iter()
-                            .map(|h| h.row)
-                            .collect();
-                        let both = hybrid_candidates(vectors, &bm25, &top, side, scorer.as_ref());
+                        let bm25 = self.bm25_scores(query)?;
+                        let top = self.bm25_top(&bm25, *candidates)?;
+                        let both = self.candidates(&bm25, &top, side, scorer.as_ref());
                         let extra = both.len().saturating_sub(side.len());
                         Ok((fuse(&both, *fusion, self.k), extra))
                     })
@@ -360,6 +371,145 @@ impl<'a> Plan<'a> {
                 Ok(out)
             }
         }
+    }
+
+    /// The neural side's top `k` per query, one single-query scorer each.
+    fn neural_hits(&self, neural: &Neural, scorers: &[Box<dyn Scorer>], k: usize) -> Found {
+        let corpus = self.corpus;
+        match neural {
+            Neural::Exhaustive => {
+                let hits = scorers
+                    .iter()
+                    .map(|s| {
+                        corpus
+                            .merged(1, k, |part, k| {
+                                Ok::<_, SearchError>(exhaustive(
+                                    part.index.vectors(),
+                                    s.as_ref(),
+                                    k,
+                                ))
+                            })
+                            .map(|mut h| h.remove(0))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("exhaustive search cannot fail");
+                Found {
+                    hits,
+                    scored: corpus.rows() * scorers.len(),
+                }
+            }
+            Neural::Graph { algorithm, entry } => {
+                let mut scored = 0;
+                let mut place = 0;
+                let hits = corpus
+                    .merged(scorers.len(), k, |part, k| {
+                        let graph = part.index.graph().expect("checked by Plan::new");
+                        let found = graph_search_many(
+                            part.index.vectors(),
+                            graph,
+                            scorers,
+                            &entry[place],
+                            k,
+                            algorithm,
+                        );
+                        place += 1;
+                        scored += found.iter().map(|(_, s)| s.scored).sum::<usize>();
+                        Ok::<_, SearchError>(found.into_iter().map(|(h, _)| h).collect())
+                    })
+                    .expect("graph search cannot fail");
+                Found { hits, scored }
+            }
+        }
+    }
+
+    /// Every part's BM25 scores for `query`, with the whole index's
+    /// statistics.
+    fn bm25_scores(&self, query: &str) -> Result<Vec<Vec<f32>>, SearchError> {
+        let terms = analyze(query);
+        let stats = self.corpus.bm25_stats(&terms)?;
+        self.corpus
+            .parts()
+            .iter()
+            .map(|p| {
+                let lexical = p.index.lexical().expect("checked by Plan::new");
+                Ok(lexical.scores_with(&terms, &stats)?)
+            })
+            .collect()
+    }
+
+    /// BM25's best `k` over all parts (rows with no query term left out).
+    fn bm25_top(&self, scores: &[Vec<f32>], k: usize) -> Result<Vec<Hit>, SearchError> {
+        let mut part_scores = scores.iter();
+        let mut hits = self.corpus.merged(1, k, |_, k| {
+            let own = part_scores.next().expect("one score list per part");
+            Ok::<_, SearchError>(vec![Lexical::top(own, k)
+                .into_iter()
+                .map(|h| Hit {
+                    doc: h.row,
+                    score: h.score,
+                })
+                .collect()])
+        })?;
+        Ok(hits.remove(0))
+    }
+
+    /// Neural scores of global `rows` for a one-query scorer.
+    fn score_global(&self, rows: &[u32], scorer: &dyn Scorer) -> Vec<Hit> {
+        let mut out = Vec::with_capacity(rows.len());
+        for part in self.corpus.parts() {
+            let end = part.base + part.index.len();
+            let mine: Vec<u32> = rows
+                .iter()
+                .filter(|&&r| (part.base..end).contains(&(r as usize)))
+                .map(|&r| r - part.base as u32)
+                .collect();
+            let scores = score_rows(part.index.vectors(), &mine, scorer);
+            out.extend(mine.iter().zip(scores).map(|(&r, score)| Hit {
+                doc: r + part.base as u32,
+                score,
+            }));
+        }
+        out
+    }
+
+    /// The union of BM25's top rows and the neural hits, each with both
+    /// scores (missing neural scores computed).
+    fn candidates(
+        &self,
+        bm25: &[Vec<f32>],
+        top: &[Hit],
+        neural: &[Hit],
+        scorer: &dyn Scorer,
+    ) -> Vec<Candidate> {
+        let mut neural_of: std::collections::HashMap<u32, f32> =
+            neural.iter().map(|h| (h.doc, h.score)).collect();
+        let missing: Vec<u32> = top
+            .iter()
+            .map(|h| h.doc)
+            .filter(|d| !neural_of.contains_key(d))
+            .collect();
+        for hit in self.score_global(&missing, scorer) {
+            neural_of.insert(hit.doc, hit.score);
+        }
+        let mut seen = std::collections::HashSet::with_capacity(neural_of.len());
+        let mut out = Vec::with_capacity(neural_of.len());
+        for doc in top.iter().chain(neural).map(|h| h.doc) {
+            if seen.insert(doc) {
+                let (part, row) = self.corpus.locate(doc);
+                let place = self
+                    .corpus
+                    .parts()
+                    .iter()
+                    .position(|p| p.base == part.base)
+                    .expect("the part is in the corpus");
+                out.push(Candidate {
+                    doc,
+                    lexical: bm25[place][row],
+                    neural: neural_of[&doc],
+                });
+            }
+        }
+        out
     }
 }
 
@@ -396,31 +546,30 @@ fn check(params: &SearchParams) -> Result<(), SearchError> {
     Ok(())
 }
 
-fn lexical_part(index: &Index) -> Result<&Lexical, SearchError> {
-    index.lexical().ok_or_else(|| SearchError::NoLexical {
-        dir: index.dir().to_path_buf(),
-    })
-}
-
-/// The graph walk `params` describe; the index must hold a graph.
-fn graph_walk<'a>(params: &SearchParams, index: &'a Index) -> Result<Neural<'a>, SearchError> {
-    let graph = index.graph().ok_or_else(|| SearchError::NoGraph {
-        dir: index.dir().to_path_buf(),
-    })?;
+/// The graph walk `params` describe, with each part's entry points; every
+/// part must hold a graph.
+fn graph_walk(params: &SearchParams, corpus: &Corpus) -> Result<Neural, SearchError> {
+    if !corpus.has_graph() {
+        return Err(SearchError::NoGraph {
+            dir: corpus.dir().to_path_buf(),
+        });
+    }
     let (algorithm, default_entries) = match params.walk {
         Walk::Beam => (GraphAlgorithm::Beam(params.beam.clone()), 64),
         Walk::Paper => (GraphAlgorithm::Paper(params.paper.clone()), 10_000),
     };
-    let entry = random_entry_points(
-        params.entry_points.unwrap_or(default_entries),
-        index.len(),
-        params.seed,
-    );
-    Ok(Neural::Graph {
-        graph,
-        algorithm,
-        entry,
-    })
+    let entry = corpus
+        .parts()
+        .iter()
+        .map(|p| {
+            random_entry_points(
+                params.entry_points.unwrap_or(default_entries),
+                p.index.len(),
+                params.seed,
+            )
+        })
+        .collect();
+    Ok(Neural::Graph { algorithm, entry })
 }
 
 /// Per-query hits and counts joined into one [`Found`].
@@ -430,41 +579,6 @@ fn gathered(found: Vec<(Vec<Hit>, usize)>) -> Found {
         hits: found.into_iter().map(|(hits, _)| hits).collect(),
         scored,
     }
-}
-
-/// The neural side's top `k` per query, one single-query scorer each.
-fn neural_hits(index: &Index, neural: &Neural, scorers: &[Box<dyn Scorer>], k: usize) -> Found {
-    match neural {
-        Neural::Exhaustive => Found {
-            hits: scorers
-                .iter()
-                .map(|s| exhaustive(index.vectors(), s.as_ref(), k).remove(0))
-                .collect(),
-            scored: index.len() * scorers.len(),
-        },
-        Neural::Graph {
-            graph,
-            algorithm,
-            entry,
-        } => gathered(
-            graph_search_many(index.vectors(), graph, scorers, entry, k, algorithm)
-                .into_iter()
-                .map(|(hits, stats)| (hits, stats.scored))
-                .collect(),
-        ),
-    }
-}
-
-/// BM25's top `k` for one query, as hits like any other method's.
-fn bm25_hits(lexical: &Lexical, query: &str, k: usize) -> Result<Vec<Hit>, SearchError> {
-    Ok(lexical
-        .search(query, k)?
-        .into_iter()
-        .map(|h| Hit {
-            doc: h.row,
-            score: h.score,
-        })
-        .collect())
 }
 
 /// One scorer for a batch of encoded queries, for exhaustive search: q-nets

@@ -159,7 +159,8 @@ impl Worker {
         let params = &jobs[0].params;
         let found = rayon::scope(|_| {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let plan = Plan::new(&loaded.index, params)?;
+                let corpus = loaded.corpus();
+                let plan = Plan::new(&corpus, params)?;
                 let found = plan.search(Some(&loaded.model), &texts)?;
                 Ok::<_, SearchError>((found, plan.mode()))
             }))
@@ -212,13 +213,13 @@ fn to_api_hits(
     hits.iter()
         .enumerate()
         .map(|(rank, h)| {
-            let doc = h.doc as usize;
+            let corpus = loaded.corpus();
             Ok(ApiHit {
-                id: loaded.index.id(doc)?.to_string(),
+                id: corpus.id(h.doc)?.to_string(),
                 score: h.score,
                 rank: rank + 1,
                 text: if include_text {
-                    loaded.index.text(doc)?.map(str::to_string)
+                    corpus.text(h.doc)?.map(str::to_string)
                 } else {
                     None
                 },

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use hypencoder_index::{Index, IndexError};
+use hypencoder_index::{IndexError, LiveIndex};
 use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{open_model, Mode, SearchError};
+use hypencoder_search::{open_model_for, Corpus, Mode, SearchError};
 
 use crate::api::{IndexInfo, ModeName};
 use crate::batcher::{self, Queue};
@@ -44,37 +44,47 @@ pub enum CatalogError {
     DuplicateName(String),
 }
 
-/// One index, open, with its model and an id-to-row map for lookups.
+/// One index (a single folder or a live one's segments), open, with its
+/// model and an id-to-global-row map of its live documents for lookups.
 pub struct Loaded {
-    pub index: Index,
+    pub index: LiveIndex,
     pub model: Model,
     rows: HashMap<String, u32>,
 }
 
 impl Loaded {
     fn open(name: &str, dir: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
-        let index = Index::open(dir).map_err(|source| CatalogError::Index {
+        let index_error = |source| CatalogError::Index {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             source,
-        })?;
-        let model = open_model(&index, None, options).map_err(|source| CatalogError::Model {
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-        let rows = (0..index.len())
-            .map(|row| Ok((index.id(row)?.to_string(), row as u32)))
-            .collect::<Result<_, IndexError>>()
-            .map_err(|source| CatalogError::Index {
-                name: name.to_string(),
-                dir: dir.to_path_buf(),
-                source,
+        };
+        let index = LiveIndex::open(dir).map_err(index_error)?;
+        let model =
+            open_model_for(&index.manifest().model, dir, None, options).map_err(|source| {
+                CatalogError::Model {
+                    name: name.to_string(),
+                    dir: dir.to_path_buf(),
+                    source,
+                }
             })?;
+        let mut rows = HashMap::with_capacity(index.live_docs());
+        let corpus = Corpus::live(&index);
+        for part in corpus.parts() {
+            for row in (0..part.index.len()).filter(|&r| !part.is_deleted(r)) {
+                let id = part.index.id(row).map_err(index_error)?;
+                rows.insert(id.to_string(), (part.base + row) as u32);
+            }
+        }
         Ok(Loaded { index, model, rows })
     }
 
-    /// The row of document `id`, if the index holds it.
+    /// The index as the search crate sees it.
+    pub fn corpus(&self) -> Corpus<'_> {
+        Corpus::live(&self.index)
+    }
+
+    /// The global row of live document `id`, if the index holds it.
     pub fn row(&self, id: &str) -> Option<u32> {
         self.rows.get(id).copied()
     }
@@ -82,16 +92,17 @@ impl Loaded {
     /// What `GET /v1/indexes` says of it.
     pub fn info(&self, name: &str) -> IndexInfo {
         let manifest = self.index.manifest();
+        let corpus = self.corpus();
         IndexInfo {
             name: name.to_string(),
-            documents: self.index.len(),
+            documents: self.index.live_docs(),
             dimensions: manifest.dim,
             model: manifest.model.path.clone(),
-            modes: Mode::supported(&self.index)
+            modes: Mode::supported(&corpus)
                 .into_iter()
                 .map(ModeName::from)
                 .collect(),
-            default_mode: Mode::default_for(&self.index).into(),
+            default_mode: Mode::default_for(&corpus).into(),
             has_texts: manifest.has_texts,
         }
     }

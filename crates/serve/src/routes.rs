@@ -219,7 +219,7 @@ fn check_mode(slot: &Slot, checked: &Checked) -> Result<(), ApiError> {
         return Ok(());
     };
     let loaded = slot.current();
-    if Mode::supported(&loaded.index).contains(&mode) {
+    if Mode::supported(&loaded.corpus()).contains(&mode) {
         return Ok(());
     }
     let needs = if mode == Mode::Graph {
@@ -283,8 +283,8 @@ pub async fn get_document(
         .at("id")
     })?;
     let text = loaded
-        .index
-        .text(row as usize)
+        .corpus()
+        .text(row)
         .map_err(|e| ApiError::internal(&e))?
         .map(str::to_string);
     Ok(Json(Document { id, text }))

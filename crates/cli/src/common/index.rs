@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use hypencoder_index::{Index, IndexError};
+use hypencoder_index::{Index, IndexError, LiveIndex};
 
 /// Opens `dir`, naming the `hypencoder` command that builds what is missing
 /// or damaged (the library knows nothing of the CLI).
@@ -24,5 +24,14 @@ pub fn open_index(dir: &Path) -> Result<Index> {
             Some(hint) => anyhow!("{err}; {hint}"),
             None => err.into(),
         }
+    })
+}
+
+/// Opens `dir`, a single-folder or a live index (segments), with the same
+/// hints as [`open_index`].
+pub fn open_live(dir: &Path) -> Result<LiveIndex> {
+    LiveIndex::open(dir).map_err(|err| match &err {
+        IndexError::NotAnIndex(_) => anyhow!("{err}; build one with `hypencoder index`"),
+        _ => err.into(),
     })
 }

@@ -22,6 +22,6 @@ pub use choices::{
 pub use encode::{encode_into_writer, SLICE};
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
 pub use graph::build_graph;
-pub use index::open_index;
-pub use model::index_model;
+pub use index::{open_index, open_live};
+pub use model::{index_model, live_model};
 pub use progress::{encode_with_progress, progress_bar, progress_style};

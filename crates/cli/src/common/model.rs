@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use hypencoder_index::Index;
+use hypencoder_index::LiveIndex;
 use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{open_model, SearchError};
+use hypencoder_search::{open_model, open_model_for, SearchError};
 
 use super::flags::ModelArgs;
 
@@ -51,5 +52,19 @@ pub fn index_model(
     open_model(index, override_dir, options).map_err(|err| match err {
         SearchError::ModelLoad { .. } => anyhow!("{err} (pass --model DIR if it moved)"),
         other => other.into(),
+    })
+}
+
+/// [`index_model`] for a single-folder or live index.
+pub fn live_model(
+    index: &LiveIndex,
+    override_dir: Option<&Path>,
+    options: &LoadOptions,
+) -> Result<Model> {
+    open_model_for(&index.manifest().model, index.dir(), override_dir, options).map_err(|err| {
+        match err {
+            SearchError::ModelLoad { .. } => anyhow!("{err} (pass --model DIR if it moved)"),
+            other => other.into(),
+        }
     })
 }

@@ -225,7 +225,7 @@ fn damaged_or_newer_index_is_rejected() {
     std::fs::write(&path, text).unwrap();
     let e = HYPENCODER.fails(&["search", "--index", &index, "--query", "x"]);
     assert!(
-        e.contains("format version 7 is newer than this build supports (version 1)"),
+        e.contains("format version 7 is newer than this build supports (version 2)"),
         "{e}"
     );
 }

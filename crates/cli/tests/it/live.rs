@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hypencoder_index::LiveIndex;
-use hypencoder_test_support::{stderr, Rng, Scratch};
+use hypencoder_test_support::{fixture, fixture_texts, jsonl, stderr, stdout, Rng, Scratch};
 
 use crate::serve::tiny_index;
 use crate::HYPENCODER;
@@ -254,4 +254,112 @@ fn kill_9_drill_loses_no_acknowledged_write() {
     let args: Vec<&str> = last.args.iter().map(String::as_str).collect();
     HYPENCODER.ok(&args);
     assert!(applied(&state, &live_docs(dir), &last));
+}
+
+/// `search --format jsonl` hits as (id, score).
+fn search_hits(index: &str, query: &str, extra: &[&str]) -> Vec<(String, f32)> {
+    let mut args = vec![
+        "search", "--index", index, "--query", query, "--k", "12", "--format", "jsonl",
+    ];
+    args.extend_from_slice(extra);
+    let out = HYPENCODER.ok(&args);
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    line["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["id"].as_str().unwrap().to_string(),
+                h["score"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn segments_answer_as_one_index_and_never_return_deleted_documents() {
+    let s = Scratch::new("live-search");
+    let whole = tiny_index(&s, "whole", true);
+    // The same 12 passages as two segments: 6 indexed, 6 added.
+    let passages = fixture_texts("tiny-2layer", "passages");
+    let first = s.write_arg("first.jsonl", jsonl("d", &passages[..6]));
+    let model = fixture("tiny-2layer").display().to_string();
+    let split = s.arg("split");
+    HYPENCODER.ok(&[
+        "index",
+        "--model",
+        &model,
+        "--corpus",
+        &first,
+        "--index",
+        &split,
+        "--graph-degree",
+        "4",
+    ]);
+    let rest: String = passages[6..]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({"id": format!("d{}", i + 6), "text": t}).to_string() + "\n"
+        })
+        .collect();
+    let rest = s.write_arg("rest.jsonl", rest);
+    HYPENCODER.ok(&["add", "--index", &split, "--corpus", &rest]);
+    let queries = fixture_texts("tiny-2layer", "queries");
+    let modes: [&[&str]; 5] = [
+        &["--mode", "exhaustive"],
+        &["--mode", "bm25"],
+        &["--mode", "rerank"],
+        &["--mode", "hybrid", "--neural", "exhaustive"],
+        &[
+            "--mode",
+            "hybrid",
+            "--neural",
+            "exhaustive",
+            "--fusion",
+            "rrf",
+        ],
+    ];
+    for query in queries.iter().filter(|q| !q.trim().is_empty()) {
+        for mode in modes {
+            assert_eq!(
+                search_hits(&split, query, mode),
+                search_hits(&whole, query, mode),
+                "{mode:?} {query}"
+            );
+        }
+        // Each segment's graph, walked from every document, finds the same.
+        let graph = ["--mode", "graph", "--entry-points", "12"];
+        assert_eq!(
+            search_hits(&split, query, &graph),
+            search_hits(&whole, query, &graph[..2]),
+            "{query}"
+        );
+    }
+    // Deleted documents are never returned; the rest rank as before.
+    let ids = s.write_arg("del.txt", "d2\nd7\n");
+    HYPENCODER.ok(&["delete", "--index", &split, "--ids", &ids]);
+    for query in queries.iter().filter(|q| !q.trim().is_empty()) {
+        let expected: Vec<(String, f32)> = search_hits(&whole, query, &["--mode", "exhaustive"])
+            .into_iter()
+            .filter(|(id, _)| id != "d2" && id != "d7")
+            .collect();
+        assert_eq!(
+            search_hits(&split, query, &["--mode", "exhaustive"]),
+            expected
+        );
+        for mode in [
+            &["--mode", "graph"][..],
+            &["--mode", "bm25"],
+            &["--mode", "hybrid"],
+            &["--mode", "rerank"],
+        ] {
+            let hits = search_hits(&split, query, mode);
+            assert!(
+                hits.iter().all(|(id, _)| id != "d2" && id != "d7"),
+                "{mode:?}: {hits:?}"
+            );
+        }
+    }
 }

@@ -3,18 +3,19 @@
 //! lexical part and graph the index has), and documents with an id already
 //! in the index are replaced; the change lands with one commit. A
 //! single-folder index is first upgraded to the live format (no vector is
-//! rewritten).
+//! rewritten). Past `MAX_SEGMENTS` segments the smallest are merged, as a
+//! second commit.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hypencoder_index::{IndexWriter, LiveManifest, LiveWriter, WriterConfig};
-use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::open_model_for;
-
-use crate::common::{
-    build_graph, encode_into_writer, ConstructionArg, FieldArgs, GraphBuildArgs, SLICE,
+use hypencoder_index::LiveWriter;
+use hypencoder_model::LoadOptions;
+use hypencoder_search::{
+    add_documents, merge_policy, merge_segments, open_model_for, MAX_SEGMENTS,
 };
+
+use crate::common::{progress_bar, FieldArgs};
 use crate::input::{read_corpus, unique_ids};
 
 #[derive(clap::Args)]
@@ -56,46 +57,45 @@ pub fn run(args: &AddArgs) -> Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("{e} (pass --model DIR if it moved)"))?;
     let started = std::time::Instant::now();
-    let segment = writer.next_segment_dir();
-    let mut seg_writer = IndexWriter::create(&segment, segment_config(&manifest, &model, args))?;
-    encode_into_writer(&model, &mut seg_writer, &records, &ids, args.batch_size, 0)?;
-    seg_writer.finish()?;
-    if let Some(degree) = manifest.graph_degree {
-        let graph = GraphBuildArgs {
-            degree,
-            metric: None,
-            construction: ConstructionArg::Exact,
-            measure_recall: false,
-            plain_knn: false,
-        };
-        build_graph(&segment, &graph)?;
-    }
-    let report = writer.add_segment(&segment, args.no_replace)?;
+    let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+    let progress = progress_bar(records.len());
+    let report = add_documents(
+        &mut writer,
+        &model,
+        &ids,
+        &texts,
+        args.batch_size,
+        args.no_replace,
+        &|done| progress.set_position(done as u64),
+    )?;
+    progress.finish_and_clear();
     let generation = writer.commit()?;
+    let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "added {} and replaced {} documents of {} in {:.1} s ({:.1} docs/s); generation {generation}, {} live documents in {} segments",
+        "added {} and replaced {} documents of {} in {secs:.1} s ({:.1} docs/s); generation {generation}, {} live documents in {} segments",
         report.added,
         report.replaced,
         args.corpus.display(),
-        started.elapsed().as_secs_f64(),
-        records.len() as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        records.len() as f64 / secs.max(1e-9),
         writer.manifest().live_docs(),
         writer.manifest().segments.len()
     );
-    Ok(())
+    merge_if_needed(&mut writer)
 }
 
-/// A new segment is built like the index: same model record, dtype, texts
-/// and lexical part.
-fn segment_config(manifest: &LiveManifest, model: &Model, args: &AddArgs) -> WriterConfig {
-    WriterConfig {
-        dim: manifest.dim,
-        dtype: manifest.dtype,
-        model: manifest.model.clone(),
-        with_texts: manifest.has_texts,
-        max_length: model.doc_tokenizer().max_length() as u64,
-        source: format!("add {}", args.corpus.display()),
-        segment_size: SLICE,
-        lexical: manifest.lexical.is_some(),
+/// Merges what the merge policy picks, as its own commit (the added
+/// documents are already durable).
+fn merge_if_needed(writer: &mut LiveWriter) -> Result<()> {
+    if let Some(names) = merge_policy(writer.manifest(), MAX_SEGMENTS) {
+        let started = std::time::Instant::now();
+        merge_segments(writer, &names)?;
+        let generation = writer.commit()?;
+        eprintln!(
+            "merged {} segments in {:.1} s; generation {generation}, {} segments",
+            names.len(),
+            started.elapsed().as_secs_f64(),
+            writer.manifest().segments.len()
+        );
     }
+    Ok(())
 }

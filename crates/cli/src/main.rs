@@ -14,6 +14,7 @@ mod index_cmd;
 mod input;
 mod lexical_cmd;
 mod mine_cmd;
+mod optimize_cmd;
 mod score_cmd;
 mod search_cmd;
 mod serve_cmd;
@@ -69,6 +70,8 @@ enum Command {
     Add(add_cmd::AddArgs),
     /// Delete documents from an index by id, in one commit.
     Delete(delete_cmd::DeleteArgs),
+    /// Merge an index's segments into one, dropping deleted documents.
+    Optimize(optimize_cmd::OptimizeArgs),
     /// Serve indexes over HTTP: a JSON search API, a search page, metrics
     /// and an OpenAPI description, until SIGTERM or Ctrl-C.
     Serve(serve_cmd::ServeArgs),
@@ -89,6 +92,7 @@ fn main() {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Add(args) => add_cmd::run(args),
         Command::Delete(args) => delete_cmd::run(args),
+        Command::Optimize(args) => optimize_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

@@ -266,17 +266,31 @@ impl LiveIndex {
                 })
             }
             AnyManifest::Live(manifest) => {
-                let manifest = *manifest;
-                let segments = manifest
-                    .segments
-                    .iter()
-                    .map(|entry| open_segment(dir, &manifest, entry))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(LiveIndex {
-                    dir: dir.to_path_buf(),
-                    manifest,
-                    segments,
-                })
+                let mut manifest = *manifest;
+                // A writer's commit may remove the files of the generation
+                // just read; then the next one is read and opened instead.
+                loop {
+                    let opened = manifest
+                        .segments
+                        .iter()
+                        .map(|entry| open_segment(dir, &manifest, entry))
+                        .collect::<Result<Vec<_>>>();
+                    match (opened, AnyManifest::read(dir)?) {
+                        (Ok(segments), _) => {
+                            return Ok(LiveIndex {
+                                dir: dir.to_path_buf(),
+                                manifest,
+                                segments,
+                            })
+                        }
+                        (Err(_), AnyManifest::Live(newer))
+                            if newer.generation != manifest.generation =>
+                        {
+                            manifest = *newer;
+                        }
+                        (Err(err), _) => return Err(err),
+                    }
+                }
             }
         }
     }

@@ -97,9 +97,16 @@ impl LiveWriter {
         Ok(writer)
     }
 
-    /// The last commit point.
+    /// The last commit point, with the segments added or merged since.
     pub fn manifest(&self) -> &LiveManifest {
         &self.manifest
+    }
+
+    /// The tombstones of segment `name` as of now (pending deletions
+    /// included), if it has any deletion.
+    pub fn tombstones(&self, name: &str) -> Option<&Tombstones> {
+        let place = self.manifest.segments.iter().position(|s| s.name == name)?;
+        Some(&self.tombstones[place]).filter(|t| t.deleted() > 0)
     }
 
     /// Where the next segment is to be built (with `IndexWriter::create`):
@@ -168,6 +175,79 @@ impl LiveWriter {
             self.ids.insert(id, (place, row));
         }
         Ok(report)
+    }
+
+    /// Replaces the committed segments `names` by `merged`, a segment folder
+    /// inside the index holding exactly their live documents (vectors
+    /// copied, not re-encoded). The merged segment takes the place of the
+    /// first of them. Visible at the next commit; call it with no other
+    /// change pending.
+    pub fn replace_segments(&mut self, names: &[String], merged: &Path) -> Result<()> {
+        if self.changed.iter().any(|&c| c) {
+            return Err(IndexError::Invalid(
+                "commit pending deletions before merging".into(),
+            ));
+        }
+        let places: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                self.manifest
+                    .segments
+                    .iter()
+                    .position(|s| &s.name == n)
+                    .ok_or_else(|| IndexError::Invalid(format!("no segment named {n}")))
+            })
+            .collect::<Result<_>>()?;
+        let live: usize = places
+            .iter()
+            .map(|&p| self.manifest.segments[p].docs - self.manifest.segments[p].deleted)
+            .sum();
+        let index = Index::open(merged)?;
+        self.check_compatible(&index)?;
+        if index.len() != live {
+            return Err(IndexError::Invalid(format!(
+                "{} holds {} documents; the segments it replaces hold {live} live ones",
+                merged.display(),
+                index.len()
+            )));
+        }
+        let name = merged
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|_| merged.parent() == Some(self.dir.as_path()))
+            .ok_or_else(|| {
+                IndexError::Invalid(format!("{} is not inside the index", merged.display()))
+            })?
+            .to_string();
+        let first = *places.iter().min().expect("at least one segment");
+        let mut segments = Vec::with_capacity(self.manifest.segments.len());
+        for (place, entry) in self.manifest.segments.iter().enumerate() {
+            if place == first {
+                segments.push(SegmentEntry {
+                    name: name.clone(),
+                    docs: index.len(),
+                    deleted: 0,
+                    deletes: None,
+                });
+            } else if !places.contains(&place) {
+                segments.push(entry.clone());
+            }
+        }
+        for &place in &places {
+            if let Some(file) = &self.manifest.segments[place].deletes {
+                self.manifest.files.remove(file);
+            }
+        }
+        self.manifest.segments = segments;
+        // Rebuild the id map and tombstones from the new list.
+        self.ids.clear();
+        self.tombstones.clear();
+        self.changed.clear();
+        let entries = self.manifest.segments.clone();
+        for (place, entry) in entries.iter().enumerate() {
+            self.load_segment(place, entry)?;
+        }
+        Ok(())
     }
 
     /// Deletes the live documents with these ids; unknown ids are reported,

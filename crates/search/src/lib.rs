@@ -16,6 +16,8 @@
 //!   candidates by the neural scorer.
 //! - Walks over a graph, scoring a small fraction of the documents:
 //!   [`graph_search`] (the paper's algorithm) and [`beam_search`] (ours).
+//! - [`add_documents`] and [`merge_segments`] change a live index from a
+//!   model (new segments, merges; [`merge_policy`] says when).
 //! - [`Plan`] runs one search request end to end (query texts to hits, in
 //!   any [`Mode`]) as the CLI and the server both do; [`open_model`] loads
 //!   an index's own model, checked by fingerprint.
@@ -25,6 +27,7 @@ mod exhaustive;
 mod fusion;
 mod graph_build;
 mod graph_search;
+mod ingest;
 mod kernel;
 mod plan;
 mod scorer;
@@ -33,11 +36,12 @@ mod topk;
 pub use corpus::{sort_hits, Corpus, Part};
 pub use exhaustive::{exhaustive, BLOCK};
 pub use fusion::{candidates, fuse, rerank, score_rows, Candidate, Fusion};
-pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};
+pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric};
 pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
     GraphParams, GraphScratch, GraphStats,
 };
+pub use ingest::{add_documents, build_segment_graph, merge_policy, merge_segments, MAX_SEGMENTS};
 pub use plan::{
     batch_scorer, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide, Plan,
     SearchError, SearchParams, Walk,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use hypencoder_index::{write_graph, GraphInfo, Index};
-use hypencoder_search::{diversify, exact_knn, knn_recall, nn_descent, GraphMetric};
+use hypencoder_search::{diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric};
 
 use super::choices::{ConstructionArg, MetricArg};
 use super::flags::GraphBuildArgs;
@@ -57,24 +57,16 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// The metric that suits how the index's documents are scored: a
-/// Hypencoder's q-nets over unnormalised vectors score by direction more
-/// than length, so cos (on debian-pkg with the default model an ip graph
-/// agreed with exhaustive search on ~86% of the top 10, a cos graph on
-/// 99.9%); a bi-encoder scores by inner product, and on unit vectors ip and
-/// cos agree, so ip. An explicit choice that differs gets a warning.
+/// The metric asked for, or the one that suits the index
+/// (`GraphMetric::suited_to`); an explicit choice that differs gets a
+/// warning.
 fn choose_metric(index: &Index, asked: Option<MetricArg>) -> GraphMetric {
     let hypencoder = index.manifest().model.kind == "hypencoder";
-    let unit = unit_vectors(index);
-    let suited = if hypencoder && !unit {
-        GraphMetric::Cosine
-    } else {
-        GraphMetric::InnerProduct
-    };
+    let suited = GraphMetric::suited_to(index);
     let Some(asked) = asked.map(GraphMetric::from) else {
         return suited;
     };
-    if asked != suited && !(unit && asked == GraphMetric::Cosine) {
+    if asked != suited && !(unit_vectors(index) && asked == GraphMetric::Cosine) {
         let why = if hypencoder {
             "its Hypencoder's q-nets score unnormalised vectors by direction"
         } else {
@@ -88,18 +80,6 @@ fn choose_metric(index: &Index, asked: Option<MetricArg>) -> GraphMetric {
         );
     }
     asked
-}
-
-/// Whether the index's vectors have unit length (checked on up to 1000
-/// rows spread over the index).
-fn unit_vectors(index: &Index) -> bool {
-    let n = index.len();
-    let step = n.div_ceil(1000).max(1);
-    (0..n).step_by(step).all(|row| {
-        let v = index.vectors().rows(row, 1);
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        (norm - 1.0).abs() < 1e-3
-    })
 }
 
 /// The `pool` nearest neighbours of every document (row-major), with a

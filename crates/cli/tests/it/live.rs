@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hypencoder_index::LiveIndex;
@@ -95,8 +96,8 @@ struct Change {
     effect: Vec<(String, Option<String>)>,
 }
 
-/// A random add (1-4 documents, some replacing live ones) or delete (1-3
-/// live ids), numbered `n`.
+/// A random add (1-4 documents, some replacing live ones), delete (1-3
+/// live ids) or optimize (a merge of every segment), numbered `n`.
 fn random_change(
     s: &Scratch,
     index: &str,
@@ -105,6 +106,14 @@ fn random_change(
     n: usize,
 ) -> Change {
     let live_ids: Vec<&String> = live.keys().collect();
+    if rng.below(8) == 0 {
+        // Merges every segment: changes no live document.
+        let args = ["optimize", "--index", index];
+        return Change {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            effect: Vec::new(),
+        };
+    }
     if rng.below(3) > 0 || live_ids.len() < 4 {
         let mut effect = Vec::new();
         for j in 0..1 + rng.below(4) {
@@ -190,7 +199,7 @@ fn kill_9_drill_loses_no_acknowledged_write() {
     // of each), so kills land all through it.
     let mut full: BTreeMap<String, Duration> = BTreeMap::new();
     let mut n = 0;
-    while full.len() < 2 {
+    while full.len() < 3 {
         n += 1;
         let change = random_change(&s, &index, &state, &mut rng, 1000 + n);
         let started = Instant::now();
@@ -200,9 +209,51 @@ fn kill_9_drill_loses_no_acknowledged_write() {
             .or_insert(started.elapsed());
         state = live_docs(dir);
     }
+    // A reader opening the index over and over meanwhile must always get a
+    // whole generation.
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut opens = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let index = LiveIndex::open(dir).unwrap_or_else(|e| panic!("a reader failed: {e}"));
+                let live: usize = index
+                    .segments()
+                    .iter()
+                    .map(|s| s.index.len() - s.tombstones.deleted())
+                    .sum();
+                assert_eq!(live, index.live_docs());
+                opens += 1;
+            }
+            opens
+        });
+        drill(&s, &index, kills, &full, &mut rng, &mut state);
+        stop.store(true, Ordering::Relaxed);
+        let opens = reader.join().expect("the reader never failed");
+        eprintln!("a concurrent reader opened {opens} whole generations");
+    });
+    // The survivor still takes writes.
+    let last = random_change(&s, &index, &state, &mut rng, kills + 1);
+    let args: Vec<&str> = last.args.iter().map(String::as_str).collect();
+    HYPENCODER.ok(&args);
+    assert!(applied(&state, &live_docs(dir), &last));
+}
+
+/// `kills` random changes, each killed at a random moment unless it ends
+/// first; after each, the index must hold `state` with the change applied
+/// whole or not at all (whole if it was acknowledged).
+fn drill(
+    s: &Scratch,
+    index: &str,
+    kills: usize,
+    full: &BTreeMap<String, Duration>,
+    rng: &mut Rng,
+    state: &mut BTreeMap<String, (String, Vec<f32>)>,
+) {
+    let dir = Path::new(index);
     let (mut interrupted, mut landed_anyway) = (0, 0);
     for n in 1..=kills {
-        let change = random_change(&s, &index, &state, &mut rng, n);
+        let change = random_change(s, index, state, rng, n);
         let args: Vec<&str> = change.args.iter().map(String::as_str).collect();
         let mut child = HYPENCODER
             .command(&args)
@@ -210,7 +261,10 @@ fn kill_9_drill_loses_no_acknowledged_write() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let delay = full[&change.args[0]].mul_f64(1.5 * (rng.below(1000) as f64 / 1000.0));
+        // Up to 1.5 times the slowest kind (an add and its merge), so kills
+        // land anywhere in every kind, merges included.
+        let slowest = full.values().max().copied().unwrap_or_default();
+        let delay = slowest.mul_f64(1.5 * (rng.below(1000) as f64 / 1000.0));
         std::thread::sleep(delay.min(Duration::from_secs(10)));
         let acknowledged = match child.try_wait().unwrap() {
             Some(status) => {
@@ -229,16 +283,16 @@ fn kill_9_drill_loses_no_acknowledged_write() {
             }
         };
         let now = live_docs(dir);
-        if applied(&state, &now, &change) {
+        if applied(state, &now, &change) {
             landed_anyway += usize::from(!acknowledged);
         } else {
             assert!(
                 !acknowledged,
                 "change {n} was acknowledged but is not in the index"
             );
-            assert_eq!(now, state, "change {n} was killed and left part of itself");
+            assert_eq!(&now, state, "change {n} was killed and left part of itself");
         }
-        state = now;
+        *state = now;
     }
     eprintln!(
         "kill -9 drill: {kills} changes (alone: {full:?}), {interrupted} killed mid-way \
@@ -249,11 +303,6 @@ fn kill_9_drill_loses_no_acknowledged_write() {
         interrupted >= kills / 4,
         "only {interrupted} of {kills} kills interrupted a change"
     );
-    // The survivor still takes writes.
-    let last = random_change(&s, &index, &state, &mut rng, kills + 1);
-    let args: Vec<&str> = last.args.iter().map(String::as_str).collect();
-    HYPENCODER.ok(&args);
-    assert!(applied(&state, &live_docs(dir), &last));
 }
 
 /// `search --format jsonl` hits as (id, score).
@@ -337,16 +386,31 @@ fn segments_answer_as_one_index_and_never_return_deleted_documents() {
             "{query}"
         );
     }
-    // Deleted documents are never returned; the rest rank as before.
+    // Deleted documents are never returned; the rest rank as before, and
+    // still after a merge into one segment.
     let ids = s.write_arg("del.txt", "d2\nd7\n");
     HYPENCODER.ok(&["delete", "--index", &split, "--ids", &ids]);
+    check_without_deleted(&split, &whole, &queries);
+    let out = HYPENCODER.ok(&["optimize", "--index", &split]);
+    assert!(
+        stderr(&out).contains("merged 2 segments (10 live documents, 2 deleted dropped)"),
+        "{}",
+        stderr(&out)
+    );
+    let live = LiveIndex::open(Path::new(&split)).unwrap();
+    assert_eq!((live.segments().len(), live.live_docs()), (1, 10));
+    check_without_deleted(&split, &whole, &queries);
+}
+
+/// `split` (d2 and d7 deleted) answers as `whole` without them.
+fn check_without_deleted(split: &str, whole: &str, queries: &[String]) {
     for query in queries.iter().filter(|q| !q.trim().is_empty()) {
-        let expected: Vec<(String, f32)> = search_hits(&whole, query, &["--mode", "exhaustive"])
+        let expected: Vec<(String, f32)> = search_hits(whole, query, &["--mode", "exhaustive"])
             .into_iter()
             .filter(|(id, _)| id != "d2" && id != "d7")
             .collect();
         assert_eq!(
-            search_hits(&split, query, &["--mode", "exhaustive"]),
+            search_hits(split, query, &["--mode", "exhaustive"]),
             expected
         );
         for mode in [
@@ -355,7 +419,7 @@ fn segments_answer_as_one_index_and_never_return_deleted_documents() {
             &["--mode", "hybrid"],
             &["--mode", "rerank"],
         ] {
-            let hits = search_hits(&split, query, mode);
+            let hits = search_hits(split, query, mode);
             assert!(
                 hits.iter().all(|(id, _)| id != "d2" && id != "d7"),
                 "{mode:?}: {hits:?}"

@@ -1,0 +1,151 @@
+//! Changing a live index from a model: new documents encoded into a new
+//! segment (with the lexical part and the graph the index has), and merges
+//! of segments into one (vectors copied, never re-encoded; lexical part and
+//! graph rebuilt). The CLI's `add` and `optimize` and the server's document
+//! endpoints run these, then commit.
+
+use std::path::Path;
+
+use hypencoder_index::{
+    write_graph, AddReport, GraphInfo, Index, IndexWriter, LiveManifest, LiveWriter, WriterConfig,
+};
+use hypencoder_model::Model;
+
+use crate::graph_build::{diversify, exact_knn, GraphMetric};
+use crate::plan::SearchError;
+
+/// Documents handed to a segment writer at once (its own segments are
+/// this size too).
+const SLICE: usize = 1024;
+
+/// Most segments a live index keeps after an `add` before the smallest are
+/// merged (each costs a search pass, see bench/README-live.md).
+pub const MAX_SEGMENTS: usize = 8;
+
+/// Encodes `texts` (with their `ids`) into a new segment of `writer`'s
+/// index and takes it in: new ids are added, existing ones replaced (an
+/// error, changing nothing, with `no_replace`). `progress` is told how
+/// many documents were encoded so far. Not committed.
+pub fn add_documents(
+    writer: &mut LiveWriter,
+    model: &Model,
+    ids: &[String],
+    texts: &[&str],
+    batch_size: usize,
+    no_replace: bool,
+    progress: &dyn Fn(usize),
+) -> Result<AddReport, SearchError> {
+    let manifest = writer.manifest().clone();
+    let segment = writer.next_segment_dir();
+    let config = segment_config(&manifest, model.doc_tokenizer().max_length() as u64, "add");
+    let mut seg = IndexWriter::create(&segment, config)?;
+    let mut done = 0;
+    for (slice_ids, slice) in ids.chunks(SLICE).zip(texts.chunks(SLICE)) {
+        let (vectors, truncated) = model.encode_docs_batched_with_truncation(slice, batch_size)?;
+        for (((id, text), vector), cut) in slice_ids.iter().zip(slice).zip(&vectors).zip(truncated)
+        {
+            seg.add(id, text, vector, cut)?;
+        }
+        done += slice.len();
+        progress(done);
+    }
+    seg.finish()?;
+    if let Some(degree) = manifest.graph_degree {
+        build_segment_graph(&segment, degree)?;
+    }
+    Ok(writer.add_segment(&segment, no_replace)?)
+}
+
+/// Merges the committed segments `names` into one: their live documents'
+/// vectors, ids and texts copied in index order into a new segment, its
+/// lexical part and graph rebuilt, replacing them. Not committed.
+pub fn merge_segments(writer: &mut LiveWriter, names: &[String]) -> Result<(), SearchError> {
+    let manifest = writer.manifest().clone();
+    let dir = writer.next_segment_dir();
+    let parent = dir
+        .parent()
+        .expect("a segment folder has a parent")
+        .to_path_buf();
+    let parts = manifest
+        .segments
+        .iter()
+        .filter(|s| names.contains(&s.name))
+        .map(|s| Ok((s.name.clone(), Index::open(&parent.join(&s.name))?)))
+        .collect::<Result<Vec<_>, SearchError>>()?;
+    let max_length = parts
+        .iter()
+        .map(|(_, index)| index.manifest().stats.max_length)
+        .max()
+        .unwrap_or(0);
+    let mut merged = IndexWriter::create(&dir, segment_config(&manifest, max_length, "merge"))?;
+    for (name, index) in &parts {
+        let tombstones = writer.tombstones(name);
+        for row in (0..index.len()).filter(|&r| !tombstones.is_some_and(|t| t.is_deleted(r))) {
+            let text = index.text(row)?.unwrap_or_default();
+            merged.add(index.id(row)?, text, &index.vectors().rows(row, 1), false)?;
+        }
+    }
+    merged.finish()?;
+    if let Some(degree) = manifest.graph_degree {
+        build_segment_graph(&dir, degree)?;
+    }
+    writer.replace_segments(names, &dir)?;
+    Ok(())
+}
+
+/// The segments to merge after a change, if any: when there are more than
+/// `max_segments`, the smallest (by live documents) until that many
+/// remain, merged into one; and any segment more than half deleted.
+pub fn merge_policy(manifest: &LiveManifest, max_segments: usize) -> Option<Vec<String>> {
+    let mut by_size: Vec<(usize, &str)> = manifest
+        .segments
+        .iter()
+        .map(|s| (s.docs - s.deleted, s.name.as_str()))
+        .collect();
+    by_size.sort();
+    let mut pick: Vec<String> = Vec::new();
+    if by_size.len() > max_segments {
+        let n = by_size.len() - max_segments + 1;
+        pick.extend(by_size[..n].iter().map(|(_, name)| name.to_string()));
+    }
+    for s in &manifest.segments {
+        if 2 * s.deleted > s.docs && !pick.contains(&s.name) {
+            pick.push(s.name.clone());
+        }
+    }
+    (!pick.is_empty()).then_some(pick)
+}
+
+/// A segment's writer settings: like the index (model record, dtype, texts,
+/// lexical part).
+fn segment_config(manifest: &LiveManifest, max_length: u64, source: &str) -> WriterConfig {
+    WriterConfig {
+        dim: manifest.dim,
+        dtype: manifest.dtype,
+        model: manifest.model.clone(),
+        with_texts: manifest.has_texts,
+        max_length,
+        source: source.to_string(),
+        segment_size: SLICE,
+        lexical: manifest.lexical.is_some(),
+    }
+}
+
+/// Builds a segment's graph as `hypencoder graph` does by default: exact
+/// neighbours, diversified, in the metric that suits the index.
+pub fn build_segment_graph(dir: &Path, degree: usize) -> Result<(), SearchError> {
+    let index = Index::open(dir)?;
+    let metric = GraphMetric::suited_to(&index);
+    let pool = 2 * degree;
+    let knn = exact_knn(index.vectors(), pool, metric, &|_| {});
+    let neighbours = diversify(index.vectors(), &knn, pool, degree, metric);
+    let info = GraphInfo {
+        degree,
+        metric: metric.name().to_string(),
+        method: "exact-diversified".to_string(),
+        recall_vs_exact: None,
+    };
+    drop(index);
+    write_graph(dir, &neighbours, info)?;
+    Ok(())
+}

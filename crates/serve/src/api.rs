@@ -350,6 +350,83 @@ pub struct Document {
     pub text: Option<String>,
 }
 
+/// One document to add or replace.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDocument {
+    /// Its id: a new one is added, an existing one replaced.
+    pub id: String,
+    /// Its text, encoded with the index's own model.
+    pub text: String,
+}
+
+/// `PUT /v1/indexes/{name}/documents`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutDocuments {
+    /// The documents, each id at most once.
+    pub documents: Vec<NewDocument>,
+}
+
+/// `DELETE /v1/indexes/{name}/documents`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteDocuments {
+    /// Ids to delete; ones the index does not hold are reported.
+    pub ids: Vec<String>,
+}
+
+/// The answer to a write, sent once it is durable.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WriteResponse {
+    /// Documents with a new id.
+    pub added: usize,
+    /// Documents that replaced one with the same id.
+    pub replaced: usize,
+    /// Documents deleted.
+    pub deleted: usize,
+    /// Ids to delete that the index did not hold.
+    pub unknown: Vec<String>,
+    /// The commit the change became visible in.
+    pub generation: u64,
+    /// Live documents now.
+    pub documents: usize,
+    /// Milliseconds from the request's arrival to its answer.
+    pub took_ms: f64,
+}
+
+impl PutDocuments {
+    /// Checks the batch: not empty, within `config`'s limits, ids unique.
+    pub fn check(&self, config: &ServeConfig) -> Result<(), ApiError> {
+        if self.documents.is_empty() {
+            return Err(ApiError::field("documents", "is empty"));
+        }
+        if self.documents.len() > config.max_queries {
+            return Err(ApiError::field(
+                "documents",
+                format!(
+                    "{} documents; at most {} per request",
+                    self.documents.len(),
+                    config.max_queries
+                ),
+            ));
+        }
+        let mut first = std::collections::HashMap::new();
+        for (i, doc) in self.documents.iter().enumerate() {
+            if doc.id.is_empty() {
+                return Err(ApiError::field(&format!("documents[{i}].id"), "is empty"));
+            }
+            if let Some(j) = first.insert(doc.id.as_str(), i) {
+                return Err(ApiError::field(
+                    &format!("documents[{i}].id"),
+                    format!("'{}' repeats documents[{j}]", doc.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `GET /healthz`, `GET /readyz`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Health {
@@ -427,6 +504,8 @@ fn field_of(path: &str, message: &str) -> Option<String> {
         crate::routes::list_indexes,
         crate::routes::get_document,
         crate::routes::reload,
+        crate::routes::put_documents,
+        crate::routes::delete_documents,
         crate::routes::healthz,
         crate::routes::readyz,
         crate::routes::metrics,

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use hypencoder_index::{IndexError, LiveIndex};
+use hypencoder_index::{IndexError, LiveIndex, LiveWriter};
 use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{open_model_for, Corpus, Mode, SearchError};
+use hypencoder_search::{
+    merge_policy, merge_segments, open_model_for, Corpus, Mode, SearchError, MAX_SEGMENTS,
+};
 
 use crate::api::{IndexInfo, ModeName};
 use crate::batcher::{self, Queue};
@@ -48,18 +50,17 @@ pub enum CatalogError {
 /// model and an id-to-global-row map of its live documents for lookups.
 pub struct Loaded {
     pub index: LiveIndex,
-    pub model: Model,
+    pub model: Arc<Model>,
     rows: HashMap<String, u32>,
 }
 
 impl Loaded {
     fn open(name: &str, dir: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
-        let index_error = |source| CatalogError::Index {
+        let index = LiveIndex::open(dir).map_err(|source| CatalogError::Index {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             source,
-        };
-        let index = LiveIndex::open(dir).map_err(index_error)?;
+        })?;
         let model =
             open_model_for(&index.manifest().model, dir, None, options).map_err(|source| {
                 CatalogError::Model {
@@ -68,6 +69,17 @@ impl Loaded {
                     source,
                 }
             })?;
+        Self::with_model(name, index, Arc::new(model))
+    }
+
+    /// An opened index with its (already loaded) model.
+    fn with_model(name: &str, index: LiveIndex, model: Arc<Model>) -> Result<Self, CatalogError> {
+        let dir = index.dir().to_path_buf();
+        let index_error = |source| CatalogError::Index {
+            name: name.to_string(),
+            dir: dir.clone(),
+            source,
+        };
         let mut rows = HashMap::with_capacity(index.live_docs());
         let corpus = Corpus::live(&index);
         for part in corpus.parts() {
@@ -111,7 +123,7 @@ impl Loaded {
 /// The index currently served under one name; swapped whole on reload.
 pub type Current = Arc<RwLock<Arc<Loaded>>>;
 
-/// One served name: its folder, what is open now, its queue.
+/// One served name: its folder, what is open now, its queue, its writer.
 pub struct Slot {
     pub name: String,
     pub dir: PathBuf,
@@ -120,7 +132,15 @@ pub struct Slot {
     options: LoadOptions,
     /// One reload at a time per index.
     reloading: tokio::sync::Mutex<()>,
+    /// The index's one writer, opened at the first write and kept (so its
+    /// lock keeps other writers out); None again after a failed write, so
+    /// the next one starts from the last commit.
+    writer: tokio::sync::Mutex<Option<LiveWriter>>,
 }
+
+/// A change a write request makes, run with the index's writer and model
+/// on the rayon pool; the slot commits it.
+pub type Change<R> = Box<dyn FnOnce(&mut LiveWriter, &Model) -> Result<R, SearchError> + Send>;
 
 impl Slot {
     /// The index open now.
@@ -147,6 +167,66 @@ impl Slot {
             .expect("no writer panics holding the lock") = Arc::clone(&fresh);
         Ok(fresh)
     }
+}
+
+impl Slot {
+    /// Runs `change` with the index's writer (opening it, and so upgrading
+    /// a single-folder index, at the first write), commits it, merges what
+    /// the merge policy picks, and serves the new generation. Returns the
+    /// change's result, the generation it became visible in (durable by
+    /// then) and the live documents after it. Searches go on meanwhile on
+    /// the generation before.
+    pub async fn write<R: Send + 'static>(
+        &self,
+        change: Change<R>,
+    ) -> Result<(R, u64, usize), WriteError> {
+        let mut guard = self.writer.lock().await;
+        let writer = guard.take();
+        let (dir, name, model) = (
+            self.dir.clone(),
+            self.name.clone(),
+            self.current().model.clone(),
+        );
+        let done = on_pool(move || -> Result<_, WriteError> {
+            let mut writer = match writer {
+                Some(w) => w,
+                None => LiveWriter::open(&dir).map_err(WriteError::Open)?,
+            };
+            let result = change(&mut writer, &model).map_err(WriteError::Change)?;
+            let generation = writer.commit().map_err(|e| WriteError::Change(e.into()))?;
+            if let Some(names) = merge_policy(writer.manifest(), MAX_SEGMENTS) {
+                merge_segments(&mut writer, &names).map_err(WriteError::Change)?;
+                writer.commit().map_err(|e| WriteError::Change(e.into()))?;
+            }
+            let index = LiveIndex::open(&dir).map_err(|e| WriteError::Change(e.into()))?;
+            let loaded = Loaded::with_model(&name, index, model).map_err(WriteError::Reopen)?;
+            Ok((writer, result, generation, loaded))
+        })
+        .await?;
+        let (writer, result, generation, loaded) = done;
+        let documents = loaded.index.live_docs();
+        *guard = Some(writer);
+        *self
+            .current
+            .write()
+            .expect("no writer panics holding the lock") = Arc::new(loaded);
+        Ok((result, generation, documents))
+    }
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The writer could not be opened (another process holds the lock, or
+    /// the folder is damaged).
+    #[error("{0}")]
+    Open(IndexError),
+    /// The change or its commit failed; nothing of it is visible.
+    #[error("{0}")]
+    Change(SearchError),
+    /// Committed, but the new generation could not be opened.
+    #[error("{0}")]
+    Reopen(CatalogError),
 }
 
 /// Every served index, in command-line order.
@@ -176,6 +256,7 @@ impl Catalog {
                 queue,
                 options: options.clone(),
                 reloading: tokio::sync::Mutex::new(()),
+                writer: tokio::sync::Mutex::new(None),
             });
         }
         Ok(Catalog { slots })

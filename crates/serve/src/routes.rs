@@ -12,16 +12,18 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, Stat
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use hypencoder_search::Mode;
+use hypencoder_index::IndexError;
+use hypencoder_search::{add_documents, Mode, SearchError};
 
 use crate::api::{
-    openapi_json, parse_json, parse_query, ApiHit, BatchResponse, Checked, Document, Health,
-    IndexList, ModeName, QueryHits, SearchRequest, SearchResponse,
+    openapi_json, parse_json, parse_query, ApiHit, BatchResponse, Checked, DeleteDocuments,
+    Document, Health, IndexList, ModeName, PutDocuments, QueryHits, SearchRequest, SearchResponse,
+    WriteResponse,
 };
 use crate::batcher::Job;
-use crate::catalog::{Catalog, Slot};
+use crate::catalog::{Catalog, Slot, WriteError};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::Metrics;
 use crate::ServeConfig;
@@ -54,6 +56,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/indexes/{name}/documents/{id}", get(get_document))
         .route("/v1/indexes/{name}/reload", post(reload))
+        .route(
+            "/v1/indexes/{name}/documents",
+            put(put_documents).delete(delete_documents),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -86,21 +92,7 @@ pub async fn search_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let limit = state.config.max_body_bytes;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            let mut err = ApiError::new(
-                status,
-                "body_too_large",
-                format!("the request body is over the limit of {limit} bytes"),
-            );
-            err.close = true;
-            err
-        } else {
-            ApiError::new(status, "bad_body", e.body_text())
-        }
-    })?;
+    let body = body_bytes(body, &state)?;
     let request: SearchRequest = parse_json(&body)?;
     search(&state, &name, request, started).await
 }
@@ -314,6 +306,125 @@ pub async fn reload(
         )
     })?;
     Ok(Json(fresh.info(&slot.name)))
+}
+
+/// Adds documents (existing ids are replaced), encoded with the index's
+/// model; answers once the change is durable.
+#[utoipa::path(
+    put,
+    path = "/v1/indexes/{name}/documents",
+    params(("name" = String, Path, description = "An index name")),
+    request_body = PutDocuments,
+    responses(
+        (status = 200, body = WriteResponse),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Another process holds the index's write lock", body = ErrorBody),
+    )
+)]
+pub async fn put_documents(
+    State(state): Shared,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<WriteResponse>, ApiError> {
+    let started = Instant::now();
+    let slot = slot(&state, &name)?;
+    let request: PutDocuments = parse_json(&body_bytes(body, &state)?)?;
+    request.check(&state.config)?;
+    let (ids, texts): (Vec<String>, Vec<String>) = request
+        .documents
+        .into_iter()
+        .map(|d| (d.id, d.text))
+        .unzip();
+    let (report, generation, documents) = slot
+        .write(Box::new(move |writer, model| {
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            add_documents(writer, model, &ids, &texts, 32, false, &|_| {})
+        }))
+        .await
+        .map_err(write_error)?;
+    Ok(Json(WriteResponse {
+        added: report.added,
+        replaced: report.replaced,
+        deleted: 0,
+        unknown: Vec::new(),
+        generation,
+        documents,
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+    }))
+}
+
+/// Deletes documents by id; answers once the change is durable.
+#[utoipa::path(
+    delete,
+    path = "/v1/indexes/{name}/documents",
+    params(("name" = String, Path, description = "An index name")),
+    request_body = DeleteDocuments,
+    responses(
+        (status = 200, body = WriteResponse),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+    )
+)]
+pub async fn delete_documents(
+    State(state): Shared,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<WriteResponse>, ApiError> {
+    let started = Instant::now();
+    let slot = slot(&state, &name)?;
+    let request: DeleteDocuments = parse_json(&body_bytes(body, &state)?)?;
+    if request.ids.is_empty() {
+        return Err(ApiError::field("ids", "is empty"));
+    }
+    let ids = request.ids;
+    let (report, generation, documents) = slot
+        .write(Box::new(move |writer, _| Ok(writer.delete(&ids))))
+        .await
+        .map_err(write_error)?;
+    Ok(Json(WriteResponse {
+        added: 0,
+        replaced: 0,
+        deleted: report.deleted,
+        unknown: report.unknown,
+        generation,
+        documents,
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+    }))
+}
+
+/// A failed write as an answer: a held lock is a conflict; bad input
+/// the request's fault; the rest the server's.
+fn write_error(err: WriteError) -> ApiError {
+    match &err {
+        WriteError::Open(IndexError::Invalid(m)) if m.contains("another process") => {
+            ApiError::new(StatusCode::CONFLICT, "locked", err.to_string())
+        }
+        WriteError::Change(SearchError::Index(IndexError::Invalid(m))) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_documents", m.clone()).at("documents")
+        }
+        _ => ApiError::internal(&err),
+    }
+}
+
+/// A request body, or the answer to one too large or unreadable.
+fn body_bytes(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, ApiError> {
+    let limit = state.config.max_body_bytes;
+    body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let mut err = ApiError::new(
+                status,
+                "body_too_large",
+                format!("the request body is over the limit of {limit} bytes"),
+            );
+            err.close = true;
+            err
+        } else {
+            ApiError::new(status, "bad_body", e.body_text())
+        }
+    })
 }
 
 /// Alive.

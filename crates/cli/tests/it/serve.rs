@@ -521,6 +521,7 @@ fn check_metrics_and_openapi(served: &Served) {
         "/v1/indexes",
         "/v1/indexes/{name}/documents/{id}",
         "/v1/indexes/{name}/reload",
+        "/v1/indexes/{name}/documents",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -541,5 +542,83 @@ fn check_metrics_and_openapi(served: &Served) {
         "ef",
     ] {
         assert!(fields[field].is_object(), "SearchRequest.{field}");
+    }
+}
+
+#[test]
+fn serve_adds_replaces_and_deletes_documents() {
+    let s = Scratch::new("serve-write");
+    let index = tiny_index(&s, "idx", true);
+    let served = Served::start(&["--index", &index]);
+    let docs = "/v1/indexes/idx/documents";
+    let put = json!({"documents": [
+        {"id": "d0", "text": "volcanoes and geysers of Iceland"},
+        {"id": "n1", "text": "the capital city of Australia is Canberra"},
+    ]});
+    let (status, answer) = served.call("PUT", docs, Some(&put.to_string()), &[]);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["added"].as_u64(), answer["replaced"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(answer["documents"], 13);
+    let generation = answer["generation"].as_u64().unwrap();
+    let (_, doc) = served.call("GET", &format!("{docs}/d0"), None, &[]);
+    assert_eq!(doc["text"], "volcanoes and geysers of Iceland");
+    let hits = served.post_ok(
+        "/v1/indexes/idx/search",
+        &json!({"query": "Canberra", "mode": "bm25"}),
+    );
+    let ids: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"n1"), "{ids:?}");
+
+    // While the server holds the index's writer, another process cannot write.
+    let more = s.write_arg("more.jsonl", "{\"id\": \"m\", \"text\": \"t\"}\n");
+    let e = HYPENCODER.fails(&["add", "--index", &index, "--corpus", &more]);
+    assert!(e.contains("another process"), "{e}");
+
+    let (status, answer) = served.call("DELETE", docs, Some(r#"{"ids": ["n1", "nope"]}"#), &[]);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["deleted"], 1);
+    assert_eq!(answer["unknown"], json!(["nope"]));
+    assert_eq!(answer["documents"], 12);
+    assert!(answer["generation"].as_u64().unwrap() > generation);
+    assert_eq!(served.call("GET", &format!("{docs}/n1"), None, &[]).0, 404);
+    let all = served.post_ok(
+        "/v1/indexes/idx/search",
+        &json!({"query": "Canberra capital", "k": 20}),
+    );
+    assert!(all["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["id"] != "n1"));
+    assert_eq!(
+        served.call("GET", "/v1/indexes", None, &[]).1["indexes"][0]["documents"],
+        12
+    );
+
+    for (body, field) in [
+        (r#"{"documents": []}"#, "documents"),
+        (
+            r#"{"documents": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}"#,
+            "documents[1].id",
+        ),
+        (r#"{"documents": [{"id": "a"}]}"#, "text"),
+        (r#"{"ids": []}"#, "ids"),
+    ] {
+        let method = if body.contains("ids") {
+            "DELETE"
+        } else {
+            "PUT"
+        };
+        let (status, value) = served.call(method, docs, Some(body), &[]);
+        assert_eq!(status, 400, "{body}: {value}");
+        assert_eq!(value["error"]["field"], field, "{body}: {value}");
     }
 }

@@ -66,7 +66,7 @@ def main():
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         f.write("\n".join(lines) + "\n")
         qfile = f.name
-    exact, ms0, scored0, _ = run(args.bin, args.index, qfile, 100, "")
+    exact, ms0, scored0, _ = run(args.bin, args.index, qfile, 100, "--mode exhaustive")
     rows = [("exhaustive", 1.0, 1.0, scored0, 100.0, ms0)]
     for name, flags in settings:
         approx, ms, scored, pct = run(args.bin, args.index, qfile, args.k, "--mode graph " + flags)

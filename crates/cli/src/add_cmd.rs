@@ -33,6 +33,10 @@ pub struct AddArgs {
     /// Documents per forward pass.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub batch_size: usize,
+    /// Merge the smallest segments when there are more than this many (0:
+    /// never merge here; `hypencoder optimize` merges all).
+    #[arg(long, value_name = "N", default_value_t = MAX_SEGMENTS)]
+    pub max_segments: usize,
     /// Model folder, if the index's has moved (its fingerprint is checked).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
@@ -80,13 +84,16 @@ pub fn run(args: &AddArgs) -> Result<()> {
         writer.manifest().live_docs(),
         writer.manifest().segments.len()
     );
-    merge_if_needed(&mut writer)
+    merge_if_needed(&mut writer, args.max_segments)
 }
 
 /// Merges what the merge policy picks, as its own commit (the added
 /// documents are already durable).
-fn merge_if_needed(writer: &mut LiveWriter) -> Result<()> {
-    if let Some(names) = merge_policy(writer.manifest(), MAX_SEGMENTS) {
+fn merge_if_needed(writer: &mut LiveWriter, max_segments: usize) -> Result<()> {
+    if max_segments == 0 {
+        return Ok(());
+    }
+    if let Some(names) = merge_policy(writer.manifest(), max_segments) {
         let started = std::time::Instant::now();
         merge_segments(writer, &names)?;
         let generation = writer.commit()?;

@@ -84,6 +84,10 @@ pub struct LiveManifest {
     pub segments: Vec<SegmentEntry>,
     /// Size and CRC32 of every tombstone file named above.
     pub files: BTreeMap<String, FileEntry>,
+    /// CRC32 of this manifest as written with this field 0: a bit flip
+    /// that leaves valid JSON is still caught.
+    #[serde(default)]
+    pub crc32: u32,
 }
 
 impl LiveManifest {
@@ -94,10 +98,19 @@ impl LiveManifest {
 
     /// Replaces `dir/manifest.json` atomically: the commit.
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
+        let mut sealed = self.clone();
+        sealed.crc32 = sealed.own_crc();
         write_atomic(
             &dir.join(Manifest::FILE),
-            &serde_json::to_vec_pretty(self).expect("manifest serialises"),
+            &serde_json::to_vec_pretty(&sealed).expect("manifest serialises"),
         )
+    }
+
+    /// CRC32 of the manifest's JSON with `crc32` set to 0.
+    fn own_crc(&self) -> u32 {
+        let mut unsealed = self.clone();
+        unsealed.crc32 = 0;
+        crc32fast::hash(&serde_json::to_vec_pretty(&unsealed).expect("manifest serialises"))
     }
 }
 
@@ -130,9 +143,18 @@ impl AnyManifest {
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| corrupt("no format_version".into()))? as u32;
         match found {
-            LIVE_FORMAT_VERSION => serde_json::from_value(value)
-                .map(|m| AnyManifest::Live(Box::new(m)))
-                .map_err(|e| corrupt(format!("invalid manifest: {e}"))),
+            LIVE_FORMAT_VERSION => {
+                let manifest: LiveManifest = serde_json::from_value(value)
+                    .map_err(|e| corrupt(format!("invalid manifest: {e}")))?;
+                if manifest.crc32 != manifest.own_crc() {
+                    return Err(corrupt(format!(
+                        "its CRC32 is {:08x}, its contents give {:08x} (damaged)",
+                        manifest.crc32,
+                        manifest.own_crc()
+                    )));
+                }
+                Ok(AnyManifest::Live(Box::new(manifest)))
+            }
             v if v > LIVE_FORMAT_VERSION => Err(IndexError::NewerFormat {
                 path,
                 found: v,
@@ -335,6 +357,7 @@ fn single_as_live(index: &Index) -> LiveManifest {
             deletes: None,
         }],
         files: BTreeMap::new(),
+        crc32: 0,
     }
 }
 

@@ -403,6 +403,7 @@ fn upgrade(dir: &Path, single: &Manifest) -> Result<LiveManifest> {
             deletes: None,
         }],
         files: BTreeMap::new(),
+        crc32: 0,
     };
     sync_dir(dir)?;
     live.write(dir)?;

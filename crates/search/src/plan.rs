@@ -201,9 +201,8 @@ impl Default for SearchParams {
 enum Neural {
     Exhaustive,
     Graph {
-        algorithm: GraphAlgorithm,
-        /// Per part.
-        entry: Vec<Vec<u32>>,
+        /// Per part: its walk's settings and entry points.
+        walks: Vec<(GraphAlgorithm, Vec<u32>)>,
     },
 }
 
@@ -398,17 +397,18 @@ impl<'c, 'a> Plan<'c, 'a> {
                     scored: corpus.rows() * scorers.len(),
                 }
             }
-            Neural::Graph { algorithm, entry } => {
+            Neural::Graph { walks } => {
                 let mut scored = 0;
                 let mut place = 0;
                 let hits = corpus
                     .merged(scorers.len(), k, |part, k| {
                         let graph = part.index.graph().expect("checked by Plan::new");
+                        let (algorithm, entry) = &walks[place];
                         let found = graph_search_many(
                             part.index.vectors(),
                             graph,
                             scorers,
-                            &entry[place],
+                            entry,
                             k,
                             algorithm,
                         );
@@ -558,18 +558,35 @@ fn graph_walk(params: &SearchParams, corpus: &Corpus) -> Result<Neural, SearchEr
         Walk::Beam => (GraphAlgorithm::Beam(params.beam.clone()), 64),
         Walk::Paper => (GraphAlgorithm::Paper(params.paper.clone()), 10_000),
     };
-    let entry = corpus
+    // Over several segments each part gets its share, by size, of the entry
+    // points and of the beam's pool (at least k), so a walk over many
+    // segments costs about what one over their merge would.
+    let entries = params.entry_points.unwrap_or(default_entries);
+    let rows = corpus.rows().max(1);
+    let single = corpus.parts().len() == 1;
+    let walks = corpus
         .parts()
         .iter()
         .map(|p| {
-            random_entry_points(
-                params.entry_points.unwrap_or(default_entries),
-                p.index.len(),
-                params.seed,
-            )
+            let share = |n: usize, least: usize| {
+                if single {
+                    n
+                } else {
+                    (n * p.index.len()).div_ceil(rows).max(least)
+                }
+            };
+            let algorithm = match &algorithm {
+                GraphAlgorithm::Beam(b) => GraphAlgorithm::Beam(BeamParams {
+                    ef: share(b.ef, params.k + p.deleted()),
+                    expand: b.expand,
+                }),
+                paper => paper.clone(),
+            };
+            let entry = random_entry_points(share(entries, 8), p.index.len(), params.seed);
+            (algorithm, entry)
         })
         .collect();
-    Ok(Neural::Graph { algorithm, entry })
+    Ok(Neural::Graph { walks })
 }
 
 /// Per-query hits and counts joined into one [`Found`].

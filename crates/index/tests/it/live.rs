@@ -205,7 +205,23 @@ fn damaged_tombstones_and_segments_are_named() {
     std::fs::write(&vectors, &bytes).unwrap();
     let err = LiveIndex::open(&dir).err().unwrap().to_string();
     assert!(err.contains("seg-000001/vectors.bin"), "{err}");
+    // A bit flip in the commit point that leaves valid JSON.
+    let manifest = dir.join("manifest.json");
+    let good_manifest = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        good_manifest.replace("\"generation\": 2", "\"generation\": 3"),
+    )
+    .unwrap();
+    let err = LiveIndex::open(&dir).err().unwrap().to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains("damaged"),
+        "{err}"
+    );
+    std::fs::write(&manifest, &good_manifest).unwrap();
+    // Counts that disagree, with the checksum made to match.
     edit_manifest(&dir, |m| m["segments"][0]["deleted"] = 1.into());
+    reseal(&manifest);
     std::fs::write(&vectors, {
         bytes[100] ^= 1;
         &bytes
@@ -213,4 +229,14 @@ fn damaged_tombstones_and_segments_are_named() {
     .unwrap();
     let err = LiveIndex::open(&dir).err().unwrap().to_string();
     assert!(err.contains("says 1 of seg-000001 is deleted"), "{err}");
+}
+
+/// Recomputes a live manifest's own CRC32 after a test edited it.
+fn reseal(path: &Path) {
+    let mut m: hypencoder_index::LiveManifest =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    m.crc32 = 0;
+    let crc = crc32fast::hash(&serde_json::to_vec_pretty(&m).unwrap());
+    m.crc32 = crc;
+    std::fs::write(path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
 }

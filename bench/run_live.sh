@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Live-index benchmark (bench/README-live.md), one run on this machine:
+#   1. ingest: `hypencoder add` of 1,000 new documents into the full
+#      debian-pkg index (a copy of $FULL) against `hypencoder index` of the
+#      same 1,000 from scratch (documents/s, wall time of each command);
+#   2. search latency over 10 segments of 1,000 documents against the same
+#      10,000 merged into one (`optimize`), per mode (ms/query, 500 dev
+#      queries);
+#   3. graph search after inserting 50%: 5,000 documents indexed, 5,000
+#      added (two segments, two graphs) against one graph built from scratch
+#      over all 10,000: recall@10 against exhaustive search and documents
+#      scored per query, at several beam widths (bench/graph_recall.py).
+#
+#   bench/run_live.sh     # FULL=data/idx/debian-default-model (run_serve.sh builds it)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+data="${DATA:-data/debian-pkg}"
+full="${FULL:-data/idx/debian-default-model}"
+model="${MODEL:-assets/default-model}"
+out="${OUT:-$root/target/bench-live}"
+cargo build --release --quiet
+bin=target/release/hypencoder
+[[ -f "$full/manifest.json" ]] || { echo "no index at $full: run bench/run_serve.sh first (it builds it)" >&2; exit 1; }
+rm -rf "$out"; mkdir -p "$out"
+
+# 10,000 corpus documents in 10 files of 1,000, with ids the index lacks.
+head -n 10000 "$data/corpus.jsonl" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    d = json.loads(line); d["id"] = "new-" + d["id"]; print(json.dumps(d))' > "$out/c10k.jsonl"
+split -l 1000 -d -a 1 --additional-suffix=.jsonl "$out/c10k.jsonl" "$out/c"
+head -n 5000 "$out/c10k.jsonl" > "$out/first5k.jsonl"
+tail -n 5000 "$out/c10k.jsonl" > "$out/last5k.jsonl"
+head -n 500 "$data/queries.dev.jsonl" > "$out/queries.jsonl"
+
+seconds() { local t0=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $t0" | bc; }
+
+echo "== 1. ingest"
+cp -r "$full" "$out/full"
+t_add=$(seconds "$bin" add --index "$out/full" --corpus "$out/c0.jsonl")
+t_index=$(seconds "$bin" index --model "$model" --corpus "$out/c0.jsonl" --index "$out/scratch1k" --graph-degree 32)
+echo "add 1000 into the full index: $t_add s ($(echo "1000 / $t_add" | bc -l | cut -c1-6) docs/s)"
+echo "index 1000 from scratch:      $t_index s ($(echo "1000 / $t_index" | bc -l | cut -c1-6) docs/s)"
+
+echo "== 2. 10 segments against 1"
+"$bin" index --model "$model" --corpus "$out/c0.jsonl" --index "$out/seg10" --graph-degree 32 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9; do
+    "$bin" add --index "$out/seg10" --corpus "$out/c$i.jsonl" --max-segments 0 2>/dev/null
+done
+latency() {
+    for mode in exhaustive graph hybrid bm25; do
+        ms=$("$bin" search --index "$1" --queries "$out/queries.jsonl" --mode "$mode" --k 10 \
+            --output /dev/null 2>&1 | sed -n 's/.*: \([0-9.]*\) ms\/query.*/\1/p')
+        echo "$2 $mode $ms"
+    done
+}
+latency "$out/seg10" "10-segments" | tee "$out/latency.txt"
+"$bin" optimize --index "$out/seg10" 2>&1 | tail -1
+latency "$out/seg10" "1-segment" | tee -a "$out/latency.txt"
+
+echo "== 3. graph after inserting 50%"
+"$bin" index --model "$model" --corpus "$out/first5k.jsonl" --index "$out/half" --graph-degree 32 2>/dev/null
+"$bin" add --index "$out/half" --corpus "$out/last5k.jsonl" 2>/dev/null
+cp -r "$out/half" "$out/scratch10k"
+"$bin" optimize --index "$out/scratch10k" 2>&1 | tail -1
+settings=()
+for ef in 16 32 64 128; do settings+=(--setting "beam ef $ef=--ef $ef"); done
+for idx in half scratch10k; do
+    echo "-- $idx"
+    python3 bench/graph_recall.py --index "$out/$idx" --queries "$out/queries.jsonl" --limit 500 \
+        --k 10 "${settings[@]}" --json "$out/recall-$idx.json"
+done

@@ -622,3 +622,42 @@ fn serve_adds_replaces_and_deletes_documents() {
         assert_eq!(value["error"]["field"], field, "{body}: {value}");
     }
 }
+
+#[test]
+fn serve_keeps_answering_searches_while_a_write_runs() {
+    let s = Scratch::new("serve-write-load");
+    let index = tiny_index(&s, "idx", true);
+    let served = Served::start(&["--index", &index]);
+    let documents: Vec<Value> = (0..1000)
+        .map(|i| json!({"id": format!("w{i}"), "text": format!("written document number {i} about rivers")}))
+        .collect();
+    let body = json!({"documents": documents}).to_string();
+    std::thread::scope(|scope| {
+        let writing = scope.spawn(|| {
+            let (status, answer) =
+                served.call("PUT", "/v1/indexes/idx/documents", Some(&body), &[]);
+            (status, answer, std::time::Instant::now())
+        });
+        let mut answered = Vec::new();
+        while !writing.is_finished() {
+            let (status, _) = served.call(
+                "POST",
+                "/v1/indexes/idx/search",
+                Some(r#"{"query": "capital of Australia", "mode": "bm25"}"#),
+                &[],
+            );
+            answered.push((status, std::time::Instant::now()));
+        }
+        let (status, answer, done) = writing.join().unwrap();
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["added"], 1000);
+        let during = answered.iter().filter(|(_, at)| *at < done).count();
+        assert!(answered.iter().all(|(s, _)| *s == 200));
+        assert!(during >= 1, "no search was answered while the write ran");
+    });
+    let hits = served.post_ok(
+        "/v1/indexes/idx/search",
+        &json!({"query": "written document rivers", "mode": "bm25"}),
+    );
+    assert!(hits["hits"][0]["id"].as_str().unwrap().starts_with('w'));
+}

@@ -41,6 +41,9 @@ pub enum CatalogError {
         /// Why.
         source: SearchError,
     },
+    /// Opening it panicked (a bug).
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
     /// Two indexes under one name.
     #[error("two indexes are named '{0}'; name them with --index NAME=DIR")]
     DuplicateName(String),
@@ -159,7 +162,9 @@ impl Slot {
     pub async fn reload(&self) -> Result<Arc<Loaded>, CatalogError> {
         let _one = self.reloading.lock().await;
         let (name, dir, options) = (self.name.clone(), self.dir.clone(), self.options.clone());
-        let fresh = on_pool(move || Loaded::open(&name, &dir, &options)).await?;
+        let fresh = on_pool(move || Loaded::open(&name, &dir, &options))
+            .await
+            .map_err(CatalogError::Panicked)??;
         let fresh = Arc::new(fresh);
         *self
             .current
@@ -202,7 +207,7 @@ impl Slot {
             let loaded = Loaded::with_model(&name, index, model).map_err(WriteError::Reopen)?;
             Ok((writer, result, generation, loaded))
         })
-        .await?;
+        .await??;
         let (writer, result, generation, loaded) = done;
         let documents = loaded.index.live_docs();
         *guard = Some(writer);
@@ -227,6 +232,9 @@ pub enum WriteError {
     /// Committed, but the new generation could not be opened.
     #[error("{0}")]
     Reopen(CatalogError),
+    /// The write panicked (a bug).
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
 }
 
 /// Every served index, in command-line order.
@@ -273,12 +281,20 @@ impl Catalog {
     }
 }
 
+/// A job on the rayon pool panicked (a bug): its request gets a 500.
+#[derive(Debug, thiserror::Error)]
+#[error("the server failed while doing this (a bug; the change, if any, was not committed)")]
+pub struct Panicked;
+
 /// Runs `work` on the rayon pool and awaits its result without holding a
-/// tokio worker.
-pub async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+/// tokio worker; a panic in it becomes an error, not a dropped connection.
+pub async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Panicked> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
-        let _ = tx.send(work());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = tx.send(result.map_err(|_| Panicked));
     });
-    rx.await.expect("rayon runs every spawned job")
+    rx.await.map_err(|_| Panicked)?
 }

@@ -15,7 +15,7 @@ use hypencoder_search::{
     add_documents, merge_policy, merge_segments, open_model_for, MAX_SEGMENTS,
 };
 
-use crate::common::{progress_bar, FieldArgs};
+use crate::common::{moved_hint, progress_bar, FieldArgs};
 use crate::input::{read_corpus, unique_ids};
 
 #[derive(clap::Args)]
@@ -59,7 +59,7 @@ pub fn run(args: &AddArgs) -> Result<()> {
         args.model.as_deref(),
         &LoadOptions::default(),
     )
-    .map_err(|e| anyhow::anyhow!("{e} (pass --model DIR if it moved)"))?;
+    .map_err(moved_hint)?;
     let started = std::time::Instant::now();
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
     let progress = progress_bar(records.len());

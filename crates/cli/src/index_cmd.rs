@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use hypencoder_index::{IndexWriter, Manifest, ModelInfo, WriterConfig};
 use hypencoder_model::Model;
+use hypencoder_search::{encode_into, SLICE};
 
 use crate::common::{
-    build_graph, encode_into_writer, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs,
-    MetricArg, ModelArgs, SLICE,
+    build_graph, progress_bar, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs, MetricArg,
+    ModelArgs,
 };
 use crate::input::{read_corpus, unique_ids, Record};
 
@@ -60,7 +61,7 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         .with_context(|| format!("cannot build --index {}", args.index.display()))?;
     let started = std::time::Instant::now();
     let skip = writer.resumed_docs();
-    let manifest = encode_into(args, &model, writer, &records, &ids)?;
+    let manifest = encode_and_finish(args, &model, writer, &records, &ids)?;
     let secs = started.elapsed().as_secs_f64();
     report(args, &manifest, records.len() - skip, secs);
     if let Some(degree) = args.graph_degree {
@@ -113,7 +114,7 @@ fn writer_config(args: &IndexArgs, model: &Model) -> Result<WriterConfig> {
 
 /// Encodes the records a resumed build does not hold yet, a segment at a
 /// time, and finishes the index.
-fn encode_into(
+fn encode_and_finish(
     args: &IndexArgs,
     model: &Model,
     mut writer: IndexWriter,
@@ -130,14 +131,18 @@ fn encode_into(
     if skip > 0 {
         eprintln!("resuming: {skip} documents already encoded");
     }
-    encode_into_writer(
+    let texts: Vec<&str> = records[skip..].iter().map(|r| r.text.as_str()).collect();
+    let progress = progress_bar(records.len());
+    progress.set_position(skip as u64);
+    encode_into(
         model,
         &mut writer,
-        records,
-        ids,
+        &ids[skip..],
+        &texts,
         args.model.batch_size,
-        skip,
+        &|done| progress.set_position((skip + done) as u64),
     )?;
+    progress.finish_and_clear();
     writer
         .finish()
         .with_context(|| format!("cannot finish {}", args.index.display()))

@@ -120,10 +120,16 @@ impl<'a> Corpus<'a> {
 
     /// The part holding global `row`, and the row within it.
     pub fn locate(&self, row: u32) -> (&Part<'a>, usize) {
+        let (place, row) = self.place_of(row);
+        (&self.parts[place], row)
+    }
+
+    /// The place (in [`Corpus::parts`]) of the part holding global `row`,
+    /// and the row within it.
+    pub fn place_of(&self, row: u32) -> (usize, usize) {
         let row = row as usize;
-        let at = self.parts.partition_point(|p| p.base <= row) - 1;
-        let part = &self.parts[at];
-        (part, row - part.base)
+        let place = self.parts.partition_point(|p| p.base <= row) - 1;
+        (place, row - self.parts[place].base)
     }
 
     /// The id of global `row`.

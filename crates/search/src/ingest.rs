@@ -14,9 +14,9 @@ use hypencoder_model::Model;
 use crate::graph_build::{diversify, exact_knn, GraphMetric};
 use crate::plan::SearchError;
 
-/// Documents handed to a segment writer at once (its own segments are
-/// this size too).
-const SLICE: usize = 1024;
+/// Documents handed to an index writer at once (its own segments are
+/// this size too, so an interruption loses at most one).
+pub const SLICE: usize = 1024;
 
 /// Most segments a live index keeps after an `add` before the smallest are
 /// merged (each costs a search pass, see bench/README-live.md).
@@ -39,21 +39,35 @@ pub fn add_documents(
     let segment = writer.next_segment_dir();
     let config = segment_config(&manifest, model.doc_tokenizer().max_length() as u64, "add");
     let mut seg = IndexWriter::create(&segment, config)?;
-    let mut done = 0;
-    for (slice_ids, slice) in ids.chunks(SLICE).zip(texts.chunks(SLICE)) {
-        let (vectors, truncated) = model.encode_docs_batched_with_truncation(slice, batch_size)?;
-        for (((id, text), vector), cut) in slice_ids.iter().zip(slice).zip(&vectors).zip(truncated)
-        {
-            seg.add(id, text, vector, cut)?;
-        }
-        done += slice.len();
-        progress(done);
-    }
+    encode_into(model, &mut seg, ids, texts, batch_size, progress)?;
     seg.finish()?;
     if let Some(degree) = manifest.graph_degree {
         build_segment_graph(&segment, degree)?;
     }
     Ok(writer.add_segment(&segment, no_replace)?)
+}
+
+/// Encodes `texts` (with their `ids`) into `writer`, [`SLICE`] documents
+/// at a time; `progress` is told how many are done.
+pub fn encode_into(
+    model: &Model,
+    writer: &mut IndexWriter,
+    ids: &[String],
+    texts: &[&str],
+    batch_size: usize,
+    progress: &dyn Fn(usize),
+) -> Result<(), SearchError> {
+    let mut done = 0;
+    for (slice_ids, slice) in ids.chunks(SLICE).zip(texts.chunks(SLICE)) {
+        let (vectors, truncated) = model.encode_docs_batched_with_truncation(slice, batch_size)?;
+        for (((id, text), vector), cut) in slice_ids.iter().zip(slice).zip(&vectors).zip(truncated)
+        {
+            writer.add(id, text, vector, cut)?;
+        }
+        done += slice.len();
+        progress(done);
+    }
+    Ok(())
 }
 
 /// Merges the committed segments `names` into one: their live documents'

@@ -41,7 +41,10 @@ pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
     GraphParams, GraphScratch, GraphStats,
 };
-pub use ingest::{add_documents, build_segment_graph, merge_policy, merge_segments, MAX_SEGMENTS};
+pub use ingest::{
+    add_documents, build_segment_graph, encode_into, merge_policy, merge_segments, MAX_SEGMENTS,
+    SLICE,
+};
 pub use plan::{
     batch_scorer, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide, Plan,
     SearchError, SearchParams, Walk,

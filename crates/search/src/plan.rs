@@ -495,13 +495,7 @@ impl<'c, 'a> Plan<'c, 'a> {
         let mut out = Vec::with_capacity(neural_of.len());
         for doc in top.iter().chain(neural).map(|h| h.doc) {
             if seen.insert(doc) {
-                let (part, row) = self.corpus.locate(doc);
-                let place = self
-                    .corpus
-                    .parts()
-                    .iter()
-                    .position(|p| p.base == part.base)
-                    .expect("the part is in the corpus");
+                let (place, row) = self.corpus.place_of(doc);
                 out.push(Candidate {
                     doc,
                     lexical: bm25[place][row],

@@ -210,10 +210,10 @@ fn to_api_hits(
     hits: &[hypencoder_search::Hit],
     include_text: bool,
 ) -> Result<Vec<ApiHit>, IndexError> {
+    let corpus = loaded.corpus();
     hits.iter()
         .enumerate()
         .map(|(rank, h)| {
-            let corpus = loaded.corpus();
             Ok(ApiHit {
                 id: corpus.id(h.doc)?.to_string(),
                 score: h.score,

@@ -3,12 +3,10 @@
 //! types (`choices`), the flag groups several commands flatten in (`flags`),
 //! finding and checking models (`model`), progress
 //! bars (`progress`), opening an index with a hint of the command that
-//! fixes it (`index`), encoding records into an index writer (`encode`)
-//! and building an index's neighbour graph (`graph`, run by
+//! fixes it (`index`) and building an index's neighbour graph (`graph`, run by
 //! both `graph` and `index --graph-degree`).
 
 mod choices;
-mod encode;
 mod flags;
 mod graph;
 mod index;
@@ -19,9 +17,8 @@ pub use choices::{
     AlgorithmArg, ConstructionArg, DtypeArg, FormatArg, FusionArg, InitArg, KindArg, LossArg,
     MetricArg, ModeArg, NeuralArg, TrainModeArg,
 };
-pub use encode::{encode_into_writer, SLICE};
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
 pub use graph::build_graph;
 pub use index::{open_index, open_live};
-pub use model::{index_model, live_model};
+pub use model::{index_model, live_model, moved_hint};
 pub use progress::{encode_with_progress, progress_bar, progress_style};

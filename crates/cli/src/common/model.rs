@@ -49,10 +49,7 @@ pub fn index_model(
     override_dir: Option<&Path>,
     options: &LoadOptions,
 ) -> Result<Model> {
-    open_model(index, override_dir, options).map_err(|err| match err {
-        SearchError::ModelLoad { .. } => anyhow!("{err} (pass --model DIR if it moved)"),
-        other => other.into(),
-    })
+    open_model(index, override_dir, options).map_err(moved_hint)
 }
 
 /// [`index_model`] for a single-folder or live index.
@@ -61,10 +58,13 @@ pub fn live_model(
     override_dir: Option<&Path>,
     options: &LoadOptions,
 ) -> Result<Model> {
-    open_model_for(&index.manifest().model, index.dir(), override_dir, options).map_err(|err| {
-        match err {
-            SearchError::ModelLoad { .. } => anyhow!("{err} (pass --model DIR if it moved)"),
-            other => other.into(),
-        }
-    })
+    open_model_for(&index.manifest().model, index.dir(), override_dir, options).map_err(moved_hint)
+}
+
+/// A model that cannot be loaded may have moved: say how to point at it.
+pub fn moved_hint(err: SearchError) -> anyhow::Error {
+    match err {
+        SearchError::ModelLoad { .. } => anyhow!("{err} (pass --model DIR if it moved)"),
+        other => other.into(),
+    }
 }

@@ -3,8 +3,8 @@
 //! lexical part and graph the index has), and documents with an id already
 //! in the index are replaced; the change lands with one commit. A
 //! single-folder index is first upgraded to the live format (no vector is
-//! rewritten). Past `MAX_SEGMENTS` segments the smallest are merged, as a
-//! second commit.
+//! rewritten). Segments the merge policy picks (similar sizes, too many,
+//! mostly deleted) are then merged, as a second commit.
 
 use std::path::PathBuf;
 
@@ -33,8 +33,9 @@ pub struct AddArgs {
     /// Documents per forward pass.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub batch_size: usize,
-    /// Merge the smallest segments when there are more than this many (0:
-    /// never merge here; `hypencoder optimize` merges all).
+    /// Merge the smallest segments when there are more than this many;
+    /// segments of similar sizes merge before that (0: never merge here;
+    /// `hypencoder optimize` merges all).
     #[arg(long, value_name = "N", default_value_t = MAX_SEGMENTS)]
     pub max_segments: usize,
     /// Model folder, if the index's has moved (its fingerprint is checked).
@@ -93,7 +94,7 @@ fn merge_if_needed(writer: &mut LiveWriter, max_segments: usize) -> Result<()> {
     if max_segments == 0 {
         return Ok(());
     }
-    if let Some(names) = merge_policy(writer.manifest(), max_segments) {
+    if let Some(names) = merge_policy(&writer.manifest().segments, max_segments) {
         let started = std::time::Instant::now();
         merge_segments(writer, &names)?;
         let generation = writer.commit()?;

@@ -83,6 +83,57 @@ fn metric_rows(vectors: &Vectors, metric: GraphMetric) -> (Cow<'_, [f32]>, Graph
     (Cow::Owned(owned), GraphMetric::InnerProduct)
 }
 
+/// Documents as a graph compares them: [`Space::near`] is larger for nearer
+/// documents under every metric.
+pub(crate) struct Space<'a> {
+    rows: Cow<'a, [f32]>,
+    dim: usize,
+    metric: GraphMetric,
+}
+
+impl<'a> Space<'a> {
+    /// `vectors` under `metric` (cosine as inner products of unit copies).
+    pub(crate) fn new(vectors: &'a Vectors, metric: GraphMetric) -> Self {
+        let (rows, metric) = metric_rows(vectors, metric);
+        Space {
+            rows,
+            dim: vectors.dim(),
+            metric,
+        }
+    }
+
+    /// How near documents `a` and `b` are: larger is nearer.
+    pub(crate) fn near(&self, a: u32, b: u32) -> f32 {
+        let d = self.dim;
+        let (x, y) = (
+            &self.rows[a as usize * d..][..d],
+            &self.rows[b as usize * d..][..d],
+        );
+        match self.metric {
+            GraphMetric::InnerProduct | GraphMetric::Cosine => crate::kernel::dot(x, y),
+            GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
+        }
+    }
+
+    /// Neighbour selection (HNSW's heuristic, NSG's rule): from
+    /// `candidates`, nearest to `u` first, keep each one nearer to `u` than
+    /// to every one kept before it, up to `degree`, so near-duplicates do
+    /// not crowd out links to other regions.
+    pub(crate) fn select(&self, u: u32, candidates: &[u32], degree: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(degree);
+        for &v in candidates.iter().take_while(|&&v| v != NO_NEIGHBOUR) {
+            if kept.len() == degree {
+                break;
+            }
+            let to_u = self.near(u, v);
+            if kept.iter().all(|&w| self.near(v, w) <= to_u) {
+                kept.push(v);
+            }
+        }
+        kept
+    }
+}
+
 const ROWS: usize = 128;
 const COLS: usize = 2048;
 
@@ -162,37 +213,21 @@ pub fn diversify(
     degree: usize,
     metric: GraphMetric,
 ) -> Vec<u32> {
-    let (n, d) = (vectors.count(), vectors.dim());
-    let (all, metric) = metric_rows(vectors, metric);
-    let row = |i: u32| &all[i as usize * d..(i as usize + 1) * d];
-    // Larger is nearer for both metrics.
-    let near = |a: u32, b: u32| -> f32 {
-        let (x, y) = (row(a), row(b));
-        match metric {
-            GraphMetric::InnerProduct | GraphMetric::Cosine => {
-                x.iter().zip(y).map(|(p, q)| p * q).sum()
-            }
-            GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
-        }
-    };
+    diversify_in(&Space::new(vectors, metric), candidates, pool, degree)
+}
+
+/// [`diversify`] in a [`Space`] already made.
+pub(crate) fn diversify_in(
+    space: &Space,
+    candidates: &[u32],
+    pool: usize,
+    degree: usize,
+) -> Vec<u32> {
+    let n = candidates.len() / pool.max(1);
+    let near = |a: u32, b: u32| space.near(a, b);
     let kept: Vec<Vec<u32>> = (0..n)
         .into_par_iter()
-        .map(|u| {
-            let mut kept: Vec<u32> = Vec::with_capacity(degree);
-            for &v in candidates[u * pool..(u + 1) * pool]
-                .iter()
-                .take_while(|&&v| v != NO_NEIGHBOUR)
-            {
-                if kept.len() == degree {
-                    break;
-                }
-                let to_u = near(u as u32, v);
-                if kept.iter().all(|&w| near(v, w) <= to_u) {
-                    kept.push(v);
-                }
-            }
-            kept
-        })
+        .map(|u| space.select(u as u32, &candidates[u * pool..(u + 1) * pool], degree))
         .collect();
     let mut reverse: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (u, list) in kept.iter().enumerate() {
@@ -278,15 +313,9 @@ pub fn nn_descent(
     seed: u64,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<u32> {
-    let (n, d) = (vectors.count(), vectors.dim());
-    let (all, metric) = metric_rows(vectors, metric);
-    let near = |a: u32, b: u32| -> f32 {
-        let (x, y) = (&all[a as usize * d..][..d], &all[b as usize * d..][..d]);
-        match metric {
-            GraphMetric::InnerProduct | GraphMetric::Cosine => crate::kernel::dot(x, y),
-            GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
-        }
-    };
+    let n = vectors.count();
+    let space = Space::new(vectors, metric);
+    let near = |a: u32, b: u32| space.near(a, b);
     let k = degree.min(n.saturating_sub(1));
     let lists = random_lists(n, k, seed, &near);
     for _ in 0..max_rounds {

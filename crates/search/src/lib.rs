@@ -9,7 +9,8 @@
 //!   the process's one rayon pool.
 //! - Neighbour graphs: [`exact_knn`] (blocked GEMM) or [`nn_descent`]
 //!   (approximate, for large corpora) find neighbours, [`diversify`] prunes
-//!   them and adds reverse edges.
+//!   them and adds reverse edges; [`GrowingGraph`] grows one by insertion
+//!   (HNSW-style, the same pruning), as merges do.
 //! - [`fuse`] makes one ranking of lexical (BM25) and neural candidates,
 //!   each with both scores ([`candidates`]): reciprocal rank fusion or a
 //!   min-max-normalised convex combination; [`rerank`] orders BM25's
@@ -26,6 +27,7 @@ mod corpus;
 mod exhaustive;
 mod fusion;
 mod graph_build;
+mod graph_insert;
 mod graph_search;
 mod ingest;
 mod kernel;
@@ -37,6 +39,7 @@ pub use corpus::{sort_hits, Corpus, Part};
 pub use exhaustive::{exhaustive, BLOCK};
 pub use fusion::{candidates, fuse, rerank, score_rows, Candidate, Fusion};
 pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric};
+pub use graph_insert::GrowingGraph;
 pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
     GraphParams, GraphScratch, GraphStats,

@@ -199,7 +199,7 @@ impl Slot {
             };
             let result = change(&mut writer, &model).map_err(WriteError::Change)?;
             let generation = writer.commit().map_err(|e| WriteError::Change(e.into()))?;
-            if let Some(names) = merge_policy(writer.manifest(), MAX_SEGMENTS) {
+            if let Some(names) = merge_policy(&writer.manifest().segments, MAX_SEGMENTS) {
                 merge_segments(&mut writer, &names).map_err(WriteError::Change)?;
                 writer.commit().map_err(|e| WriteError::Change(e.into()))?;
             }

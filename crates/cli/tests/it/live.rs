@@ -354,7 +354,16 @@ fn segments_answer_as_one_index_and_never_return_deleted_documents() {
         })
         .collect();
     let rest = s.write_arg("rest.jsonl", rest);
-    HYPENCODER.ok(&["add", "--index", &split, "--corpus", &rest]);
+    // Two segments kept (two halves would merge at once).
+    HYPENCODER.ok(&[
+        "add",
+        "--index",
+        &split,
+        "--corpus",
+        &rest,
+        "--max-segments",
+        "0",
+    ]);
     let queries = fixture_texts("tiny-2layer", "queries");
     let modes: [&[&str]; 5] = [
         &["--mode", "exhaustive"],

@@ -11,7 +11,7 @@ use hypencoder_test_support::{Rng, Scratch};
 use crate::write_index;
 
 /// Clustered unit vectors, like real embeddings: topics plus noise.
-fn clustered(n: usize, dim: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
+pub(crate) fn clustered(n: usize, dim: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
     let centres: Vec<Vec<f32>> = (0..20).map(|_| rng.f32s(dim)).collect();
     (0..n)
         .map(|i| {
@@ -25,7 +25,7 @@ fn clustered(n: usize, dim: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
 }
 
 /// An f32 index of `vectors` in a new scratch folder, which must outlive it.
-fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
+pub(crate) fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
     let scratch = Scratch::new(tag);
     let index = write_index(&scratch.join("idx"), vectors, Dtype::F32);
     (scratch, index)
@@ -33,7 +33,7 @@ fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
 
 /// Writes `neighbours` (`degree` per document, inner product) as the
 /// index's graph and reopens the index to read it.
-fn with_graph(index: &Index, neighbours: &[u32], degree: usize, method: &str) -> Index {
+pub(crate) fn with_graph(index: &Index, neighbours: &[u32], degree: usize, method: &str) -> Index {
     let info = GraphInfo {
         degree,
         metric: "ip".into(),
@@ -197,7 +197,7 @@ fn entry_points_are_distinct_and_deterministic() {
 /// Beam search (ef 128, 32 random entries) for 50 queries near the data, as
 /// real queries are near their documents: (recall@10 against exhaustive,
 /// fraction of the corpus scored per query).
-fn beam_recall(index: &Index, vectors: &[Vec<f32>], rng: &mut Rng) -> (f64, f64) {
+pub(crate) fn beam_recall(index: &Index, vectors: &[Vec<f32>], rng: &mut Rng) -> (f64, f64) {
     use hypencoder_search::{beam_search, BeamParams};
     let (n, dim, k) = (vectors.len(), vectors[0].len(), 10);
     let entry = random_entry_points(32, n, 43);

@@ -1,8 +1,10 @@
 //! Integration tests of hypencoder-search, one binary: the search kernels
 //! against references (`search`), graph construction and graph search
-//! against brute force and exhaustive search (`graph`).
+//! against brute force and exhaustive search (`graph`), graphs grown by
+//! insertion and the merge policy (`grow`).
 
 mod graph;
+mod grow;
 mod search;
 
 use std::path::Path;

@@ -7,9 +7,13 @@
 #      10,000 merged into one (`optimize`), per mode (ms/query, 500 dev
 #      queries);
 #   3. graph search after inserting 50%: 5,000 documents indexed, 5,000
-#      added (two segments, two graphs) against one graph built from scratch
-#      over all 10,000: recall@10 against exhaustive search and documents
-#      scored per query, at several beam widths (bench/graph_recall.py).
+#      added, kept as two segments or merged (one graph grown by insertion),
+#      against one graph built from scratch over all 10,000: recall@10
+#      against exhaustive search and documents scored per query, at several
+#      beam widths (bench/graph_recall.py), and the gap at equal cost
+#      (bench/live_gap.py);
+#   4. a merge into the full index (graph grown) against rebuilding its
+#      graph from scratch (wall time).
 #
 #   bench/run_live.sh     # FULL=data/idx/debian-default-model (run_serve.sh builds it)
 set -euo pipefail
@@ -60,14 +64,30 @@ latency "$out/seg10" "10-segments" | tee "$out/latency.txt"
 latency "$out/seg10" "1-segment" | tee -a "$out/latency.txt"
 
 echo "== 3. graph after inserting 50%"
-"$bin" index --model "$model" --corpus "$out/first5k.jsonl" --index "$out/half" --graph-degree 32 2>/dev/null
-"$bin" add --index "$out/half" --corpus "$out/last5k.jsonl" 2>/dev/null
-cp -r "$out/half" "$out/scratch10k"
-"$bin" optimize --index "$out/scratch10k" 2>&1 | tail -1
+# two: 5,000 indexed, 5,000 added without a merge (two segments, two graphs);
+# grown: the same add with the default merge policy, which merges the two
+#   halves: the first half's graph carried over, the second half inserted;
+# scratch: all 10,000 indexed at once (one graph built from scratch).
+"$bin" index --model "$model" --corpus "$out/first5k.jsonl" --index "$out/two" --graph-degree 32 2>/dev/null
+cp -r "$out/two" "$out/grown"
+"$bin" add --index "$out/two" --corpus "$out/last5k.jsonl" --max-segments 0 2>/dev/null
+"$bin" add --index "$out/grown" --corpus "$out/last5k.jsonl" 2>&1 | grep merged
+"$bin" index --model "$model" --corpus "$out/c10k.jsonl" --index "$out/scratch" --graph-degree 32 2>/dev/null
 settings=()
-for ef in 16 32 64 128; do settings+=(--setting "beam ef $ef=--ef $ef"); done
-for idx in half scratch10k; do
+for ef in 8 16 32 64 128; do settings+=(--setting "beam ef $ef=--ef $ef"); done
+for idx in two grown scratch; do
     echo "-- $idx"
-    python3 bench/graph_recall.py --index "$out/$idx" --queries "$out/queries.jsonl" --limit 500 \
-        --k 10 "${settings[@]}" --json "$out/recall-$idx.json"
+    python3 bench/graph_recall.py --bin "$bin" --index "$out/$idx" --queries "$out/queries.jsonl" \
+        --limit 500 --k 10 "${settings[@]}" --json "$out/recall-$idx.json"
 done
+python3 bench/live_gap.py "$out"/recall-{two,grown,scratch}.json
+
+echo "== 4. merging into a large index: graph grown against built"
+# The full index plus the 1,000 added in section 1 merged into one segment
+# (graph grown: 1,000 inserted), against building that index's graph from
+# scratch (exact neighbours, diversified) with `hypencoder graph`.
+t_merge=$(seconds "$bin" optimize --index "$out/full")
+cp -r "$full" "$out/rebuild"
+t_graph=$(seconds "$bin" graph --index "$out/rebuild" --degree 32)
+echo "optimize (merge 60,766, graph grown): $t_merge s"
+echo "graph rebuilt from scratch (59,766):  $t_graph s"

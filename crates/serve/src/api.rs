@@ -332,6 +332,11 @@ pub struct IndexInfo {
     pub default_mode: ModeName,
     /// Whether documents' texts are stored (`include_text`, documents endpoint).
     pub has_texts: bool,
+    /// Segments it is made of (one until documents are added; merges, some
+    /// in the background after a write, bring it down).
+    pub segments: usize,
+    /// The commit served (each write and merge makes the next).
+    pub generation: u64,
 }
 
 /// `GET /v1/indexes`.

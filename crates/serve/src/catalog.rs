@@ -119,6 +119,8 @@ impl Loaded {
                 .collect(),
             default_mode: Mode::default_for(&corpus).into(),
             has_texts: manifest.has_texts,
+            segments: self.index.segments().len(),
+            generation: manifest.generation,
         }
     }
 }
@@ -138,7 +140,7 @@ pub struct Slot {
     /// The index's one writer, opened at the first write and kept (so its
     /// lock keeps other writers out); None again after a failed write, so
     /// the next one starts from the last commit.
-    writer: tokio::sync::Mutex<Option<LiveWriter>>,
+    writer: Arc<tokio::sync::Mutex<Option<LiveWriter>>>,
 }
 
 /// A change a write request makes, run with the index's writer and model
@@ -176,16 +178,17 @@ impl Slot {
 
 impl Slot {
     /// Runs `change` with the index's writer (opening it, and so upgrading
-    /// a single-folder index, at the first write), commits it, merges what
-    /// the merge policy picks, and serves the new generation. Returns the
-    /// change's result, the generation it became visible in (durable by
-    /// then) and the live documents after it. Searches go on meanwhile on
-    /// the generation before.
+    /// a single-folder index, at the first write), commits it and serves
+    /// the new generation. Returns the change's result, the generation it
+    /// became visible in (durable by then) and the live documents after it.
+    /// Searches go on meanwhile on the generation before. What the merge
+    /// policy then picks is merged in the background, holding the writer,
+    /// so the next write waits for it but no answer does.
     pub async fn write<R: Send + 'static>(
         &self,
         change: Change<R>,
     ) -> Result<(R, u64, usize), WriteError> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = Arc::clone(&self.writer).lock_owned().await;
         let writer = guard.take();
         let (dir, name, model) = (
             self.dir.clone(),
@@ -199,24 +202,65 @@ impl Slot {
             };
             let result = change(&mut writer, &model).map_err(WriteError::Change)?;
             let generation = writer.commit().map_err(|e| WriteError::Change(e.into()))?;
-            if let Some(names) = merge_policy(&writer.manifest().segments, MAX_SEGMENTS) {
-                merge_segments(&mut writer, &names).map_err(WriteError::Change)?;
-                writer.commit().map_err(|e| WriteError::Change(e.into()))?;
-            }
-            let index = LiveIndex::open(&dir).map_err(|e| WriteError::Change(e.into()))?;
-            let loaded = Loaded::with_model(&name, index, model).map_err(WriteError::Reopen)?;
+            let loaded = reopen(&name, &dir, model)?;
             Ok((writer, result, generation, loaded))
         })
         .await??;
         let (writer, result, generation, loaded) = done;
         let documents = loaded.index.live_docs();
-        *guard = Some(writer);
-        *self
-            .current
-            .write()
-            .expect("no writer panics holding the lock") = Arc::new(loaded);
+        self.serve(loaded);
+        if let Some(names) = merge_policy(&writer.manifest().segments, MAX_SEGMENTS) {
+            let (dir, name, current) = (self.dir.clone(), self.name.clone(), self.current.clone());
+            let model = self.current().model.clone();
+            tokio::spawn(async move {
+                let merged = on_pool(move || merge(writer, &names, (&name, &dir), model)).await;
+                match merged {
+                    Ok(Ok((writer, loaded))) => {
+                        *guard = Some(writer);
+                        swap(&current, loaded);
+                    }
+                    // The index stays at the write's commit; the next write
+                    // opens the writer afresh.
+                    Ok(Err(e)) => eprintln!("background merge failed: {e}"),
+                    Err(e) => eprintln!("background merge failed: {e}"),
+                }
+            });
+        } else {
+            *guard = Some(writer);
+        }
         Ok((result, generation, documents))
     }
+
+    /// Serves `loaded` from now on.
+    fn serve(&self, loaded: Loaded) {
+        swap(&self.current, loaded);
+    }
+}
+
+/// Replaces what `current` serves.
+fn swap(current: &Current, loaded: Loaded) {
+    *current.write().expect("no writer panics holding the lock") = Arc::new(loaded);
+}
+
+/// The committed generation in `dir` opened for serving, with the model
+/// already loaded.
+fn reopen(name: &str, dir: &Path, model: Arc<Model>) -> Result<Loaded, WriteError> {
+    let index = LiveIndex::open(dir).map_err(|e| WriteError::Change(e.into()))?;
+    Loaded::with_model(name, index, model).map_err(WriteError::Reopen)
+}
+
+/// Merges segments `names` as one commit and opens the result for
+/// serving as `name` with `model`.
+fn merge(
+    mut writer: LiveWriter,
+    names: &[String],
+    (name, dir): (&str, &Path),
+    model: Arc<Model>,
+) -> Result<(LiveWriter, Loaded), WriteError> {
+    merge_segments(&mut writer, names).map_err(WriteError::Change)?;
+    writer.commit().map_err(|e| WriteError::Change(e.into()))?;
+    let loaded = reopen(name, dir, model)?;
+    Ok((writer, loaded))
 }
 
 /// Why a write failed.
@@ -264,7 +308,7 @@ impl Catalog {
                 queue,
                 options: options.clone(),
                 reloading: tokio::sync::Mutex::new(()),
-                writer: tokio::sync::Mutex::new(None),
+                writer: Arc::new(tokio::sync::Mutex::new(None)),
             });
         }
         Ok(Catalog { slots })

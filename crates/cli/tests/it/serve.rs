@@ -655,9 +655,47 @@ fn serve_keeps_answering_searches_while_a_write_runs() {
         assert!(answered.iter().all(|(s, _)| *s == 200));
         assert!(during >= 1, "no search was answered while the write ran");
     });
+    // Two segments now (12 and 1,000 documents). A second 1,000 makes
+    // three, which the merge policy merges in the background: the write is
+    // answered first, and searches go on meanwhile.
+    let documents: Vec<Value> = (1000..2000)
+        .map(|i| json!({"id": format!("w{i}"), "text": format!("written document number {i} about lakes")}))
+        .collect();
+    let body = json!({"documents": documents}).to_string();
+    let (status, answer) = served.call("PUT", "/v1/indexes/idx/documents", Some(&body), &[]);
+    assert_eq!(status, 200, "{answer}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let merged = loop {
+        let (status, _) = served.call(
+            "POST",
+            "/v1/indexes/idx/search",
+            Some(r#"{"query": "written document rivers", "mode": "hybrid"}"#),
+            &[],
+        );
+        assert_eq!(status, 200);
+        let info = served.call("GET", "/v1/indexes", None, &[]).1["indexes"][0].clone();
+        assert_eq!(info["documents"], 2012, "{info}");
+        if info["segments"] == 1 || std::time::Instant::now() > deadline {
+            break info;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(merged["segments"], 1, "not merged in time: {merged}");
     let hits = served.post_ok(
         "/v1/indexes/idx/search",
         &json!({"query": "written document rivers", "mode": "bm25"}),
     );
     assert!(hits["hits"][0]["id"].as_str().unwrap().starts_with('w'));
+    // The next write waits for the merge's writer, then lands after it.
+    let (status, answer) = served.call(
+        "PUT",
+        "/v1/indexes/idx/documents",
+        Some(r#"{"documents": [{"id": "last", "text": "the last one"}]}"#),
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["generation"].as_u64() > merged["generation"].as_u64(),
+        "{answer}"
+    );
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use hypencoder_eval::Qrels;
 use hypencoder_index::Index;
 use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{batch_scorer, exhaustive};
+use hypencoder_search::{batch_scorer, exhaustive, Precision};
 use hypencoder_train::data::select_negatives;
 
 use crate::common::{index_model, open_index, progress_bar};
@@ -173,7 +173,7 @@ fn mine_batch(
     let depth_here = depth + chunk.iter().map(|j| j.positives.len()).max().unwrap_or(0);
     let hits = exhaustive(
         index.vectors(),
-        batch_scorer(reps, model.dim())?.as_ref(),
+        batch_scorer(reps, model.dim(), Precision::F32)?.as_ref(),
         depth_here,
     );
     for (judged, hits) in chunk.iter().zip(hits) {

@@ -8,6 +8,9 @@
 //! - [`matmul`] / [`sgemm`]: single-threaded products for callers that
 //!   parallelise over blocks themselves (the q-net scorer, graph builds);
 //!   [`RowEpilogue`] then finishes a q-net layer row by row.
+//! - [`matmul_bf16`] with [`Bf16Rhs`]: the same product with both sides
+//!   rounded to bfloat16 and f32 sums (`vdpbf16ps` with AVX512_BF16: twice
+//!   the multiply-adds per instruction).
 //! - [`linear`], [`fused_residual_ln`], [`layer_norm_rows`], [`attention`]:
 //!   BERT layer steps, parallel on rayon's pool.
 //! - [`train`]: the steps of BERT's training pass (forwards that keep what
@@ -25,12 +28,16 @@
 //!
 //! Modules depend one way: `dispatch`, `act`, `tile` (the block product's
 //! operands) and `sweep` (row bodies) at the bottom; the instruction-set
-//! files `avx512` and `portable` on them; `block` and `rows`, which choose
+//! files `avx512`, `avx512_bf16` and `portable` on them (`bf16` lays out
+//! the bf16 product's operands and picks its file); `block` and `rows`, which choose
 //! between those files; the drivers `gemm` and `encoder` on top.
 
 mod act;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_bf16;
+mod bf16;
 mod block;
 mod dispatch;
 mod encoder;
@@ -42,6 +49,7 @@ mod tile;
 pub mod train;
 
 pub use act::{erf, Activation};
+pub use bf16::{from_bf16, matmul_bf16, to_bf16, Bf16Rhs};
 pub use dispatch::Isa;
 pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,

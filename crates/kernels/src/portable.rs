@@ -102,3 +102,25 @@ pub(crate) fn gelu_backward_rows(u: &[f32], dg: &[f32], du: &mut [f32]) {
         *du = dg * (cdf + u * (-0.5 * u * u).exp() * INV_SQRT_2PI);
     }
 }
+
+/// See [`crate::bf16::matmul_bf16`]: A as `m` rows of `kp` pair words, B
+/// in its panels; per pair, the even product is added, then the odd one
+/// (each exact in f32).
+pub(crate) fn matmul_bf16(m: usize, kp: usize, n: usize, a: &[u32], b: &[u32], c: &mut [f32]) {
+    use crate::bf16::from_bf16;
+    let half = |w: u32| (from_bf16(w as u16), from_bf16((w >> 16) as u16));
+    for i in 0..m {
+        let row = &a[i * kp..(i + 1) * kp];
+        for j in 0..n {
+            let (p, jj) = (j / NR, j % NR);
+            let mut acc = 0f32;
+            for (q, &w) in row.iter().enumerate() {
+                let (a0, a1) = half(w);
+                let (b0, b1) = half(b[(p * kp + q) * NR + jj]);
+                acc += a0 * b0;
+                acc += a1 * b1;
+            }
+            c[i * n + j] = acc;
+        }
+    }
+}

@@ -264,3 +264,85 @@ fn vector_exp_and_gelu_are_accurate() {
         }
     }
 }
+
+/// bf16 rounding: ties to even, exact values kept, NaN kept.
+#[test]
+fn bf16_rounds_to_nearest_even() {
+    for x in [0.0f32, 1.0, -2.5, 3.0e38, 1.0e-30] {
+        let h = to_bf16(x);
+        assert_eq!(
+            to_bf16(from_bf16(h)),
+            h,
+            "{x}: a bf16 value rounds to itself"
+        );
+    }
+    // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to even (1).
+    assert_eq!(from_bf16(to_bf16(1.0 + 1.0 / 256.0)), 1.0);
+    // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: to even.
+    assert_eq!(from_bf16(to_bf16(1.0 + 3.0 / 256.0)), 1.0 + 4.0 / 256.0);
+    assert_eq!(from_bf16(to_bf16(1.0 + 1.1 / 256.0)), 1.0 + 2.0 / 256.0);
+    assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+}
+
+/// The bf16 product against a naive f32 product of the bf16-rounded
+/// operands, on every instruction set, over tails in every direction (odd
+/// k, partial panels, short row groups, several k chunks); rows do not
+/// depend on the rows around them; the AVX512_BF16 path agrees with the
+/// portable one.
+#[test]
+fn matmul_bf16_matches_rounded_naive_on_every_isa() {
+    let round = |v: &[f32]| v.iter().map(|&x| from_bf16(to_bf16(x))).collect::<Vec<_>>();
+    let mut isas = vec![Isa::portable()];
+    if Isa::detect().has_bf16() {
+        isas.push(Isa::detect());
+    }
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (5, 3, 7),
+        (12, 16, 32),
+        (13, 17, 33),
+        (30, 130, 70),
+        (25, 384, 96),
+        (7, 200, 16),
+    ] {
+        let a = rand(m * k, (m * k + 3) as u64);
+        let b = rand(k * n, (k * n + 5) as u64);
+        let (ar, br) = (round(&a), round(&b));
+        let want: Vec<f32> = (0..m * n)
+            .map(|ij| {
+                (0..k)
+                    .map(|kk| ar[ij / n * k + kk] as f64 * br[kk * n + ij % n] as f64)
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        let rhs = Bf16Rhs::new(&b, k, n, n, 1);
+        let mut outs = Vec::new();
+        for &isa in &isas {
+            let (mut c, mut pack) = (vec![0f32; m * n], Vec::new());
+            crate::bf16::matmul_bf16_on(isa, m, &a, &rhs, &mut c, &mut pack);
+            assert_close(
+                &c,
+                &want,
+                1e-5 * (k as f32).sqrt(),
+                &format!("{isa:?} {m}x{k}x{n}"),
+            );
+            // The last row alone comes out bit-identical.
+            let mut one = vec![0f32; n];
+            crate::bf16::matmul_bf16_on(isa, 1, &a[(m - 1) * k..], &rhs, &mut one, &mut pack);
+            assert_eq!(
+                one[..],
+                c[(m - 1) * n..],
+                "{isa:?}: a row depends on its neighbours"
+            );
+            outs.push(c);
+        }
+        if let [portable, fast] = &outs[..] {
+            assert_close(
+                fast,
+                portable,
+                1e-5 * (k as f32).sqrt(),
+                "avx512_bf16 vs portable",
+            );
+        }
+    }
+}

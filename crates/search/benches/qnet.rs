@@ -21,7 +21,8 @@
 //!   RAYON_NUM_THREADS=2 cargo bench -p hypencoder-search --bench qnet
 //!
 //! Environment: BENCH_DOCS (100000), BENCH_BATCH_DOCS (8192), BENCH_QUERIES
-//! ("1,32"), BENCH_SHAPES ("768x2,768x6,384x2"), BENCH_MIN_TIME (3),
+//! ("1,32"), BENCH_SHAPES ("768x2,768x6,384x2"), BENCH_PRECISIONS
+//! ("f32,bf16": the q-net layers' number format), BENCH_MIN_TIME (3),
 //! BENCH_WORK (target/bench-qnet), BENCH_OUT (JSON results, optional).
 //! bench/run_qnet.sh runs this and the PyTorch side and prints ratios.
 
@@ -31,7 +32,7 @@ use std::time::Instant;
 use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig};
 use hypencoder_kernels::sgemm;
 use hypencoder_model::{Activation, QNet, QNetConfig};
-use hypencoder_search::{exhaustive, DotScorer, QNetScorer, BLOCK};
+use hypencoder_search::{exhaustive, DotScorer, Precision, QNetScorer, BLOCK};
 use serde_json::{json, Value};
 
 const TOP_K: usize = 100;
@@ -222,6 +223,7 @@ struct Opts {
     min_time: f64,
     queries: Vec<usize>,
     shapes: Vec<Shape>,
+    precisions: Vec<Precision>,
     work: PathBuf,
 }
 
@@ -270,51 +272,64 @@ fn bench_qnets(opts: &Opts, peaks: &serde_json::Map<String, Value>) -> Vec<Value
         min_time,
         ref queries,
         ref shapes,
+        ref precisions,
         ref work,
     } = *opts;
     let mut results = Vec::new();
     println!(
-        "\n{:<8} {:>7} {:>8} {:>14} {:>14} {:>9} {:>8} {:>5}",
-        "shape", "queries", "docs", "docs/s/query", "doc-scores/s", "GFLOP/s", "% crate", "runs"
+        "\n{:<8} {:>5} {:>7} {:>8} {:>14} {:>14} {:>9} {:>8} {:>5}",
+        "shape",
+        "prec",
+        "queries",
+        "docs",
+        "docs/s/query",
+        "doc-scores/s",
+        "GFLOP/s",
+        "% crate",
+        "runs"
     );
     for shape in shapes.iter() {
-        let config = shape.config();
-        let peak = peaks[&shape.dim.to_string()]["gflops"].as_f64().unwrap();
-        for &q in queries.iter() {
-            let n = if q == 1 {
-                n_docs
-            } else {
-                batch_docs.min(n_docs)
-            };
-            let index = write_docs(&work.join(format!("docs-{}x{n}", shape.dim)), n, shape.dim);
-            let vectors = index.vectors();
-            let mut rng = Rng(shape.hidden as u64 * 31 + shape.dim as u64);
-            let qnets: Vec<QNet> = (0..q).map(|_| random_qnet(&config, &mut rng)).collect();
-            let scorer = QNetScorer::new(qnets);
-            // Page the vectors in and start the pool before timing.
-            exhaustive(vectors, &DotScorer::new(vec![0.5; shape.dim], shape.dim), 1);
-            let (secs, reps) = best_time(min_time, || {
-                let hits = exhaustive(vectors, &scorer, TOP_K);
-                assert_eq!(hits.len(), q);
-            });
-            let scores = (n * q) as f64 / secs;
-            let gflops = scores * shape.flops() / 1e9;
-            println!(
-                "{:<8} {:>7} {:>8} {:>14.0} {:>14.0} {:>9.1} {:>7.1}% {:>5}",
-                shape.name,
-                q,
-                n,
-                n as f64 / secs,
-                scores,
-                gflops,
-                100.0 * gflops / peak,
-                reps
-            );
-            results.push(json!({
+        for &precision in precisions {
+            let config = shape.config();
+            let peak = peaks[&shape.dim.to_string()]["gflops"].as_f64().unwrap();
+            for &q in queries.iter() {
+                let n = if q == 1 {
+                    n_docs
+                } else {
+                    batch_docs.min(n_docs)
+                };
+                let index = write_docs(&work.join(format!("docs-{}x{n}", shape.dim)), n, shape.dim);
+                let vectors = index.vectors();
+                let mut rng = Rng(shape.hidden as u64 * 31 + shape.dim as u64);
+                let qnets: Vec<QNet> = (0..q).map(|_| random_qnet(&config, &mut rng)).collect();
+                let scorer = QNetScorer::with_precision(qnets, precision);
+                // Page the vectors in and start the pool before timing.
+                exhaustive(vectors, &DotScorer::new(vec![0.5; shape.dim], shape.dim), 1);
+                let (secs, reps) = best_time(min_time, || {
+                    let hits = exhaustive(vectors, &scorer, TOP_K);
+                    assert_eq!(hits.len(), q);
+                });
+                let scores = (n * q) as f64 / secs;
+                let gflops = scores * shape.flops() / 1e9;
+                println!(
+                    "{:<8} {:>5} {:>7} {:>8} {:>14.0} {:>14.0} {:>9.1} {:>7.1}% {:>5}",
+                    shape.name,
+                    precision.name(),
+                    q,
+                    n,
+                    n as f64 / secs,
+                    scores,
+                    gflops,
+                    100.0 * gflops / peak,
+                    reps
+                );
+                results.push(json!({
                 "kind": "qnet", "shape": shape.name, "dim": shape.dim, "hidden": shape.hidden,
+                "precision": precision.name(),
                 "queries": q, "docs": n, "seconds": secs, "runs": reps,
                 "doc_scores_per_s": scores, "gflops": gflops, "pct_gemm_crate": 100.0 * gflops / peak,
             }));
+            }
         }
     }
 
@@ -373,6 +388,10 @@ fn main() {
         .split(',')
         .map(|s| Shape::parse(s.trim()))
         .collect();
+    let precisions: Vec<Precision> = env_or("BENCH_PRECISIONS", "f32,bf16".to_string())
+        .split(',')
+        .map(|p| Precision::parse(p.trim()).expect("BENCH_PRECISIONS: f32 or bf16"))
+        .collect();
     let work: PathBuf = std::env::var("BENCH_WORK")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -390,6 +409,7 @@ fn main() {
         min_time,
         queries,
         shapes,
+        precisions,
         work,
     };
     let peaks = sgemm_peaks(&opts.shapes);

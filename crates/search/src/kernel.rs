@@ -7,6 +7,8 @@
 //! - [`matmul`] with a packed [`Rhs`]: the q-net layers. With AVX-512 the
 //!   kernels crate's own micro-kernel runs; elsewhere the `gemm` crate (built
 //!   with its `x86-v4` feature, see the root Cargo.toml).
+//! - [`matmul_bf16`] with a [`Bf16Rhs`]: the q-net layers at
+//!   `Precision::Bf16` (AVX512_BF16's `vdpbf16ps`, portable code elsewhere).
 //! - [`sgemm`]: the `gemm` crate on strided operands (dot-product scoring,
 //!   graph builds).
 //! - [`RowEpilogue`]: bias, activation, LayerNorm, residual and the final
@@ -16,4 +18,6 @@
 //! row's position in it (fixed k order, no k-splitting), so scores do not
 //! depend on block boundaries or thread count.
 
-pub(crate) use hypencoder_kernels::{dot, dots, matmul, sgemm, Rhs, RowEpilogue};
+pub(crate) use hypencoder_kernels::{
+    dot, dots, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue,
+};

@@ -52,5 +52,5 @@ pub use plan::{
     batch_scorer, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide, Plan,
     SearchError, SearchParams, Walk,
 };
-pub use scorer::{DotScorer, QNetScorer, Scorer, ScratchSpace};
+pub use scorer::{DotScorer, Precision, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

@@ -17,7 +17,7 @@ use crate::fusion::{fuse, score_rows, Candidate, Fusion};
 use crate::graph_search::{
     graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphParams,
 };
-use crate::scorer::{DotScorer, QNetScorer, Scorer};
+use crate::scorer::{DotScorer, Precision, QNetScorer, Scorer};
 use crate::topk::Hit;
 
 /// What can go wrong planning or running a search.
@@ -177,6 +177,9 @@ pub struct SearchParams {
     pub paper: GraphParams,
     /// Seed for drawing entry points.
     pub seed: u64,
+    /// The number format q-net layers multiply in (dot products of
+    /// bi-encoders stay f32).
+    pub precision: Precision,
 }
 
 impl Default for SearchParams {
@@ -192,6 +195,7 @@ impl Default for SearchParams {
             beam: BeamParams::default(),
             paper: GraphParams::default(),
             seed: 43,
+            precision: Precision::F32,
         }
     }
 }
@@ -238,6 +242,7 @@ pub struct Plan<'c, 'a> {
     mode: Mode,
     method: Method,
     k: usize,
+    precision: Precision,
 }
 
 impl<'c, 'a> Plan<'c, 'a> {
@@ -289,6 +294,7 @@ impl<'c, 'a> Plan<'c, 'a> {
             mode,
             method,
             k,
+            precision: params.precision,
         })
     }
 
@@ -316,7 +322,7 @@ impl<'c, 'a> Plan<'c, 'a> {
         let reps = model.encode_queries(queries)?;
         match &self.method {
             Method::Neural(Neural::Exhaustive) => {
-                let scorer = batch_scorer(reps, model.dim())?;
+                let scorer = batch_scorer(reps, model.dim(), self.precision)?;
                 let hits = self.corpus.merged(queries.len(), self.k, |part, k| {
                     Ok::<_, SearchError>(exhaustive(part.index.vectors(), scorer.as_ref(), k))
                 })?;
@@ -326,12 +332,12 @@ impl<'c, 'a> Plan<'c, 'a> {
                 })
             }
             Method::Neural(neural) => {
-                let scorers = query_scorers(reps, model.dim())?;
+                let scorers = query_scorers(reps, model.dim(), self.precision)?;
                 Ok(self.neural_hits(neural, &scorers, self.k))
             }
             Method::Bm25 => unreachable!("answered above"),
             Method::Rerank { candidates } => {
-                let scorers = query_scorers(reps, model.dim())?;
+                let scorers = query_scorers(reps, model.dim(), self.precision)?;
                 let found: Vec<(Vec<Hit>, usize)> = queries
                     .par_iter()
                     .zip(&scorers)
@@ -351,7 +357,7 @@ impl<'c, 'a> Plan<'c, 'a> {
                 fusion,
                 neural,
             } => {
-                let scorers = query_scorers(reps, model.dim())?;
+                let scorers = query_scorers(reps, model.dim(), self.precision)?;
                 let neural = self.neural_hits(neural, &scorers, *candidates);
                 let found: Vec<(Vec<Hit>, usize)> = queries
                     .par_iter()
@@ -594,9 +600,15 @@ fn gathered(found: Vec<(Vec<Hit>, usize)>) -> Found {
 
 /// One scorer for a batch of encoded queries, for exhaustive search: q-nets
 /// for a Hypencoder, dot products for a bi-encoder.
-pub fn batch_scorer(reps: QueryRepresentation, dim: usize) -> Result<Box<dyn Scorer>, ModelError> {
+pub fn batch_scorer(
+    reps: QueryRepresentation,
+    dim: usize,
+    precision: Precision,
+) -> Result<Box<dyn Scorer>, ModelError> {
     Ok(match reps {
-        QueryRepresentation::QNets(q) => Box::new(QNetScorer::new(q.split()?)),
+        QueryRepresentation::QNets(q) => {
+            Box::new(QNetScorer::with_precision(q.split()?, precision))
+        }
         QueryRepresentation::Vectors(v) => {
             let flat: Vec<f32> = v.flatten_all()?.to_vec1()?;
             Box::new(DotScorer::new(flat, dim))
@@ -609,12 +621,15 @@ pub fn batch_scorer(reps: QueryRepresentation, dim: usize) -> Result<Box<dyn Sco
 pub fn query_scorers(
     reps: QueryRepresentation,
     dim: usize,
+    precision: Precision,
 ) -> Result<Vec<Box<dyn Scorer>>, ModelError> {
     Ok(match reps {
         QueryRepresentation::QNets(q) => q
             .split()?
             .into_iter()
-            .map(|qnet| Box::new(QNetScorer::new(vec![qnet])) as Box<dyn Scorer>)
+            .map(|qnet| {
+                Box::new(QNetScorer::with_precision(vec![qnet], precision)) as Box<dyn Scorer>
+            })
             .collect(),
         QueryRepresentation::Vectors(v) => v
             .to_vec2::<f32>()?

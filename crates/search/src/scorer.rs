@@ -2,7 +2,7 @@
 
 use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
-use crate::kernel::{dots, matmul, sgemm, Rhs, RowEpilogue};
+use crate::kernel::{dots, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue};
 
 /// Buffers a scorer reuses across blocks; one per worker thread.
 #[derive(Default)]
@@ -11,6 +11,71 @@ pub struct ScratchSpace {
     b: Vec<f32>,
     /// The matrix kernel's re-laid copy of its left operand.
     pack: Vec<f32>,
+    /// The same for the bf16 kernel.
+    pack_bf16: Vec<u32>,
+}
+
+/// The number format q-net layers multiply in. Sums are f32 in every one;
+/// LayerNorm, activations, residuals and the last layer stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 throughout (matches the reference implementation).
+    #[default]
+    F32,
+    /// Weights and each layer's input rounded to bfloat16 (8-bit mantissa):
+    /// twice the multiply-adds per instruction with AVX512_BF16.
+    Bf16,
+}
+
+impl Precision {
+    /// The name `--precision` takes and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses "f32" or "bf16".
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "f32" => Some(Precision::F32),
+            "bf16" => Some(Precision::Bf16),
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU runs it on its own instructions (bf16 otherwise
+    /// runs portable code: correct, but several times slower than f32).
+    pub fn native(self) -> bool {
+        match self {
+            Precision::F32 => true,
+            Precision::Bf16 => Isa::detect().has_bf16(),
+        }
+    }
+}
+
+/// One hidden layer's weights, in the kernel layout of the precision.
+enum Layer {
+    F32(Rhs),
+    Bf16(Bf16Rhs),
+}
+
+impl Layer {
+    fn n(&self) -> usize {
+        match self {
+            Layer::F32(w) => w.n(),
+            Layer::Bf16(w) => w.n(),
+        }
+    }
+
+    /// `c = x . w` for `m` rows.
+    fn matmul(&self, m: usize, x: &[f32], c: &mut [f32], scratch: (&mut Vec<f32>, &mut Vec<u32>)) {
+        match self {
+            Layer::F32(w) => matmul(m, x, w, c, scratch.0),
+            Layer::Bf16(w) => matmul_bf16(m, x, w, c, scratch.1),
+        }
+    }
 }
 
 /// Scores a block of documents for a batch of queries.
@@ -77,7 +142,7 @@ impl Scorer for DotScorer {
 /// One q-net with its weights in the kernel's layout (packed once here, not
 /// per block).
 struct Prepared {
-    layers: Vec<Rhs>,
+    layers: Vec<Layer>,
     biases: Vec<Vec<f32>>,
     last: Vec<f32>,
     activation: Activation,
@@ -99,6 +164,11 @@ impl QNetScorer {
     /// Scores with these q-nets, one per query; all take vectors of one
     /// width. Weights are packed for the kernel here, once.
     pub fn new(qnets: Vec<QNet>) -> Self {
+        Self::with_precision(qnets, Precision::F32)
+    }
+
+    /// As [`Self::new`], multiplying in `precision`.
+    pub fn with_precision(qnets: Vec<QNet>, precision: Precision) -> Self {
         let dim = qnets.first().map_or(0, |q| q.config.vector_dimensions[0]);
         assert!(
             qnets.iter().all(|q| q.config.vector_dimensions[0] == dim),
@@ -113,7 +183,10 @@ impl QNetScorer {
                 let layers = weights
                     .iter()
                     .zip(c.weight_shapes())
-                    .map(|(w, (i, o))| Rhs::new(w, i, o, o, 1))
+                    .map(|(w, (i, o))| match precision {
+                        Precision::F32 => Layer::F32(Rhs::new(w, i, o, o, 1)),
+                        Precision::Bf16 => Layer::Bf16(Bf16Rhs::new(w, i, o, o, 1)),
+                    })
                     .collect();
                 Prepared {
                     layers,
@@ -137,7 +210,12 @@ impl QNetScorer {
         out: &mut [f32],
         scratch: &mut ScratchSpace,
     ) {
-        let ScratchSpace { a, b, pack } = scratch;
+        let ScratchSpace {
+            a,
+            b,
+            pack,
+            pack_bf16,
+        } = scratch;
         let hidden = qnet.layers.len();
         if hidden == 0 {
             return dots(docs, n, self.dim, &qnet.last, out);
@@ -145,7 +223,7 @@ impl QNetScorer {
         for (j, w) in qnet.layers.iter().enumerate() {
             let x: &[f32] = if j == 0 { docs } else { a };
             b.resize(n * w.n(), 0.0);
-            matmul(n, x, w, b, pack);
+            w.matmul(n, x, b, (pack, pack_bf16));
             let mut e = RowEpilogue {
                 bias: &qnet.biases[j],
                 activation: qnet.activation,

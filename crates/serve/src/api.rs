@@ -4,7 +4,9 @@
 //! [`SearchParams`]. Field names follow the CLI's flags (`--rrf-k` is
 //! `rrf_k`), so a request reads like the command that would answer it.
 
-use hypencoder_search::{BeamParams, Fusion, GraphParams, Mode, NeuralSide, SearchParams, Walk};
+use hypencoder_search::{
+    BeamParams, Fusion, GraphParams, Mode, NeuralSide, Precision, SearchParams, Walk,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -82,6 +84,16 @@ pub enum AlgorithmName {
     Paper,
 }
 
+/// The number format q-net layers multiply in (`--precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecisionName {
+    /// f32 throughout, as the reference implementation.
+    F32,
+    /// Weights and layer inputs rounded to bfloat16, sums in f32.
+    Bf16,
+}
+
 /// `POST /v1/indexes/{name}/search`: one `query` or a batch of `queries`,
 /// and the settings the CLI's `search` takes (absent ones take its
 /// defaults). `GET .../search?q=...` takes the same fields as parameters,
@@ -129,6 +141,8 @@ pub struct SearchRequest {
     pub no_early_stop: bool,
     /// Graph search: seed for the entry points [default: 43].
     pub seed: Option<u64>,
+    /// Number format of the q-net layers' products [default: f32].
+    pub precision: Option<PrecisionName>,
 }
 
 /// A request checked against the server's limits: its queries (and whether
@@ -268,6 +282,11 @@ impl SearchRequest {
                 early_stop: !s.no_early_stop,
             },
             seed: s.seed.unwrap_or(defaults.seed),
+            precision: match s.precision {
+                None => defaults.precision,
+                Some(PrecisionName::F32) => Precision::F32,
+                Some(PrecisionName::Bf16) => Precision::Bf16,
+            },
         }
     }
 }
@@ -530,7 +549,8 @@ fn field_of(path: &str, message: &str) -> Option<String> {
         ModeName,
         FusionName,
         NeuralName,
-        AlgorithmName
+        AlgorithmName,
+        PrecisionName
     ))
 )]
 pub struct ApiDoc;

@@ -7,7 +7,7 @@
 
 use clap::ValueEnum;
 use hypencoder_index::Dtype;
-use hypencoder_search::{GraphMetric, NeuralSide, Walk};
+use hypencoder_search::{GraphMetric, NeuralSide, Precision, Walk};
 use hypencoder_train::{InitStyle, Kind, LossKind, Mode as TrainMode};
 
 /// `index --dtype`: how vectors are stored.
@@ -161,6 +161,24 @@ impl From<AlgorithmArg> for Walk {
         match arg {
             AlgorithmArg::Beam => Walk::Beam,
             AlgorithmArg::Paper => Walk::Paper,
+        }
+    }
+}
+
+/// `search --precision`: the number format q-net layers multiply in.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    // f32 throughout, as the reference implementation.
+    F32,
+    // Weights and layer inputs rounded to bfloat16, sums in f32.
+    Bf16,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(arg: PrecisionArg) -> Self {
+        match arg {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Bf16 => Precision::Bf16,
         }
     }
 }

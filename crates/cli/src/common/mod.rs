@@ -15,7 +15,7 @@ mod progress;
 
 pub use choices::{
     AlgorithmArg, ConstructionArg, DtypeArg, FormatArg, FusionArg, InitArg, KindArg, LossArg,
-    MetricArg, ModeArg, NeuralArg, TrainModeArg,
+    MetricArg, ModeArg, NeuralArg, PrecisionArg, TrainModeArg,
 };
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
 pub use graph::build_graph;

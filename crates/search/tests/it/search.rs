@@ -3,8 +3,10 @@
 //! against a full sort, across block boundaries and storage types.
 
 use hypencoder_index::Dtype;
-use hypencoder_model::{Model, QueryRepresentation};
-use hypencoder_search::{exhaustive, DotScorer, Hit, QNetScorer, Scorer, ScratchSpace, BLOCK};
+use hypencoder_model::{Activation, Model, QNet, QNetConfig, QueryRepresentation};
+use hypencoder_search::{
+    exhaustive, DotScorer, Hit, Precision, QNetScorer, Scorer, ScratchSpace, BLOCK,
+};
 use hypencoder_test_support::{fixture, fixture_texts, Rng, Scratch};
 
 use crate::write_index;
@@ -59,6 +61,79 @@ fn qnet_kernel_matches_model_reference() {
                     "{name}: exhaustive uses the kernel's scores"
                 );
             }
+        }
+    }
+}
+
+/// A random q-net of `hidden` layers over `dim`-d vectors, shaped as the
+/// official converter builds them, with Glorot-scaled weights (trained
+/// q-nets keep pre-activations O(1) too).
+fn random_qnet(dim: usize, hidden: usize, rng: &mut Rng) -> QNet {
+    let mut dims = vec![dim; hidden + 1];
+    dims.push(1);
+    let config = QNetConfig {
+        vector_dimensions: dims,
+        activation: Activation::Relu,
+        do_layer_norm: true,
+        do_residual: true,
+        do_residual_on_last: false,
+        layer_norm_before_residual: true,
+    };
+    let weights = config
+        .weight_shapes()
+        .iter()
+        .map(|&(i, o)| (0..i * o).map(|_| rng.f32() / (i as f32).sqrt()).collect())
+        .collect();
+    let biases = config
+        .bias_sizes()
+        .iter()
+        .map(|&o| (0..o).map(|_| 0.1 * rng.f32()).collect())
+        .collect();
+    QNet {
+        config,
+        weights,
+        biases,
+    }
+}
+
+/// bf16 q-net layers against f32 ones: every score within 3% of the
+/// spread of its query's scores, and each query's best document the same
+/// unless the f32 scores of the two are within that error (weights and
+/// layer inputs keep 8 bits of mantissa; sums stay f32).
+/// bench/run_precision.sh measures ranking quality on a real model.
+#[test]
+fn bf16_qnet_scores_stay_close_to_f32() {
+    let mut rng = Rng::new(11);
+    let (n, dim) = (300, 96);
+    let docs: Vec<f32> = rng.f32s(n * dim);
+    for hidden in [1, 2, 6] {
+        let qnets: Vec<QNet> = (0..8).map(|_| random_qnet(dim, hidden, &mut rng)).collect();
+        let score = |precision| {
+            let scorer = QNetScorer::with_precision(qnets.clone(), precision);
+            let mut out = vec![0.0; qnets.len() * n];
+            scorer.score_block(&docs, n, &mut out, &mut ScratchSpace::default());
+            out
+        };
+        let (want, got) = (score(Precision::F32), score(Precision::Bf16));
+        assert_ne!(want, got, "bf16 computed nothing different");
+        for (q, (w, g)) in want.chunks(n).zip(got.chunks(n)).enumerate() {
+            let mean = w.iter().sum::<f32>() / n as f32;
+            let spread = (w.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n as f32).sqrt();
+            let worst = w
+                .iter()
+                .zip(g)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                worst < 0.03 * spread,
+                "{hidden} layers, q{q}: off by {worst}, spread {spread}"
+            );
+            let best = |s: &[f32]| (0..n).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+            let (bw, bg) = (best(w), best(g));
+            assert!(
+                bw == bg || (w[bw] - w[bg]).abs() <= 2.0 * worst,
+                "{hidden} layers, q{q}"
+            );
         }
     }
 }

@@ -9,7 +9,10 @@ NoTorchLinear / NoTorchDenseBlock): per hidden layer
 output. Documents go through in chunks, each chunk expanded to every query
 (`x[None].expand(Q, -1, -1)`), scores kept and `torch.topk` at the end, as the
 reference's exhaustive scoring does. The chunk size is the fastest of a few
-(timed on a slice first). CPU, float32, `torch.inference_mode()`,
+(timed on a slice first). CPU, `torch.inference_mode()`, float32 and (with
+`--dtypes f32,bf16`) the same computation in bfloat16 (documents, weights,
+biases and every op in torch.bfloat16: PyTorch's own bf16 CPU path, oneDNN
+or MKL where they support it),
 `torch.set_num_threads(--threads)`. The reference's `y = x.clone()` before
 each layer (a no-op without dropout) is left out, in PyTorch's favour.
 
@@ -64,7 +67,12 @@ def sampled_docs(n, dim, seed):
     return torch.from_numpy(v)
 
 
-def random_qnets(q, shape, seed):
+def random_qnets(q, shape, seed, dtype=torch.float32):
+    weights, biases = random_qnets_f32(q, shape, seed)
+    return [w.to(dtype) for w in weights], [b.to(dtype) for b in biases]
+
+
+def random_qnets_f32(q, shape, seed):
     g = torch.Generator().manual_seed(seed)
     d, h = shape["dim"], shape["hidden"]
     weights = [torch.randn(q, d, d, generator=g) / d**0.5 for _ in range(h)]
@@ -92,7 +100,7 @@ def qnet_forward(x, weights, biases):
 def exhaustive(docs, weights, biases, chunk):
     q = weights[0].shape[0]
     n = docs.shape[0]
-    scores = torch.empty(q, n)
+    scores = torch.empty(q, n, dtype=docs.dtype)
     for s in range(0, n, chunk):
         x = docs[s : s + chunk].unsqueeze(0).expand(q, -1, -1)
         scores[:, s : s + chunk] = qnet_forward(x, weights, biases).squeeze(-1)
@@ -118,6 +126,7 @@ def main():
     p.add_argument("--queries", default="1,32")
     p.add_argument("--shapes", default="768x2,768x6,384x2")
     p.add_argument("--min-time", type=float, default=3.0)
+    p.add_argument("--dtypes", default="f32,bf16", help="q-net number formats to time: f32, bf16")
     p.add_argument("--rust-json", help="results of crates/search/benches/qnet.rs, for the ratio table")
     p.add_argument("--out", help="write PyTorch results here (JSON)")
     args = p.parse_args()
@@ -138,35 +147,39 @@ def main():
         peaks[str(d)] = {"gflops": max(rows.values()), "by_rows": rows}
 
     results = []
-    print(f"\n{'shape':<8} {'queries':>7} {'docs':>8} {'chunk':>6} {'docs/s/query':>14} "
+    dtypes = {"f32": torch.float32, "bf16": torch.bfloat16}
+    print(f"\n{'shape':<8} {'dtype':>5} {'queries':>7} {'docs':>8} {'chunk':>6} {'docs/s/query':>14} "
           f"{'doc-scores/s':>14} {'GFLOP/s':>9} {'runs':>5}")
     with torch.inference_mode():
         for shape in shapes:
-            for q in queries:
-                n = args.docs if q == 1 else min(args.batch_docs, args.docs)
-                docs = sampled_docs(n, shape["dim"], seed=shape["dim"] + n)
-                weights, biases = random_qnets(q, shape, seed=shape["hidden"] * 31 + shape["dim"])
-                # The fairest chunk: fastest on a slice (q x chunk x d floats stay < ~400 MB).
-                trial = docs[: min(n, 16384 if q == 1 else 1024)]
-                candidates = [c for c in (64, 256, 1024, 4096, 16384)
-                              if q * c * shape["dim"] * 4 <= 400e6 and c <= len(trial) and (q > 1 or c >= 256)]
-                timing = {}
-                for c in candidates:
-                    exhaustive(trial, weights, biases, c)  # warm-up
-                    t0 = time.perf_counter()
-                    exhaustive(trial, weights, biases, c)
-                    timing[c] = time.perf_counter() - t0
-                chunk = min(timing, key=timing.get)
-                secs, reps = best_time(args.min_time, lambda: exhaustive(docs, weights, biases, chunk))
-                scores = n * q / secs
-                gflops = scores * flops(shape) / 1e9
-                print(f"{shape['name']:<8} {q:>7} {n:>8} {chunk:>6} {n / secs:>14.0f} {scores:>14.0f} "
-                      f"{gflops:>9.1f} {reps:>5}")
-                results.append({
-                    "kind": "qnet", "shape": shape["name"], "queries": q, "docs": n, "chunk": chunk,
-                    "chunk_trial_seconds": {str(k): v for k, v in timing.items()},
-                    "seconds": secs, "runs": reps, "doc_scores_per_s": scores, "gflops": gflops,
-                })
+            for dtype_name in args.dtypes.split(","):
+                dtype = dtypes[dtype_name]
+                for q in queries:
+                    n = args.docs if q == 1 else min(args.batch_docs, args.docs)
+                    docs = sampled_docs(n, shape["dim"], seed=shape["dim"] + n).to(dtype)
+                    weights, biases = random_qnets(q, shape, seed=shape["hidden"] * 31 + shape["dim"], dtype=dtype)
+                    # The fairest chunk: fastest on a slice (q x chunk x d floats stay < ~400 MB).
+                    trial = docs[: min(n, 16384 if q == 1 else 1024)]
+                    candidates = [c for c in (64, 256, 1024, 4096, 16384)
+                                  if q * c * shape["dim"] * 4 <= 400e6 and c <= len(trial) and (q > 1 or c >= 256)]
+                    timing = {}
+                    for c in candidates:
+                        exhaustive(trial, weights, biases, c)  # warm-up
+                        t0 = time.perf_counter()
+                        exhaustive(trial, weights, biases, c)
+                        timing[c] = time.perf_counter() - t0
+                    chunk = min(timing, key=timing.get)
+                    secs, reps = best_time(args.min_time, lambda: exhaustive(docs, weights, biases, chunk))
+                    scores = n * q / secs
+                    gflops = scores * flops(shape) / 1e9
+                    print(f"{shape['name']:<8} {dtype_name:>5} {q:>7} {n:>8} {chunk:>6} {n / secs:>14.0f} "
+                          f"{scores:>14.0f} {gflops:>9.1f} {reps:>5}")
+                    results.append({
+                        "kind": "qnet", "shape": shape["name"], "dtype": dtype_name, "queries": q, "docs": n,
+                        "chunk": chunk,
+                        "chunk_trial_seconds": {str(k): v for k, v in timing.items()},
+                        "seconds": secs, "runs": reps, "doc_scores_per_s": scores, "gflops": gflops,
+                    })
 
     report = {"torch": torch.__version__, "threads": args.threads, "mkl_sgemm_peak": peaks, "results": results}
     if args.out:
@@ -178,21 +191,25 @@ def main():
     with open(args.rust_json) as f:
         rust = json.load(f)
     print("\nSame run, same shapes; doc-scores/s = (query, document) pairs scored per second.")
-    print("% peak = GFLOP/s / best sgemm GFLOP/s at d x d on this machine (max of MKL and the gemm crate).")
-    print(f"\n{'shape':<8} {'queries':>7} {'Rust docs/s':>13} {'PyTorch docs/s':>15} {'Rust/PyTorch':>13} "
-          f"{'Rust %peak':>11} {'PyTorch %peak':>14} {'Rust %gemm-crate':>17}")
+    print("% peak = GFLOP/s / best f32 sgemm GFLOP/s at d x d on this machine (max of MKL and the gemm crate).")
+    def find(rows, shape, q, dtype, key):
+        return next((r for r in rows if r["kind"] == "qnet" and r["shape"] == shape and r["queries"] == q
+                     and r.get(key, "f32") == dtype), None)
+    print(f"\n{'shape':<8} {'queries':>7} {'Rust f32':>10} {'Rust bf16':>10} {'Torch f32':>10} {'Torch bf16':>11} "
+          f"{'f32/Torch f32':>14} {'bf16/Torch f32':>15} {'bf16/Torch bf16':>16} {'bf16 %peak':>11}")
     for r in rust["results"]:
-        if r["kind"] != "qnet":
+        if r["kind"] != "qnet" or r.get("precision", "f32") != "f32":
             continue
-        t = next((t for t in results if t["shape"] == r["shape"] and t["queries"] == r["queries"]), None)
-        if t is None:
-            continue
+        shape, q = r["shape"], r["queries"]
+        rb = find(rust["results"], shape, q, "bf16", "precision")
+        tf = find(results, shape, q, "f32", "dtype")
+        tb = find(results, shape, q, "bf16", "dtype")
+        rate = lambda x: x["doc_scores_per_s"] if x else float("nan")
         d = str(r["dim"])
-        crate = rust["sgemm_peak"][d]["gflops"]
-        peak = max(peaks[d]["gflops"], crate)
-        print(f"{r['shape']:<8} {r['queries']:>7} {r['doc_scores_per_s']:>13.0f} {t['doc_scores_per_s']:>15.0f} "
-              f"{r['doc_scores_per_s'] / t['doc_scores_per_s']:>12.2f}x {100 * r['gflops'] / peak:>10.0f}% "
-              f"{100 * t['gflops'] / peak:>13.0f}% {100 * r['gflops'] / crate:>16.0f}%")
+        peak = max(peaks[d]["gflops"], rust["sgemm_peak"][d]["gflops"])
+        print(f"{shape:<8} {q:>7} {rate(r):>10.0f} {rate(rb):>10.0f} {rate(tf):>10.0f} {rate(tb):>11.0f} "
+              f"{rate(r) / rate(tf):>13.2f}x {rate(rb) / rate(tf):>14.2f}x {rate(rb) / rate(tb):>15.2f}x "
+              f"{100 * (rb['gflops'] if rb else float('nan')) / peak:>10.0f}%")
     for d, v in rust["sgemm_peak"].items():
         print(f"sgemm d={d}: gemm crate {v['gflops']:.0f} GFLOP/s, MKL {peaks[d]['gflops']:.0f} GFLOP/s "
               f"({args.threads} threads)")

@@ -26,7 +26,8 @@ pub struct IndexArgs {
     /// complete; rerunning an interrupted build resumes it.
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
-    /// How vectors are stored: f32, or f16 (half the size).
+    /// How vectors are stored: f32, f16 (half the size) or bf16 (half the
+    /// size; searched at bf16 precision by default).
     #[arg(long, value_name = "TYPE", value_enum, default_value = "f32")]
     pub dtype: DtypeArg,
     /// Do not store document texts (search results then show ids only).

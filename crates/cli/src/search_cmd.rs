@@ -112,10 +112,11 @@ pub struct SearchArgs {
     pub seed: u64,
     /// Number format of the q-net layers' products: f32 (as the reference
     /// implementation) or bf16 (weights and layer inputs rounded to
-    /// bfloat16, sums in f32; about 1.6x faster where the CPU has
-    /// AVX512_BF16, see bench/README-qnet.md).
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
-    pub precision: PrecisionArg,
+    /// bfloat16, sums in f32; faster where the CPU has AVX512_BF16, see
+    /// bench/README-qnet.md) [default: bf16 for an index stored in bf16,
+    /// else f32].
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// Run tag (last column of TREC output).
     #[arg(long, value_name = "NAME", default_value = "hypencoder")]
     pub tag: String,
@@ -197,7 +198,7 @@ impl SearchArgs {
                 early_stop: !self.no_early_stop,
             },
             seed: self.seed,
-            precision: self.precision.into(),
+            precision: self.precision.map(Into::into),
         }
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!   0  magic  b"HYPVEC\0\x01"
-//!   8  u32    dtype (0 = f32, 1 = f16)
+//!   8  u32    dtype (0 = f32, 1 = f16, 2 = bf16)
 //!  12  u32    reserved (0)
 //!  16  u64    count
 //!  24  u64    dim
@@ -59,6 +59,10 @@ pub enum Dtype {
     /// IEEE 754 half precision (half the disk and page cache; vectors are
     /// widened to f32 when read).
     F16,
+    /// bfloat16: f32's range with 8 bits of mantissa (half the disk and
+    /// page cache; exactly what bf16 q-net layers read, so searching it at
+    /// `bf16` precision loses nothing more).
+    Bf16,
 }
 
 impl Dtype {
@@ -66,7 +70,7 @@ impl Dtype {
     pub fn size(self) -> usize {
         match self {
             Dtype::F32 => 4,
-            Dtype::F16 => 2,
+            Dtype::F16 | Dtype::Bf16 => 2,
         }
     }
 
@@ -75,6 +79,7 @@ impl Dtype {
         match self {
             Dtype::F32 => 0,
             Dtype::F16 => 1,
+            Dtype::Bf16 => 2,
         }
     }
 
@@ -82,15 +87,17 @@ impl Dtype {
         match code {
             0 => Some(Dtype::F32),
             1 => Some(Dtype::F16),
+            2 => Some(Dtype::Bf16),
             _ => None,
         }
     }
 
-    /// Parses "f32" or "f16".
+    /// Parses "f32", "f16" or "bf16".
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "f32" => Some(Dtype::F32),
             "f16" => Some(Dtype::F16),
+            "bf16" => Some(Dtype::Bf16),
             _ => None,
         }
     }

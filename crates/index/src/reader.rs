@@ -109,6 +109,10 @@ impl Vectors {
                 .chunks_exact(2)
                 .map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f32())
                 .collect(),
+            Dtype::Bf16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f32())
+                .collect(),
         })
     }
 }

@@ -293,6 +293,13 @@ impl IndexWriter {
                             .at(&vec_path)?;
                     }
                 }
+                Dtype::Bf16 => {
+                    for c in buf.chunks_exact(4) {
+                        let v = f32::from_le_bytes(c.try_into().unwrap());
+                        out.write_all(&half::bf16::from_f32(v).to_le_bytes())
+                            .at(&vec_path)?;
+                    }
+                }
             }
         }
         out.finish()

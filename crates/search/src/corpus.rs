@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use hypencoder_index::{Bm25Stats, Index, IndexError, LiveIndex, Tombstones};
+use hypencoder_index::{Bm25Stats, Dtype, Index, IndexError, LiveIndex, Tombstones};
 
 use crate::topk::Hit;
 
@@ -106,6 +106,13 @@ impl<'a> Corpus<'a> {
     /// Documents not deleted.
     pub fn live_docs(&self) -> usize {
         self.parts.iter().map(|p| p.index.len() - p.deleted()).sum()
+    }
+
+    /// How the vectors are stored (every part alike).
+    pub fn dtype(&self) -> Dtype {
+        self.parts
+            .first()
+            .map_or(Dtype::F32, |p| p.index.manifest().dtype)
     }
 
     /// Whether every part has a neighbour graph.

@@ -178,8 +178,9 @@ pub struct SearchParams {
     /// Seed for drawing entry points.
     pub seed: u64,
     /// The number format q-net layers multiply in (dot products of
-    /// bi-encoders stay f32).
-    pub precision: Precision,
+    /// bi-encoders stay f32); `None` is [`Precision::default_for`] the
+    /// index's storage.
+    pub precision: Option<Precision>,
 }
 
 impl Default for SearchParams {
@@ -195,7 +196,7 @@ impl Default for SearchParams {
             beam: BeamParams::default(),
             paper: GraphParams::default(),
             seed: 43,
-            precision: Precision::F32,
+            precision: None,
         }
     }
 }
@@ -294,7 +295,9 @@ impl<'c, 'a> Plan<'c, 'a> {
             mode,
             method,
             k,
-            precision: params.precision,
+            precision: params
+                .precision
+                .unwrap_or_else(|| Precision::default_for(corpus.dtype())),
         })
     }
 

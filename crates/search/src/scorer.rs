@@ -1,5 +1,6 @@
 //! Scorers: what a query does to a block of document vectors.
 
+use hypencoder_index::Dtype;
 use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
 use crate::kernel::{dots, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue};
@@ -42,6 +43,16 @@ impl Precision {
             "f32" => Some(Precision::F32),
             "bf16" => Some(Precision::Bf16),
             _ => None,
+        }
+    }
+
+    /// The precision an index stored as `dtype` is searched at unless asked
+    /// otherwise: bf16 for bf16 vectors (its layers read them exactly), f32
+    /// for the rest.
+    pub fn default_for(dtype: Dtype) -> Self {
+        match dtype {
+            Dtype::Bf16 => Precision::Bf16,
+            Dtype::F32 | Dtype::F16 => Precision::F32,
         }
     }
 

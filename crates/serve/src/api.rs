@@ -141,7 +141,8 @@ pub struct SearchRequest {
     pub no_early_stop: bool,
     /// Graph search: seed for the entry points [default: 43].
     pub seed: Option<u64>,
-    /// Number format of the q-net layers' products [default: f32].
+    /// Number format of the q-net layers' products [default: bf16 for an
+    /// index stored in bf16, else f32].
     pub precision: Option<PrecisionName>,
 }
 
@@ -282,11 +283,10 @@ impl SearchRequest {
                 early_stop: !s.no_early_stop,
             },
             seed: s.seed.unwrap_or(defaults.seed),
-            precision: match s.precision {
-                None => defaults.precision,
-                Some(PrecisionName::F32) => Precision::F32,
-                Some(PrecisionName::Bf16) => Precision::Bf16,
-            },
+            precision: s.precision.map(|p| match p {
+                PrecisionName::F32 => Precision::F32,
+                PrecisionName::Bf16 => Precision::Bf16,
+            }),
         }
     }
 }

@@ -138,11 +138,14 @@ pub fn write_hypencoder(
     save_tensors(&dir.join("model.safetensors"), tensors)?;
     copy_files(tokenizer_dir, dir, &TOKENIZER_FILES)?;
     let mut config = hypencoder_config(spec);
-    if tensors
+    let stored = tensors
         .values()
-        .any(|t| t.dtype() == candle_core::DType::F16)
-    {
-        config["torch_dtype"] = json!("float16");
+        .map(|t| t.dtype())
+        .find(|&d| d != candle_core::DType::F32);
+    match stored {
+        Some(candle_core::DType::F16) => config["torch_dtype"] = json!("float16"),
+        Some(candle_core::DType::BF16) => config["torch_dtype"] = json!("bfloat16"),
+        _ => {}
     }
     write_json(&dir.join("config.json"), &config)
 }

@@ -461,6 +461,7 @@ impl Setup<'_> {
         let dtype = match dtype {
             Dtype::F32 => DType::F32,
             Dtype::F16 => DType::F16,
+            Dtype::Bf16 => DType::BF16,
         };
         self.tensors()
             .into_iter()

@@ -17,6 +17,9 @@ pub enum DtypeArg {
     F32,
     // 2 bytes per component: half the size.
     F16,
+    // 2 bytes per component, bfloat16: half the size; searched at bf16
+    // precision by default.
+    Bf16,
 }
 
 impl From<DtypeArg> for Dtype {
@@ -24,6 +27,7 @@ impl From<DtypeArg> for Dtype {
         match arg {
             DtypeArg::F32 => Dtype::F32,
             DtypeArg::F16 => Dtype::F16,
+            DtypeArg::Bf16 => Dtype::Bf16,
         }
     }
 }

@@ -187,6 +187,59 @@ fn bad_corpus_and_query_input() {
     assert!(e.contains("q.jsonl:2: not a JSON object"), "{e}");
 }
 
+#[test]
+fn a_bf16_index_is_searched_at_bf16_unless_asked_otherwise() {
+    let s = Scratch::new("bf16");
+    let model = fixture("tiny-2layer").display().to_string();
+    let docs = s.write_arg(
+        "docs.jsonl",
+        jsonl("d", &fixture_texts("tiny-2layer", "passages")),
+    );
+    let (f32_dir, bf16_dir) = (s.arg("f32"), s.arg("bf16"));
+    HYPENCODER.ok(&index_args(&model, &docs, &f32_dir, &[]));
+    HYPENCODER.ok(&index_args(&model, &docs, &bf16_dir, &["--dtype", "bf16"]));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&bf16_dir).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["dtype"], "bf16");
+    let scores = |index: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "search",
+            "--index",
+            index,
+            "--query",
+            "capital of Australia",
+            "--mode",
+            "exhaustive",
+            "--k",
+            "12",
+            "--format",
+            "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let line: serde_json::Value =
+            serde_json::from_str(stdout(&HYPENCODER.ok(&args)).trim()).unwrap();
+        line["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| format!("{} {}", h["id"], h["score"]))
+            .collect()
+    };
+    let bf16_default = scores(&bf16_dir, &[]);
+    assert_eq!(bf16_default, scores(&bf16_dir, &["--precision", "bf16"]));
+    assert_ne!(bf16_default, scores(&bf16_dir, &["--precision", "f32"]));
+    assert_eq!(
+        scores(&f32_dir, &[]),
+        scores(&f32_dir, &["--precision", "f32"])
+    );
+    assert_ne!(
+        scores(&f32_dir, &[]),
+        scores(&f32_dir, &["--precision", "bf16"])
+    );
+}
+
 fn small_index(s: &Scratch) -> String {
     let model = fixture("tiny-2layer").display().to_string();
     let docs = s.write_arg(

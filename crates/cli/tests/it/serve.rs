@@ -169,8 +169,10 @@ fn serve_answers_as_search_does() {
         .into_iter()
         .filter(|q| !q.trim().is_empty())
         .collect();
-    let modes: [(&str, &[&str]); 6] = [
+    let modes: [(&str, &[&str]); 8] = [
         ("exhaustive", &[]),
+        ("exhaustive", &["--precision", "bf16"]),
+        ("graph", &["--precision", "bf16"]),
         ("graph", &["--entry-points", "2", "--ef", "4"]),
         ("bm25", &[]),
         ("rerank", &["--candidates", "5"]),

@@ -437,12 +437,12 @@ fn margin_mse_training_follows_the_teacher() {
 }
 
 #[test]
-fn f16_models_are_half_the_size_and_score_like_f32_ones() {
+fn f16_and_bf16_models_are_half_the_size_and_score_like_f32_ones() {
     let scratch = Scratch::new("f16");
     let config = setup(scratch.path());
     let mut scores = Vec::new();
     let mut sizes = Vec::new();
-    for dtype in [Dtype::F32, Dtype::F16] {
+    for dtype in [Dtype::F32, Dtype::F16, Dtype::Bf16] {
         let c = TrainConfig {
             mode: Mode::Full,
             max_steps: Some(2),
@@ -457,6 +457,7 @@ fn f16_models_are_half_the_size_and_score_like_f32_ones() {
         let want = match dtype {
             Dtype::F32 => candle_core::DType::F32,
             Dtype::F16 => candle_core::DType::F16,
+            Dtype::Bf16 => candle_core::DType::BF16,
         };
         assert!(
             saved.values().all(|t| t.dtype() == want),
@@ -467,14 +468,12 @@ fn f16_models_are_half_the_size_and_score_like_f32_ones() {
         let ckpt = candle_core::safetensors::load(&ckpt, &Device::Cpu).unwrap();
         assert!(ckpt.values().all(|t| t.dtype() == candle_core::DType::F32));
         let torch_dtype = read_json(&c.output.join("config.json"))["torch_dtype"].clone();
-        assert_eq!(
-            torch_dtype,
-            if dtype == Dtype::F16 {
-                "float16"
-            } else {
-                "float32"
-            }
-        );
+        let want = match dtype {
+            Dtype::F32 => "float32",
+            Dtype::F16 => "float16",
+            Dtype::Bf16 => "bfloat16",
+        };
+        assert_eq!(torch_dtype, want);
         sizes.push(std::fs::metadata(&file).unwrap().len());
         let model = Model::load(&c.output).unwrap();
         let q = model
@@ -486,13 +485,17 @@ fn f16_models_are_half_the_size_and_score_like_f32_ones() {
         let s = model.score(&q, &d).unwrap().flatten_all().unwrap();
         scores.push(s.to_vec1::<f32>().unwrap());
     }
-    assert!(
-        sizes[1] * 10 < sizes[0] * 6,
-        "f16 file {} vs f32 {}",
-        sizes[1],
-        sizes[0]
-    );
-    for (a, b) in scores[0].iter().zip(&scores[1]) {
-        assert!((a - b).abs() <= 1e-2 * a.abs().max(1.0), "{a} vs {b}");
+    for half in 1..3 {
+        assert!(
+            sizes[half] * 10 < sizes[0] * 6,
+            "16-bit file {} vs f32 {}",
+            sizes[half],
+            sizes[0]
+        );
+        // bf16 keeps 8 bits of mantissa to f16's 11.
+        let tol = if half == 1 { 1e-2 } else { 4e-2 };
+        for (a, b) in scores[0].iter().zip(&scores[half]) {
+            assert!((a - b).abs() <= tol * a.abs().max(1.0), "{a} vs {b}");
+        }
     }
 }

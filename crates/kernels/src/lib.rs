@@ -55,7 +55,7 @@ pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,
 };
 pub use gemm::{matmul, sgemm, Rhs};
-pub use rows::dots;
+pub use rows::{dots, softmax_rows};
 pub use sweep::{dot, layer_norm, RowEpilogue};
 
 #[cfg(test)]

@@ -29,3 +29,11 @@ impl RowEpilogue<'_> {
         row_epilogue_body(y, n, width, self)
     }
 }
+
+/// In-place softmax of each `width`-wide row of `x`.
+pub fn softmax_rows(x: &mut [f32], width: usize) {
+    let isa = Isa::detect();
+    for row in x.chunks_exact_mut(width.max(1)) {
+        crate::block::softmax_row(isa, row);
+    }
+}

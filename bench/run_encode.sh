@@ -6,6 +6,9 @@
 #
 #   bench/run_encode.sh                 # everything, defaults below
 #   THREADS=2 N_DOCS=1024 bench/run_encode.sh
+#   BASE=bert-base bench/run_encode.sh  # a BERT-base-sized model (768-d, 12
+#                                       # layers, random weights, MiniLM's
+#                                       # tokenizer) made under $OUT first
 #
 # Keep the machine otherwise idle while it runs: both sides use every core.
 set -euo pipefail
@@ -39,6 +42,30 @@ fi
 
 mkdir -p "$out"
 python3 bench/make_texts.py "$out" --docs "$n_docs"
+
+# BASE=bert-base: random weights in BERT-base's shape (timing does not
+# depend on the values), saved by transformers as a Hugging Face folder.
+if [[ "${BASE:-}" == "bert-base" ]]; then
+    base_dir="$out/bert-base-random"
+    if [[ ! -f "$base_dir/model.safetensors" ]]; then
+        "$venv/bin/python" - "$model" "$base_dir" <<'PY'
+import shutil, sys
+import torch
+from transformers import BertConfig, BertModel
+src, dst = sys.argv[1], sys.argv[2]
+torch.manual_seed(0)
+config = BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                    intermediate_size=3072, max_position_embeddings=512)
+BertModel(config).save_pretrained(dst, safe_serialization=True)
+for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+    try:
+        shutil.copy(f"{src}/{f}", f"{dst}/{f}")
+    except FileNotFoundError:
+        pass
+PY
+    fi
+    model="$base_dir"
+fi
 
 # Build first, so no compiler runs during the measurement.
 cargo bench -p hypencoder-model --bench encode --no-run --quiet

@@ -33,7 +33,6 @@ const BATCH: usize = 32;
 const DOC_MAX_LEN: usize = 256;
 const SINGLE_QUERIES: usize = 50;
 const BATCH_REPS: usize = 5;
-const HIDDEN: usize = 384;
 
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; anything else (a filter) is ignored.
@@ -142,13 +141,23 @@ fn padded_tokens(texts: &[&str], lengths: &[usize]) -> usize {
         .sum()
 }
 
-/// Query latency of a Hypencoder whose q-net has `n_hidden` hidden layers of 384.
+/// The base model's width (`hidden_size` in its config.json).
+fn hidden_size(base: &Path) -> Res<usize> {
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(base.join("config.json"))?)?;
+    Ok(config["hidden_size"]
+        .as_u64()
+        .ok_or("base config.json has no hidden_size")? as usize)
+}
+
+/// Query latency of a Hypencoder on the base model whose q-net has
+/// `n_hidden` hidden layers of the model's width.
 fn bench_hypencoder(minilm: &Path, work: &Path, n_hidden: usize, queries: &[String]) -> Res<Value> {
-    let dims: Vec<usize> = std::iter::repeat_n(HIDDEN, n_hidden + 1)
+    let hidden = hidden_size(minilm)?;
+    let dims: Vec<usize> = std::iter::repeat_n(hidden, n_hidden + 1)
         .chain([1])
         .collect();
-    let dir = work.join(format!("hypencoder-minilm-{n_hidden}h"));
-    write_head_only_checkpoint(&dir, minilm, &dims)?;
+    let dir = work.join(format!("hypencoder-{hidden}-{n_hidden}h"));
+    write_head_only_checkpoint(&dir, minilm, hidden, &dims)?;
     let model = Model::load(&dir)?;
     let qs: Vec<&str> = queries.iter().map(String::as_str).collect();
     for q in qs.iter().take(3) {
@@ -212,7 +221,7 @@ fn time_each(
 /// An official `HypencoderDualEncoder` folder holding only the hyper-head:
 /// config.json as the reference code writes it, and random head tensors with
 /// the reference names and shapes (see tests' fixtures/tiny-2layer).
-fn write_head_only_checkpoint(dir: &Path, minilm: &Path, dims: &[usize]) -> Res<()> {
+fn write_head_only_checkpoint(dir: &Path, minilm: &Path, hidden: usize, dims: &[usize]) -> Res<()> {
     std::fs::create_dir_all(dir)?;
     let base = minilm.to_str().ok_or("MiniLM path is not UTF-8")?;
     let config = json!({
@@ -222,7 +231,7 @@ fn write_head_only_checkpoint(dir: &Path, minilm: &Path, dims: &[usize]) -> Res<
         "passage_encoder_kwargs": {"freeze_transformer": false, "model_name_or_path": base, "pooling_type": "cls"},
         "passage_encoder_type": "",
         "query_encoder_kwargs": {
-            "base_encoder_output_dim": HIDDEN,
+            "base_encoder_output_dim": hidden,
             "converter_kwargs": {"activation_type": "relu", "do_residual_on_last": false, "vector_dimensions": dims},
             "embedding_representation": null,
             "freeze_transformer": false,
@@ -246,7 +255,7 @@ fn write_head_only_checkpoint(dir: &Path, minilm: &Path, dims: &[usize]) -> Res<
     let p = |name: &str| format!("query_encoder.{name}");
     let shapes: Vec<(usize, usize)> = dims.windows(2).map(|w| (w[0], w[1])).collect();
     let biases = &dims[1..dims.len() - 1];
-    let proj_std = 1.0 / (HIDDEN as f64).sqrt();
+    let proj_std = 1.0 / (hidden as f64).sqrt();
     // Key/value projections: the weights' generators first, then the biases'.
     let widths = shapes
         .iter()
@@ -256,7 +265,7 @@ fn write_head_only_checkpoint(dir: &Path, minilm: &Path, dims: &[usize]) -> Res<
         for kind in ["key_projections", "value_projections"] {
             t.insert(
                 p(&format!("{kind}.{k}.weight")),
-                randn(&[inp, HIDDEN], proj_std)?,
+                randn(&[inp, hidden], proj_std)?,
             );
             t.insert(p(&format!("{kind}.{k}.bias")), randn(&[inp], 0.02)?);
         }

@@ -12,7 +12,7 @@ use crate::tile::{Finish, Lhs, Out, Panels, KC, MR, NR};
 
 /// The lanes of the first `width` columns of a 16-lane vector.
 #[inline(always)]
-fn mask(width: usize) -> __mmask16 {
+pub(crate) fn mask(width: usize) -> __mmask16 {
     if width >= 16 {
         0xffff
     } else {

@@ -8,20 +8,11 @@
 
 use std::arch::x86_64::*;
 
+use crate::avx512::mask;
 use crate::bf16::KCP;
 use crate::tile::{MR, NR};
 
 use crate::bf16::pack_row_from;
-
-/// The lanes of the first `width` of 16 columns.
-#[inline(always)]
-fn mask(width: usize) -> __mmask16 {
-    if width >= 16 {
-        0xffff
-    } else {
-        ((1u32 << width) - 1) as __mmask16
-    }
-}
 
 /// R rows x 32 columns of C = (C if `load` else 0) + A . B over `kp` k
 /// pairs: A word (r, q) at `a + r * lda + q`, B panel row q at

@@ -180,6 +180,20 @@ pub struct QNetConfig {
 }
 
 impl QNetConfig {
+    /// A q-net of these widths (`[d, h1, ..., hn, 1]`) as the official
+    /// converter builds them by default: ReLU, LayerNorm before the
+    /// residual, a residual on every hidden layer but the last.
+    pub fn official(vector_dimensions: Vec<usize>) -> Self {
+        QNetConfig {
+            vector_dimensions,
+            activation: Activation::Relu,
+            do_layer_norm: true,
+            do_residual: true,
+            do_residual_on_last: false,
+            layer_norm_before_residual: true,
+        }
+    }
+
     /// Shapes `(in, out)` of every weight matrix, the last one `(h, 1)`.
     pub fn weight_shapes(&self) -> Vec<(usize, usize)> {
         self.vector_dimensions

@@ -29,44 +29,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig};
+mod common;
+
+use common::{env_or, official_config, random_qnet, write_sampled, Rng};
+use hypencoder_index::Index;
 use hypencoder_kernels::sgemm;
-use hypencoder_model::{Activation, QNet, QNetConfig};
+use hypencoder_model::{QNet, QNetConfig};
 use hypencoder_search::{exhaustive, DotScorer, Precision, QNetScorer, BLOCK};
 use serde_json::{json, Value};
 
 const TOP_K: usize = 100;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v}: cannot parse")),
-        Err(_) => default,
-    }
-}
-
-/// SplitMix64 with Box-Muller normals: deterministic, no dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-    }
-}
 
 #[derive(Clone)]
 struct Shape {
@@ -88,16 +60,7 @@ impl Shape {
     }
 
     fn config(&self) -> QNetConfig {
-        let mut dims = vec![self.dim; self.hidden + 1];
-        dims.push(1);
-        QNetConfig {
-            vector_dimensions: dims,
-            activation: Activation::Relu,
-            do_layer_norm: true,
-            do_residual: true,
-            do_residual_on_last: false,
-            layer_norm_before_residual: true,
-        }
+        official_config(self.dim, self.hidden)
     }
 
     /// Multiply-adds x 2 per (query, document).
@@ -108,28 +71,6 @@ impl Shape {
             .iter()
             .map(|(i, o)| (i * o) as f64)
             .sum::<f64>()
-    }
-}
-
-fn random_qnet(config: &QNetConfig, rng: &mut Rng) -> QNet {
-    // Glorot-like scale keeps pre-activations O(1), as trained q-nets do.
-    let weights = config
-        .weight_shapes()
-        .iter()
-        .map(|&(i, o)| {
-            let s = 1.0 / (i as f32).sqrt();
-            (0..i * o).map(|_| rng.normal() * s).collect()
-        })
-        .collect();
-    let biases = config
-        .bias_sizes()
-        .iter()
-        .map(|&o| (0..o).map(|_| rng.normal() * 0.1).collect())
-        .collect();
-    QNet {
-        config: config.clone(),
-        weights,
-        biases,
     }
 }
 
@@ -146,32 +87,11 @@ fn write_docs(dir: &Path, n: usize, dim: usize) -> Index {
     let mut rng = Rng(dim as u64 * 1_000_003 + n as u64);
     let mean: Vec<f32> = (0..dim).map(|_| rng.normal() * 0.5).collect();
     let scale: Vec<f32> = (0..dim).map(|_| (rng.normal() * 0.5).exp()).collect();
-    let config = WriterConfig {
-        dim,
-        dtype: Dtype::F32,
-        model: ModelInfo {
-            path: "sampled".into(),
-            kind: "bench".into(),
-            fingerprint: "sampled".into(),
-            doc_encoder: None,
-        },
-        with_texts: false,
-        max_length: 0,
-        source: format!("sampled {n}x{dim}"),
-        segment_size: 1 << 20,
-        lexical: false,
-    };
-    let mut w = IndexWriter::create(dir, config).expect("create bench index");
-    let mut v = vec![0f32; dim];
-    for i in 0..n {
+    write_sampled(dir, n, dim, &format!("sampled {n}x{dim}"), |v| {
         for ((x, m), s) in v.iter_mut().zip(&mean).zip(&scale) {
             *x = m + s * rng.normal();
         }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        w.add(&format!("d{i}"), "", &v, false).expect("add vector");
-    }
-    w.finish().expect("finish bench index");
+    });
     Index::open(dir).expect("open bench index")
 }
 

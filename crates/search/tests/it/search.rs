@@ -3,7 +3,7 @@
 //! against a full sort, across block boundaries and storage types.
 
 use hypencoder_index::Dtype;
-use hypencoder_model::{Activation, Model, QNet, QNetConfig, QueryRepresentation};
+use hypencoder_model::{Model, QNet, QNetConfig, QueryRepresentation};
 use hypencoder_search::{
     exhaustive, DotScorer, Hit, Precision, QNetScorer, Scorer, ScratchSpace, BLOCK,
 };
@@ -71,14 +71,7 @@ fn qnet_kernel_matches_model_reference() {
 fn random_qnet(dim: usize, hidden: usize, rng: &mut Rng) -> QNet {
     let mut dims = vec![dim; hidden + 1];
     dims.push(1);
-    let config = QNetConfig {
-        vector_dimensions: dims,
-        activation: Activation::Relu,
-        do_layer_norm: true,
-        do_residual: true,
-        do_residual_on_last: false,
-        layer_norm_before_residual: true,
-    };
+    let config = QNetConfig::official(dims);
     let weights = config
         .weight_shapes()
         .iter()

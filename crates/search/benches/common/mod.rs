@@ -1,0 +1,106 @@
+//! What the search benches share: a seeded normal generator, random q-nets
+//! shaped as the official converter builds them, and sampled-vector indexes.
+
+#![allow(dead_code)] // each bench uses its own part
+
+use std::path::Path;
+
+use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_model::{QNet, QNetConfig};
+
+/// Reads `name` from the environment, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: cannot parse")),
+        Err(_) => default,
+    }
+}
+
+/// SplitMix64 with Box-Muller normals: deterministic, no dependencies.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    pub fn normal(&mut self) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    }
+}
+
+/// A random q-net of `config`'s shape. Glorot-like scale keeps
+/// pre-activations O(1), as trained q-nets do.
+pub fn random_qnet(config: &QNetConfig, rng: &mut Rng) -> QNet {
+    let weights = config
+        .weight_shapes()
+        .iter()
+        .map(|&(i, o)| {
+            let s = 1.0 / (i as f32).sqrt();
+            (0..i * o).map(|_| rng.normal() * s).collect()
+        })
+        .collect();
+    let biases = config
+        .bias_sizes()
+        .iter()
+        .map(|&o| (0..o).map(|_| rng.normal() * 0.1).collect())
+        .collect();
+    QNet {
+        config: config.clone(),
+        weights,
+        biases,
+    }
+}
+
+/// `hidden` layers of `dim`, then one output, as the converter builds them.
+pub fn official_config(dim: usize, hidden: usize) -> QNetConfig {
+    let mut dims = vec![dim; hidden + 1];
+    dims.push(1);
+    QNetConfig::official(dims)
+}
+
+/// Writes `n` vectors of `dim` as an f32 index without texts at `dir`,
+/// each made by `sample` (into the slice it is given) and L2-normalised.
+pub fn write_sampled(
+    dir: &Path,
+    n: usize,
+    dim: usize,
+    source: &str,
+    mut sample: impl FnMut(&mut [f32]),
+) {
+    let config = WriterConfig {
+        dim,
+        dtype: Dtype::F32,
+        model: ModelInfo {
+            path: "sampled".into(),
+            kind: "bench".into(),
+            fingerprint: "sampled".into(),
+            doc_encoder: None,
+        },
+        with_texts: false,
+        max_length: 0,
+        source: source.to_string(),
+        segment_size: 1 << 16,
+        lexical: false,
+    };
+    let mut w = IndexWriter::create(dir, config).expect("create bench index");
+    let mut v = vec![0f32; dim];
+    for i in 0..n {
+        sample(&mut v);
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        w.add(&format!("d{i}"), "", &v, false).expect("add vector");
+    }
+    w.finish().expect("finish bench index");
+}

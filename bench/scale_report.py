@@ -52,13 +52,13 @@ def main():
         print(f"| {r['docs']:,} | {r['index_write_s']:.1f} | {r['graph_build_s']:.1f} | "
               f"{b['vectors_f32'] + rest:.0f} ({b['vectors_f32']:.0f} + {b['graph']:.0f} + {b['ids']:.0f}) | "
               f"{b['vectors_f16_bf16'] + rest:.0f} | {r['rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
-    print("\n| documents | q-net | exhaustive ms/query | graph ms/query | graph docs scored/query |")
-    print("|---|---|---|---|---|")
+    print("\n| documents | q-net | exhaustive ms/query | graph ms/query | graph docs scored/query | graph recall@10 |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         for s in SETTINGS:
             v = r[s]
             print(f"| {r['docs']:,} | {s.replace('layer_', '-layer ')} | {v['exhaustive_ms']:.1f} | "
-                  f"{v['graph_ms']:.2f} | {v['graph_scored']:.0f} |")
+                  f"{v['graph_ms']:.2f} | {v['graph_scored']:.0f} | {v['graph_recall_at_10']:.2f} |")
 
     print(f"\nExtrapolated to MS MARCO's {MS_MARCO:,} passages ({dim}-d; 768-d exhaustive = 4x):")
     print("| q-net | exhaustive ms (fit a*n) | 768-d estimate | graph ms (fit c*n^b) | b | paper GPU exhaustive / efficient-1 |")

@@ -60,6 +60,8 @@ pub enum ConstructionArg {
     Exact,
     // Approximate, by nn-descent.
     NnDescent,
+    // Grown by insertion, HNSW-style (O(n): the one for millions).
+    Insert,
 }
 
 impl ConstructionArg {
@@ -69,6 +71,7 @@ impl ConstructionArg {
         match self {
             ConstructionArg::Exact => "exact",
             ConstructionArg::NnDescent => "nn-descent",
+            ConstructionArg::Insert => "insert",
         }
     }
 }

@@ -76,7 +76,10 @@ pub struct GraphBuildArgs {
     #[arg(long, value_name = "METRIC", value_enum)]
     pub metric: Option<MetricArg>,
     /// How neighbours are found: exact (all pairs by GEMM; fine to a few
-    /// hundred thousand documents) or nn-descent (approximate, scales).
+    /// hundred thousand documents), nn-descent (approximate), or insert
+    /// (each document inserted HNSW-style, then pruned as the others are;
+    /// linear in the documents: 24 min for a million 384-d on 2 cores,
+    /// bench/README-scale.md).
     #[arg(long, value_name = "METHOD", value_enum, default_value = "exact")]
     pub construction: ConstructionArg,
     /// With nn-descent: also compute the exact graph and report the recall

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use hypencoder_index::{write_graph, GraphInfo, Index};
-use hypencoder_search::{diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric};
+use hypencoder_search::{
+    diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric, GrowingGraph,
+};
 
 use super::choices::{ConstructionArg, MetricArg};
 use super::flags::GraphBuildArgs;
@@ -21,6 +23,12 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     let index = super::index::open_index(dir)?;
     let metric = choose_metric(&index, args.metric);
     let started = std::time::Instant::now();
+    if args.construction == ConstructionArg::Insert {
+        if args.plain_knn || args.measure_recall {
+            bail!("--construction insert builds pruned lists only: drop --plain-knn and --measure-recall");
+        }
+        return grow_graph(index, dir, args.degree, metric, started);
+    }
     // Diversified graphs choose among twice as many candidates.
     let pool = if args.plain_knn {
         args.degree
@@ -50,6 +58,38 @@ pub fn build_graph(dir: &Path, args: &GraphBuildArgs) -> Result<()> {
     eprintln!(
         "built the {method} {}-NN graph ({}) of {} in {:.1} s",
         args.degree,
+        metric.name(),
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `--construction insert`: every document inserted into a graph grown from
+/// nothing, then pruned as built graphs are (`GrowingGraph`).
+fn grow_graph(
+    index: Index,
+    dir: &Path,
+    degree: usize,
+    metric: GraphMetric,
+    started: std::time::Instant,
+) -> Result<()> {
+    let progress = progress_bar(index.len());
+    let mut graph = GrowingGraph::new(index.vectors(), degree, metric, 128);
+    let rows: Vec<u32> = (0..index.len() as u32).collect();
+    graph.insert(&rows, &|done| progress.set_position(done as u64));
+    progress.finish_and_clear();
+    let neighbours = graph.finish();
+    drop(index);
+    let info = GraphInfo {
+        degree,
+        metric: metric.name().to_string(),
+        method: "inserted".to_string(),
+        recall_vs_exact: None,
+    };
+    write_graph(dir, &neighbours, info)?;
+    eprintln!(
+        "grew the {degree}-NN graph ({}) of {} by insertion in {:.1} s",
         metric.name(),
         dir.display(),
         started.elapsed().as_secs_f64()
@@ -98,6 +138,7 @@ fn neighbour_lists(
         ConstructionArg::Exact => exact_knn(index.vectors(), pool, metric, &|rows| {
             progress.inc(rows as u64)
         }),
+        ConstructionArg::Insert => unreachable!("grown by grow_graph"),
     };
     progress.finish_and_clear();
     knn
@@ -115,6 +156,7 @@ fn recall_vs_exact(
 ) -> Option<f64> {
     match args.construction {
         ConstructionArg::Exact => Some(1.0),
+        ConstructionArg::Insert => None,
         ConstructionArg::NnDescent => args.measure_recall.then(|| {
             let exact = exact_knn(index.vectors(), pool, metric, &|_| {});
             let r = knn_recall(knn, &exact, pool);

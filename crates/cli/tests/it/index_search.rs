@@ -352,6 +352,35 @@ fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
     let out = HYPENCODER.ok(&["graph", "--index", &index, "--degree", "4"]);
     assert!(stderr(&out).contains("exact-diversified 4-NN graph"));
     check_graph_search_modes(&index, &queries);
+    // The same with a graph grown by insertion.
+    let e = HYPENCODER.fails(&[
+        "graph",
+        "--index",
+        &index,
+        "--construction",
+        "insert",
+        "--plain-knn",
+    ]);
+    assert!(e.contains("--plain-knn"), "{e}");
+    let out = HYPENCODER.ok(&[
+        "graph",
+        "--index",
+        &index,
+        "--degree",
+        "4",
+        "--construction",
+        "insert",
+    ]);
+    assert!(
+        stderr(&out).contains("grew the 4-NN graph"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        read_json(&Path::new(&index).join("manifest.json"))["graph"]["method"],
+        "inserted"
+    );
+    check_graph_search_modes(&index, &queries);
     check_index_builds_a_graph(&s);
 }
 

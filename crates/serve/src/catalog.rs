@@ -208,32 +208,26 @@ impl Slot {
         .await??;
         let (writer, result, generation, loaded) = done;
         let documents = loaded.index.live_docs();
-        self.serve(loaded);
-        if let Some(names) = merge_policy(&writer.manifest().segments, MAX_SEGMENTS) {
-            let (dir, name, current) = (self.dir.clone(), self.name.clone(), self.current.clone());
-            let model = self.current().model.clone();
-            tokio::spawn(async move {
-                let merged = on_pool(move || merge(writer, &names, (&name, &dir), model)).await;
-                match merged {
-                    Ok(Ok((writer, loaded))) => {
-                        *guard = Some(writer);
-                        swap(&current, loaded);
-                    }
-                    // The index stays at the write's commit; the next write
-                    // opens the writer afresh.
-                    Ok(Err(e)) => eprintln!("background merge failed: {e}"),
-                    Err(e) => eprintln!("background merge failed: {e}"),
-                }
-            });
-        } else {
-            *guard = Some(writer);
-        }
-        Ok((result, generation, documents))
-    }
-
-    /// Serves `loaded` from now on.
-    fn serve(&self, loaded: Loaded) {
+        let model = Arc::clone(&loaded.model);
         swap(&self.current, loaded);
+        let Some(names) = merge_policy(&writer.manifest().segments, MAX_SEGMENTS) else {
+            *guard = Some(writer);
+            return Ok((result, generation, documents));
+        };
+        let (dir, name, current) = (self.dir.clone(), self.name.clone(), self.current.clone());
+        tokio::spawn(async move {
+            let merged = on_pool(move || merge(writer, &names, (&name, &dir), model)).await;
+            match merged.map_err(WriteError::from).and_then(|m| m) {
+                Ok((writer, loaded)) => {
+                    *guard = Some(writer);
+                    swap(&current, loaded);
+                }
+                // The index stays at the write's commit; the next write
+                // opens the writer afresh.
+                Err(e) => eprintln!("background merge failed: {e}"),
+            }
+        });
+        Ok((result, generation, documents))
     }
 }
 

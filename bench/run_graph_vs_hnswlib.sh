@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-index="$(realpath "${INDEX:-data/indexes/debian-pkg-minilm}")"
+index="$(realpath "${INDEX:-data/idx/debian-minilm}")"
 queries="${QUERIES:-data/debian-pkg/queries.test.jsonl}"
 model="${MODEL:-models/all-MiniLM-L6-v2}"
 limit="${LIMIT:-1000}"
@@ -46,11 +46,14 @@ if [ "$graph" = build ]; then
     copy="$work/index"
     if ! grep -q '"method": *"exact-diversified"' "$copy/manifest.json" 2>/dev/null || [ "${REBUILD:-0}" = 1 ]; then
         rm -rf "$copy" && mkdir -p "$copy"
-        for f in vectors.bin ids.bin texts.bin; do
-            [ -e "$index/$f" ] && ln -s "$index/$f" "$copy/$f"
+        # Everything but the graph and the manifest (which the build rewrites)
+        # is shared, read-only: vectors, ids, texts, the lexical part.
+        for f in "$index"/*; do
+            case "$(basename "$f")" in
+                manifest.json | graph.bin) cp "$f" "$copy/" ;;
+                *) ln -s "$f" "$copy/$(basename "$f")" ;;
+            esac
         done
-        cp "$index/manifest.json" "$copy/"
-        [ -e "$index/graph.bin" ] && cp "$index/graph.bin" "$copy/"
         target/release/hypencoder graph --index "$copy" --degree 32 2>&1 | tail -1 | tee "$work/graph_build.log"
     fi
     index="$copy"

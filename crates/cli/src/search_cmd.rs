@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use hypencoder_eval::RunWriter;
 use hypencoder_model::LoadOptions;
-use hypencoder_search::{BeamParams, Corpus, GraphParams, Hit, Plan, SearchError, SearchParams};
+use hypencoder_search::{Corpus, GraphParams, Hit, Plan, SearchError, SearchParams};
 
 use crate::common::{
     live_model, open_live, AlgorithmArg, FieldArgs, FormatArg, FusionArg, ModeArg, NeuralArg,
@@ -88,15 +88,17 @@ pub struct SearchArgs {
     #[arg(long, value_enum, default_value = "beam")]
     pub algorithm: AlgorithmArg,
     /// Graph search: initial candidates, drawn at random [default: 10000 for
-    /// paper, as published; 64 for beam].
+    /// paper, as published; for beam 16 on a bi-encoder index, 64 on a
+    /// Hypencoder one].
     #[arg(long, value_name = "N")]
     pub entry_points: Option<usize>,
     /// Beam: documents kept in the search pool (at least --k).
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub ef: usize,
-    /// Beam: candidates expanded per step (their neighbours are scored as one block).
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub expand: usize,
+    /// Beam: candidates expanded per step (their neighbours are scored as
+    /// one block) [default: 1 on a bi-encoder index, 4 on a Hypencoder one].
+    #[arg(long, value_name = "N")]
+    pub expand: Option<usize>,
     /// Graph search: candidates whose neighbours are expanded per round (the paper: 50).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub ncandidates: usize,
@@ -188,10 +190,8 @@ impl SearchArgs {
             neural: self.neural.map(Into::into),
             walk: self.algorithm.into(),
             entry_points: self.entry_points,
-            beam: BeamParams {
-                ef: self.ef,
-                expand: self.expand,
-            },
+            ef: self.ef,
+            expand: self.expand,
             paper: GraphParams {
                 ncandidates: self.ncandidates,
                 max_iter: self.max_iter,

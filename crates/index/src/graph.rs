@@ -80,7 +80,10 @@ impl Graph {
         Ok(graph)
     }
 
-    fn row(&self, doc: usize) -> &[u32] {
+    /// `doc`'s neighbour slots as stored (`degree` of them, unused ones
+    /// `u32::MAX`); [`Self::neighbours`] is the list.
+    #[inline]
+    pub fn row(&self, doc: usize) -> &[u32] {
         let row_bytes = self.degree * 4;
         let bytes = &self.map[GRAPH_HEADER + doc * row_bytes..][..row_bytes];
         // SAFETY: `bytes` is `degree` x 4 bytes inside the map, which lives
@@ -92,6 +95,7 @@ impl Graph {
     }
 
     /// Neighbours of `doc`, nearest first.
+    #[inline]
     pub fn neighbours(&self, doc: usize) -> impl Iterator<Item = u32> + '_ {
         self.row(doc)
             .iter()

@@ -55,8 +55,8 @@ pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,
 };
 pub use gemm::{matmul, sgemm, Rhs};
-pub use rows::{dots, softmax_rows};
-pub use sweep::{dot, layer_norm, RowEpilogue};
+pub use rows::{dots, dots_at, softmax_rows};
+pub use sweep::{dot, layer_norm, prefetch, RowEpilogue};
 
 #[cfg(test)]
 mod tests;

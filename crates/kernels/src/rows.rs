@@ -4,7 +4,7 @@
 //! over many rows are compiled for it (`avx512.rs`), chosen by [`Isa`].
 
 use crate::dispatch::Isa;
-use crate::sweep::{dots_body, row_epilogue_body, RowEpilogue};
+use crate::sweep::{dot, dots_at_body, dots_body, row_epilogue_body, RowEpilogue};
 
 /// `out[q * n + i] = dot(docs row i, query q)` for few queries, where a
 /// panel of 32 columns would be mostly padding; memory-bound anyway.
@@ -15,6 +15,21 @@ pub fn dots(docs: &[f32], n: usize, dim: usize, queries: &[f32], out: &mut [f32]
         return unsafe { crate::avx512::dots(docs, n, dim, queries, out) };
     }
     dots_body(docs, n, dim, queries, out)
+}
+
+/// `out[i] = dot(table row rows[i], query)`, reading each row where it
+/// lies in `table` (`dim` values per row) rather than copying it out, and
+/// prefetching the next row while scoring one: a graph walk's scoring,
+/// where rows are few, scattered and cold. Each score depends only on its
+/// row and the query (not on the other rows), but may differ from
+/// [`dots`]'s in the last bits: the sum is taken in another order.
+pub fn dots_at(table: &[f32], dim: usize, rows: &[u32], query: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::detect().is_avx512() {
+        // SAFETY: `Isa::detect` found AVX-512F; the body is safe code.
+        return unsafe { crate::avx512::dots_at(table, dim, rows, query, out) };
+    }
+    dots_at_body(table, dim, rows, query, out, dot)
 }
 
 impl RowEpilogue<'_> {

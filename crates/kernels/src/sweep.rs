@@ -66,6 +66,54 @@ pub(crate) fn dots_body(docs: &[f32], n: usize, dim: usize, queries: &[f32], out
     }
 }
 
+/// Asks the CPU to start loading `row` into cache: a hint, never a fault.
+/// A graph walk's rows (vectors, neighbour lists) sit at random places in
+/// files far larger than the caches, so each read would otherwise wait for
+/// memory.
+#[inline(always)]
+pub fn prefetch<T>(row: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(row);
+        for line in (0..bytes).step_by(64) {
+            // SAFETY: the address is inside `row`; a prefetch reads nothing
+            // and cannot fault.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().cast::<i8>().add(line)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// The walk of [`crate::dots_at`] over the rows, scoring each with `dot`.
+#[inline(always)]
+pub(crate) fn dots_at_body(
+    table: &[f32],
+    dim: usize,
+    rows: &[u32],
+    query: &[f32],
+    out: &mut [f32],
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    assert!(query.len() == dim && out.len() >= rows.len());
+    let row = |r: u32| &table[r as usize * dim..][..dim];
+    // Every row's first lines at once (the misses overlap), then each next
+    // row whole while one is scored.
+    for &r in rows {
+        prefetch(&row(r)[..dim.min(32)]);
+    }
+    if let Some(&second) = rows.get(1) {
+        prefetch(row(second));
+    }
+    for (i, (&r, score)) in rows.iter().zip(out.iter_mut()).enumerate() {
+        if let Some(&next) = rows.get(i + 2) {
+            prefetch(row(next));
+        }
+        *score = dot(row(r), query);
+    }
+}
+
 /// What follows a q-net hidden layer's matrix product, row by row: bias and
 /// activation, parameter-free LayerNorm before or after the residual, and
 /// on the last hidden layer the final layer's dot product.

@@ -14,9 +14,11 @@
 //! A second implementation, "direct", lives only in this file: the same
 //! best-first walk (one candidate expanded per step, as HNSW's base layer)
 //! scoring each neighbour with a direct SIMD dot product on the mapped row,
-//! no gather and no GEMM call, f32-keyed heaps. It measures how much of the
-//! gap to hnswlib is the scoring path rather than the graph (see
-//! bench/README-hnswlib.md). It is not used by the library.
+//! no gather and no GEMM call, f32-keyed heaps. It measured how much of the
+//! gap to hnswlib was the scoring path rather than the graph; the library's
+//! walk has since taken its ideas (scoring in place, prefetching) and now
+//! runs faster than it (see bench/README-hnswlib.md). It stays as a
+//! reference point and is not used by the library.
 //!
 //!   BENCH_INDEX=data/indexes/debian-pkg-minilm BENCH_QUERY_VECTORS=q.f32 \
 //!     cargo bench -p hypencoder-search --bench graph

@@ -115,6 +115,14 @@ impl<'a> Corpus<'a> {
             .map_or(Dtype::F32, |p| p.index.manifest().dtype)
     }
 
+    /// Whether the vectors are a bi-encoder's, scored by dot products (else
+    /// a Hypencoder's, scored by q-nets).
+    pub fn is_bi_encoder(&self) -> bool {
+        self.parts
+            .first()
+            .is_some_and(|p| p.index.manifest().model.kind == "bi-encoder")
+    }
+
     /// Whether every part has a neighbour graph.
     pub fn has_graph(&self) -> bool {
         self.parts.iter().all(|p| p.index.graph().is_some())

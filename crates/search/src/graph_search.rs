@@ -23,9 +23,13 @@
 //! across queries; no per-query cost grows with the corpus, because
 //! visited marks are generation-stamped rather than cleared.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use hypencoder_index::{Graph, Vectors};
 
 use crate::exhaustive::BLOCK;
+use crate::kernel::prefetch;
 use crate::scorer::{Scorer, ScratchSpace};
 use crate::topk::{Hit, TopK};
 
@@ -62,6 +66,7 @@ pub struct GraphScratch {
     next: Vec<u32>,
     order: Vec<usize>,
     scorer: ScratchSpace,
+    beam: BeamHeaps,
 }
 
 impl GraphScratch {
@@ -241,8 +246,9 @@ fn offer_and_expand(
     improved
 }
 
-/// Scores `scratch.candidates` into `scratch.scores`, in GEMM-sized blocks
-/// of gathered vectors.
+/// Scores `scratch.candidates` into `scratch.scores`: in place where the
+/// scorer can (dot products on f32 vectors), else in GEMM-sized blocks of
+/// gathered vectors.
 fn score_candidates(
     vectors: &Vectors,
     scorer: &dyn Scorer,
@@ -257,6 +263,11 @@ fn score_candidates(
         ..
     } = scratch;
     scores.resize(candidates.len(), 0.0);
+    if let Some(table) = vectors.as_f32() {
+        if scorer.score_in_place(table, candidates, scores) {
+            return;
+        }
+    }
     for (chunk, out) in candidates.chunks(BLOCK).zip(scores.chunks_mut(BLOCK)) {
         gathered.clear();
         for &doc in chunk {
@@ -319,23 +330,75 @@ impl Default for BeamParams {
     }
 }
 
-/// Orders hits so a max-heap pops the best first.
-struct Best(Hit);
+/// A scored document as the beam keeps it: ordered so greater is better
+/// (higher score, then lower doc: [`Hit::rank_cmp`]'s order), with NaN
+/// already mapped to minus infinity so each comparison is two integer-like
+/// compares. The walk compares on every offer and every pop, so this is
+/// cheaper than `rank_cmp`'s own NaN handling per comparison.
+#[derive(Clone, Copy, PartialEq)]
+struct Ranked(f32, u32);
 
-impl PartialEq for Best {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
+impl Ranked {
+    fn new(doc: u32, score: f32) -> Self {
+        Ranked(
+            if score.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                score
+            },
+            doc,
+        )
     }
 }
-impl Eq for Best {}
-impl PartialOrd for Best {
+
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Best {
+impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.0.rank_cmp(&self.0)
+        self.0.total_cmp(&other.0).then(other.1.cmp(&self.1))
+    }
+}
+
+/// The beam's heaps, kept in the scratch space so a query allocates
+/// nothing: the pool of the best `ef` (its top is the worst kept) and the
+/// frontier of candidates to expand (its top is the best).
+#[derive(Default)]
+struct BeamHeaps {
+    pool: BinaryHeap<Reverse<Ranked>>,
+    frontier: BinaryHeap<Ranked>,
+}
+
+impl BeamHeaps {
+    /// Keeps `c` if it ranks among the best `ef` so far, and then queues it
+    /// for expansion; true if it was kept.
+    #[inline]
+    fn offer(&mut self, c: Ranked, ef: usize) -> bool {
+        if self.pool.len() < ef {
+            self.pool.push(Reverse(c));
+        } else {
+            match self.pool.peek_mut() {
+                Some(mut worst) if c > worst.0 => *worst = Reverse(c),
+                _ => return false,
+            }
+        }
+        self.frontier.push(c);
+        true
+    }
+
+    /// The best queued candidate that can still improve the pool.
+    #[inline]
+    fn next(&mut self, ef: usize) -> Option<Ranked> {
+        let c = self.frontier.pop()?;
+        let full = self.pool.len() >= ef;
+        if full && self.pool.peek().is_some_and(|worst| c < worst.0) {
+            self.frontier.clear();
+            return None;
+        }
+        Some(c)
     }
 }
 
@@ -360,21 +423,18 @@ pub fn beam_search(
     let ef = params.ef.max(k);
     scratch.begin(vectors.count());
     let mut stats = GraphStats::default();
-    let mut pool = TopK::new(ef);
-    let mut frontier = std::collections::BinaryHeap::new();
+    let mut heaps = std::mem::take(&mut scratch.beam);
+    heaps.pool.clear();
+    heaps.frontier.clear();
     scratch.start_from(entry);
     loop {
         if !scratch.candidates.is_empty() {
             score_candidates(vectors, scorer, dim, scratch);
             stats.scored += scratch.candidates.len();
             for (&doc, &score) in scratch.candidates.iter().zip(&scratch.scores) {
-                let hit = Hit { doc, score };
-                if pool
-                    .threshold()
-                    .is_none_or(|worst| hit.rank_cmp(&worst).is_lt())
-                {
-                    pool.push(hit);
-                    frontier.push(Best(hit));
+                if heaps.offer(Ranked::new(doc, score), ef) {
+                    // Likely expanded soon: start loading its neighbour list.
+                    prefetch(graph.row(doc as usize));
                 }
             }
         }
@@ -383,16 +443,9 @@ pub fn beam_search(
         scratch.candidates.clear();
         let mut expanded = 0;
         while expanded < params.expand.max(1) {
-            let Some(Best(c)) = frontier.pop() else { break };
-            if pool
-                .threshold()
-                .is_some_and(|worst| c.rank_cmp(&worst).is_gt())
-            {
-                frontier.clear();
-                break;
-            }
+            let Some(c) = heaps.next(ef) else { break };
             expanded += 1;
-            for nb in graph.neighbours(c.doc as usize) {
+            for nb in graph.neighbours(c.1 as usize) {
                 let slot = &mut scratch.visited[nb as usize];
                 if *slot != scratch.stamp {
                     *slot = scratch.stamp;
@@ -404,7 +457,16 @@ pub fn beam_search(
             break;
         }
     }
-    let mut hits = pool.into_sorted();
+    let mut hits: Vec<Hit> = heaps
+        .pool
+        .drain()
+        .map(|Reverse(c)| Hit {
+            doc: c.1,
+            score: c.0,
+        })
+        .collect();
+    scratch.beam = heaps;
+    hits.sort_unstable_by(Hit::rank_cmp);
     hits.truncate(k);
     (hits, stats)
 }

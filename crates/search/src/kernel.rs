@@ -9,6 +9,8 @@
 //!   with its `x86-v4` feature, see the root Cargo.toml).
 //! - [`matmul_bf16`] with a [`Bf16Rhs`]: the q-net layers at
 //!   `Precision::Bf16` (AVX512_BF16's `vdpbf16ps`, portable code elsewhere).
+//! - [`dots_at`]: one query's dot products with rows read in place (a
+//!   graph walk's dot-product scoring).
 //! - [`sgemm`]: the `gemm` crate on strided operands (dot-product scoring,
 //!   graph builds).
 //! - [`RowEpilogue`]: bias, activation, LayerNorm, residual and the final
@@ -19,5 +21,5 @@
 //! depend on block boundaries or thread count.
 
 pub(crate) use hypencoder_kernels::{
-    dot, dots, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue,
+    dot, dots, dots_at, matmul, matmul_bf16, prefetch, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue,
 };

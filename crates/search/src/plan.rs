@@ -168,11 +168,18 @@ pub struct SearchParams {
     pub neural: Option<NeuralSide>,
     /// Graph search: which walk.
     pub walk: Walk,
-    /// Graph search: entry points, drawn at random; `None` is 64 for beam
-    /// and the paper's 10,000 for paper.
+    /// Graph search: entry points, drawn at random; `None` is the paper's
+    /// 10,000 for paper and, for beam, 16 on a bi-encoder index and 64 on a
+    /// Hypencoder one (see [`Self::expand`]).
     pub entry_points: Option<usize>,
-    /// Beam search settings.
-    pub beam: BeamParams,
+    /// Beam: size of the result pool kept while searching (at least `k`).
+    pub ef: usize,
+    /// Beam: candidates expanded per step; `None` is 1 on a bi-encoder
+    /// index (as HNSW: dot products are scored in place one row at a time,
+    /// so a wider step only scores neighbours of worse candidates) and 4 on
+    /// a Hypencoder one (a q-net scores a block per GEMM, which pays off
+    /// from a few dozen rows).
+    pub expand: Option<usize>,
     /// The paper's walk settings.
     pub paper: GraphParams,
     /// Seed for drawing entry points.
@@ -193,7 +200,8 @@ impl Default for SearchParams {
             neural: None,
             walk: Walk::Beam,
             entry_points: None,
-            beam: BeamParams::default(),
+            ef: BeamParams::default().ef,
+            expand: None,
             paper: GraphParams::default(),
             seed: 43,
             precision: None,
@@ -540,7 +548,7 @@ fn check(params: &SearchParams) -> Result<(), SearchError> {
     if params.entry_points == Some(0) {
         return invalid("entry_points", "must be at least 1");
     }
-    if params.beam.expand == 0 {
+    if params.expand == Some(0) {
         return invalid("expand", "must be at least 1");
     }
     if params.paper.ncandidates == 0 {
@@ -557,8 +565,15 @@ fn graph_walk(params: &SearchParams, corpus: &Corpus) -> Result<Neural, SearchEr
             dir: corpus.dir().to_path_buf(),
         });
     }
+    let dots = corpus.is_bi_encoder();
     let (algorithm, default_entries) = match params.walk {
-        Walk::Beam => (GraphAlgorithm::Beam(params.beam.clone()), 64),
+        Walk::Beam => (
+            GraphAlgorithm::Beam(BeamParams {
+                ef: params.ef,
+                expand: params.expand.unwrap_or(if dots { 1 } else { 4 }),
+            }),
+            if dots { 16 } else { 64 },
+        ),
         Walk::Paper => (GraphAlgorithm::Paper(params.paper.clone()), 10_000),
     };
     // Over several segments each part gets its share, by size, of the entry

@@ -3,7 +3,7 @@
 use hypencoder_index::Dtype;
 use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
 
-use crate::kernel::{dots, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue};
+use crate::kernel::{dots, dots_at, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue};
 
 /// Buffers a scorer reuses across blocks; one per worker thread.
 #[derive(Default)]
@@ -98,6 +98,16 @@ pub trait Scorer: Sync {
     /// `docs` holds `n` rows of `dim()` values; writes the score of row `i`
     /// for query `q` to `out[q * n + i]`.
     fn score_block(&self, docs: &[f32], n: usize, out: &mut [f32], scratch: &mut ScratchSpace);
+
+    /// Scores rows `rows` of `table` (all vectors, `dim()` values each) for
+    /// a one-query scorer where they lie, writing `out[i]` for `rows[i]`,
+    /// if this scorer has such a path; false leaves the caller to copy the
+    /// rows out and call [`Self::score_block`]. A graph walk scores a few
+    /// scattered rows at a time, where the copy costs more than the scoring.
+    fn score_in_place(&self, table: &[f32], rows: &[u32], out: &mut [f32]) -> bool {
+        let _ = (table, rows, out);
+        false
+    }
 }
 
 /// Dot products with query vectors (bi-encoders): one GEMM per block through
@@ -147,6 +157,15 @@ impl Scorer for DotScorer {
             out,
             false,
         );
+    }
+
+    /// One query: a dot product per row in place, the next row prefetched.
+    fn score_in_place(&self, table: &[f32], rows: &[u32], out: &mut [f32]) -> bool {
+        if self.count != 1 {
+            return false;
+        }
+        dots_at(table, self.dim, rows, &self.queries, out);
+        true
     }
 }
 

@@ -4,9 +4,7 @@
 //! [`SearchParams`]. Field names follow the CLI's flags (`--rrf-k` is
 //! `rrf_k`), so a request reads like the command that would answer it.
 
-use hypencoder_search::{
-    BeamParams, Fusion, GraphParams, Mode, NeuralSide, Precision, SearchParams, Walk,
-};
+use hypencoder_search::{Fusion, GraphParams, Mode, NeuralSide, Precision, SearchParams, Walk};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -126,11 +124,13 @@ pub struct SearchRequest {
     pub neural: Option<NeuralName>,
     /// Graph search: the walk [default: beam].
     pub algorithm: Option<AlgorithmName>,
-    /// Graph search: random entry points [default: 64 beam, 10000 paper].
+    /// Graph search: random entry points [default: beam 16 on a bi-encoder
+    /// index, 64 on a Hypencoder one; paper 10000].
     pub entry_points: Option<usize>,
     /// Beam: pool size [default: 128].
     pub ef: Option<usize>,
-    /// Beam: candidates expanded per step [default: 4].
+    /// Beam: candidates expanded per step [default: 1 on a bi-encoder
+    /// index, 4 on a Hypencoder one].
     pub expand: Option<usize>,
     /// Paper: candidates expanded per round [default: 50].
     pub ncandidates: Option<usize>,
@@ -273,10 +273,8 @@ impl SearchRequest {
                 AlgorithmName::Paper => Walk::Paper,
             },
             entry_points: s.entry_points,
-            beam: BeamParams {
-                ef: s.ef.unwrap_or(defaults.beam.ef),
-                expand: s.expand.unwrap_or(defaults.beam.expand),
-            },
+            ef: s.ef.unwrap_or(defaults.ef),
+            expand: s.expand,
             paper: GraphParams {
                 ncandidates: s.ncandidates.unwrap_or(defaults.paper.ncandidates),
                 max_iter: s.max_iter.unwrap_or(defaults.paper.max_iter),

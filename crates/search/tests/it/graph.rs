@@ -312,3 +312,67 @@ fn nn_descent_recall_against_exact() {
         vec![u32::MAX; 4]
     );
 }
+
+/// A `DotScorer` that refuses to score rows in place, so the walk copies
+/// them into blocks and scores those by GEMM: the path before
+/// `Scorer::score_in_place`, and still the q-nets' path.
+struct Gathered(DotScorer);
+
+impl hypencoder_search::Scorer for Gathered {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn num_queries(&self) -> usize {
+        self.0.num_queries()
+    }
+    fn score_block(
+        &self,
+        docs: &[f32],
+        n: usize,
+        out: &mut [f32],
+        scratch: &mut hypencoder_search::ScratchSpace,
+    ) {
+        self.0.score_block(docs, n, out, scratch)
+    }
+}
+
+/// Dot products scored in place (the kernels' prefetching `dots_at`) walk
+/// exactly as gathered blocks do, at HNSW-like settings (one candidate per
+/// step) and the q-nets' (four), with scores equal to rounding.
+#[test]
+fn in_place_dot_scoring_walks_as_gathered_blocks() {
+    use hypencoder_search::{beam_search, BeamParams, Scorer};
+    let mut rng = Rng::new(5);
+    let (n, dim, degree) = (3000, 40, 12);
+    let vectors = clustered(n, dim, &mut rng);
+    let (_s, index) = index_of("in-place", &vectors);
+    let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
+    let index = with_graph(&index, &neighbours, degree, "exact");
+    let entry = random_entry_points(16, n, 43);
+    let (mut a, mut b) = (GraphScratch::default(), GraphScratch::default());
+    for expand in [1, 4] {
+        let params = BeamParams { ef: 64, expand };
+        for q in 0..20 {
+            let query: Vec<f32> = vectors[q * 97]
+                .iter()
+                .map(|x| x + 0.3 * rng.f32())
+                .collect();
+            let direct = DotScorer::new(query.clone(), dim);
+            let mut probe = [0.0; 2];
+            assert!(direct.score_in_place(index.vectors().as_f32().unwrap(), &[3, 1], &mut probe));
+            let gathered = Gathered(DotScorer::new(query, dim));
+            let graph = index.graph().unwrap();
+            let run = |s: &dyn Scorer, scratch: &mut GraphScratch| {
+                beam_search(index.vectors(), graph, s, &entry, 10, &params, scratch)
+            };
+            let (hits, stats) = run(&direct, &mut a);
+            let (want, want_stats) = run(&gathered, &mut b);
+            assert_eq!(stats, want_stats, "expand {expand}, query {q}: the walk");
+            let docs = |h: &[Hit]| h.iter().map(|h| h.doc).collect::<Vec<_>>();
+            assert_eq!(docs(&hits), docs(&want), "expand {expand}, query {q}");
+            for (h, w) in hits.iter().zip(&want) {
+                assert!((h.score - w.score).abs() <= 1e-5, "{h:?} vs {w:?}");
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ use hypencoder_search::{
 };
 
 use crate::common::{moved_hint, progress_bar, FieldArgs};
-use crate::input::{read_corpus, unique_ids};
+use hypencoder_index::{read_corpus, unique_ids};
 
 #[derive(clap::Args)]
 pub struct AddArgs {

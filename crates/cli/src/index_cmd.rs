@@ -12,7 +12,7 @@ use crate::common::{
     build_graph, progress_bar, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs, MetricArg,
     ModelArgs,
 };
-use crate::input::{read_corpus, unique_ids, Record};
+use hypencoder_index::{read_corpus, unique_ids, Record};
 
 #[derive(clap::Args)]
 pub struct IndexArgs {

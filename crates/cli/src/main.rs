@@ -11,8 +11,8 @@ mod embed_cmd;
 mod eval_cmd;
 mod graph_cmd;
 mod index_cmd;
-mod input;
 mod lexical_cmd;
+mod merge_cmd;
 mod mine_cmd;
 mod optimize_cmd;
 mod score_cmd;
@@ -72,6 +72,9 @@ enum Command {
     Delete(delete_cmd::DeleteArgs),
     /// Merge an index's segments into one, dropping deleted documents.
     Optimize(optimize_cmd::OptimizeArgs),
+    /// Combine index pieces (e.g. one per worker of a distributed encoding)
+    /// into one index: same document encoder, unique ids, rows in order.
+    Merge(merge_cmd::MergeArgs),
     /// Serve indexes over HTTP: a JSON search API, a search page, metrics
     /// and an OpenAPI description, until SIGTERM or Ctrl-C.
     Serve(serve_cmd::ServeArgs),
@@ -93,6 +96,7 @@ fn main() {
         Command::Add(args) => add_cmd::run(args),
         Command::Delete(args) => delete_cmd::run(args),
         Command::Optimize(args) => optimize_cmd::run(args),
+        Command::Merge(args) => merge_cmd::run(args),
     };
     if let Err(err) = result {
         if is_broken_pipe(&err) {

@@ -16,7 +16,7 @@ use hypencoder_search::{batch_scorer, exhaustive, Precision};
 use hypencoder_train::data::select_negatives;
 
 use crate::common::{index_model, open_index, progress_bar};
-use crate::input::{read_jsonl, unique_ids, Fields, Record};
+use hypencoder_index::{read_jsonl, unique_ids, Fields, Record};
 
 #[derive(Args)]
 pub struct MineArgs {

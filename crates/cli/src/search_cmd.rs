@@ -17,7 +17,7 @@ use crate::common::{
     live_model, open_live, AlgorithmArg, FieldArgs, FormatArg, FusionArg, ModeArg, NeuralArg,
     PrecisionArg,
 };
-use crate::input::unique_ids;
+use hypencoder_index::unique_ids;
 
 #[derive(clap::Args)]
 #[command(

@@ -30,6 +30,7 @@
 //! `error` <- `format` <- `manifest`, `strings` <- `graph`, `lexical` <-
 //! `reader`, `writer` <- `live` <- `live_writer`.
 
+mod combine;
 mod error;
 mod format;
 mod graph;
@@ -38,9 +39,11 @@ mod live;
 mod live_writer;
 mod manifest;
 mod reader;
+mod records;
 mod strings;
 mod writer;
 
+pub use combine::combine;
 pub use error::{IndexError, Result};
 pub use format::{Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
@@ -51,5 +54,6 @@ pub use manifest::{
     BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION, LIVE_FORMAT_VERSION,
 };
 pub use reader::{Index, Vectors};
+pub use records::{read_corpus, read_jsonl, unique_ids, Fields, Record, RecordError};
 pub use strings::StringTable;
 pub use writer::{IndexWriter, WriterConfig};

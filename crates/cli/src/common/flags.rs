@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::choices::{ConstructionArg, MetricArg};
-use crate::input::{read_jsonl, Fields, Record};
+use hypencoder_index::{read_jsonl, Fields, Record};
 
 // The model that encodes texts (`score`, `embed`, `index`); loading it,
 // with the default model, is `ModelArgs::load` in `model.rs`.
@@ -45,7 +45,7 @@ pub struct FieldArgs {
 }
 
 impl FieldArgs {
-    /// The fields for `input::read_jsonl`; `require_id` rejects records
+    /// The fields for `hypencoder_index::read_jsonl`; `require_id` rejects records
     /// without an id.
     pub fn fields(&self, require_id: bool) -> Fields<'_> {
         Fields {
@@ -57,7 +57,7 @@ impl FieldArgs {
 
     /// Reads a JSONL file's records through these fields.
     pub fn read(&self, path: &Path, require_id: bool) -> Result<Vec<Record>> {
-        read_jsonl(path, &self.fields(require_id))
+        Ok(read_jsonl(path, &self.fields(require_id))?)
     }
 }
 

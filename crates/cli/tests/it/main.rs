@@ -8,6 +8,7 @@
 mod cli;
 mod index_search;
 mod live;
+mod merge;
 mod serve;
 mod serve_page;
 mod train;

@@ -1,16 +1,33 @@
-//! Reading JSONL inputs (`{"id": ..., "text": ...}` per line). Every error
-//! names the file and the 1-based line number.
+//! Reading corpora and query files: JSONL (`{"id": ..., "text": ...}` per
+//! line) or TSV (`id<TAB>text`). Every error names the file and the 1-based
+//! line number; the CLI and the Python package report them as they are.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+/// A record file that cannot be read as asked: the message names the file,
+/// the line and the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordError(pub String);
+
+type Result<T> = std::result::Result<T, RecordError>;
+
+/// Returns a [`RecordError`] with a formatted message.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(RecordError(format!($($arg)*)))
+    };
+}
 
 /// One input record: its id (any JSON value, echoed back as given), text,
 /// and the 1-based line it came from.
 pub struct Record {
+    /// The id field's value, if the record has one.
     pub id: Option<serde_json::Value>,
+    /// The text field's value.
     pub text: String,
+    /// 1-based line number in its file.
     pub line: usize,
 }
 
@@ -70,8 +87,8 @@ fn read_tsv(path: &Path) -> Result<Vec<Record>> {
 
 /// Calls `f(line_number, line)` for every line, checking UTF-8.
 fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| RecordError(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -79,7 +96,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> R
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+            .map_err(|e| RecordError(format!("cannot read {}: {e}", path.display())))?;
         if n == 0 {
             return Ok(());
         }
@@ -97,8 +114,11 @@ fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> R
 
 /// Which JSON fields hold the id and the text.
 pub struct Fields<'a> {
+    /// The id field's name.
     pub id: &'a str,
+    /// The text field's name.
     pub text: &'a str,
+    /// Whether a record without an id is an error.
     pub require_id: bool,
 }
 
@@ -110,8 +130,8 @@ pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
         if line.trim().is_empty() {
             return Ok(());
         }
-        let value: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}: not a JSON object", at()))?;
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| RecordError(format!("{}: not a JSON object ({e})", at())))?;
         let Some(object) = value.as_object() else {
             bail!("{}: expected a JSON object, found {}", at(), kind(&value));
         };

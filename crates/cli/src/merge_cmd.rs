@@ -1,0 +1,56 @@
+//! `hypencoder merge`: combine index pieces (folders written separately,
+//! e.g. one per worker of a distributed encoding run) into one index.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use hypencoder_index::combine;
+
+use crate::common::{build_graph, progress_bar, ConstructionArg, GraphBuildArgs};
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// The combined index folder to write (must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Index pieces, in the order their rows should take; all from one
+    /// document encoder, with ids unique across them.
+    #[arg(value_name = "PIECE", required = true)]
+    pub pieces: Vec<PathBuf>,
+    /// Also build the neighbour graph with this many neighbours per document.
+    #[arg(long, value_name = "N")]
+    pub graph_degree: Option<usize>,
+}
+
+pub fn run(args: &MergeArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let total: usize = args
+        .pieces
+        .iter()
+        .map(|p| hypencoder_index::Manifest::read(p).map(|m| m.count))
+        .sum::<Result<_, _>>()?;
+    let bar = progress_bar(total);
+    let manifest = combine(&args.pieces, &args.output, &|done| {
+        bar.set_position(done as u64)
+    })
+    .with_context(|| format!("cannot merge into --output {}", args.output.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "merged {} pieces into {} ({} documents) in {:.1} s",
+        args.pieces.len(),
+        args.output.display(),
+        manifest.count,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(degree) = args.graph_degree {
+        let graph = GraphBuildArgs {
+            degree,
+            metric: None,
+            construction: ConstructionArg::Exact,
+            measure_recall: false,
+            plain_knn: false,
+        };
+        build_graph(&args.output, &graph)?;
+    }
+    Ok(())
+}

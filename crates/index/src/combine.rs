@@ -1,0 +1,126 @@
+//! Combining index pieces (folders written separately, e.g. one per worker
+//! of a distributed encoding run) into one index: rows copied piece after
+//! piece, in the order given, never re-encoded. Every piece must come from
+//! the same document encoder and store vectors alike, and no id may appear
+//! twice; all of it is checked before anything is written. The output is
+//! built by [`IndexWriter`], so an interrupted run leaves no index and a
+//! rerun resumes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IndexError, Result};
+use crate::manifest::{Manifest, ModelInfo};
+use crate::reader::Index;
+use crate::writer::{IndexWriter, WriterConfig};
+
+/// Rows per segment of the combined index's build (the most a crash loses).
+const SEGMENT: usize = 1024;
+
+/// What identifies the document encoder of a piece: its doc-encoder
+/// fingerprint, or the model's for indexes written before that existed.
+fn encoder(model: &ModelInfo) -> &str {
+    model.doc_encoder.as_deref().unwrap_or(&model.fingerprint)
+}
+
+/// Checks that `pieces` can be combined: the same encoder, width and
+/// storage as the first, and ids unique across all of them.
+fn check(pieces: &[(PathBuf, Index)]) -> Result<()> {
+    let Some((first_dir, first)) = pieces.first() else {
+        return Err(IndexError::Invalid("no pieces to combine".into()));
+    };
+    let want = first.manifest();
+    for (dir, piece) in &pieces[1..] {
+        let got = piece.manifest();
+        let differs = |what: &str, a: String, b: String| {
+            Err(IndexError::Invalid(format!(
+                "{}: {what} {b} differs from {}'s {a}; pieces must come from one document encoder",
+                dir.display(),
+                first_dir.display(),
+            )))
+        };
+        if encoder(&got.model) != encoder(&want.model) {
+            let short = |m: &ModelInfo| encoder(m).chars().take(12).collect::<String>();
+            return differs("document encoder", short(&want.model), short(&got.model));
+        }
+        if got.dim != want.dim {
+            return differs("width", want.dim.to_string(), got.dim.to_string());
+        }
+        if got.dtype != want.dtype {
+            return differs(
+                "dtype",
+                format!("{:?}", want.dtype),
+                format!("{:?}", got.dtype),
+            );
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (p, (dir, piece)) in pieces.iter().enumerate() {
+        for row in 0..piece.len() {
+            let id = piece.id(row)?;
+            if let Some(other) = seen.insert(id, p) {
+                return Err(IndexError::Invalid(format!(
+                    "duplicate id '{id}': in {} and {}",
+                    pieces[other].0.display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Combines the index folders `pieces` into a new index at `out`: their
+/// rows in the order given, with texts (if every piece has them) and a
+/// lexical part (if the first has one); no graph (build one afterwards).
+/// `progress` is told how many rows are written so far. The pieces record
+/// how many of their documents were truncated, not which, so the count
+/// carries over rather than the flags.
+pub fn combine(pieces: &[PathBuf], out: &Path, progress: &dyn Fn(usize)) -> Result<Manifest> {
+    let pieces = pieces
+        .iter()
+        .map(|dir| Ok((dir.clone(), Index::open(dir)?)))
+        .collect::<Result<Vec<_>>>()?;
+    check(&pieces)?;
+    let first = pieces[0].1.manifest();
+    let config = WriterConfig {
+        dim: first.dim,
+        dtype: first.dtype,
+        model: first.model.clone(),
+        with_texts: pieces.iter().all(|(_, p)| p.manifest().has_texts),
+        max_length: pieces
+            .iter()
+            .map(|(_, p)| p.manifest().stats.max_length)
+            .max()
+            .unwrap_or(0),
+        source: format!(
+            "combined from {}",
+            pieces
+                .iter()
+                .map(|(d, _)| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        segment_size: SEGMENT,
+        lexical: first.lexical.is_some(),
+    };
+    let mut writer = IndexWriter::create(out, config)?;
+    let skip = writer.resumed_docs();
+    let mut done = 0;
+    for (_, piece) in &pieces {
+        let truncated = piece.manifest().stats.truncated as usize;
+        for row in 0..piece.len() {
+            if done >= skip {
+                let text = piece.text(row)?.unwrap_or_default();
+                let vector = piece.vectors().rows(row, 1);
+                writer.add(piece.id(row)?, text, &vector, row < truncated)?;
+            }
+            done += 1;
+            if done % SEGMENT == 0 {
+                progress(done);
+            }
+        }
+    }
+    progress(done);
+    writer.finish()
+}

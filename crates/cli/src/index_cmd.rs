@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use hypencoder_index::{IndexWriter, Manifest, ModelInfo, WriterConfig};
+use hypencoder_index::{IndexWriter, Manifest, WriterConfig};
 use hypencoder_model::Model;
-use hypencoder_search::{encode_into, SLICE};
+use hypencoder_search::{encode_into, index_config};
 
 use crate::common::{
     build_graph, progress_bar, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs, MetricArg,
@@ -83,34 +83,26 @@ pub fn run(args: &IndexArgs) -> Result<()> {
 /// partial build resumes only under the same config.
 fn writer_config(args: &IndexArgs, model: &Model) -> Result<WriterConfig> {
     eprintln!("hashing model weights ...");
-    let fingerprint = model.fingerprint()?;
     let meta = std::fs::metadata(&args.corpus)?;
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-    Ok(WriterConfig {
-        dim: model.dim(),
-        dtype: args.dtype.into(),
-        model: ModelInfo {
-            path: absolute(model.dir()).display().to_string(),
-            kind: model.kind().name().to_string(),
-            fingerprint,
-            doc_encoder: Some(model.doc_encoder_fingerprint()?),
-        },
-        with_texts: !args.no_texts,
-        max_length: model.doc_tokenizer().max_length() as u64,
-        source: format!(
-            "{} bytes={} mtime={:?} id={} text={}",
-            absolute(&args.corpus).display(),
-            meta.len(),
-            mtime,
-            args.fields.id_field,
-            args.fields.text_field
-        ),
-        segment_size: SLICE,
-        lexical: !args.no_lexical,
-    })
+    let source = format!(
+        "{} bytes={} mtime={:?} id={} text={}",
+        absolute(&args.corpus).display(),
+        meta.len(),
+        mtime,
+        args.fields.id_field,
+        args.fields.text_field
+    );
+    Ok(index_config(
+        model,
+        args.dtype.into(),
+        !args.no_texts,
+        !args.no_lexical,
+        source,
+    )?)
 }
 
 /// Encodes the records a resumed build does not hold yet, a segment at a

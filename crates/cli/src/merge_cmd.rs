@@ -17,6 +17,10 @@ pub struct MergeArgs {
     /// document encoder, with ids unique across them.
     #[arg(value_name = "PIECE", required = true)]
     pub pieces: Vec<PathBuf>,
+    /// Skip the lexical part (BM25), which is otherwise built over the
+    /// combined texts.
+    #[arg(long)]
+    pub no_lexical: bool,
     /// Also build the neighbour graph with this many neighbours per document.
     #[arg(long, value_name = "N")]
     pub graph_degree: Option<usize>,
@@ -30,7 +34,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         .map(|p| hypencoder_index::Manifest::read(p).map(|m| m.count))
         .sum::<Result<_, _>>()?;
     let bar = progress_bar(total);
-    let manifest = combine(&args.pieces, &args.output, &|done| {
+    let manifest = combine(&args.pieces, &args.output, !args.no_lexical, &|done| {
         bar.set_position(done as u64)
     })
     .with_context(|| format!("cannot merge into --output {}", args.output.display()))?;

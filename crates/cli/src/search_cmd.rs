@@ -141,6 +141,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
         let options = LoadOptions {
             query_max_length: args.query_max_length,
             doc_max_length: None,
+            ..Default::default()
         };
         Some(live_model(&live, args.model.as_deref(), &options)?)
     } else {

@@ -71,12 +71,18 @@ fn check(pieces: &[(PathBuf, Index)]) -> Result<()> {
 }
 
 /// Combines the index folders `pieces` into a new index at `out`: their
-/// rows in the order given, with texts (if every piece has them) and a
-/// lexical part (if the first has one); no graph (build one afterwards).
+/// rows in the order given, with texts (if every piece has them) and, with
+/// `lexical`, a lexical part built over them (pieces need none of their
+/// own); no graph (build one afterwards).
 /// `progress` is told how many rows are written so far. The pieces record
 /// how many of their documents were truncated, not which, so the count
 /// carries over rather than the flags.
-pub fn combine(pieces: &[PathBuf], out: &Path, progress: &dyn Fn(usize)) -> Result<Manifest> {
+pub fn combine(
+    pieces: &[PathBuf],
+    out: &Path,
+    lexical: bool,
+    progress: &dyn Fn(usize),
+) -> Result<Manifest> {
     let pieces = pieces
         .iter()
         .map(|dir| Ok((dir.clone(), Index::open(dir)?)))
@@ -102,7 +108,7 @@ pub fn combine(pieces: &[PathBuf], out: &Path, progress: &dyn Fn(usize)) -> Resu
                 .join(", ")
         ),
         segment_size: SEGMENT,
-        lexical: first.lexical.is_some(),
+        lexical,
     };
     let mut writer = IndexWriter::create(out, config)?;
     let skip = writer.resumed_docs();

@@ -124,6 +124,12 @@ pub struct LoadOptions {
     /// Document truncation length; default the model's own limit
     /// (sentence-transformers `max_seq_length`) or 512.
     pub doc_max_length: Option<usize>,
+    /// A Hypencoder checkpoint's base transformer folder (its config and
+    /// tokenizer), instead of resolving `model_name_or_path`: for a
+    /// checkpoint installed away from its base, such as the default model
+    /// in the Python package. The weights stay the checkpoint's, so the
+    /// fingerprints do not change.
+    pub base: Option<PathBuf>,
 }
 
 /// A model ready to encode text.
@@ -615,12 +621,17 @@ fn hypencoder_tokenizers(
 fn bases(
     config: &HypencoderConfig,
     dir: &Path,
+    base: Option<&Path>,
 ) -> Result<((BaseModel, BertConfig), (BaseModel, BertConfig))> {
-    let query_base = BaseModel::resolve(&config.query_base, dir, &config.file)?;
+    let resolve = |name: &str| match base {
+        Some(folder) => Ok(BaseModel::Folder(folder.to_path_buf())),
+        None => BaseModel::resolve(name, dir, &config.file),
+    };
+    let query_base = resolve(&config.query_base)?;
     let passage_base = if config.passage_base == config.query_base {
         query_base.clone()
     } else {
-        BaseModel::resolve(&config.passage_base, dir, &config.file)?
+        resolve(&config.passage_base)?
     };
     let query_config = query_base.bert_config()?;
     let passage_config = if config.shared_encoder {
@@ -634,7 +645,8 @@ fn bases(
 fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
     let config = HypencoderConfig::from_file(&dir.join("config.json"))?;
     let weights = weights_file(dir)?;
-    let ((query_base, query_config), (passage_base, passage_config)) = bases(&config, dir)?;
+    let ((query_base, query_config), (passage_base, passage_config)) =
+        bases(&config, dir, options.base.as_deref())?;
 
     // Transformer weights: in the checkpoint (both prefixes for a shared
     // encoder in pytorch_model.bin; only `passage_encoder.` in the hub's

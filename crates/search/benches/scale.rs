@@ -16,7 +16,9 @@
 //!   RAYON_NUM_THREADS=2 cargo bench -p hypencoder-search --bench scale
 //!
 //! Environment: BENCH_SIZES ("100000,300000,1000000"), BENCH_DIM (384),
-//! BENCH_EXH_QUERIES (10), BENCH_GRAPH_QUERIES (200), BENCH_WORK
+//! BENCH_EXH_QUERIES (10), BENCH_GRAPH_QUERIES (200; 0 skips the graph,
+//! its build and its searches, for sizes where growing it takes hours, such
+//! as 768-d at a million), BENCH_WORK
 //! (target/bench-scale), BENCH_OUT (JSON, optional).
 //! bench/run_scale.sh runs it and draws bench/scale.png.
 
@@ -165,8 +167,11 @@ fn measure(work: &Path, n: usize, dim: usize, exh_queries: usize, graph_queries:
     let dir = work.join(format!("sampled-{dim}x{n}"));
     eprintln!("{n} x {dim}: writing");
     let write_s = write_index(&dir, n, dim);
-    eprintln!("{n} x {dim}: growing the graph");
-    let graph_s = build_graph(&dir);
+    let with_graph = graph_queries > 0;
+    let graph_s = with_graph.then(|| {
+        eprintln!("{n} x {dim}: growing the graph");
+        build_graph(&dir)
+    });
     let index = Index::open(&dir).expect("open bench index");
     let per_doc = |bytes: u64| bytes as f64 / n as f64;
     let vectors = per_doc(file_bytes(&dir, "vectors.bin"));
@@ -174,7 +179,7 @@ fn measure(work: &Path, n: usize, dim: usize, exh_queries: usize, graph_queries:
         "docs": n, "dim": dim, "index_write_s": write_s, "graph_build_s": graph_s,
         "bytes_per_doc": {
             "vectors_f32": vectors, "vectors_f16_bf16": vectors / 2.0,
-            "graph": per_doc(file_bytes(&dir, "graph.bin")),
+            "graph": with_graph.then(|| per_doc(file_bytes(&dir, "graph.bin"))),
             "ids": per_doc(file_bytes(&dir, "ids.bin") + file_bytes(&dir, "ids.idx")),
         },
     });
@@ -188,6 +193,11 @@ fn measure(work: &Path, n: usize, dim: usize, exh_queries: usize, graph_queries:
             // The first queries searched exhaustively: timed, and the
             // reference for the graph's recall.
             let (exh_ms, exact) = time_exhaustive(&index, &qnets[..exh_queries], precision);
+            if !with_graph {
+                eprintln!("{n} x {dim} {name}: exhaustive {exh_ms:.1} ms");
+                row[name] = json!({ "exhaustive_ms": exh_ms });
+                continue;
+            }
             let (graph_ms, scored, found) = time_graph(&index, &qnets[..graph_queries], precision);
             let r = recall(&found[..exact.len()], &exact);
             eprintln!(

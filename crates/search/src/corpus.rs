@@ -147,6 +147,12 @@ impl<'a> Corpus<'a> {
         (place, row - self.parts[place].base)
     }
 
+    /// Whether global `row` is deleted.
+    pub fn is_deleted(&self, row: u32) -> bool {
+        let (part, row) = self.locate(row);
+        part.is_deleted(row)
+    }
+
     /// The id of global `row`.
     pub fn id(&self, row: u32) -> Result<&'a str, IndexError> {
         let (part, row) = self.locate(row);

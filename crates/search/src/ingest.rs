@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use hypencoder_index::{
-    write_graph, AddReport, GraphInfo, Index, IndexWriter, LiveManifest, LiveWriter, SegmentEntry,
-    WriterConfig,
+    write_graph, AddReport, Dtype, GraphInfo, Index, IndexWriter, LiveManifest, LiveWriter,
+    ModelInfo, SegmentEntry, WriterConfig,
 };
 use hypencoder_model::Model;
 
@@ -52,6 +52,36 @@ pub fn add_documents(
         build_segment_graph(&segment, degree)?;
     }
     Ok(writer.add_segment(&segment, no_replace)?)
+}
+
+/// What an index of `model`'s vectors records about its build (see
+/// [`WriterConfig`]): the model's path, kind and fingerprints, the storage
+/// settings, and `source`, which identifies the input (a partial build
+/// resumes only under the same one). Hashes the model's weights.
+pub fn index_config(
+    model: &Model,
+    dtype: Dtype,
+    with_texts: bool,
+    lexical: bool,
+    source: String,
+) -> Result<WriterConfig, SearchError> {
+    let dir = model.dir();
+    let path = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    Ok(WriterConfig {
+        dim: model.dim(),
+        dtype,
+        model: ModelInfo {
+            path: path.display().to_string(),
+            kind: model.kind().name().to_string(),
+            fingerprint: model.fingerprint()?,
+            doc_encoder: Some(model.doc_encoder_fingerprint()?),
+        },
+        with_texts,
+        max_length: model.doc_tokenizer().max_length() as u64,
+        source,
+        segment_size: SLICE,
+        lexical,
+    })
 }
 
 /// Encodes `texts` (with their `ids`) into `writer`, [`SLICE`] documents

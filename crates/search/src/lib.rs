@@ -45,8 +45,8 @@ pub use graph_search::{
     GraphParams, GraphScratch, GraphStats,
 };
 pub use ingest::{
-    add_documents, build_segment_graph, encode_into, merge_policy, merge_segments, MAX_SEGMENTS,
-    SLICE,
+    add_documents, build_segment_graph, encode_into, index_config, merge_policy, merge_segments,
+    MAX_SEGMENTS, SLICE,
 };
 pub use plan::{
     batch_scorer, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide, Plan,

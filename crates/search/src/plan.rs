@@ -109,6 +109,11 @@ impl Mode {
         }
     }
 
+    /// The mode named `name` ([`Mode::name`]'s spelling).
+    pub fn parse(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     /// The modes `corpus` can serve: graph needs graphs; bm25, rerank and
     /// hybrid lexical parts (in every part).
     pub fn supported(corpus: &Corpus) -> Vec<Mode> {

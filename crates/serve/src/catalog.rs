@@ -286,6 +286,7 @@ impl Catalog {
         let options = LoadOptions {
             query_max_length: config.query_max_length,
             doc_max_length: None,
+            ..Default::default()
         };
         let mut slots: Vec<Slot> = Vec::with_capacity(config.indexes.len());
         for (name, dir) in &config.indexes {

@@ -218,6 +218,7 @@ fn frozen_hyper(
         &LoadOptions {
             query_max_length: Some(base.config.query_max_length),
             doc_max_length: None,
+            ..Default::default()
         },
     )?;
     let hidden = cache_hidden_states(&model, examples, on)?;

@@ -14,32 +14,63 @@ use super::flags::ModelArgs;
 impl ModelArgs {
     /// Loads `--model`, or the default model, with the truncation flags.
     pub fn load(&self) -> Result<Model> {
+        let (dir, base) = match &self.model {
+            Some(dir) => (dir.clone(), None),
+            None => default_model(),
+        };
         let options = LoadOptions {
             query_max_length: self.query_max_length,
             doc_max_length: self.max_length,
+            base,
         };
-        let dir = self.model.clone().unwrap_or_else(default_model_dir);
         Model::load_with(&dir, &options).with_context(|| {
             let mut msg = format!("cannot load model from {}", dir.display());
             if self.model.is_none() {
-                msg.push_str(
-                    " (the default model; its base all-MiniLM-L6-v2 comes from scripts/fetch-minilm, \
-                     or pass --model DIR)",
-                );
+                msg.push_str(&format!(
+                    " (the default model: run scripts/install-default-model from a source \
+                     checkout to put it and its base all-MiniLM-L6-v2 in {}, set \
+                     HYPENCODER_MODEL, or pass --model DIR)",
+                    data_dir().display()
+                ));
             }
             msg
         })
     }
 }
 
-/// The model used when `--model` is not given: `$HYPENCODER_MODEL`, else
-/// the Hypencoder shipped in this repository (a head over all-MiniLM-L6-v2
-/// trained on debian-pkg; see assets/default-model/README.md).
-fn default_model_dir() -> PathBuf {
-    match std::env::var_os("HYPENCODER_MODEL") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model"),
+/// The model used when `--model` is not given, and its base transformer
+/// when that is not where the checkpoint names it: `$HYPENCODER_MODEL`;
+/// else the Hypencoder in this source tree (`assets/default-model`, a head
+/// over all-MiniLM-L6-v2 trained on debian-pkg; its base from
+/// scripts/fetch-minilm); else the installed copy in [`data_dir`]
+/// (`default-model/` beside `all-MiniLM-L6-v2/`).
+fn default_model() -> (PathBuf, Option<PathBuf>) {
+    if let Some(dir) = std::env::var_os("HYPENCODER_MODEL") {
+        return (PathBuf::from(dir), None);
     }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/default-model");
+    if source.join("config.json").is_file() {
+        return (source, None);
+    }
+    let data = data_dir();
+    (
+        data.join("default-model"),
+        Some(data.join("all-MiniLM-L6-v2")),
+    )
+}
+
+/// Where an installed binary finds the default model:
+/// `$HYPENCODER_HOME`, else `$XDG_DATA_HOME/hypencoder`, else
+/// `~/.local/share/hypencoder`.
+fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HYPENCODER_HOME") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("hypencoder");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/hypencoder")
 }
 
 /// Loads the model an index was built with (or `override_dir`, the

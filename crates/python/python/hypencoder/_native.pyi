@@ -1,0 +1,112 @@
+"""Type stubs for the compiled half of the package (``hypencoder._native``).
+Use the wrappers in ``hypencoder`` (``Model``, ``Index``, ``build_index``,
+``merge``), which fill in the default model and its base."""
+
+import os
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_Path = Union[str, os.PathLike[str]]
+
+class HypencoderError(Exception):
+    """An error from the engine: a bad file, index or model; the message
+    names it (file, line, field), as the CLI's does."""
+
+class Model:
+    def __new__(
+        cls,
+        path: _Path,
+        base: Optional[_Path] = None,
+        max_length: Optional[int] = None,
+        query_max_length: Optional[int] = None,
+    ) -> "Model": ...
+    @property
+    def dim(self) -> int:
+        """Width of the document vectors."""
+    @property
+    def kind(self) -> str:
+        """"hypencoder" or "bi-encoder"."""
+    @property
+    def path(self) -> str:
+        """The folder the model was loaded from."""
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> npt.NDArray[np.float32]:
+        """Document vectors, one row per text: float32 (n, dim)."""
+    def score(
+        self, queries: Sequence[str], documents: Sequence[str], batch_size: int = 32
+    ) -> npt.NDArray[np.float32]:
+        """Every query against every document (as ``hypencoder score``):
+        float32 (len(queries), len(documents))."""
+
+class Index:
+    def __new__(
+        cls, path: _Path, model: Optional[Model] = None, base: Optional[_Path] = None
+    ) -> "Index": ...
+    def __len__(self) -> int: ...
+    @property
+    def ids(self) -> List[str]:
+        """Document ids in index order (deleted ones left out)."""
+    def document(self, id: str) -> Optional[str]:
+        """The stored text of document ``id`` (None if texts are not kept);
+        KeyError if there is no such document."""
+    def search(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        mode: Optional[str] = None,
+        ef: Optional[int] = None,
+        expand: Optional[int] = None,
+        entry_points: Optional[int] = None,
+        candidates: Optional[int] = None,
+        precision: Optional[str] = None,
+    ) -> List[Tuple[List[str], List[float]]]:
+        """The top ``k`` of each query: (ids, scores), best first."""
+
+class IndexWriter:
+    """Writes an index piece from precomputed vectors; ``add`` rows, then
+    ``finish``. A failed run leaves no index."""
+
+    def __new__(
+        cls,
+        path: _Path,
+        model: Model,
+        dtype: str = "f32",
+        texts: bool = True,
+        lexical: bool = True,
+        source: Optional[str] = None,
+    ) -> "IndexWriter": ...
+    def add(
+        self,
+        ids: Sequence[str],
+        vectors: npt.NDArray[np.float32],
+        texts: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Adds rows: unique ids, vectors float32 (len(ids), dim), texts."""
+    def finish(self) -> int:
+        """Writes the index and moves it into place; returns its size."""
+
+def build_index_from(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    path: _Path,
+    model: Model,
+    batch_size: int = 32,
+    dtype: str = "f32",
+    store_texts: bool = True,
+    lexical: bool = True,
+    graph_degree: Optional[int] = None,
+    source: Optional[str] = None,
+) -> int: ...
+def read_corpus_file(
+    path: _Path, id_field: str = "id", text_field: str = "text"
+) -> Tuple[List[str], List[str]]: ...
+def merge(
+    pieces: Sequence[_Path],
+    output: _Path,
+    lexical: bool = True,
+    graph_degree: Optional[int] = None,
+) -> int: ...

@@ -1,0 +1,166 @@
+"""Encoding a corpus on Ray, and searching index shards with Ray actors.
+
+Encoding: Ray Data reads the corpus, ``map_batches`` runs an actor pool
+(each actor loads the model once and encodes on its own cores), each actor
+writes the blocks it encodes as index pieces, and :func:`hypencoder.merge`
+combines the pieces into one index, rows in corpus order. A failed run
+leaves no index at ``output`` (pieces are written to a scratch folder
+beside it; the final index appears whole or not at all).
+
+Search: :class:`ShardedIndex` holds one actor per index shard (one per
+machine in a cluster, or per piece), broadcasts each batch of query texts
+to every shard (each builds the q-nets itself: a query is bytes of text,
+where a 6-layer 768-d q-net is ~14 MB), and merges the shards' top-k with
+the engine's tie rule (higher score, then the earlier shard and row).
+
+Runs on a local Ray (``ray.init(num_cpus=2)``) as on a cluster; see
+docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import hypencoder
+
+__all__ = ["encode_corpus", "ShardedIndex"]
+
+
+class _Encoder:
+    """A Ray actor: loads the model once; encodes blocks and writes each as
+    an index piece named after its first row (so pieces sort into corpus
+    order)."""
+
+    def __init__(self, model_path: Optional[str], pieces_dir: str, batch_size: int, dtype: str):
+        self.model = hypencoder.Model(model_path)
+        self.pieces_dir = pieces_dir
+        self.batch_size = batch_size
+        self.dtype = dtype
+
+    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        rows = batch["row"]
+        ids = [str(i) for i in batch["id"]]
+        texts = [str(t) for t in batch["text"]]
+        vectors = self.model.encode_documents(texts, batch_size=self.batch_size)
+        piece = os.path.join(self.pieces_dir, f"piece-{int(rows[0]):012d}")
+        # No lexical part per piece: the merge builds one over all texts.
+        writer = hypencoder.IndexWriter(
+            piece,
+            self.model,
+            dtype=self.dtype,
+            lexical=False,
+            source=f"ray block from row {int(rows[0])}",
+        )
+        writer.add(ids, vectors, texts)
+        writer.finish()
+        return {"piece": np.array([piece]), "first": np.array([int(rows[0])]), "docs": np.array([len(ids)])}
+
+
+def encode_corpus(
+    corpus: str,
+    output: str,
+    model: Optional[str] = None,
+    *,
+    actors: int = 2,
+    cpus_per_actor: float = 1,
+    block_size: int = 1024,
+    batch_size: int = 32,
+    dtype: str = "f32",
+    graph_degree: Optional[int] = None,
+    lexical: bool = True,
+    id_field: str = "id",
+    text_field: str = "text",
+) -> hypencoder.Index:
+    """Encodes the JSONL ``corpus`` into a new index at ``output`` on the
+    running Ray cluster (``ray.init`` first), with ``actors`` encoder actors
+    of ``cpus_per_actor`` CPUs each. ``model``: a model folder every worker
+    can read (default: the packaged default model). ``block_size``: rows
+    per index piece. Ids are checked as ``hypencoder index`` checks them
+    (read on the driver, so errors name the line), and the merged index has
+    the corpus's rows in corpus order."""
+    import ray
+
+    if os.path.exists(output):
+        raise hypencoder.HypencoderError(f"{output} already exists; remove it or choose another folder")
+    ids, texts = hypencoder._native.read_corpus_file(os.fspath(corpus), id_field, text_field)
+    scratch = Path(f"{output}.ray-{uuid.uuid4().hex[:8]}")
+    scratch.mkdir(parents=True)
+    try:
+        rows = ray.data.from_items(
+            [{"row": i, "id": d, "text": t} for i, (d, t) in enumerate(zip(ids, texts))]
+        )
+        written = rows.map_batches(
+            _Encoder,
+            fn_constructor_args=(model, str(scratch), batch_size, dtype),
+            batch_size=block_size,
+            batch_format="numpy",
+            concurrency=actors,
+            num_cpus=cpus_per_actor,
+            # The engine's thread pool as wide as the actor's share.
+            runtime_env={"env_vars": {"RAYON_NUM_THREADS": str(max(1, int(cpus_per_actor)))}},
+        ).take_all()
+        pieces = [w["piece"] for w in sorted(written, key=lambda w: int(w["first"]))]
+        if sum(int(w["docs"]) for w in written) != len(ids):
+            raise hypencoder.HypencoderError("the encoded pieces do not hold every document")
+        return hypencoder.merge(pieces, output, lexical=lexical, graph_degree=graph_degree)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _Shard:
+    """A Ray actor holding one index shard."""
+
+    def __init__(self, path: str):
+        self.index = hypencoder.Index(path)
+
+    def search(self, queries: List[str], k: int, options: dict) -> List[Tuple[List[str], List[float]]]:
+        return self.index.search(queries, k, **options)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+class ShardedIndex:
+    """Search over index shards, one Ray actor each, as over one index.
+
+    Each batch of queries goes to every shard at once; each shard returns
+    its top ``k`` and the lists are merged by score, ties to the earlier
+    shard (then to the earlier row within it), which is the order one index
+    holding the shards one after another would give. Shards must be built
+    with one document encoder (the merge compares their scores).
+    """
+
+    def __init__(self, paths: Sequence[str], *, cpus_per_shard: float = 1):
+        import ray
+
+        actor = ray.remote(num_cpus=cpus_per_shard)(_Shard)
+        self.shards = [actor.remote(os.fspath(p)) for p in paths]
+
+    def __len__(self) -> int:
+        import ray
+
+        return sum(ray.get([s.__len__.remote() for s in self.shards]))
+
+    def search(self, queries: Sequence[str], k: int = 10, **options) -> List[Tuple[List[str], List[float]]]:
+        """The top ``k`` of each query over all shards: ``(ids, scores)``
+        per query, best first."""
+        import ray
+
+        per_shard = ray.get([s.search.remote(list(queries), k, options) for s in self.shards])
+        merged = []
+        for q in range(len(queries)):
+            hits = [
+                (-score, shard, rank, doc)
+                for shard, results in enumerate(per_shard)
+                for rank, (doc, score) in enumerate(zip(*results[q]))
+            ]
+            hits.sort()
+            top = hits[:k]
+            merged.append(([h[3] for h in top], [-h[0] for h in top]))
+        return merged

@@ -1,0 +1,151 @@
+"""The Python package against the CLI: every call on a small index, ids
+exactly and scores within 1e-6 of the CLI's, and bad arguments raising
+clear exceptions."""
+
+import json
+
+import numpy as np
+import pytest
+
+import hypencoder
+from conftest import read_jsonl
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, cli, tiny_model, corpus):
+    """The same corpus indexed by the CLI and by the package (graph and
+    lexical part in both)."""
+    root = tmp_path_factory.mktemp("built")
+    by_cli = root / "cli"
+    cli("index", "--model", tiny_model, "--corpus", corpus, "--index", by_cli, "--graph-degree", "8")
+    model = hypencoder.Model(tiny_model)
+    by_py = root / "py"
+    index = hypencoder.build_index(corpus, by_py, model, graph_degree=8)
+    return by_cli, index, model
+
+
+def test_encode_documents_matches_cli_embed(cli, tiny_model, corpus):
+    model = hypencoder.Model(tiny_model)
+    docs = read_jsonl(corpus.read_text())[:40]
+    got = model.encode_documents([d["text"] for d in docs], batch_size=7)
+    assert got.dtype == np.float32 and got.shape == (40, model.dim)
+    want = np.array(
+        [r["embedding"] for r in read_jsonl(cli("embed", "--model", tiny_model, "--input", corpus))[:40]],
+        dtype=np.float32,
+    )
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+def test_score_matches_cli_score(cli, tiny_model, corpus, queries, tmp_path):
+    model = hypencoder.Model(tiny_model)
+    docs = read_jsonl(corpus.read_text())[:25]
+    q = tmp_path / "q.jsonl"
+    q.write_text("".join(json.dumps(x) + "\n" for x in queries[:5]))
+    d = tmp_path / "d.jsonl"
+    d.write_text("".join(json.dumps(x) + "\n" for x in docs))
+    want = np.array(json.loads(cli("score", "--model", tiny_model, "--queries", q, "--docs", d))["scores"])
+    got = model.score([x["text"] for x in queries[:5]], [x["text"] for x in docs])
+    assert got.shape == (5, 25)
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["exhaustive", "graph", "bm25", "hybrid"])
+def test_search_matches_cli_search(built, cli, queries, tmp_path, mode):
+    by_cli, index, _ = built
+    q = tmp_path / "q.jsonl"
+    q.write_text("".join(json.dumps(x) + "\n" for x in queries))
+    want = read_jsonl(cli("search", "--index", by_cli, "--queries", q, "--k", "10", "--mode", mode, "--format", "jsonl"))
+    got = index.search([x["text"] for x in queries], k=10, mode=mode)
+    assert len(got) == len(want) == len(queries)
+    for (ids, scores), w in zip(got, want):
+        assert ids == [h["id"] for h in w["hits"]]
+        np.testing.assert_allclose(scores, [h["score"] for h in w["hits"]], atol=1e-6, rtol=0)
+
+
+def test_index_contents(built, corpus):
+    by_cli, index, model = built
+    docs = read_jsonl(corpus.read_text())
+    assert len(index) == len(docs) == 300
+    assert index.ids == [str(d["id"]) for d in docs]
+    assert index.document(str(docs[7]["id"])) == docs[7]["text"]
+    with pytest.raises(KeyError):
+        index.document("no-such-id")
+    # The package's index and the CLI's hold the same vectors.
+    cli_index = hypencoder.Index(by_cli, model)
+    assert cli_index.ids == index.ids
+
+
+def test_frame_and_query_forms(built, queries):
+    _, index, _ = built
+    pairs = [(x["id"], x["text"]) for x in queries[:3]]
+    frame = index.search(pairs, k=4, as_frame=True)
+    assert list(frame.columns) == ["qid", "query", "docno", "score", "rank"]
+    assert len(frame) == 12
+    assert list(frame["qid"][:4]) == [str(queries[0]["id"])] * 4
+    assert list(frame["rank"][:4]) == [0, 1, 2, 3]
+    listed = index.search([t for _, t in pairs], k=4)
+    assert list(frame["docno"][:4]) == listed[0][0]
+    import pandas as pd
+
+    topics = pd.DataFrame({"qid": [q for q, _ in pairs], "query": [t for _, t in pairs]})
+    assert index.search(topics, k=4, as_frame=True).equals(frame)
+    assert index.search(pairs[0][1], k=4) == listed[:1]
+
+
+def test_iterable_corpus_and_writer_and_merge(built, corpus, tmp_path):
+    by_cli, index, model = built
+    docs = read_jsonl(corpus.read_text())
+    pairs = [(str(d["id"]), d["text"]) for d in docs]
+    from_pairs = hypencoder.build_index(iter(pairs), tmp_path / "pairs", model)
+    q = ["backup tool for remote servers"]
+    assert from_pairs.search(q, mode="exhaustive") == index.search(q, mode="exhaustive")
+
+    # Pieces written from precomputed vectors, merged: the same index.
+    vectors = model.encode_documents([t for _, t in pairs])
+    pieces = []
+    for n, part in enumerate([slice(0, 120), slice(120, 300)]):
+        w = hypencoder.IndexWriter(str(tmp_path / f"piece{n}"), model)
+        w.add([i for i, _ in pairs[part]], vectors[part], [t for _, t in pairs[part]])
+        assert w.finish() == len(pairs[part])
+        pieces.append(tmp_path / f"piece{n}")
+    merged = hypencoder.merge(pieces, tmp_path / "merged")
+    assert merged.ids == index.ids
+    got = merged.search(q, k=10, mode="exhaustive")[0]
+    want = index.search(q, k=10, mode="exhaustive")[0]
+    assert got[0] == want[0]
+    np.testing.assert_allclose(got[1], want[1], atol=1e-6, rtol=0)
+
+
+def test_bad_input_raises_clear_errors(built, tiny_model, tmp_path):
+    _, index, model = built
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "txt": "typo"}\n')
+    with pytest.raises(hypencoder.HypencoderError, match=r"bad\.jsonl:2: missing field 'text'"):
+        hypencoder.build_index(bad, tmp_path / "never", model)
+    assert not (tmp_path / "never").exists()
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n')
+    with pytest.raises(hypencoder.HypencoderError, match="duplicate id 'a' on lines 1 and 2"):
+        hypencoder.build_index(dup, tmp_path / "never", model)
+    with pytest.raises(ValueError, match='mode "fast"'):
+        index.search(["x"], mode="fast")
+    with pytest.raises(ValueError, match="unknown_option"):
+        index.search(["x"], unknown_option=3)
+    with pytest.raises(ValueError, match="query 0"):
+        index.search([42])
+    with pytest.raises(hypencoder.HypencoderError, match="manifest"):
+        hypencoder.Index(tmp_path / "no-index")
+    with pytest.raises(hypencoder.HypencoderError, match="not a model folder"):
+        hypencoder.Model(tmp_path / "no-model")
+    w = hypencoder.IndexWriter(str(tmp_path / "w"), model)
+    with pytest.raises(ValueError, match="expected \\(2, "):
+        w.add(["a", "b"], np.zeros((3, model.dim), dtype=np.float32))
+    with pytest.raises(hypencoder.HypencoderError, match="duplicate id 'a'"):
+        w.add(["a", "a"], np.zeros((2, model.dim), dtype=np.float32))
+
+
+def test_default_model_from_the_installed_package():
+    model = hypencoder.Model()
+    assert model.kind == "hypencoder" and model.dim == 384
+    v = model.encode_documents(["apt package manager front end"])
+    assert v.shape == (1, 384) and np.isfinite(v).all()

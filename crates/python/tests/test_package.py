@@ -149,3 +149,18 @@ def test_default_model_from_the_installed_package():
     assert model.kind == "hypencoder" and model.dim == 384
     v = model.encode_documents(["apt package manager front end"])
     assert v.shape == (1, 384) and np.isfinite(v).all()
+
+
+def test_readme_python_example_runs(capsys, monkeypatch):
+    """The README's Python example, run as written from the repository root."""
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[: code.index("```")]
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == "3"
+    assert "docno" in "\n".join(printed) and "qid" in "\n".join(printed)

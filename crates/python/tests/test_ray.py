@@ -24,16 +24,17 @@ def test_ray_encoding_equals_cli_index(local_ray, cli, tiny_model, corpus, tmp_p
     want = hypencoder.Index(tmp_path / "cli")
     got = encode_corpus(str(corpus), str(tmp_path / "ray"), tiny_model, actors=2, block_size=64)
     assert got.ids == want.ids  # corpus order, as `hypencoder index`
+    # The vectors themselves (vectors.bin: a 64-byte header, then f32 rows).
+    vectors = [np.fromfile(tmp_path / d / "vectors.bin", dtype="<f4", offset=64) for d in ("ray", "cli")]
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-6, rtol=0)
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["count"] == 300 and manifest["model"]["kind"] == "hypencoder"
-    model = hypencoder.Model(tiny_model)
     q = ["tool to convert audio files", "kernel module for wifi"]
     for (gi, gs), (wi, ws) in zip(got.search(q, 10, mode="exhaustive"), want.search(q, 10, mode="exhaustive")):
         assert gi == wi
         np.testing.assert_allclose(gs, ws, atol=1e-6, rtol=0)
     # No scratch left beside the output.
     assert [p.name for p in tmp_path.iterdir() if ".ray-" in p.name] == []
-    del model
 
 
 def test_failed_ray_run_leaves_no_index(local_ray, tiny_model, tmp_path):

@@ -7,6 +7,7 @@
 //! pool. Errors become `hypencoder.HypencoderError` (or `ValueError` for
 //! bad arguments) with the same messages the CLI prints.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -227,6 +228,7 @@ struct Index {
     model: OnceLock<Arc<TextModel>>,
     /// The base transformer to fall back on when loading the index's model.
     base: Option<PathBuf>,
+    rows_by_id: OnceLock<HashMap<String, u32>>,
 }
 
 impl Index {
@@ -253,14 +255,20 @@ impl Index {
         Ok(self.model.get_or_init(|| Arc::new(model)))
     }
 
+    /// The global row of live document `id` (a map of all ids, built on
+    /// the first lookup).
     fn row_of(&self, id: &str) -> PyResult<Option<u32>> {
-        let corpus = Corpus::live(&self.live);
-        for row in 0..corpus.rows() as u32 {
-            if corpus.id(row).map_err(err)? == id && !corpus.is_deleted(row) {
-                return Ok(Some(row));
+        if self.rows_by_id.get().is_none() {
+            let corpus = Corpus::live(&self.live);
+            let mut map = HashMap::with_capacity(corpus.live_docs());
+            for row in 0..corpus.rows() as u32 {
+                if !corpus.is_deleted(row) {
+                    map.insert(corpus.id(row).map_err(err)?.to_string(), row);
+                }
             }
+            let _ = self.rows_by_id.set(map);
         }
-        Ok(None)
+        Ok(self.rows_by_id.get().and_then(|m| m.get(id).copied()))
     }
 }
 
@@ -279,6 +287,7 @@ impl Index {
             live,
             model: OnceLock::new(),
             base,
+            rows_by_id: OnceLock::new(),
         };
         if let Some(m) = model {
             let _ = index.model.set(m.get().inner.clone());

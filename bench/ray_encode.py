@@ -23,10 +23,10 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--corpus", required=True)
     p.add_argument("--bin", required=True)
-    p.add_argument("--model", default=None, help="default: the packaged default model")
-    p.add_argument("--block-size", type=int, default=256)
+    p.add_argument("--model", default="assets/default-model", help="a model folder (default: the shipped default model)")
+    p.add_argument("--block-size", type=int, default=1024)
     args = p.parse_args()
-    model = args.model or hypencoder.default_model_path()
+    model = os.path.abspath(args.model)
     docs = sum(1 for line in open(args.corpus) if line.strip())
     work = tempfile.mkdtemp(prefix="ray-bench-")
     rows = []
@@ -45,7 +45,7 @@ def main() -> None:
             # actor, 1 each for two (encode_corpus sets its thread pool).
             cpus = 2 // actors
             t = time.perf_counter()
-            encode_corpus(args.corpus, f"{work}/ray{actors}", args.model, actors=actors,
+            encode_corpus(args.corpus, f"{work}/ray{actors}", model, actors=actors,
                           cpus_per_actor=cpus, block_size=args.block_size)
             rows.append((f"hypencoder.ray, {actors} actor(s) x {cpus} CPU", time.perf_counter() - t))
         ray.shutdown()

@@ -8,7 +8,7 @@
 //! - plain BERT (`config.json` with `model_type: bert`): bi-encoder, mean pooling.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{Device, Tensor, D};
 
@@ -132,6 +132,15 @@ pub struct LoadOptions {
     pub base: Option<PathBuf>,
 }
 
+/// `cell`'s value, computed by `f` the first time.
+fn memo(cell: &OnceLock<String>, f: impl FnOnce() -> Result<String>) -> Result<String> {
+    if let Some(v) = cell.get() {
+        return Ok(v.clone());
+    }
+    let v = f()?;
+    Ok(cell.get_or_init(|| v).clone())
+}
+
 /// A model ready to encode text.
 pub struct Model {
     dir: PathBuf,
@@ -144,6 +153,9 @@ pub struct Model {
     /// The document transformer's tensors, for `doc_encoder_fingerprint`.
     doc_transformer: Vec<(String, Tensor)>,
     device: Device,
+    /// Both fingerprints, computed once (each hashes every weight: ~0.5 s
+    /// for MiniLM, paid by every index piece a worker writes otherwise).
+    fingerprints: [OnceLock<String>; 2],
 }
 
 impl Model {
@@ -270,6 +282,10 @@ impl Model {
     /// SHA-256 over the model's config and weight files: two folders with
     /// the same fingerprint compute the same vectors.
     pub fn fingerprint(&self) -> Result<String> {
+        memo(&self.fingerprints[0], || self.hash_files())
+    }
+
+    fn hash_files(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         let config = self.dir.join("config.json");
@@ -296,6 +312,10 @@ impl Model {
     /// (a head-only Hypencoder and its base read as a plain BERT folder, or
     /// two heads trained on one frozen base) can search the same index.
     pub fn doc_encoder_fingerprint(&self) -> Result<String> {
+        memo(&self.fingerprints[1], || self.hash_doc_encoder())
+    }
+
+    fn hash_doc_encoder(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         hasher.update(format!(
@@ -495,6 +515,7 @@ fn load_bert_bi_encoder(
         weights_files: vec![weights.path().to_path_buf()],
         doc_transformer,
         device: Device::Cpu,
+        fingerprints: Default::default(),
     })
 }
 
@@ -713,5 +734,6 @@ fn load_hypencoder(dir: &Path, options: &LoadOptions) -> Result<Model> {
         weights_files,
         doc_transformer,
         device: Device::Cpu,
+        fingerprints: Default::default(),
     })
 }

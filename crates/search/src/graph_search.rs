@@ -334,7 +334,8 @@ impl Default for BeamParams {
 /// (higher score, then lower doc: [`Hit::rank_cmp`]'s order), with NaN
 /// already mapped to minus infinity so each comparison is two integer-like
 /// compares. The walk compares on every offer and every pop, so this is
-/// cheaper than `rank_cmp`'s own NaN handling per comparison.
+/// cheaper than `rank_cmp`'s own NaN handling per comparison. (So a NaN
+/// score, which only a broken model gives, comes out as minus infinity.)
 #[derive(Clone, Copy, PartialEq)]
 struct Ranked(f32, u32);
 

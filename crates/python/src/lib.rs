@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use hypencoder_index::{
-    read_corpus, unique_ids, Dtype, Fields, IndexWriter as FolderWriter, LiveIndex,
+    read_corpus, unique_ids, Dtype, Fields, IndexWriter as FolderWriter, LiveIndex, ModelInfo,
 };
 use hypencoder_model::{LoadOptions, Model as TextModel};
 use hypencoder_search::{
-    build_segment_graph, encode_into, index_config, open_model_for, BeamParams, Corpus, Mode, Plan,
-    Precision, SearchParams,
+    build_segment_graph, check_model, encode_into, index_config, open_model_for, BeamParams,
+    Corpus, Mode, Plan, Precision, SearchParams,
 };
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
 use pyo3::exceptions::{PyException, PyValueError};
@@ -236,8 +236,7 @@ impl Index {
         if let Some(m) = self.model.get() {
             return Ok(m);
         }
-        let segment = &self.live.segments()[0].index;
-        let info = &segment.manifest().model;
+        let info = self.model_info()?;
         let options = LoadOptions::default();
         let model = match open_model_for(info, self.live.dir(), None, &options) {
             Ok(m) => m,
@@ -253,6 +252,20 @@ impl Index {
             },
         };
         Ok(self.model.get_or_init(|| Arc::new(model)))
+    }
+
+    /// The model the index records (every segment records the same).
+    fn model_info(&self) -> PyResult<&ModelInfo> {
+        self.live
+            .segments()
+            .first()
+            .map(|s| &s.index.manifest().model)
+            .ok_or_else(|| {
+                err(format!(
+                    "{}: the index has no segments",
+                    self.live.dir().display()
+                ))
+            })
     }
 
     /// The global row of live document `id` (a map of all ids, built on
@@ -290,7 +303,11 @@ impl Index {
             rows_by_id: OnceLock::new(),
         };
         if let Some(m) = model {
-            let _ = index.model.set(m.get().inner.clone());
+            let m = m.get().inner.clone();
+            let info = index.model_info()?;
+            py.detach(|| check_model(info, index.live.dir(), &m))
+                .map_err(err)?;
+            let _ = index.model.set(m);
         }
         Ok(index)
     }

@@ -117,7 +117,7 @@ def test_iterable_corpus_and_writer_and_merge(built, corpus, tmp_path):
 
 
 def test_bad_input_raises_clear_errors(built, tiny_model, tmp_path):
-    _, index, model = built
+    index_path, index, model = built
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "txt": "typo"}\n')
     with pytest.raises(hypencoder.HypencoderError, match=r"bad\.jsonl:2: missing field 'text'"):
@@ -137,6 +137,11 @@ def test_bad_input_raises_clear_errors(built, tiny_model, tmp_path):
         hypencoder.Index(tmp_path / "no-index")
     with pytest.raises(hypencoder.HypencoderError, match="not a model folder"):
         hypencoder.Model(tmp_path / "no-model")
+    from conftest import FIXTURES
+
+    other = hypencoder.Model(FIXTURES / "tiny-mean-unshared")
+    with pytest.raises(hypencoder.HypencoderError, match="document encoder"):
+        hypencoder.Index(index_path, other)
     w = hypencoder.IndexWriter(str(tmp_path / "w"), model)
     with pytest.raises(ValueError, match="expected \\(2, "):
         w.add(["a", "b"], np.zeros((3, model.dim), dtype=np.float32))

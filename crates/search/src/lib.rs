@@ -49,8 +49,8 @@ pub use ingest::{
     MAX_SEGMENTS, SLICE,
 };
 pub use plan::{
-    batch_scorer, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide, Plan,
-    SearchError, SearchParams, Walk,
+    batch_scorer, check_model, open_model, open_model_for, query_scorers, Found, Mode, NeuralSide,
+    Plan, SearchError, SearchParams, Walk,
 };
 pub use scorer::{DotScorer, Precision, QNetScorer, Scorer, ScratchSpace};
 pub use topk::{Hit, TopK};

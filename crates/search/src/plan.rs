@@ -689,6 +689,14 @@ pub fn open_model_for(
         dir: dir.clone(),
         source: Box::new(source),
     })?;
+    check_model(info, index_dir, &model)?;
+    Ok(model)
+}
+
+/// Checks that `model` computes the document vectors of the index at
+/// `index_dir`, whose manifest records `info` (see [`open_model_for`]).
+pub fn check_model(info: &ModelInfo, index_dir: &Path, model: &Model) -> Result<(), SearchError> {
+    let dir = model.dir();
     let (theirs, ours, what) = match &info.doc_encoder {
         Some(doc) => (
             doc.clone(),
@@ -709,5 +717,5 @@ pub fn open_model_for(
             ),
         });
     }
-    Ok(model)
+    Ok(())
 }

@@ -16,8 +16,8 @@ use hypencoder_index::{
 };
 use hypencoder_model::{LoadOptions, Model as TextModel};
 use hypencoder_search::{
-    build_segment_graph, check_model, encode_into, index_config, open_model_for, BeamParams,
-    Corpus, Mode, Plan, Precision, SearchParams,
+    build_segment_graph, check_model, encode_into, index_config, BeamParams, Corpus, Mode, Plan,
+    Precision, SearchParams,
 };
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2};
 use pyo3::exceptions::{PyException, PyValueError};
@@ -237,20 +237,12 @@ impl Index {
             return Ok(m);
         }
         let info = self.model_info()?;
-        let options = LoadOptions::default();
-        let model = match open_model_for(info, self.live.dir(), None, &options) {
-            Ok(m) => m,
-            Err(e) => match &self.base {
-                Some(base) => {
-                    let options = LoadOptions {
-                        base: Some(base.clone()),
-                        ..LoadOptions::default()
-                    };
-                    open_model_for(info, self.live.dir(), None, &options).map_err(err)?
-                }
-                None => return Err(err(e)),
-            },
-        };
+        let model = load_model(
+            Path::new(&info.path),
+            self.base.clone(),
+            LoadOptions::default(),
+        )?;
+        check_model(info, self.live.dir(), &model).map_err(err)?;
         Ok(self.model.get_or_init(|| Arc::new(model)))
     }
 

@@ -9,14 +9,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hypencoder_index::LiveWriter;
-use hypencoder_model::LoadOptions;
-use hypencoder_search::{
-    add_documents, merge_policy, merge_segments, open_model_for, MAX_SEGMENTS,
-};
+use hypencoder_engine::{read_corpus, unique_ids, MergePolicy, OpenOptions, Writer};
 
-use crate::common::{moved_hint, progress_bar, FieldArgs};
-use hypencoder_index::{read_corpus, unique_ids};
+use crate::common::{Bar, FieldArgs, Hinted};
 
 #[derive(clap::Args)]
 pub struct AddArgs {
@@ -36,7 +31,7 @@ pub struct AddArgs {
     /// Merge the smallest segments when there are more than this many;
     /// segments of similar sizes merge before that (0: never merge here;
     /// `hypencoder optimize` merges all).
-    #[arg(long, value_name = "N", default_value_t = MAX_SEGMENTS)]
+    #[arg(long, value_name = "N", default_value_t = MergePolicy::DEFAULT.max_segments)]
     pub max_segments: usize,
     /// Model folder, if the index's has moved (its fingerprint is checked).
     #[arg(long, value_name = "DIR")]
@@ -51,57 +46,49 @@ pub fn run(args: &AddArgs) -> Result<()> {
         bail!("{}: no documents to add", args.corpus.display());
     }
     let ids = unique_ids(&records, &args.corpus)?;
-    let mut writer = LiveWriter::open(&args.index)
+    let mut writer = Writer::open(&args.index)
+        .hinted()
         .with_context(|| format!("cannot write to --index {}", args.index.display()))?;
-    let manifest = writer.manifest().clone();
-    let model = open_model_for(
-        &manifest.model,
-        &args.index,
-        args.model.as_deref(),
-        &LoadOptions::default(),
-    )
-    .map_err(moved_hint)?;
+    let model = writer
+        .open_model(&OpenOptions {
+            model: args.model.clone(),
+            ..OpenOptions::default()
+        })
+        .hinted()?;
     let started = std::time::Instant::now();
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
-    let progress = progress_bar(records.len());
-    let report = add_documents(
-        &mut writer,
-        &model,
-        &ids,
-        &texts,
-        args.batch_size,
-        args.no_replace,
-        &|done| progress.set_position(done as u64),
-    )?;
-    progress.finish_and_clear();
-    let generation = writer.commit()?;
+    let added = writer
+        .add(
+            &model,
+            &ids,
+            &texts,
+            args.batch_size,
+            args.no_replace,
+            &Bar::new(),
+        )
+        .hinted()?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "added {} and replaced {} documents of {} in {secs:.1} s ({:.1} docs/s); generation {generation}, {} live documents in {} segments",
-        report.added,
-        report.replaced,
+        "added {} and replaced {} documents of {} in {secs:.1} s ({:.1} docs/s); generation {}, {} live documents in {} segments",
+        added.added,
+        added.replaced,
         args.corpus.display(),
         records.len() as f64 / secs.max(1e-9),
+        added.generation,
         writer.manifest().live_docs(),
         writer.manifest().segments.len()
     );
-    merge_if_needed(&mut writer, args.max_segments)
-}
-
-/// Merges what the merge policy picks, as its own commit (the added
-/// documents are already durable).
-fn merge_if_needed(writer: &mut LiveWriter, max_segments: usize) -> Result<()> {
-    if max_segments == 0 {
-        return Ok(());
-    }
-    if let Some(names) = merge_policy(&writer.manifest().segments, max_segments) {
-        let started = std::time::Instant::now();
-        merge_segments(writer, &names)?;
-        let generation = writer.commit()?;
+    // The added documents are durable; a merge is its own commit.
+    let started = std::time::Instant::now();
+    let policy = MergePolicy {
+        max_segments: args.max_segments,
+    };
+    if let Some(merged) = writer.merge(&policy).hinted()? {
         eprintln!(
-            "merged {} segments in {:.1} s; generation {generation}, {} segments",
-            names.len(),
+            "merged {} segments in {:.1} s; generation {}, {} segments",
+            merged.segments.len(),
             started.elapsed().as_secs_f64(),
+            merged.generation,
             writer.manifest().segments.len()
         );
     }

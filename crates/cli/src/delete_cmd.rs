@@ -7,7 +7,9 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hypencoder_index::LiveWriter;
+use hypencoder_engine::{Error, Writer};
+
+use crate::common::{hinted, Hinted};
 
 #[derive(clap::Args)]
 pub struct DeleteArgs {
@@ -24,35 +26,41 @@ pub struct DeleteArgs {
 
 pub fn run(args: &DeleteArgs) -> Result<()> {
     let ids = read_ids(args)?;
-    let mut writer = LiveWriter::open(&args.index)
+    let mut writer = Writer::open(&args.index)
+        .hinted()
         .with_context(|| format!("cannot write to --index {}", args.index.display()))?;
-    let report = writer.delete(&ids);
-    if !report.unknown.is_empty() {
-        let shown: Vec<&str> = report.unknown.iter().take(5).map(String::as_str).collect();
-        let message = format!(
-            "{} of the ids in {} are not in the index: {}{}",
-            report.unknown.len(),
+    let deleted = writer.delete(&ids, args.strict).map_err(|e| match e {
+        Error::UnknownIds { unknown } => anyhow::anyhow!(
+            "{} of the ids in {} are not in the index: {}; nothing was deleted (--strict)",
+            unknown.len(),
             args.ids.display(),
-            shown.join(", "),
-            if report.unknown.len() > shown.len() {
-                ", ..."
-            } else {
-                ""
-            }
+            shown(&unknown)
+        ),
+        other => hinted(other),
+    })?;
+    if !deleted.unknown.is_empty() {
+        eprintln!(
+            "warning: {} of the ids in {} are not in the index: {}",
+            deleted.unknown.len(),
+            args.ids.display(),
+            shown(&deleted.unknown)
         );
-        if args.strict {
-            bail!("{message}; nothing was deleted (--strict)");
-        }
-        eprintln!("warning: {message}");
     }
-    let generation = writer.commit()?;
     eprintln!(
-        "deleted {} documents; generation {generation}, {} live documents in {} segments",
-        report.deleted,
+        "deleted {} documents; generation {}, {} live documents in {} segments",
+        deleted.deleted,
+        deleted.generation,
         writer.manifest().live_docs(),
         writer.manifest().segments.len()
     );
     Ok(())
+}
+
+/// The first few of `ids`, for a message.
+fn shown(ids: &[String]) -> String {
+    let first: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+    let more = if ids.len() > first.len() { ", ..." } else { "" };
+    format!("{}{more}", first.join(", "))
 }
 
 /// The ids of `--ids`, each once (a repeat is an error naming its lines).

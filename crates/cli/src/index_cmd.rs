@@ -1,18 +1,14 @@
 //! `hypencoder index`: encode a corpus into an index folder, resuming an
 //! interrupted build, and optionally add its neighbour graph.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use hypencoder_index::{IndexWriter, Manifest, WriterConfig};
-use hypencoder_model::Model;
-use hypencoder_search::{encode_into, index_config};
-
-use crate::common::{
-    build_graph, progress_bar, ConstructionArg, DtypeArg, FieldArgs, GraphBuildArgs, MetricArg,
-    ModelArgs,
+use anyhow::Result;
+use hypencoder_engine::{
+    build, read_corpus, unique_ids, BuildOptions, ErrorKind, GraphOptions, Manifest,
 };
-use hypencoder_index::{read_corpus, unique_ids, Record};
+
+use crate::common::{hinted, Bar, DtypeArg, FieldArgs, MetricArg, ModelArgs};
 
 #[derive(clap::Args)]
 pub struct IndexArgs {
@@ -49,96 +45,48 @@ pub struct IndexArgs {
     pub graph_metric: Option<MetricArg>,
 }
 
-fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
 pub fn run(args: &IndexArgs) -> Result<()> {
     let records = read_corpus(&args.corpus, &args.fields.fields(true))?;
     let ids = unique_ids(&records, &args.corpus)?;
+    let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
     let model = args.model.load()?;
-    let config = writer_config(args, &model)?;
-    let writer = IndexWriter::create(&args.index, config)
-        .with_context(|| format!("cannot build --index {}", args.index.display()))?;
-    let started = std::time::Instant::now();
-    let skip = writer.resumed_docs();
-    let manifest = encode_and_finish(args, &model, writer, &records, &ids)?;
-    let secs = started.elapsed().as_secs_f64();
-    report(args, &manifest, records.len() - skip, secs);
-    if let Some(degree) = args.graph_degree {
-        let graph = GraphBuildArgs {
-            degree,
-            metric: args.graph_metric,
-            construction: ConstructionArg::Exact,
-            measure_recall: false,
-            plain_knn: false,
-        };
-        build_graph(&args.index, &graph)?;
-    }
-    Ok(())
-}
-
-/// What the index records about its build: the model (path, kind and
-/// fingerprints), the storage settings and where the corpus came from. A
-/// partial build resumes only under the same config.
-fn writer_config(args: &IndexArgs, model: &Model) -> Result<WriterConfig> {
     eprintln!("hashing model weights ...");
-    let meta = std::fs::metadata(&args.corpus)?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-    let source = format!(
-        "{} bytes={} mtime={:?} id={} text={}",
-        absolute(&args.corpus).display(),
-        meta.len(),
-        mtime,
-        args.fields.id_field,
-        args.fields.text_field
-    );
-    Ok(index_config(
-        model,
-        args.dtype.into(),
-        !args.no_texts,
-        !args.no_lexical,
-        source,
-    )?)
-}
-
-/// Encodes the records a resumed build does not hold yet, a segment at a
-/// time, and finishes the index.
-fn encode_and_finish(
-    args: &IndexArgs,
-    model: &Model,
-    mut writer: IndexWriter,
-    records: &[Record],
-    ids: &[String],
-) -> Result<Manifest> {
-    let skip = writer.resumed_docs();
-    if skip > records.len() {
-        bail!(
-            "the partial build holds more documents than the corpus; remove {}.partial",
+    let options = BuildOptions {
+        dtype: args.dtype.into(),
+        texts: !args.no_texts,
+        lexical: !args.no_lexical,
+        batch_size: args.model.batch_size,
+        graph: args.graph_degree.map(|degree| GraphOptions {
+            metric: args.graph_metric.map(Into::into),
+            ..GraphOptions::new(degree)
+        }),
+    };
+    let started = std::time::Instant::now();
+    let built =
+        build(&args.index, &model, &ids, &texts, &options, &Bar::new()).map_err(|e| {
+            match e.kind() {
+                ErrorKind::Conflict => anyhow::Error::from(e)
+                    .context(format!("cannot build --index {}", args.index.display())),
+                _ => hinted(e),
+            }
+        })?;
+    let secs = started.elapsed().as_secs_f64();
+    if built.resumed > 0 {
+        eprintln!("resumed: {} documents were already encoded", built.resumed);
+    }
+    report(args, &built.manifest, records.len() - built.resumed, secs);
+    if let (Some(graph), Some(degree)) = (&built.graph, args.graph_degree) {
+        if let Some(warning) = &graph.warning {
+            eprintln!("warning: {warning}");
+        }
+        eprintln!(
+            "built the {} {degree}-NN graph ({}) of {}",
+            graph.method,
+            graph.metric.name(),
             args.index.display()
         );
     }
-    if skip > 0 {
-        eprintln!("resuming: {skip} documents already encoded");
-    }
-    let texts: Vec<&str> = records[skip..].iter().map(|r| r.text.as_str()).collect();
-    let progress = progress_bar(records.len());
-    progress.set_position(skip as u64);
-    encode_into(
-        model,
-        &mut writer,
-        &ids[skip..],
-        &texts,
-        args.model.batch_size,
-        &|done| progress.set_position((skip + done) as u64),
-    )?;
-    progress.finish_and_clear();
-    writer
-        .finish()
-        .with_context(|| format!("cannot finish {}", args.index.display()))
+    Ok(())
 }
 
 fn report(args: &IndexArgs, manifest: &Manifest, encoded: usize, secs: f64) {

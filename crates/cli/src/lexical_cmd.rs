@@ -1,10 +1,13 @@
 //! `hypencoder lexical`: add (or rebuild) the lexical part of an existing
-//! index, BM25 over its stored texts, for `search --mode bm25`.
+//! index (every segment of a live one), BM25 over its stored texts, for
+//! `search --mode bm25`.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use hypencoder_index::write_lexical;
+use anyhow::Result;
+use hypencoder_engine::build_lexical;
+
+use crate::common::Hinted;
 
 #[derive(clap::Args)]
 pub struct LexicalArgs {
@@ -15,13 +18,7 @@ pub struct LexicalArgs {
 
 pub fn run(args: &LexicalArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    write_lexical(&args.index).with_context(|| {
-        format!(
-            "cannot build the lexical part of --index {} (an index built with --no-texts \
-             needs `hypencoder index` again)",
-            args.index.display()
-        )
-    })?;
+    build_lexical(&args.index).hinted()?;
     eprintln!(
         "built the lexical part of {} in {:.1} s",
         args.index.display(),

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use hypencoder_index::combine;
+use hypencoder_engine::{merge_indexes, GraphOptions};
 
-use crate::common::{build_graph, progress_bar, ConstructionArg, GraphBuildArgs};
+use crate::common::{Bar, Hinted};
 
 #[derive(clap::Args)]
 pub struct MergeArgs {
@@ -28,33 +28,22 @@ pub struct MergeArgs {
 
 pub fn run(args: &MergeArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let total: usize = args
-        .pieces
-        .iter()
-        .map(|p| hypencoder_index::Manifest::read(p).map(|m| m.count))
-        .sum::<Result<_, _>>()?;
-    let bar = progress_bar(total);
-    let manifest = combine(&args.pieces, &args.output, !args.no_lexical, &|done| {
-        bar.set_position(done as u64)
-    })
+    let graph = args.graph_degree.map(GraphOptions::new);
+    let built = merge_indexes(
+        &args.pieces,
+        &args.output,
+        !args.no_lexical,
+        graph.as_ref(),
+        &Bar::new(),
+    )
+    .hinted()
     .with_context(|| format!("cannot merge into --output {}", args.output.display()))?;
-    bar.finish_and_clear();
     eprintln!(
         "merged {} pieces into {} ({} documents) in {:.1} s",
         args.pieces.len(),
         args.output.display(),
-        manifest.count,
+        built.manifest.count,
         started.elapsed().as_secs_f64()
     );
-    if let Some(degree) = args.graph_degree {
-        let graph = GraphBuildArgs {
-            degree,
-            metric: None,
-            construction: ConstructionArg::Exact,
-            measure_recall: false,
-            plain_knn: false,
-        };
-        build_graph(&args.output, &graph)?;
-    }
     Ok(())
 }

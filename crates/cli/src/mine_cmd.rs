@@ -9,14 +9,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use hypencoder_engine::{
+    read_jsonl, unique_ids, Collection, Fields, Mode, Precision, Record, SearchParams,
+};
 use hypencoder_eval::Qrels;
-use hypencoder_index::Index;
-use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{batch_scorer, exhaustive, Precision};
 use hypencoder_train::data::select_negatives;
 
-use crate::common::{index_model, open_index, progress_bar};
-use hypencoder_index::{read_jsonl, unique_ids, Fields, Record};
+use crate::common::{open_collection, progress_bar, Hinted};
 
 #[derive(Args)]
 pub struct MineArgs {
@@ -55,7 +54,7 @@ struct MinedExample<'a> {
 }
 
 pub fn run(args: &MineArgs) -> Result<()> {
-    let index = open_index(&args.index)?;
+    let index = open_collection(&args.index, args.model.as_deref(), None)?;
     let qrels = Qrels::read(&args.qrels)?;
     let fields = Fields {
         id: "id",
@@ -64,7 +63,7 @@ pub fn run(args: &MineArgs) -> Result<()> {
     };
     let records = read_jsonl(&args.queries, &fields)?;
     let qids = unique_ids(&records, &args.queries)?;
-    let model = index_model(&index, args.model.as_deref(), &LoadOptions::default())?;
+    index.model().hinted()?;
     let (work, unjudged) = judged_queries(args, &index, &qrels, &qids)?;
     let queries = Queries {
         records: &records,
@@ -77,7 +76,7 @@ pub fn run(args: &MineArgs) -> Result<()> {
     let bar = progress_bar(work.len());
     let started = Instant::now();
     for chunk in work.chunks(args.query_batch.max(1)) {
-        mine_batch(args, &index, &model, &queries, chunk, &mut out)?;
+        mine_batch(args, &index, &queries, chunk, &mut out)?;
         bar.inc(chunk.len() as u64);
     }
     out.flush()?;
@@ -113,13 +112,12 @@ struct Judged<'q> {
 /// document missing from the index is an error: the qrels belong elsewhere.
 fn judged_queries<'q>(
     args: &MineArgs,
-    index: &Index,
+    index: &Collection,
     qrels: &'q Qrels,
     qids: &[String],
 ) -> Result<(Vec<Judged<'q>>, usize)> {
-    let in_index: HashSet<&str> = (0..index.len())
-        .map(|i| index.id(i))
-        .collect::<std::result::Result<_, _>>()?;
+    let ids = index.ids().hinted()?;
+    let in_index: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut unjudged = 0usize;
     let mut work = Vec::new();
     for (i, qid) in qids.iter().enumerate() {
@@ -158,8 +156,7 @@ fn judged_queries<'q>(
 /// negatives past the positives, and writes their examples.
 fn mine_batch(
     args: &MineArgs,
-    index: &Index,
-    model: &Model,
+    index: &Collection,
     queries: &Queries,
     chunk: &[Judged],
     out: &mut impl Write,
@@ -168,19 +165,20 @@ fn mine_batch(
         .iter()
         .map(|j| queries.records[j.query].text.as_str())
         .collect();
-    let reps = model.encode_queries(&texts)?;
     let depth = args.negatives + args.skip + 8;
-    let depth_here = depth + chunk.iter().map(|j| j.positives.len()).max().unwrap_or(0);
-    let hits = exhaustive(
-        index.vectors(),
-        batch_scorer(reps, model.dim(), Precision::F32)?.as_ref(),
-        depth_here,
-    );
-    for (judged, hits) in chunk.iter().zip(hits) {
+    let params = SearchParams {
+        k: depth + chunk.iter().map(|j| j.positives.len()).max().unwrap_or(0),
+        mode: Some(Mode::Exhaustive),
+        precision: Some(Precision::F32),
+        ..SearchParams::DEFAULT
+    };
+    let found = index.search(&texts, &params).hinted()?;
+    for (judged, hits) in chunk.iter().zip(found.hits) {
         let ranked = hits
             .iter()
-            .map(|h| index.id(h.doc as usize))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .map(|h| index.id(h.doc))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .hinted()?;
         let example = MinedExample {
             query_id: &queries.qids[judged.query],
             query: &queries.records[judged.query].text,

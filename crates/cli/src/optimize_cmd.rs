@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use hypencoder_index::LiveWriter;
-use hypencoder_search::merge_segments;
+use hypencoder_engine::Writer;
+
+use crate::common::Hinted;
 
 #[derive(clap::Args)]
 pub struct OptimizeArgs {
@@ -16,26 +17,24 @@ pub struct OptimizeArgs {
 }
 
 pub fn run(args: &OptimizeArgs) -> Result<()> {
-    let mut writer = LiveWriter::open(&args.index)
+    let mut writer = Writer::open(&args.index)
+        .hinted()
         .with_context(|| format!("cannot write to --index {}", args.index.display()))?;
-    let manifest = writer.manifest().clone();
-    let deleted: usize = manifest.segments.iter().map(|s| s.deleted).sum();
-    if manifest.segments.len() == 1 && deleted == 0 {
+    let deleted: usize = writer.manifest().segments.iter().map(|s| s.deleted).sum();
+    let started = std::time::Instant::now();
+    let Some(merged) = writer.optimize().hinted()? else {
         eprintln!(
             "{} is one segment with nothing deleted: nothing to do",
             args.index.display()
         );
         return Ok(());
-    }
-    let started = std::time::Instant::now();
-    let names: Vec<String> = manifest.segments.iter().map(|s| s.name.clone()).collect();
-    merge_segments(&mut writer, &names)?;
-    let generation = writer.commit()?;
+    };
     eprintln!(
-        "merged {} segments ({} live documents, {deleted} deleted dropped) in {:.1} s; generation {generation}",
-        names.len(),
+        "merged {} segments ({} live documents, {deleted} deleted dropped) in {:.1} s; generation {}",
+        merged.segments.len(),
         writer.manifest().live_docs(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        merged.generation
     );
     Ok(())
 }

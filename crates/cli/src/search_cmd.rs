@@ -9,15 +9,16 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use hypencoder_engine::{unique_ids, Collection, Hit, SearchParams};
 use hypencoder_eval::RunWriter;
-use hypencoder_model::LoadOptions;
-use hypencoder_search::{Corpus, GraphParams, Hit, Plan, SearchError, SearchParams};
 
 use crate::common::{
-    live_model, open_live, AlgorithmArg, FieldArgs, FormatArg, FusionArg, ModeArg, NeuralArg,
+    open_collection, AlgorithmArg, FieldArgs, FormatArg, FusionArg, Hinted, ModeArg, NeuralArg,
     PrecisionArg,
 };
-use hypencoder_index::unique_ids;
+
+/// The defaults every flag shows, the engine's.
+const DEFAULTS: SearchParams = SearchParams::DEFAULT;
 
 #[derive(clap::Args)]
 #[command(
@@ -40,7 +41,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "FILE")]
     pub queries: Option<PathBuf>,
     /// Results per query.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.k)]
     pub k: usize,
     /// Write results here instead of stdout.
     #[arg(long, value_name = "FILE")]
@@ -65,19 +66,20 @@ pub struct SearchArgs {
     pub mode: Option<ModeArg>,
     /// rerank, hybrid: candidates taken from each side (at least --k; 100
     /// was as good as 1000 on debian-pkg dev, at less than half the time).
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.candidates)]
     pub candidates: usize,
     /// hybrid: how the two sides' scores become one (linear was ahead of
-    /// rrf at every setting tried on debian-pkg dev: bench/README-hybrid.md).
-    #[arg(long, value_enum, default_value = "linear")]
-    pub fusion: FusionArg,
+    /// rrf at every setting tried on debian-pkg dev: bench/hybrid/README.md).
+    /// [default: linear]
+    #[arg(long, value_enum)]
+    pub fusion: Option<FusionArg>,
     /// hybrid with rrf: the constant added to each rank.
-    #[arg(long, value_name = "K", default_value_t = 60.0)]
+    #[arg(long, value_name = "K", default_value_t = DEFAULTS.rrf_k)]
     pub rrf_k: f32,
     /// hybrid with linear: weight of the neural side (0-1) after min-max
     /// normalising both sides over the candidates (0.5-0.7 within 0.004
     /// MRR@10 of each other on debian-pkg dev; 0.5 weighs BM25 most).
-    #[arg(long, value_name = "W", default_value_t = 0.5)]
+    #[arg(long, value_name = "W", default_value_t = DEFAULTS.alpha)]
     pub alpha: f32,
     /// hybrid: how the neural side finds its candidates [default: graph
     /// when the index has one, else exhaustive].
@@ -85,37 +87,38 @@ pub struct SearchArgs {
     pub neural: Option<NeuralArg>,
     /// Graph search: beam (ours: best-first with a bounded frontier) or
     /// paper (the paper's rounds of candidate expansion).
-    #[arg(long, value_enum, default_value = "beam")]
-    pub algorithm: AlgorithmArg,
+    /// [default: beam]
+    #[arg(long, value_enum)]
+    pub algorithm: Option<AlgorithmArg>,
     /// Graph search: initial candidates, drawn at random [default: 10000 for
     /// paper, as published; for beam 16 on a bi-encoder index, 64 on a
     /// Hypencoder one].
     #[arg(long, value_name = "N")]
     pub entry_points: Option<usize>,
     /// Beam: documents kept in the search pool (at least --k).
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.ef)]
     pub ef: usize,
     /// Beam: candidates expanded per step (their neighbours are scored as
     /// one block) [default: 1 on a bi-encoder index, 4 on a Hypencoder one].
     #[arg(long, value_name = "N")]
     pub expand: Option<usize>,
     /// Graph search: candidates whose neighbours are expanded per round (the paper: 50).
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.ncandidates)]
     pub ncandidates: usize,
     /// Graph search: most expansion rounds (the paper: 16).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.max_iter)]
     pub max_iter: usize,
     /// Graph search: keep expanding after a round that improved no result
     /// (the paper stops early).
     #[arg(long)]
     pub no_early_stop: bool,
     /// Graph search: seed for drawing entry points.
-    #[arg(long, value_name = "N", default_value_t = 43)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULTS.seed)]
     pub seed: u64,
     /// Number format of the q-net layers' products: f32 (as the reference
     /// implementation) or bf16 (weights and layer inputs rounded to
     /// bfloat16, sums in f32; faster where the CPU has AVX512_BF16, see
-    /// bench/README-qnet.md) [default: bf16 for an index stored in bf16,
+    /// bench/qnet/README.md) [default: bf16 for an index stored in bf16,
     /// else f32].
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
@@ -127,27 +130,16 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: &SearchArgs) -> Result<()> {
-    let live = open_live(&args.index)?;
-    let index = Corpus::live(&live);
+    let index = open_collection(&args.index, args.model.as_deref(), args.query_max_length)?;
     let (qids, texts) = read_queries(args)?;
     let format = args.format.unwrap_or(if args.query.is_some() {
         FormatArg::Text
     } else {
         FormatArg::Trec
     });
-    let plan = Plan::new(&index, &args.params()).map_err(with_hint)?;
-    // BM25 needs no model: nothing to load.
-    let model = if plan.needs_model() {
-        let options = LoadOptions {
-            query_max_length: args.query_max_length,
-            doc_max_length: None,
-            ..Default::default()
-        };
-        Some(live_model(&live, args.model.as_deref(), &options)?)
-    } else {
-        None
-    };
-
+    let params = args.params();
+    // Checked before any output, and the model loaded if the mode needs it.
+    index.check(&params).hinted()?;
     let sink: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -160,7 +152,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let batch = args.query_batch.max(1);
     for (batch_ids, batch_texts) in qids.chunks(batch).zip(texts.chunks(batch)) {
         let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
-        let found = plan.search(model.as_ref(), &refs)?;
+        let found = index.search(&refs, &params).hinted()?;
         scored += found.scored;
         for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&found.hits) {
             write_hits(&mut out, format, &index, qid, text, hits, &args.tag)?;
@@ -171,56 +163,36 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let n_queries = qids.len().max(1) as f64;
     eprintln!(
         "searched {} documents for {} queries: {:.2} ms/query (encoding included), {:.0} documents scored per query ({:.2}%)",
-        index.live_docs(),
+        index.len(),
         qids.len(),
         1000.0 * secs / n_queries,
         scored as f64 / n_queries,
-        100.0 * scored as f64 / n_queries / index.live_docs().max(1) as f64
+        100.0 * scored as f64 / n_queries / index.len().max(1) as f64
     );
     Ok(())
 }
 
 impl SearchArgs {
-    /// The library's search settings these flags ask for.
+    /// The engine's search settings these flags ask for.
     fn params(&self) -> SearchParams {
         SearchParams {
             k: self.k,
             mode: self.mode.map(Into::into),
             candidates: self.candidates,
-            fusion: self.fusion.fusion(self.rrf_k, self.alpha),
+            fusion: self.fusion.map_or(DEFAULTS.fusion, Into::into),
+            alpha: self.alpha,
+            rrf_k: self.rrf_k,
             neural: self.neural.map(Into::into),
-            walk: self.algorithm.into(),
+            algorithm: self.algorithm.map_or(DEFAULTS.algorithm, Into::into),
             entry_points: self.entry_points,
             ef: self.ef,
             expand: self.expand,
-            paper: GraphParams {
-                ncandidates: self.ncandidates,
-                max_iter: self.max_iter,
-                early_stop: !self.no_early_stop,
-            },
+            ncandidates: self.ncandidates,
+            max_iter: self.max_iter,
+            no_early_stop: self.no_early_stop,
             seed: self.seed,
             precision: self.precision.map(Into::into),
         }
-    }
-}
-
-/// The library's planning error with the command that fixes it, or the
-/// flag at fault.
-fn with_hint(err: SearchError) -> anyhow::Error {
-    match &err {
-        SearchError::NoGraph { dir } => anyhow::anyhow!(
-            "{err}; build one with `hypencoder graph --index {}` \
-             (or `hypencoder index ... --graph-degree 32`)",
-            dir.display()
-        ),
-        SearchError::NoLexical { dir } => anyhow::anyhow!(
-            "{err}; add one with `hypencoder lexical --index {}`",
-            dir.display()
-        ),
-        SearchError::Invalid { field, message } => {
-            anyhow::anyhow!("--{}: {message}", field.replace('_', "-"))
-        }
-        _ => err.into(),
     }
 }
 
@@ -254,7 +226,7 @@ struct JsonHit<'a> {
 fn write_hits(
     out: &mut impl Write,
     format: FormatArg,
-    index: &Corpus,
+    index: &Collection,
     qid: &str,
     text: &str,
     hits: &[Hit],

@@ -8,7 +8,9 @@ use clap::Args;
 use hypencoder_train::{train, Event, TrainConfig, TrainError};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use crate::common::{progress_style, DtypeArg, InitArg, KindArg, LossArg, TrainModeArg};
+use hypencoder_engine::single_segment;
+
+use crate::common::{progress_style, DtypeArg, Hinted, InitArg, KindArg, LossArg, TrainModeArg};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -175,7 +177,10 @@ impl TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
+    // Training reads one segment's vectors: a live index of one segment
+    // (after `optimize`) is read through that segment's folder.
+    config.index = single_segment(&config.index).hinted()?;
     let mut progress = Progress::new();
     let stop_after = args.stop_after;
     let summary = train(&config, &mut |event| {

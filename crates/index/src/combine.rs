@@ -27,17 +27,20 @@ fn encoder(model: &ModelInfo) -> &str {
 /// storage as the first, and ids unique across all of them.
 fn check(pieces: &[(PathBuf, Index)]) -> Result<()> {
     let Some((first_dir, first)) = pieces.first() else {
-        return Err(IndexError::Invalid("no pieces to combine".into()));
+        return Err(IndexError::NothingToMerge);
     };
     let want = first.manifest();
     for (dir, piece) in &pieces[1..] {
         let got = piece.manifest();
         let differs = |what: &str, a: String, b: String| {
-            Err(IndexError::Invalid(format!(
-                "{}: {what} {b} differs from {}'s {a}; pieces must come from one document encoder",
-                dir.display(),
-                first_dir.display(),
-            )))
+            Err(IndexError::Incompatible {
+                path: dir.clone(),
+                message: format!(
+                    "{}: {what} {b} differs from {}'s {a}; pieces must come from one document encoder",
+                    dir.display(),
+                    first_dir.display(),
+                ),
+            })
         };
         if encoder(&got.model) != encoder(&want.model) {
             let short = |m: &ModelInfo| encoder(m).chars().take(12).collect::<String>();
@@ -59,11 +62,10 @@ fn check(pieces: &[(PathBuf, Index)]) -> Result<()> {
         for row in 0..piece.len() {
             let id = piece.id(row)?;
             if let Some(other) = seen.insert(id, p) {
-                return Err(IndexError::Invalid(format!(
-                    "duplicate id '{id}': in {} and {}",
-                    pieces[other].0.display(),
-                    dir.display()
-                )));
+                return Err(IndexError::DuplicateId {
+                    id: id.to_string(),
+                    places: format!("in {} and {}", pieces[other].0.display(), dir.display()),
+                });
             }
         }
     }

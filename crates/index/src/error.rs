@@ -44,9 +44,91 @@ pub enum IndexError {
     #[error("'{0}' is not an index folder (no manifest.json)")]
     NotAnIndex(PathBuf),
 
-    /// The caller asked for something the index cannot do.
+    /// Another process holds the index's write lock.
+    #[error("{} is being written by another process (it holds {}); one writer at a time", path.display(), lock.display())]
+    Locked {
+        /// The index folder.
+        path: PathBuf,
+        /// The lock file held.
+        lock: PathBuf,
+    },
+
+    /// The folder to create already exists.
+    #[error("{} already exists; remove it or choose another folder", path.display())]
+    AlreadyExists {
+        /// The folder.
+        path: PathBuf,
+    },
+
+    /// The folder holds an index of another format than the call reads
+    /// (a live index where one segment folder was expected).
+    #[error("{} is a live index (format {found}: segments and tombstones), not a single folder", path.display())]
+    WrongFormat {
+        /// The index folder.
+        path: PathBuf,
+        /// The format version found.
+        found: u32,
+        /// The format version expected.
+        expected: u32,
+    },
+
+    /// One id given to two documents.
+    #[error("duplicate id '{id}': {places}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// Where it appears twice (documents or folders).
+        places: String,
+    },
+
+    /// Ids already in the index, where replacing was not allowed.
+    #[error("{count} ids are already in {} (the first: '{first}'); nothing was added", path.display())]
+    IdsExist {
+        /// The index folder.
+        path: PathBuf,
+        /// How many.
+        count: usize,
+        /// The first of them.
+        first: String,
+    },
+
+    /// A document's vector is not as wide as the index's.
+    #[error("document '{id}': vector has {found} dimensions, the index {expected}")]
+    WrongDimension {
+        /// The document's id.
+        id: String,
+        /// Its vector's width.
+        found: usize,
+        /// The index's width.
+        expected: usize,
+    },
+
+    /// Folders that cannot be joined: another document encoder, width or
+    /// storage.
+    #[error("{message}")]
+    Incompatible {
+        /// The folder that differs.
+        path: PathBuf,
+        /// What differs, and from what.
+        message: String,
+    },
+
+    /// The index keeps no document texts, and the part asked for is built
+    /// from them.
+    #[error("{} holds no document texts, and the lexical part is built from them", path.display())]
+    NoTexts {
+        /// The index folder.
+        path: PathBuf,
+    },
+
+    /// Nothing was given to merge.
+    #[error("no index folders to merge")]
+    NothingToMerge,
+
+    /// A caller broke this crate's contract (a bug in the caller, not bad
+    /// input or a damaged file).
     #[error("{0}")]
-    Invalid(String),
+    Contract(String),
 }
 
 /// Result of index operations.

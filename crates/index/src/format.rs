@@ -156,7 +156,7 @@ pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename, then
 /// fsyncs the folder: after a crash `path` holds the old or the new bytes.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).at(&tmp)?;
     f.write_all(bytes).at(&tmp)?;
@@ -176,7 +176,7 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 /// Makes renames and new entries in `dir` durable. An error here means the
 /// last rename may not survive a crash, so it is reported, never swallowed.
 /// Only Unix can open and fsync a folder; elsewhere this does nothing.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         File::open(dir).and_then(|d| d.sync_all()).at(dir)?;

@@ -125,7 +125,7 @@ pub fn write_graph(dir: &Path, neighbours: &[u32], info: GraphInfo) -> Result<()
     let mut manifest = Manifest::read(dir)?;
     let count = manifest.count;
     if neighbours.len() != count * info.degree {
-        return Err(IndexError::Invalid(format!(
+        return Err(IndexError::Contract(format!(
             "graph has {} entries, expected {count} documents x degree {}",
             neighbours.len(),
             info.degree
@@ -135,7 +135,7 @@ pub fn write_graph(dir: &Path, neighbours: &[u32], info: GraphInfo) -> Result<()
         .iter()
         .find(|&&n| n != NO_NEIGHBOUR && n as usize >= count)
     {
-        return Err(IndexError::Invalid(format!(
+        return Err(IndexError::Contract(format!(
             "neighbour id {bad} is beyond the {count} documents"
         )));
     }

@@ -12,7 +12,7 @@
 //! Scoring is BM25 computed here on tantivy's postings and stored document
 //! lengths, with the k1 and b the manifest records ([`K1`], [`B`] by
 //! default): tantivy fixes k1 1.2, b 0.75, which cost 0.016 MRR@10 against
-//! the best setting on debian-pkg dev (`bench/README-bm25.md`). Each query
+//! the best setting on debian-pkg dev (`bench/bm25/README.md`). Each query
 //! term scores every document holding it (term at a time into one score per
 //! row), so the scores of any documents, not only the top k, are at hand
 //! for fusion with neural scores.
@@ -114,10 +114,9 @@ pub(crate) fn build<'a>(
 pub fn write_lexical(dir: &Path) -> Result<()> {
     let mut manifest = Manifest::read(dir)?;
     if !manifest.has_texts {
-        return Err(IndexError::Invalid(format!(
-            "{} holds no document texts, and the lexical part is built from them",
-            dir.display()
-        )));
+        return Err(IndexError::NoTexts {
+            path: dir.to_path_buf(),
+        });
     }
     let texts = StringTable::open(&dir.join("texts.bin"))?;
     let texts = (0..texts.len())

@@ -45,7 +45,7 @@ mod writer;
 
 pub use combine::combine;
 pub use error::{IndexError, Result};
-pub use format::{Dtype, FileEntry};
+pub use format::{sync_dir, write_atomic, Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
 pub use lexical::{analyze, write_lexical, Bm25Stats, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
 pub use live::{AnyManifest, LiveIndex, LiveManifest, Segment, SegmentEntry, Tombstones};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{IndexError, IoContext, Result};
 use crate::format::{sync_dir, write_atomic, FileEntry};
 use crate::live::{AnyManifest, LiveManifest, SegmentEntry, Tombstones};
-use crate::manifest::{Manifest, LIVE_FORMAT_VERSION};
+use crate::manifest::{LexicalInfo, Manifest, LIVE_FORMAT_VERSION};
 use crate::reader::Index;
 use crate::strings::StringTable;
 
@@ -68,12 +68,10 @@ impl LiveWriter {
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                return Err(IndexError::Invalid(format!(
-                    "{} is being written by another process (it holds {}); \
-                     one writer at a time",
-                    dir.display(),
-                    lock_path.display()
-                )))
+                return Err(IndexError::Locked {
+                    path: dir.to_path_buf(),
+                    lock: lock_path,
+                })
             }
             Err(TryLockError::Error(e)) => return Err(e).at(&lock_path),
         }
@@ -95,6 +93,30 @@ impl LiveWriter {
             writer.load_segment(place, entry)?;
         }
         Ok(writer)
+    }
+
+    /// The index folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether live document `id` is in the index (as of the changes so
+    /// far).
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// Records the graph degree every segment's graph now has (the caller
+    /// built them in place), so segments added later get one too. Visible
+    /// at the next commit.
+    pub fn set_graph_degree(&mut self, degree: Option<usize>) {
+        self.manifest.graph_degree = degree;
+    }
+
+    /// Records the lexical part every segment now has (the caller built
+    /// them in place). Visible at the next commit.
+    pub fn set_lexical(&mut self, lexical: Option<LexicalInfo>) {
+        self.manifest.lexical = lexical;
     }
 
     /// The last commit point, with the segments added or merged since.
@@ -132,7 +154,7 @@ impl LiveWriter {
             .and_then(|n| n.to_str())
             .filter(|_| segment.parent() == Some(self.dir.as_path()))
             .ok_or_else(|| {
-                IndexError::Invalid(format!(
+                IndexError::Contract(format!(
                     "{} is not a folder inside {}",
                     segment.display(),
                     self.dir.display()
@@ -146,12 +168,11 @@ impl LiveWriter {
             .collect::<Result<Vec<_>>>()?;
         let existing: Vec<&String> = ids.iter().filter(|id| self.ids.contains_key(*id)).collect();
         if no_replace && !existing.is_empty() {
-            return Err(IndexError::Invalid(format!(
-                "{} ids are already in {} (the first: '{}'); nothing was added",
-                existing.len(),
-                self.dir.display(),
-                existing[0]
-            )));
+            return Err(IndexError::IdsExist {
+                path: self.dir.clone(),
+                count: existing.len(),
+                first: existing[0].clone(),
+            });
         }
         let mut report = AddReport::default();
         for id in &ids {
@@ -184,7 +205,7 @@ impl LiveWriter {
     /// change pending.
     pub fn replace_segments(&mut self, names: &[String], merged: &Path) -> Result<()> {
         if self.changed.iter().any(|&c| c) {
-            return Err(IndexError::Invalid(
+            return Err(IndexError::Contract(
                 "commit pending deletions before merging".into(),
             ));
         }
@@ -195,7 +216,7 @@ impl LiveWriter {
                     .segments
                     .iter()
                     .position(|s| &s.name == n)
-                    .ok_or_else(|| IndexError::Invalid(format!("no segment named {n}")))
+                    .ok_or_else(|| IndexError::Contract(format!("no segment named {n}")))
             })
             .collect::<Result<_>>()?;
         let live: usize = places
@@ -205,7 +226,7 @@ impl LiveWriter {
         let index = Index::open(merged)?;
         self.check_compatible(&index)?;
         if index.len() != live {
-            return Err(IndexError::Invalid(format!(
+            return Err(IndexError::Contract(format!(
                 "{} holds {} documents; the segments it replaces hold {live} live ones",
                 merged.display(),
                 index.len()
@@ -216,7 +237,7 @@ impl LiveWriter {
             .and_then(|n| n.to_str())
             .filter(|_| merged.parent() == Some(self.dir.as_path()))
             .ok_or_else(|| {
-                IndexError::Invalid(format!("{} is not inside the index", merged.display()))
+                IndexError::Contract(format!("{} is not inside the index", merged.display()))
             })?
             .to_string();
         let first = *places.iter().min().expect("at least one segment");
@@ -353,11 +374,14 @@ impl LiveWriter {
             _ => ours.model.fingerprint == theirs.model.fingerprint,
         };
         if !same_model || theirs.dim != ours.dim || theirs.dtype != ours.dtype {
-            return Err(IndexError::Invalid(format!(
-                "{} was not built like {} (another model, dimension or dtype)",
-                index.dir().display(),
-                self.dir.display()
-            )));
+            return Err(IndexError::Incompatible {
+                path: index.dir().to_path_buf(),
+                message: format!(
+                    "{} was not built like {} (another model, dimension or dtype)",
+                    index.dir().display(),
+                    self.dir.display()
+                ),
+            });
         }
         Ok(())
     }

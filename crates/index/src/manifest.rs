@@ -130,11 +130,11 @@ impl Manifest {
                 message: "no format_version".into(),
             })? as u32;
         if found == LIVE_FORMAT_VERSION {
-            return Err(IndexError::Invalid(format!(
-                "{} is a live index (format {found}: segments and tombstones), \
-                 not a single folder",
-                dir.display()
-            )));
+            return Err(IndexError::WrongFormat {
+                path: dir.to_path_buf(),
+                found,
+                expected: FORMAT_VERSION,
+            });
         }
         if found > FORMAT_VERSION {
             return Err(IndexError::NewerFormat {

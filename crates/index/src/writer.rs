@@ -91,13 +91,12 @@ impl IndexWriter {
     /// interrupted run with the same config. `out` itself must not exist.
     pub fn create(out: &Path, config: WriterConfig) -> Result<Self> {
         if out.exists() {
-            return Err(IndexError::Invalid(format!(
-                "{} already exists; remove it or choose another folder",
-                out.display()
-            )));
+            return Err(IndexError::AlreadyExists {
+                path: out.to_path_buf(),
+            });
         }
         if config.dim == 0 || config.segment_size == 0 {
-            return Err(IndexError::Invalid(
+            return Err(IndexError::Contract(
                 "dim and segment size must be positive".into(),
             ));
         }
@@ -162,19 +161,18 @@ impl IndexWriter {
     /// Adds the next document. `truncated`: its text was cut to fit the model.
     pub fn add(&mut self, id: &str, text: &str, vector: &[f32], truncated: bool) -> Result<()> {
         if vector.len() != self.config.dim {
-            return Err(IndexError::Invalid(format!(
-                "document '{id}': vector has {} dimensions, the index {}",
-                vector.len(),
-                self.config.dim
-            )));
+            return Err(IndexError::WrongDimension {
+                id: id.to_string(),
+                found: vector.len(),
+                expected: self.config.dim,
+            });
         }
         let n = self.docs();
         if let Some(&first) = self.seen.get(id) {
-            return Err(IndexError::Invalid(format!(
-                "duplicate id '{id}': documents {} and {} (1-based)",
-                first + 1,
-                n + 1
-            )));
+            return Err(IndexError::DuplicateId {
+                id: id.to_string(),
+                places: format!("documents {} and {} (1-based)", first + 1, n + 1),
+            });
         }
         self.seen.insert(id.to_string(), n);
         self.stats.empty_texts += u64::from(text.is_empty());

@@ -1,7 +1,7 @@
 //! AVX512_BF16 (x86-64): the bf16 product's micro-kernel, R <= 12 rows x
 //! 32 columns with two 16-lane f32 accumulators per row, each step one
 //! `vdpbf16ps` (two multiply-adds per lane) per accumulator. Operands as
-//! `bf16.rs` lays them out.
+//! `bf16_pack.rs` lays them out.
 //!
 //! Every function here needs AVX-512F and AVX512_BF16; `bf16.rs` calls
 //! them only when [`crate::Isa`] says the CPU has both.
@@ -9,10 +9,8 @@
 use std::arch::x86_64::*;
 
 use crate::avx512::mask;
-use crate::bf16::KCP;
+use crate::bf16_pack::{pack_row_from, KCP};
 use crate::tile::{MR, NR};
-
-use crate::bf16::pack_row_from;
 
 /// R rows x 32 columns of C = (C if `load` else 0) + A . B over `kp` k
 /// pairs: A word (r, q) at `a + r * lda + q`, B panel row q at

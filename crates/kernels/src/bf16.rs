@@ -4,41 +4,14 @@
 //! AVX512_BF16 one `vdpbf16ps` does 32 multiply-adds where an f32 FMA does
 //! 16; elsewhere [`crate::portable`] computes the same sums with scalar code.
 //!
-//! Layout: k is taken in pairs (an odd k gets a zero pair half). A pair of
-//! bf16 values is one 32-bit word, the even k in the low half, as
-//! `vdpbf16ps` reads it. B is stored in [`NR`]-column panels, each k pair
-//! one panel row of 32 words (16 columns per register); A is converted per
-//! call into rows of `k.div_ceil(2)` words (with AVX512_BF16, 32 values per
-//! `vcvtne2ps2bf16`).
+//! This is the driver on top of the bf16 files: the operand layout (pair
+//! words, [`NR`]-column panels) and the rounding are in `bf16_pack.rs`, the
+//! kernels in `avx512_bf16.rs` and `portable.rs`; this file lays out B once
+//! and picks the kernel.
 
+use crate::bf16_pack::{pack_row_from, pair};
 use crate::dispatch::Isa;
 use crate::tile::NR;
-
-/// k pairs per pass over a panel (64 values of k, as the f32 kernel's `KC`).
-pub(crate) const KCP: usize = 32;
-
-/// `x` rounded to the nearest bf16 (ties to even); NaN stays NaN.
-#[inline]
-pub fn to_bf16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) as u16) | 0x40;
-    }
-    let round = 0x7fff + ((bits >> 16) & 1);
-    (bits.wrapping_add(round) >> 16) as u16
-}
-
-/// The f32 that bf16 value `h` stands for (exact).
-#[inline]
-pub fn from_bf16(h: u16) -> f32 {
-    f32::from_bits(u32::from(h) << 16)
-}
-
-/// The word holding bf16 `lo` (even k) and `hi` (odd k).
-#[inline]
-fn pair(lo: f32, hi: f32) -> u32 {
-    u32::from(to_bf16(lo)) | (u32::from(to_bf16(hi)) << 16)
-}
 
 /// A right-hand matrix `B` (k x n) in bf16 panels, for [`matmul_bf16`].
 #[derive(Debug, Clone)]
@@ -131,14 +104,4 @@ pub(crate) fn matmul_bf16_on(
         pack_row_from(row, 0, words);
     }
     crate::portable::matmul_bf16(m, kp, n, pack, &b.data, c);
-}
-
-/// Words `q0..` of `row` (k f32 values) as bf16 pairs into `words`; an odd
-/// k's last word gets a zero high half.
-pub(crate) fn pack_row_from(row: &[f32], q0: usize, words: &mut [u32]) {
-    let k = row.len();
-    for (q, w) in words.iter_mut().enumerate().skip(q0) {
-        let hi = if 2 * q + 1 < k { row[2 * q + 1] } else { 0.0 };
-        *w = pair(row[2 * q], hi);
-    }
 }

@@ -26,11 +26,15 @@
 //! once. Results of one path do not depend on how rows are blocked or on
 //! the thread count (fixed k order, no k-splitting).
 //!
-//! Modules depend one way: `dispatch`, `act`, `tile` (the block product's
-//! operands) and `sweep` (row bodies) at the bottom; the instruction-set
-//! files `avx512`, `avx512_bf16` and `portable` on them (`bf16` lays out
-//! the bf16 product's operands and picks its file); `block` and `rows`, which choose
-//! between those files; the drivers `gemm` and `encoder` on top.
+//! Modules depend one way (no module imports one that imports it back):
+//! `dispatch`, `act`, `tile` (the block product's operands), `bf16_pack`
+//! (bf16 rounding and the bf16 product's pair-word layout) and `sweep`
+//! (row bodies, on `act`) at the bottom; the instruction-set files
+//! `avx512`, `avx512_bf16` (also on `avx512`'s lane masks) and `portable`
+//! on them; `block` and `bf16`, which choose between those files, and
+//! `rows` (on `block`); the drivers `gemm`, `encoder` (on `gemm`'s `Rhs`)
+//! and `train` on top. Code inside the crate names items by their module,
+//! not through the re-exports below.
 
 mod act;
 #[cfg(target_arch = "x86_64")]
@@ -38,6 +42,7 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_bf16;
 mod bf16;
+mod bf16_pack;
 mod block;
 mod dispatch;
 mod encoder;
@@ -49,7 +54,8 @@ mod tile;
 pub mod train;
 
 pub use act::{erf, Activation};
-pub use bf16::{from_bf16, matmul_bf16, to_bf16, Bf16Rhs};
+pub use bf16::{matmul_bf16, Bf16Rhs};
+pub use bf16_pack::{from_bf16, to_bf16};
 pub use dispatch::Isa;
 pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,

@@ -6,7 +6,8 @@
 
 use std::ops::Range;
 
-use crate::act::gelu;
+use crate::act::{erf, gelu};
+use crate::bf16_pack::from_bf16;
 use crate::tile::{Finish, Lhs, Out, Panels, NR};
 
 /// See [`crate::block::block`].
@@ -90,7 +91,7 @@ pub(crate) fn layer_norm_row(src: &[f32], dst: &mut [f32], gamma: &[f32], beta: 
 /// `g = gelu(u)`, element by element.
 pub(crate) fn gelu_rows(u: &[f32], g: &mut [f32]) {
     for (g, &u) in g.iter_mut().zip(u) {
-        *g = crate::act::gelu(u);
+        *g = gelu(u);
     }
 }
 
@@ -98,7 +99,7 @@ pub(crate) fn gelu_rows(u: &[f32], g: &mut [f32]) {
 pub(crate) fn gelu_backward_rows(u: &[f32], dg: &[f32], du: &mut [f32]) {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
     for ((du, &u), &dg) in du.iter_mut().zip(u).zip(dg) {
-        let cdf = 0.5 * (1.0 + crate::erf(u * std::f32::consts::FRAC_1_SQRT_2));
+        let cdf = 0.5 * (1.0 + erf(u * std::f32::consts::FRAC_1_SQRT_2));
         *du = dg * (cdf + u * (-0.5 * u * u).exp() * INV_SQRT_2PI);
     }
 }
@@ -107,7 +108,6 @@ pub(crate) fn gelu_backward_rows(u: &[f32], dg: &[f32], du: &mut [f32]) {
 /// in its panels; per pair, the even product is added, then the odd one
 /// (each exact in f32).
 pub(crate) fn matmul_bf16(m: usize, kp: usize, n: usize, a: &[u32], b: &[u32], c: &mut [f32]) {
-    use crate::bf16::from_bf16;
     let half = |w: u32| (from_bf16(w as u16), from_bf16((w >> 16) as u16));
     for i in 0..m {
         let row = &a[i * kp..(i + 1) * kp];

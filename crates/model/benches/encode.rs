@@ -1,5 +1,5 @@
-//! Encoding speed on the CPU, measured the same way as bench/encode_vs_pytorch.py
-//! so the two can be put side by side (bench/run_encode.sh does that).
+//! Encoding speed on the CPU, measured the same way as bench/encode/encode_vs_pytorch.py
+//! so the two can be put side by side (bench/encode/run.sh does that).
 //!
 //! 1. Documents/s: all-MiniLM-L6-v2 through `Model::encode_docs_batched`
 //!    (tokenise, BERT, mean pooling, L2 norm), batch 32, max length 256.
@@ -327,7 +327,7 @@ fn read_lines(path: &Path) -> Res<Vec<String>> {
 }
 
 /// Fallback text set when BENCH_DOCS is unset: the licence texts every Debian
-/// machine has, in chunks of 175 words (bench/make_texts.py builds a larger,
+/// machine has, in chunks of 175 words (bench/encode/make_texts.py builds a larger,
 /// de-duplicated set; prefer it).
 fn license_chunks() -> Res<Vec<String>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir("/usr/share/common-licenses")?

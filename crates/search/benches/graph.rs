@@ -1,5 +1,5 @@
 //! Graph search on a bi-encoder index: recall@10 against time per query, in
-//! the shape hnswlib's benchmarks use, so bench/hnswlib_compare.py can match
+//! the shape hnswlib's benchmarks use, so bench/graph/hnswlib_compare.py can match
 //! operating points at equal recall.
 //!
 //! For every (entries, expand, ef) setting, the test queries are searched
@@ -17,7 +17,7 @@
 //! no gather and no GEMM call, f32-keyed heaps. It measured how much of the
 //! gap to hnswlib was the scoring path rather than the graph; the library's
 //! walk has since taken its ideas (scoring in place, prefetching) and now
-//! runs faster than it (see bench/README-hnswlib.md). It stays as a
+//! runs faster than it (see bench/graph/hnswlib.md). It stays as a
 //! reference point and is not used by the library.
 //!
 //!   BENCH_INDEX=data/indexes/debian-pkg-minilm BENCH_QUERY_VECTORS=q.f32 \

@@ -16,7 +16,7 @@
 //! kernels' fallback path, single-threaded, built with its `x86-v4`
 //! feature), one (m x d)(d x d) product per rayon thread in parallel, best m
 //! of 256..2048; "% crate" is the q-net's FLOP rate over it. MKL's rate,
-//! measured by bench/qnet_vs_pytorch.py, is the other reference peak.
+//! measured by bench/qnet/qnet_vs_pytorch.py, is the other reference peak.
 //!
 //!   RAYON_NUM_THREADS=2 cargo bench -p hypencoder-search --bench qnet
 //!
@@ -24,7 +24,7 @@
 //! ("1,32"), BENCH_SHAPES ("768x2,768x6,384x2"), BENCH_PRECISIONS
 //! ("f32,bf16": the q-net layers' number format), BENCH_MIN_TIME (3),
 //! BENCH_WORK (target/bench-qnet), BENCH_OUT (JSON results, optional).
-//! bench/run_qnet.sh runs this and the PyTorch side and prints ratios.
+//! bench/qnet/run_speed.sh runs this and the PyTorch side and prints ratios.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

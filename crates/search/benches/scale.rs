@@ -20,7 +20,7 @@
 //! its build and its searches, for sizes where growing it takes hours, such
 //! as 768-d at a million), BENCH_WORK
 //! (target/bench-scale), BENCH_OUT (JSON, optional).
-//! bench/run_scale.sh runs it and draws bench/scale.png.
+//! bench/scale/run.sh runs it and draws bench/scale/scale.png.
 
 mod common;
 

@@ -1,10 +1,11 @@
-//! Lexical and neural candidates made one ranking: reranking BM25's
-//! candidates by the neural scorer, and hybrid fusion of both sides' lists.
+//! Lexical and neural candidates made one ranking: hybrid fusion of both
+//! sides' lists, and scoring given rows (rerank's, and the neural scores
+//! of rows only BM25 found).
 //!
 //! Hybrid search takes the union of both sides' candidates and gives every
 //! candidate both scores (the BM25 score of every row is at hand; the
-//! neural score of a row only BM25 found is computed here), so no candidate
-//! is fused with a missing score. Two fusions:
+//! neural score of a row only BM25 found is computed by the plan), so no
+//! candidate is fused with a missing score. Two fusions:
 //! - reciprocal rank fusion: `1/(k + rank_lexical) + 1/(k + rank_neural)`,
 //!   ranks 1-based over the candidates, by each side's score;
 //! - linear: each side min-max normalised over the candidates, then
@@ -65,61 +66,6 @@ pub fn score_rows(vectors: &Vectors, rows: &[u32], scorer: &dyn Scorer) -> Vec<f
     let mut out = vec![0f32; rows.len()];
     if !rows.is_empty() {
         scorer.score_block(&block, rows.len(), &mut out, &mut ScratchSpace::default());
-    }
-    out
-}
-
-/// `rows` (e.g. BM25's candidates) ranked by the neural scorer: the best
-/// `k`, ties to the lower row.
-pub fn rerank(vectors: &Vectors, rows: &[u32], scorer: &dyn Scorer, k: usize) -> Vec<Hit> {
-    let scores = score_rows(vectors, rows, scorer);
-    let mut hits: Vec<Hit> = rows
-        .iter()
-        .zip(scores)
-        .map(|(&doc, score)| Hit { doc, score })
-        .collect();
-    hits.sort_by(|a, b| by_score_then_doc((a.score, a.doc), (b.score, b.doc)));
-    hits.truncate(k);
-    hits
-}
-
-/// The union of BM25's top rows and the neural hits, each with both
-/// scores: `lexical` holds every row's BM25 score; neural scores the neural
-/// side did not produce are computed with the one-query `scorer`. In order
-/// of first appearance (BM25's, then the neural side's).
-pub fn candidates(
-    vectors: &Vectors,
-    lexical: &[f32],
-    lexical_top: &[u32],
-    neural: &[Hit],
-    scorer: &dyn Scorer,
-) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = Vec::with_capacity(lexical_top.len() + neural.len());
-    let mut index = std::collections::HashMap::with_capacity(out.capacity());
-    for hit in neural {
-        index.insert(hit.doc, hit.score);
-    }
-    let missing: Vec<u32> = lexical_top
-        .iter()
-        .copied()
-        .filter(|d| !index.contains_key(d))
-        .collect();
-    for (doc, score) in missing.iter().zip(score_rows(vectors, &missing, scorer)) {
-        index.insert(*doc, score);
-    }
-    let mut seen = std::collections::HashSet::with_capacity(index.len());
-    for doc in lexical_top
-        .iter()
-        .copied()
-        .chain(neural.iter().map(|h| h.doc))
-    {
-        if seen.insert(doc) {
-            out.push(Candidate {
-                doc,
-                lexical: lexical[doc as usize],
-                neural: index[&doc],
-            });
-        }
     }
     out
 }

@@ -1,7 +1,7 @@
 //! Scorers: what a query does to a block of document vectors.
 
 use hypencoder_index::Dtype;
-use hypencoder_model::{Activation, QNet, QNET_LN_EPS};
+use hypencoder_model::{Activation, ModelError, QNet, QueryRepresentation, QNET_LN_EPS};
 
 use crate::kernel::{dots, dots_at, matmul, matmul_bf16, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue};
 
@@ -19,6 +19,12 @@ pub struct ScratchSpace {
 /// The number format q-net layers multiply in. Sums are f32 in every one;
 /// LayerNorm, activations, residuals and the last layer stay f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Precision {
     /// f32 throughout (matches the reference implementation).
     #[default]
@@ -283,4 +289,45 @@ impl Scorer for QNetScorer {
             self.score_one(qnet, docs, n, &mut out[q * n..(q + 1) * n], scratch);
         }
     }
+}
+
+/// One scorer for a batch of encoded queries, for exhaustive search: q-nets
+/// for a Hypencoder, dot products for a bi-encoder.
+pub fn batch_scorer(
+    reps: QueryRepresentation,
+    dim: usize,
+    precision: Precision,
+) -> Result<Box<dyn Scorer>, ModelError> {
+    Ok(match reps {
+        QueryRepresentation::QNets(q) => {
+            Box::new(QNetScorer::with_precision(q.split()?, precision))
+        }
+        QueryRepresentation::Vectors(v) => {
+            let flat: Vec<f32> = v.flatten_all()?.to_vec1()?;
+            Box::new(DotScorer::new(flat, dim))
+        }
+    })
+}
+
+/// One single-query scorer per query, for graph search and the hybrid
+/// modes (each query is searched on its own).
+pub fn query_scorers(
+    reps: QueryRepresentation,
+    dim: usize,
+    precision: Precision,
+) -> Result<Vec<Box<dyn Scorer>>, ModelError> {
+    Ok(match reps {
+        QueryRepresentation::QNets(q) => q
+            .split()?
+            .into_iter()
+            .map(|qnet| {
+                Box::new(QNetScorer::with_precision(vec![qnet], precision)) as Box<dyn Scorer>
+            })
+            .collect(),
+        QueryRepresentation::Vectors(v) => v
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(|row| Box::new(DotScorer::new(row, dim)) as Box<dyn Scorer>)
+            .collect(),
+    })
 }

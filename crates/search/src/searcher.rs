@@ -1,20 +1,22 @@
-//! What a search runs over: an index's parts in order (one for a
-//! single-folder index, one per segment of a live one), each with its
-//! deletions. A document's global row is its part's first row plus its row
-//! in the part, so ranking across parts with ties to the lower global row
-//! ranks exactly as one index holding the parts one after another would.
-//! Every part is searched for its top `k` plus its deleted count, so
-//! dropping deleted documents still leaves its true top `k`.
+//! What a search runs over: a [`Searcher`] reads an index's segments in
+//! order (one for a single-folder index, one per segment of a live one)
+//! through [`SegmentReader`]s, each with its deletions. A document's global
+//! row is its segment's first row plus its row in the segment, so ranking
+//! across segments with ties to the lower global row ranks exactly as one
+//! index holding the segments one after another would. Every segment is
+//! searched for its top `k` plus its deleted count, so dropping deleted
+//! documents still leaves its true top `k`.
 
 use std::path::Path;
 
 use hypencoder_index::{Bm25Stats, Dtype, Index, IndexError, LiveIndex, Tombstones};
 
+use crate::request::Mode;
 use crate::topk::Hit;
 
-/// One part: an index, its deletions, its first global row.
-pub struct Part<'a> {
-    /// The part's documents.
+/// One segment: an index, its deletions, its first global row.
+pub struct SegmentReader<'a> {
+    /// The segment's documents.
     pub index: &'a Index,
     /// Its deleted documents, if any.
     pub tombstones: Option<&'a Tombstones>,
@@ -22,8 +24,8 @@ pub struct Part<'a> {
     pub base: usize,
 }
 
-impl Part<'_> {
-    /// Whether `row` (in this part) is deleted.
+impl SegmentReader<'_> {
+    /// Whether `row` (in this segment) is deleted.
     pub fn is_deleted(&self, row: usize) -> bool {
         self.tombstones.is_some_and(|t| t.is_deleted(row))
     }
@@ -33,7 +35,7 @@ impl Part<'_> {
         self.tombstones.map_or(0, Tombstones::deleted)
     }
 
-    /// Its hits (rows in the part) without deleted ones, as global rows.
+    /// Its hits (rows in the segment) without deleted ones, as global rows.
     fn global(&self, hits: Vec<Hit>) -> impl Iterator<Item = Hit> + '_ {
         hits.into_iter()
             .filter(|h| !self.is_deleted(h.doc as usize))
@@ -44,19 +46,19 @@ impl Part<'_> {
     }
 }
 
-/// An index's parts, in order.
-pub struct Corpus<'a> {
+/// An index's segments, in order.
+pub struct Searcher<'a> {
     dir: &'a Path,
-    parts: Vec<Part<'a>>,
+    segments: Vec<SegmentReader<'a>>,
     rows: usize,
 }
 
-impl<'a> Corpus<'a> {
-    /// A single-folder index: one part, nothing deleted.
+impl<'a> Searcher<'a> {
+    /// A single-folder index: one segment, nothing deleted.
     pub fn single(index: &'a Index) -> Self {
-        Corpus {
+        Searcher {
             dir: index.dir(),
-            parts: vec![Part {
+            segments: vec![SegmentReader {
                 index,
                 tombstones: None,
                 base: 0,
@@ -68,22 +70,22 @@ impl<'a> Corpus<'a> {
     /// A live index's segments with their tombstones.
     pub fn live(live: &'a LiveIndex) -> Self {
         let mut base = 0;
-        let parts = live
+        let segments = live
             .segments()
             .iter()
             .map(|seg| {
-                let part = Part {
+                let segment = SegmentReader {
                     index: &seg.index,
                     tombstones: (seg.tombstones.deleted() > 0).then_some(&seg.tombstones),
                     base,
                 };
                 base += seg.index.len();
-                part
+                segment
             })
             .collect();
-        Corpus {
+        Searcher {
             dir: live.dir(),
-            parts,
+            segments,
             rows: base,
         }
     }
@@ -93,9 +95,9 @@ impl<'a> Corpus<'a> {
         self.dir
     }
 
-    /// The parts, in order.
-    pub fn parts(&self) -> &[Part<'a>] {
-        &self.parts
+    /// The segments, in order.
+    pub fn segments(&self) -> &[SegmentReader<'a>] {
+        &self.segments
     }
 
     /// Global rows, deleted ones included.
@@ -105,12 +107,15 @@ impl<'a> Corpus<'a> {
 
     /// Documents not deleted.
     pub fn live_docs(&self) -> usize {
-        self.parts.iter().map(|p| p.index.len() - p.deleted()).sum()
+        self.segments
+            .iter()
+            .map(|p| p.index.len() - p.deleted())
+            .sum()
     }
 
-    /// How the vectors are stored (every part alike).
+    /// How the vectors are stored (every segment alike).
     pub fn dtype(&self) -> Dtype {
-        self.parts
+        self.segments
             .first()
             .map_or(Dtype::F32, |p| p.index.manifest().dtype)
     }
@@ -118,80 +123,110 @@ impl<'a> Corpus<'a> {
     /// Whether the vectors are a bi-encoder's, scored by dot products (else
     /// a Hypencoder's, scored by q-nets).
     pub fn is_bi_encoder(&self) -> bool {
-        self.parts
+        self.segments
             .first()
             .is_some_and(|p| p.index.manifest().model.kind == "bi-encoder")
     }
 
-    /// Whether every part has a neighbour graph.
+    /// Whether every segment has a neighbour graph.
     pub fn has_graph(&self) -> bool {
-        self.parts.iter().all(|p| p.index.graph().is_some())
+        self.segments.iter().all(|p| p.index.graph().is_some())
     }
 
-    /// Whether every part has a lexical part.
+    /// Whether every segment has a lexical part.
     pub fn has_lexical(&self) -> bool {
-        self.parts.iter().all(|p| p.index.lexical().is_some())
+        self.segments.iter().all(|p| p.index.lexical().is_some())
     }
 
-    /// The part holding global `row`, and the row within it.
-    pub fn locate(&self, row: u32) -> (&Part<'a>, usize) {
+    /// The modes this index can serve: graph needs a graph in every
+    /// segment; bm25, rerank and hybrid a lexical part in every segment.
+    pub fn modes(&self) -> Vec<Mode> {
+        Mode::ALL
+            .into_iter()
+            .filter(|m| {
+                (!m.needs_graph() || self.has_graph()) && (!m.needs_lexical() || self.has_lexical())
+            })
+            .collect()
+    }
+
+    /// The mode used when none is asked for: hybrid when the index has a
+    /// lexical part, else exhaustive.
+    pub fn default_mode(&self) -> Mode {
+        if self.has_lexical() {
+            Mode::Hybrid
+        } else {
+            Mode::Exhaustive
+        }
+    }
+
+    /// The global rows of the documents not deleted, in index order.
+    pub fn live_rows(&self) -> impl Iterator<Item = u32> + '_ {
+        self.segments.iter().flat_map(|s| {
+            (0..s.index.len())
+                .filter(|&r| !s.is_deleted(r))
+                .map(|r| (s.base + r) as u32)
+        })
+    }
+
+    /// The segment holding global `row`, and the row within it.
+    pub fn locate(&self, row: u32) -> (&SegmentReader<'a>, usize) {
         let (place, row) = self.place_of(row);
-        (&self.parts[place], row)
+        (&self.segments[place], row)
     }
 
-    /// The place (in [`Corpus::parts`]) of the part holding global `row`,
+    /// The place (in [`Searcher::segments`]) of the segment holding global `row`,
     /// and the row within it.
     pub fn place_of(&self, row: u32) -> (usize, usize) {
         let row = row as usize;
-        let place = self.parts.partition_point(|p| p.base <= row) - 1;
-        (place, row - self.parts[place].base)
+        let place = self.segments.partition_point(|p| p.base <= row) - 1;
+        (place, row - self.segments[place].base)
     }
 
     /// Whether global `row` is deleted.
     pub fn is_deleted(&self, row: u32) -> bool {
-        let (part, row) = self.locate(row);
-        part.is_deleted(row)
+        let (segment, row) = self.locate(row);
+        segment.is_deleted(row)
     }
 
     /// The id of global `row`.
     pub fn id(&self, row: u32) -> Result<&'a str, IndexError> {
-        let (part, row) = self.locate(row);
-        part.index.id(row)
+        let (segment, row) = self.locate(row);
+        segment.index.id(row)
     }
 
     /// The stored text of global `row`, if texts are kept.
     pub fn text(&self, row: u32) -> Result<Option<&'a str>, IndexError> {
-        let (part, row) = self.locate(row);
-        part.index.text(row)
+        let (segment, row) = self.locate(row);
+        segment.index.text(row)
     }
 
     /// BM25 statistics of the whole index for `terms` (deleted documents
     /// still count, as in Lucene until a merge).
     pub fn bm25_stats(&self, terms: &[String]) -> Result<Bm25Stats, IndexError> {
         let mut total = Bm25Stats::default();
-        for part in &self.parts {
-            if let Some(lexical) = part.index.lexical() {
+        for segment in &self.segments {
+            if let Some(lexical) = segment.index.lexical() {
                 total.add(&lexical.stats(terms)?);
             }
         }
         Ok(total)
     }
 
-    /// Per query, the best `k` over all parts: `search(part, k')` gives a
-    /// part's hits per query (rows in the part, `k'` = `k` plus its
+    /// Per query, the best `k` over all segments: `search(segment, k')` gives a
+    /// segment's hits per query (rows in the segment, `k'` = `k` plus its
     /// deleted count), which lose their deleted rows, become global and are
     /// merged best first, ties to the lower global row.
     pub fn merged<E>(
         &self,
         queries: usize,
         k: usize,
-        mut search: impl FnMut(&Part<'a>, usize) -> Result<Vec<Vec<Hit>>, E>,
+        mut search: impl FnMut(&SegmentReader<'a>, usize) -> Result<Vec<Vec<Hit>>, E>,
     ) -> Result<Vec<Vec<Hit>>, E> {
         let mut all: Vec<Vec<Hit>> = vec![Vec::new(); queries];
-        for part in &self.parts {
-            let found = search(part, k + part.deleted())?;
+        for segment in &self.segments {
+            let found = search(segment, k + segment.deleted())?;
             for (mine, hits) in all.iter_mut().zip(found) {
-                mine.extend(part.global(hits));
+                mine.extend(segment.global(hits));
             }
         }
         for hits in &mut all {

@@ -12,19 +12,20 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hypencoder_search::{Mode, Plan, SearchError, SearchParams};
+use hypencoder_engine::{Collection, Hit, Mode, SearchParams};
 use tokio::sync::oneshot;
 
-use hypencoder_index::IndexError;
-
 use crate::api::ApiHit;
-use crate::catalog::{Current, Loaded};
+use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::ServeConfig;
+
+/// The index currently served under one name; swapped whole on reload or
+/// write, so requests in flight finish on the one they started on.
+pub type Current = Arc<RwLock<Arc<Collection>>>;
 
 /// A request's answer: each query's hits and the mode that ran, or the
 /// error to answer with.
@@ -114,14 +115,14 @@ impl Worker {
             if jobs.is_empty() {
                 continue;
             }
-            let loaded = Arc::clone(
+            let index = Arc::clone(
                 &self
                     .current
                     .read()
                     .expect("no writer panics holding the lock"),
             );
             for group in by_settings(jobs) {
-                self.answer(&loaded, group);
+                self.answer(&index, group);
             }
         }
     }
@@ -150,7 +151,7 @@ impl Worker {
 
     /// Runs one group of jobs with equal settings as one batch on the
     /// rayon pool and replies to each.
-    fn answer(&self, loaded: &Loaded, jobs: Vec<Job>) {
+    fn answer(&self, index: &Collection, jobs: Vec<Job>) {
         let texts: Vec<&str> = jobs
             .iter()
             .flat_map(|j| j.queries.iter().map(String::as_str))
@@ -159,10 +160,8 @@ impl Worker {
         let params = &jobs[0].params;
         let found = rayon::scope(|_| {
             std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let corpus = loaded.corpus();
-                let plan = Plan::new(&corpus, params)?;
-                let found = plan.search(Some(&loaded.model), &texts)?;
-                Ok::<_, SearchError>((found, plan.mode()))
+                let mode = index.check(params)?;
+                Ok::<_, hypencoder_engine::Error>((index.search(&texts, params)?, mode))
             }))
         });
         let answers = match found {
@@ -175,7 +174,7 @@ impl Worker {
                         let mine = hits.by_ref().take(job.queries.len()).collect::<Vec<_>>();
                         let mine = mine
                             .iter()
-                            .map(|h| to_api_hits(loaded, h, job.include_text))
+                            .map(|h| to_api_hits(index, h, job.include_text))
                             .collect::<Result<Vec<_>, _>>()
                             .map_err(|e| ApiError::internal(&e))?;
                         Ok((mine, mode))
@@ -203,23 +202,22 @@ fn by_settings(jobs: Vec<Job>) -> Vec<Vec<Job>> {
     groups
 }
 
-/// Library hits as API hits: ids (and texts) read from the index that
-/// produced them.
+/// The engine's hits as API hits: ids (and texts) read from the index
+/// that produced them.
 fn to_api_hits(
-    loaded: &Loaded,
-    hits: &[hypencoder_search::Hit],
+    index: &Collection,
+    hits: &[Hit],
     include_text: bool,
-) -> Result<Vec<ApiHit>, IndexError> {
-    let corpus = loaded.corpus();
+) -> hypencoder_engine::Result<Vec<ApiHit>> {
     hits.iter()
         .enumerate()
         .map(|(rank, h)| {
             Ok(ApiHit {
-                id: corpus.id(h.doc)?.to_string(),
+                id: index.id(h.doc)?.to_string(),
                 score: h.score,
                 rank: rank + 1,
                 text: if include_text {
-                    corpus.text(h.doc)?.map(str::to_string)
+                    index.text(h.doc)?.map(str::to_string)
                 } else {
                     None
                 },

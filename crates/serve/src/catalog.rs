@@ -1,45 +1,31 @@
 //! The served indexes, each open with its own model and its batching
 //! worker, by the name the command line gave it. A reload opens the folder
-//! again beside the current one and swaps it in only once it opened:
-//! requests in flight keep the `Arc` of the one they started on.
+//! again beside the current one and swaps it in only once it opened;
+//! a write runs through the engine's writer and swaps in the generation
+//! it committed. Requests in flight keep the `Arc` of the one they started
+//! on.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use hypencoder_index::{IndexError, LiveIndex, LiveWriter};
-use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{
-    merge_policy, merge_segments, open_model_for, Corpus, Mode, SearchError, MAX_SEGMENTS,
-};
+use hypencoder_engine::{Collection, Committed, Error, MergePolicy, Model, OpenOptions, Writer};
 
-use crate::api::{IndexInfo, ModeName};
-use crate::batcher::{self, Queue};
+use crate::batcher::{self, Current, Queue};
+use crate::config::ServeConfig;
 use crate::metrics::Metrics;
-use crate::ServeConfig;
 
 /// An index that cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// Opening the folder failed.
+    /// Opening the folder or its model failed.
     #[error("index '{name}' ({}): {source}", dir.display())]
-    Index {
+    Open {
         /// The name it is served under.
         name: String,
         /// Its folder.
         dir: PathBuf,
         /// Why.
-        source: IndexError,
-    },
-    /// Its model cannot be loaded or is not the one it was built with.
-    #[error("index '{name}' ({}): {source}", dir.display())]
-    Model {
-        /// The name it is served under.
-        name: String,
-        /// Its folder.
-        dir: PathBuf,
-        /// Why.
-        source: SearchError,
+        source: Error,
     },
     /// Opening it panicked (a bug).
     #[error(transparent)]
@@ -49,84 +35,21 @@ pub enum CatalogError {
     DuplicateName(String),
 }
 
-/// One index (a single folder or a live one's segments), open, with its
-/// model and an id-to-global-row map of its live documents for lookups.
-pub struct Loaded {
-    pub index: LiveIndex,
-    pub model: Arc<Model>,
-    rows: HashMap<String, u32>,
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The writer could not be opened, or the change or its commit failed;
+    /// nothing of it is visible.
+    #[error(transparent)]
+    Engine(#[from] Error),
+    /// The write panicked (a bug).
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
 }
 
-impl Loaded {
-    fn open(name: &str, dir: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
-        let index = LiveIndex::open(dir).map_err(|source| CatalogError::Index {
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-        let model =
-            open_model_for(&index.manifest().model, dir, None, options).map_err(|source| {
-                CatalogError::Model {
-                    name: name.to_string(),
-                    dir: dir.to_path_buf(),
-                    source,
-                }
-            })?;
-        Self::with_model(name, index, Arc::new(model))
-    }
-
-    /// An opened index with its (already loaded) model.
-    fn with_model(name: &str, index: LiveIndex, model: Arc<Model>) -> Result<Self, CatalogError> {
-        let dir = index.dir().to_path_buf();
-        let index_error = |source| CatalogError::Index {
-            name: name.to_string(),
-            dir: dir.clone(),
-            source,
-        };
-        let mut rows = HashMap::with_capacity(index.live_docs());
-        let corpus = Corpus::live(&index);
-        for part in corpus.parts() {
-            for row in (0..part.index.len()).filter(|&r| !part.is_deleted(r)) {
-                let id = part.index.id(row).map_err(index_error)?;
-                rows.insert(id.to_string(), (part.base + row) as u32);
-            }
-        }
-        Ok(Loaded { index, model, rows })
-    }
-
-    /// The index as the search crate sees it.
-    pub fn corpus(&self) -> Corpus<'_> {
-        Corpus::live(&self.index)
-    }
-
-    /// The global row of live document `id`, if the index holds it.
-    pub fn row(&self, id: &str) -> Option<u32> {
-        self.rows.get(id).copied()
-    }
-
-    /// What `GET /v1/indexes` says of it.
-    pub fn info(&self, name: &str) -> IndexInfo {
-        let manifest = self.index.manifest();
-        let corpus = self.corpus();
-        IndexInfo {
-            name: name.to_string(),
-            documents: self.index.live_docs(),
-            dimensions: manifest.dim,
-            model: manifest.model.path.clone(),
-            modes: Mode::supported(&corpus)
-                .into_iter()
-                .map(ModeName::from)
-                .collect(),
-            default_mode: Mode::default_for(&corpus).into(),
-            has_texts: manifest.has_texts,
-            segments: self.index.segments().len(),
-            generation: manifest.generation,
-        }
-    }
-}
-
-/// The index currently served under one name; swapped whole on reload.
-pub type Current = Arc<RwLock<Arc<Loaded>>>;
+/// A change a write request makes with the index's writer and model, on
+/// the rayon pool; it commits.
+pub type Change = Box<dyn FnOnce(&mut Writer, &Model) -> Result<Committed, Error> + Send>;
 
 /// One served name: its folder, what is open now, its queue, its writer.
 pub struct Slot {
@@ -134,22 +57,18 @@ pub struct Slot {
     pub dir: PathBuf,
     current: Current,
     pub queue: Queue,
-    options: LoadOptions,
+    options: OpenOptions,
     /// One reload at a time per index.
     reloading: tokio::sync::Mutex<()>,
     /// The index's one writer, opened at the first write and kept (so its
     /// lock keeps other writers out); None again after a failed write, so
     /// the next one starts from the last commit.
-    writer: Arc<tokio::sync::Mutex<Option<LiveWriter>>>,
+    writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
 }
-
-/// A change a write request makes, run with the index's writer and model
-/// on the rayon pool; the slot commits it.
-pub type Change<R> = Box<dyn FnOnce(&mut LiveWriter, &Model) -> Result<R, SearchError> + Send>;
 
 impl Slot {
     /// The index open now.
-    pub fn current(&self) -> Arc<Loaded> {
+    pub fn current(&self) -> Arc<Collection> {
         Arc::clone(
             &self
                 .current
@@ -161,118 +80,83 @@ impl Slot {
     /// Opens the folder again (on the rayon pool) and, if it opens, serves
     /// it from now on; if not, the current one stays and the error is
     /// returned.
-    pub async fn reload(&self) -> Result<Arc<Loaded>, CatalogError> {
+    pub async fn reload(&self) -> Result<Arc<Collection>, CatalogError> {
         let _one = self.reloading.lock().await;
         let (name, dir, options) = (self.name.clone(), self.dir.clone(), self.options.clone());
-        let fresh = on_pool(move || Loaded::open(&name, &dir, &options))
-            .await
-            .map_err(CatalogError::Panicked)??;
+        let fresh = on_pool(move || open(&name, &dir, options)).await??;
         let fresh = Arc::new(fresh);
-        *self
-            .current
-            .write()
-            .expect("no writer panics holding the lock") = Arc::clone(&fresh);
+        swap(&self.current, Arc::clone(&fresh));
         Ok(fresh)
     }
-}
 
-impl Slot {
     /// Runs `change` with the index's writer (opening it, and so upgrading
-    /// a single-folder index, at the first write), commits it and serves
-    /// the new generation. Returns the change's result, the generation it
-    /// became visible in (durable by then) and the live documents after it.
-    /// Searches go on meanwhile on the generation before. What the merge
-    /// policy then picks is merged in the background, holding the writer,
-    /// so the next write waits for it but no answer does.
-    pub async fn write<R: Send + 'static>(
-        &self,
-        change: Change<R>,
-    ) -> Result<(R, u64, usize), WriteError> {
+    /// a single-folder index, at the first write), which commits, and
+    /// serves the new generation. Searches go on meanwhile on the
+    /// generation before. What the merge policy then picks is merged in the
+    /// background, holding the writer, so the next write waits for it but
+    /// no answer does. Returns the change's report and the live documents
+    /// after it.
+    pub async fn write(&self, change: Change) -> Result<(Committed, usize), WriteError> {
         let mut guard = Arc::clone(&self.writer).lock_owned().await;
         let writer = guard.take();
-        let (dir, name, model) = (
-            self.dir.clone(),
-            self.name.clone(),
-            self.current().model.clone(),
-        );
-        let done = on_pool(move || -> Result<_, WriteError> {
+        let (dir, model) = (self.dir.clone(), Arc::clone(self.current().model()?));
+        let (writer, committed, index) = on_pool(move || -> Result<_, Error> {
             let mut writer = match writer {
                 Some(w) => w,
-                None => LiveWriter::open(&dir).map_err(WriteError::Open)?,
+                None => Writer::open(&dir)?,
             };
-            let result = change(&mut writer, &model).map_err(WriteError::Change)?;
-            let generation = writer.commit().map_err(|e| WriteError::Change(e.into()))?;
-            let loaded = reopen(&name, &dir, model)?;
-            Ok((writer, result, generation, loaded))
+            let committed = change(&mut writer, &model)?;
+            let index = Collection::open(&dir, OpenOptions::default())?.with_model(model)?;
+            Ok((writer, committed, index))
         })
         .await??;
-        let (writer, result, generation, loaded) = done;
-        let documents = loaded.index.live_docs();
-        let model = Arc::clone(&loaded.model);
-        swap(&self.current, loaded);
-        let Some(names) = merge_policy(&writer.manifest().segments, MAX_SEGMENTS) else {
+        let documents = index.len();
+        swap(&self.current, Arc::new(index));
+        let Some(names) = MergePolicy::DEFAULT.pick(&writer.manifest().segments) else {
             *guard = Some(writer);
-            return Ok((result, generation, documents));
+            return Ok((committed, documents));
         };
-        let (dir, name, current) = (self.dir.clone(), self.name.clone(), self.current.clone());
+        let (current, model) = (self.current.clone(), Arc::clone(self.current().model()?));
         tokio::spawn(async move {
-            let merged = on_pool(move || merge(writer, &names, (&name, &dir), model)).await;
-            match merged.map_err(WriteError::from).and_then(|m| m) {
-                Ok((writer, loaded)) => {
+            let merged = on_pool(move || merge(writer, &names, model)).await;
+            match merged.map_err(WriteError::from).and_then(|m| Ok(m?)) {
+                Ok((writer, index)) => {
                     *guard = Some(writer);
-                    swap(&current, loaded);
+                    swap(&current, Arc::new(index));
                 }
                 // The index stays at the write's commit; the next write
                 // opens the writer afresh.
                 Err(e) => eprintln!("background merge failed: {e}"),
             }
         });
-        Ok((result, generation, documents))
+        Ok((committed, documents))
     }
 }
 
+/// Opens the index `name` in `dir` with its model loaded.
+fn open(name: &str, dir: &Path, options: OpenOptions) -> Result<Collection, CatalogError> {
+    Collection::open_with_model(dir, options).map_err(|source| CatalogError::Open {
+        name: name.to_string(),
+        dir: dir.to_path_buf(),
+        source,
+    })
+}
+
 /// Replaces what `current` serves.
-fn swap(current: &Current, loaded: Loaded) {
-    *current.write().expect("no writer panics holding the lock") = Arc::new(loaded);
+fn swap(current: &Current, index: Arc<Collection>) {
+    *current.write().expect("no writer panics holding the lock") = index;
 }
 
-/// The committed generation in `dir` opened for serving, with the model
-/// already loaded.
-fn reopen(name: &str, dir: &Path, model: Arc<Model>) -> Result<Loaded, WriteError> {
-    let index = LiveIndex::open(dir).map_err(|e| WriteError::Change(e.into()))?;
-    Loaded::with_model(name, index, model).map_err(WriteError::Reopen)
-}
-
-/// Merges segments `names` as one commit and opens the result for
-/// serving as `name` with `model`.
+/// Merges segments `names` as one commit and opens the result with
+/// `model`.
 fn merge(
-    mut writer: LiveWriter,
+    mut writer: Writer,
     names: &[String],
-    (name, dir): (&str, &Path),
     model: Arc<Model>,
-) -> Result<(LiveWriter, Loaded), WriteError> {
-    merge_segments(&mut writer, names).map_err(WriteError::Change)?;
-    writer.commit().map_err(|e| WriteError::Change(e.into()))?;
-    let loaded = reopen(name, dir, model)?;
-    Ok((writer, loaded))
-}
-
-/// Why a write failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The writer could not be opened (another process holds the lock, or
-    /// the folder is damaged).
-    #[error("{0}")]
-    Open(IndexError),
-    /// The change or its commit failed; nothing of it is visible.
-    #[error("{0}")]
-    Change(SearchError),
-    /// Committed, but the new generation could not be opened.
-    #[error("{0}")]
-    Reopen(CatalogError),
-    /// The write panicked (a bug).
-    #[error(transparent)]
-    Panicked(#[from] Panicked),
+) -> Result<(Writer, Collection), Error> {
+    writer.merge_segments(names)?;
+    let index = Collection::open(writer.dir(), OpenOptions::default())?.with_model(model)?;
+    Ok((writer, index))
 }
 
 /// Every served index, in command-line order.
@@ -283,18 +167,17 @@ pub struct Catalog {
 impl Catalog {
     /// Opens each index with its model and starts its batching worker.
     pub fn open(config: &ServeConfig, metrics: Arc<Metrics>) -> Result<Self, CatalogError> {
-        let options = LoadOptions {
+        let options = OpenOptions {
             query_max_length: config.query_max_length,
-            doc_max_length: None,
-            ..Default::default()
+            ..OpenOptions::default()
         };
         let mut slots: Vec<Slot> = Vec::with_capacity(config.indexes.len());
         for (name, dir) in &config.indexes {
             if slots.iter().any(|s| &s.name == name) {
                 return Err(CatalogError::DuplicateName(name.clone()));
             }
-            let loaded = Loaded::open(name, dir, &options)?;
-            let current: Current = Arc::new(RwLock::new(Arc::new(loaded)));
+            let index = open(name, dir, options.clone())?;
+            let current: Current = Arc::new(RwLock::new(Arc::new(index)));
             let queue = batcher::start(name, Arc::clone(&current), config, Arc::clone(&metrics));
             slots.push(Slot {
                 name: name.clone(),

@@ -4,7 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hypencoder_search::SearchError;
+use hypencoder_engine::{Error, ErrorKind, SearchError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -81,15 +81,32 @@ impl ApiError {
         )
     }
 
-    /// A search that could not run: a mode the index cannot answer or a
-    /// setting out of range is the request's fault; the rest the server's.
-    pub fn from_search(err: &SearchError) -> Self {
+    /// A failed search: a mode the index lacks the part for or a setting
+    /// out of range is the request's fault; the rest the server's.
+    pub fn from_search(err: &Error) -> Self {
         match err {
-            SearchError::NoGraph { .. } | SearchError::NoLexical { .. } => {
+            Error::Search(SearchError::Invalid { field, message }) => {
+                ApiError::field(field, message.clone())
+            }
+            _ if err.kind() == ErrorKind::Unsupported => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unsupported_mode", err.to_string())
                     .at("mode")
             }
-            SearchError::Invalid { field, message } => ApiError::field(field, message.clone()),
+            _ => ApiError::internal(err),
+        }
+    }
+
+    /// A failed write: a held lock is a conflict, bad documents the
+    /// request's fault, the rest the server's.
+    pub fn from_write(err: &Error) -> Self {
+        match err.kind() {
+            ErrorKind::Locked => ApiError::new(StatusCode::CONFLICT, "locked", err.to_string()),
+            ErrorKind::InvalidInput | ErrorKind::Conflict => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_documents",
+                err.to_string(),
+            )
+            .at("documents"),
             _ => ApiError::internal(err),
         }
     }

@@ -1,81 +1,34 @@
 //! `hypencoder serve`: a long-running search service over open indexes.
 //!
-//! Modules depend one way: `error` <- `api` (the JSON shapes, their OpenAPI
-//! schemas and their conversion to the library's [`SearchParams`]) <-
-//! `catalog` (each index open with its model, reloadable) <- `batcher` (one
-//! worker per index that encodes and scores whatever queries are waiting in
-//! one pass, on the rayon pool) <- `routes` (axum handlers, auth, metrics
-//! middleware, the OpenAPI document, the search page), with `metrics` (the
-//! Prometheus registry) beside them. tokio only moves bytes: every model and
-//! index operation runs on the process's one rayon pool.
-//!
-//! [`SearchParams`]: hypencoder_search::SearchParams
+//! Modules depend one way: `config`, `error` <- `api` (the JSON shapes with
+//! their OpenAPI schemas, strict parsing; a search request embeds the
+//! engine's `SearchParams`) <- `metrics` <- `batcher` (one worker per index
+//! that encodes and scores whatever queries are waiting in one pass, on the
+//! rayon pool) <- `catalog` (each index open through the engine, its
+//! writer, reloads) <- `state` <- `handlers` (one file per resource:
+//! search, documents, indexes, operations) <- `openapi` <- `layers` (key
+//! check, metrics middleware), `page` <- `router`. tokio only moves bytes:
+//! every model and index operation runs on the process's one rayon pool.
 
 mod api;
 mod batcher;
 mod catalog;
+mod config;
 mod error;
+mod handlers;
+mod layers;
 mod metrics;
-mod routes;
+mod openapi;
+mod page;
+mod router;
+mod state;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-pub use api::openapi_json;
 pub use catalog::CatalogError;
-
-/// Everything `serve` is told on its command line.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// The indexes served, by name (names come only from here, never from a
-    /// request).
-    pub indexes: Vec<(String, PathBuf)>,
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// Most queries encoded and scored together in one pass.
-    pub max_batch: usize,
-    /// How long a batch waits for more queries after its first.
-    pub batch_wait: Duration,
-    /// Most requests waiting per index before new ones get 503.
-    pub max_queue: usize,
-    /// A request not answered within this gets 504.
-    pub timeout: Duration,
-    /// Largest `k` a request may ask for.
-    pub max_k: usize,
-    /// Longest query, in characters.
-    pub max_query_chars: usize,
-    /// Most queries in one batch request.
-    pub max_queries: usize,
-    /// Largest request body, in bytes (413 above).
-    pub max_body_bytes: usize,
-    /// When set, every endpoint but `/healthz` needs `Authorization: Bearer
-    /// <key>`.
-    pub api_key: Option<String>,
-    /// Queries are truncated to this many tokens (`None`: the model's
-    /// setting).
-    pub query_max_length: Option<usize>,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            indexes: Vec::new(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_batch: 64,
-            batch_wait: Duration::ZERO,
-            max_queue: 1024,
-            timeout: Duration::from_secs(30),
-            max_k: 1000,
-            max_query_chars: 4096,
-            max_queries: 1024,
-            max_body_bytes: 1 << 20,
-            api_key: None,
-            query_max_length: None,
-        }
-    }
-}
+pub use config::ServeConfig;
+pub use openapi::openapi_json;
 
 /// What can stop the service from starting.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +84,7 @@ impl Server {
                 what: format!("cannot listen on {}", config.addr),
                 source,
             })?;
-        let app = routes::router(Arc::new(routes::AppState {
+        let app = router::router(Arc::new(state::AppState {
             catalog,
             metrics,
             config,

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::AtomicU64;
 
-use hypencoder_search::Mode;
+use hypencoder_engine::Mode;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

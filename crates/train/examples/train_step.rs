@@ -1,7 +1,7 @@
-//! One training step, timed: the Rust side of `bench/run_train_step.sh`
-//! (PyTorch's is `bench/train_step_torch.py`). It runs the real trainer
+//! One training step, timed: the Rust side of `bench/train/run_step.sh`
+//! (PyTorch's is `bench/train/train_step_torch.py`). It runs the real trainer
 //! (`hypencoder_train::train`, `--mode full`) on one fixed batch, written by
-//! `bench/make_train_batch.py` as JSONL lines `{"query", "positive",
+//! `bench/train/make_train_batch.py` as JSONL lines `{"query", "positive",
 //! "negative"}`: each step re-encodes the batch's queries and documents,
 //! takes the cross-entropy over in-batch and hard negatives, backpropagates
 //! and updates with AdamW. Prints one JSON line: milliseconds per step

@@ -14,7 +14,6 @@
 //! interrupted write leaves the previous file or none, never half of one.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
@@ -32,13 +31,10 @@ const TOKENIZER_FILES: [&str; 4] = [
     "vocab.txt",
 ];
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically (the index crate's one
+/// `write_atomic`: temporary file, fsync, rename, fsync of the folder).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_name(path);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
-    f.sync_all().map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+    Ok(hypencoder_index::write_atomic(path, bytes)?)
 }
 
 fn tmp_name(path: &Path) -> PathBuf {
@@ -63,7 +59,11 @@ pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    Ok(hypencoder_index::sync_dir(
+        folder.unwrap_or(Path::new(".")),
+    )?)
 }
 
 /// Writes `value` as pretty JSON with a final newline, atomically.

@@ -6,8 +6,9 @@
 //! comments as a second list under `--help`.
 
 use clap::ValueEnum;
-use hypencoder_index::Dtype;
-use hypencoder_search::{GraphMetric, NeuralSide, Precision, Walk};
+use hypencoder_engine::{
+    Construction, Dtype, FusionMethod, GraphMetric, Mode, NeuralSide, Precision, Walk,
+};
 use hypencoder_train::{InitStyle, Kind, LossKind, Mode as TrainMode};
 
 /// `index --dtype`: how vectors are stored.
@@ -64,14 +65,12 @@ pub enum ConstructionArg {
     Insert,
 }
 
-impl ConstructionArg {
-    /// The name recorded in the graph's manifest entry (`exact`,
-    /// `nn-descent`), the flag's own spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConstructionArg::Exact => "exact",
-            ConstructionArg::NnDescent => "nn-descent",
-            ConstructionArg::Insert => "insert",
+impl From<ConstructionArg> for Construction {
+    fn from(arg: ConstructionArg) -> Self {
+        match arg {
+            ConstructionArg::Exact => Construction::Exact,
+            ConstructionArg::NnDescent => Construction::NnDescent,
+            ConstructionArg::Insert => Construction::Insert,
         }
     }
 }
@@ -104,9 +103,8 @@ pub enum ModeArg {
     Hybrid,
 }
 
-impl From<ModeArg> for hypencoder_search::Mode {
+impl From<ModeArg> for Mode {
     fn from(arg: ModeArg) -> Self {
-        use hypencoder_search::Mode;
         match arg {
             ModeArg::Exhaustive => Mode::Exhaustive,
             ModeArg::Graph => Mode::Graph,
@@ -126,12 +124,11 @@ pub enum FusionArg {
     Linear,
 }
 
-impl FusionArg {
-    /// The library's fusion with the given constants.
-    pub fn fusion(self, rrf_k: f32, alpha: f32) -> hypencoder_search::Fusion {
-        match self {
-            FusionArg::Rrf => hypencoder_search::Fusion::Rrf { k: rrf_k },
-            FusionArg::Linear => hypencoder_search::Fusion::Linear { alpha },
+impl From<FusionArg> for FusionMethod {
+    fn from(arg: FusionArg) -> Self {
+        match arg {
+            FusionArg::Rrf => FusionMethod::Rrf,
+            FusionArg::Linear => FusionMethod::Linear,
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::choices::{ConstructionArg, MetricArg};
-use hypencoder_index::{read_jsonl, Fields, Record};
+use hypencoder_engine::{read_jsonl, Fields, GraphOptions, Record};
 
 // The model that encodes texts (`score`, `embed`, `index`); loading it,
 // with the default model, is `ModelArgs::load` in `model.rs`.
@@ -79,7 +79,7 @@ pub struct GraphBuildArgs {
     /// hundred thousand documents), nn-descent (approximate), or insert
     /// (each document inserted HNSW-style, then pruned as the others are;
     /// linear in the documents: 24 min for a million 384-d on 2 cores,
-    /// bench/README-scale.md).
+    /// bench/scale/README.md).
     #[arg(long, value_name = "METHOD", value_enum, default_value = "exact")]
     pub construction: ConstructionArg,
     /// With nn-descent: also compute the exact graph and report the recall
@@ -90,4 +90,17 @@ pub struct GraphBuildArgs {
     /// with reverse edges (the default, which keeps links between regions).
     #[arg(long)]
     pub plain_knn: bool,
+}
+
+impl GraphBuildArgs {
+    /// The engine's graph settings these flags ask for.
+    pub fn options(&self) -> GraphOptions {
+        GraphOptions {
+            degree: self.degree,
+            metric: self.metric.map(Into::into),
+            construction: self.construction.into(),
+            measure_recall: self.measure_recall,
+            plain_knn: self.plain_knn,
+        }
+    }
 }

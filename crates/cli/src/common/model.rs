@@ -1,15 +1,14 @@
-//! Finding the model a command runs: the one named by `--model`, the default
-//! model, or the one an index was built with (checked by fingerprint).
+//! Finding the model a command runs: the one named by `--model`, or the
+//! default model; an index's own model comes with the index
+//! (`open_collection`).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
-use hypencoder_index::Index;
-use hypencoder_index::LiveIndex;
-use hypencoder_model::{LoadOptions, Model};
-use hypencoder_search::{open_model, open_model_for, SearchError};
+use anyhow::{Context, Result};
+use hypencoder_engine::{load_model, Collection, LoadOptions, Model, OpenOptions};
 
 use super::flags::ModelArgs;
+use super::hints::Hinted;
 
 impl ModelArgs {
     /// Loads `--model`, or the default model, with the truncation flags.
@@ -21,9 +20,9 @@ impl ModelArgs {
         let options = LoadOptions {
             query_max_length: self.query_max_length,
             doc_max_length: self.max_length,
-            base,
+            base: None,
         };
-        Model::load_with(&dir, &options).with_context(|| {
+        load_model(&dir, base.as_deref(), &options).with_context(|| {
             let mut msg = format!("cannot load model from {}", dir.display());
             if self.model.is_none() {
                 msg.push_str(&format!(
@@ -36,6 +35,25 @@ impl ModelArgs {
             msg
         })
     }
+}
+
+/// Opens the index in `dir` with its own model (or `model`, the command's
+/// `--model`, if it moved; checked by fingerprint), loaded when a search
+/// first needs it.
+pub fn open_collection(
+    dir: &Path,
+    model: Option<&Path>,
+    query_max_length: Option<usize>,
+) -> Result<Collection> {
+    Collection::open(
+        dir,
+        OpenOptions {
+            model: model.map(Path::to_path_buf),
+            base: None,
+            query_max_length,
+        },
+    )
+    .hinted()
 }
 
 /// The model used when `--model` is not given, and its base transformer
@@ -71,31 +89,4 @@ fn data_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".local/share/hypencoder")
-}
-
-/// Loads the model an index was built with (or `override_dir`, the
-/// command's `--model`, if it moved) and checks it is the same one.
-pub fn index_model(
-    index: &Index,
-    override_dir: Option<&Path>,
-    options: &LoadOptions,
-) -> Result<Model> {
-    open_model(index, override_dir, options).map_err(moved_hint)
-}
-
-/// [`index_model`] for a single-folder or live index.
-pub fn live_model(
-    index: &LiveIndex,
-    override_dir: Option<&Path>,
-    options: &LoadOptions,
-) -> Result<Model> {
-    open_model_for(&index.manifest().model, index.dir(), override_dir, options).map_err(moved_hint)
-}
-
-/// A model that cannot be loaded may have moved: say how to point at it.
-pub fn moved_hint(err: SearchError) -> anyhow::Error {
-    match err {
-        SearchError::ModelLoad { .. } => anyhow!("{err} (pass --model DIR if it moved)"),
-        other => other.into(),
-    }
 }

@@ -2,7 +2,7 @@
 //! when stderr is piped.
 
 use anyhow::Result;
-use hypencoder_model::Model;
+use hypencoder_engine::{Model, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The bar's look, counting `unit`s (`docs`, `queries`).
@@ -18,6 +18,34 @@ pub fn progress_bar(total: usize) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     bar.set_style(progress_style("docs"));
     bar
+}
+
+/// The engine's progress as a bar over documents, one per step.
+pub struct Bar(std::sync::Mutex<Option<ProgressBar>>);
+
+impl Bar {
+    /// No bar until a step starts.
+    pub fn new() -> Self {
+        Bar(std::sync::Mutex::new(None))
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total: usize) {
+        *self.0.lock().expect("no panic holding the bar") = Some(progress_bar(total));
+    }
+
+    fn set(&self, done: usize) {
+        if let Some(bar) = &*self.0.lock().expect("no panic holding the bar") {
+            bar.set_position(done as u64);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.0.lock().expect("no panic holding the bar").take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Encodes documents in slices, advancing a progress bar.

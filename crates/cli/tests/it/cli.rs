@@ -416,3 +416,15 @@ fn every_command_documents_its_flags() {
         }
     }
 }
+
+#[test]
+fn search_takes_every_setting_of_the_engine_as_a_flag() {
+    let help = stdout(&HYPENCODER.ok(&["search", "--help"]));
+    for name in hypencoder_engine::SearchParams::NAMES {
+        let flag = format!("--{}", name.replace('_', "-"));
+        let listed = help
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(flag.as_str()));
+        assert!(listed, "search --help lacks {flag}");
+    }
+}

@@ -7,6 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use hypencoder_engine::SearchParams;
 use hypencoder_test_support::{fixture, fixture_texts, jsonl, stdout, Scratch};
 use serde_json::{json, Value};
 
@@ -533,17 +534,29 @@ fn check_metrics_and_openapi(served: &Served) {
             "{path} not in the OpenAPI document"
         );
     }
-    let fields = &api["components"]["schemas"]["SearchRequest"]["properties"];
-    for field in [
-        "query",
-        "queries",
-        "k",
-        "mode",
-        "include_text",
-        "alpha",
-        "ef",
-    ] {
-        assert!(fields[field].is_object(), "SearchRequest.{field}");
+    // The request's own fields and every search setting, by the engine's
+    // names, whether utoipa inlines the embedded settings or refers to them.
+    let schemas = &api["components"]["schemas"];
+    let mut fields: Vec<String> = Vec::new();
+    let request = &schemas["SearchRequest"];
+    let parts = request["allOf"].as_array().cloned().unwrap_or_default();
+    for part in parts.iter().chain([request]) {
+        let part = match part["$ref"].as_str() {
+            Some(r) => &schemas[r.rsplit('/').next().unwrap()],
+            None => part,
+        };
+        if let Some(props) = part["properties"].as_object() {
+            fields.extend(props.keys().cloned());
+        }
+    }
+    for field in ["query", "queries", "include_text"]
+        .into_iter()
+        .chain(SearchParams::NAMES)
+    {
+        assert!(
+            fields.iter().any(|f| f == field),
+            "SearchRequest.{field}: {fields:?}"
+        );
     }
 }
 

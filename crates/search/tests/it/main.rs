@@ -1,7 +1,7 @@
 //! Integration tests of hypencoder-search, one binary: the search kernels
 //! against references (`search`), graph construction and graph search
 //! against brute force and exhaustive search (`graph`), graphs grown by
-//! insertion and the merge policy (`grow`).
+//! insertion (`grow`).
 
 mod graph;
 mod grow;

@@ -93,7 +93,7 @@ fn random_qnet(dim: usize, hidden: usize, rng: &mut Rng) -> QNet {
 /// spread of its query's scores, and each query's best document the same
 /// unless the f32 scores of the two are within that error (weights and
 /// layer inputs keep 8 bits of mantissa; sums stay f32).
-/// bench/run_precision.sh measures ranking quality on a real model.
+/// bench/qnet/run_precision.sh measures ranking quality on a real model.
 #[test]
 fn bf16_qnet_scores_stay_close_to_f32() {
     let mut rng = Rng::new(11);

@@ -1,0 +1,167 @@
+//! Building indexes: documents encoded into a new index folder (resumable,
+//! under one key whichever front end started it), and index folders
+//! merged into one.
+
+use std::path::Path;
+
+use hypencoder_index::{combine, Dtype, IndexWriter, Manifest};
+use hypencoder_model::Model;
+use sha2::{Digest, Sha256};
+
+use crate::encode::{encode_into, writer_config};
+use crate::error::{Error, Result};
+use crate::graph::{segment_graph, GraphOptions, GraphReport};
+use crate::progress::{Progress, Quiet};
+
+/// How an index is built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildOptions {
+    /// How vectors are stored.
+    pub dtype: Dtype,
+    /// Keep the documents' texts.
+    pub texts: bool,
+    /// Build the lexical part (BM25 over the texts).
+    pub lexical: bool,
+    /// Documents per forward pass.
+    pub batch_size: usize,
+    /// Also build a neighbour graph.
+    pub graph: Option<GraphOptions>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            dtype: Dtype::F32,
+            texts: true,
+            lexical: true,
+            batch_size: 32,
+            graph: None,
+        }
+    }
+}
+
+/// What a build made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The index's manifest.
+    pub manifest: Manifest,
+    /// Documents a resumed build found already encoded.
+    pub resumed: usize,
+    /// The graph built, if asked for.
+    pub graph: Option<GraphReport>,
+}
+
+/// Encodes `texts` with their `ids` into a new index at `dir`, resuming an
+/// interrupted build of the same documents with the same model and
+/// settings (from any front end: the key is the documents' hash).
+pub fn build(
+    dir: &Path,
+    model: &Model,
+    ids: &[String],
+    texts: &[&str],
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    if ids.len() != texts.len() {
+        return Err(Error::Invalid {
+            field: "texts",
+            message: format!("{} ids for {} texts", ids.len(), texts.len()),
+        });
+    }
+    if options.batch_size == 0 {
+        return Err(Error::Invalid {
+            field: "batch_size",
+            message: "must be at least 1".into(),
+        });
+    }
+    let config = writer_config(
+        model,
+        options.dtype,
+        options.texts,
+        options.lexical,
+        corpus_key(ids, texts),
+    )?;
+    let mut writer = IndexWriter::create(dir, config)?;
+    let resumed = writer.resumed_docs();
+    if resumed > ids.len() {
+        return Err(Error::Invalid {
+            field: "texts",
+            message: format!(
+                "the partial build in {}.partial holds more documents than given; remove it",
+                dir.display()
+            ),
+        });
+    }
+    progress.start(ids.len());
+    progress.set(resumed);
+    encode_into(
+        model,
+        &mut writer,
+        &ids[resumed..],
+        &texts[resumed..],
+        options.batch_size,
+        &|done| progress.set(resumed + done),
+    )?;
+    progress.finish();
+    let manifest = writer.finish()?;
+    let graph = match &options.graph {
+        Some(graph) => Some(graph_of(dir, graph)?),
+        None => None,
+    };
+    Ok(Built {
+        manifest,
+        resumed,
+        graph,
+    })
+}
+
+/// What identifies a build's input: a hash of every id and text, so a
+/// rerun resumes only the same documents.
+fn corpus_key(ids: &[String], texts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for (id, text) in ids.iter().zip(texts) {
+        for part in [id.as_str(), text] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    let digest: String = hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{} documents, sha256 {digest}", ids.len())
+}
+
+/// Merges index folders (e.g. one per worker of a distributed encoding)
+/// into a new index at `output`: one document encoder, unique ids, rows in
+/// the order given; then the graph, if asked for.
+pub fn merge_indexes(
+    folders: &[std::path::PathBuf],
+    output: &Path,
+    lexical: bool,
+    graph: Option<&GraphOptions>,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let total = folders
+        .iter()
+        .map(|p| Manifest::read(p).map(|m| m.count))
+        .sum::<std::result::Result<usize, _>>()?;
+    progress.start(total);
+    let manifest = combine(folders, output, lexical, &|done| progress.set(done))?;
+    progress.finish();
+    let graph = match graph {
+        Some(graph) => Some(graph_of(output, graph)?),
+        None => None,
+    };
+    Ok(Built {
+        manifest,
+        resumed: 0,
+        graph,
+    })
+}
+
+/// The graph of a newly built folder.
+fn graph_of(dir: &Path, options: &GraphOptions) -> Result<GraphReport> {
+    options.check()?;
+    segment_graph(dir, options, &Quiet)
+}

@@ -1,0 +1,47 @@
+//! The engine: the one layer the CLI, the server and Python call, so each
+//! of them only translates arguments and prints or serialises results.
+//!
+//! - [`Collection`]: an index opened for reading with its model (loaded
+//!   and checked once, or given) and its ids; search with one request
+//!   type, [`SearchParams`], and documents by id.
+//! - [`build`]: documents encoded into a new index, resumable under one
+//!   key; [`merge_indexes`] joins index folders; [`build_graph`] and
+//!   [`build_lexical`] add parts to single and live indexes alike.
+//! - [`Writer`]: the one writer of an index: add, delete, merge as the
+//!   [`MergePolicy`] picks, optimize; every change one commit.
+//! - [`Error`] with [`ErrorKind`]: what front ends choose statuses,
+//!   exception classes and hints by.
+//!
+//! Modules depend one way: `error`, `progress` <- `model` <-
+//! `collection`; `model` <- `encode` <- `graph` <- `build`, `write` <-
+//! `parts`.
+
+mod build;
+mod collection;
+mod encode;
+mod error;
+mod graph;
+mod model;
+mod parts;
+mod progress;
+mod write;
+
+pub use build::{build, merge_indexes, BuildOptions, Built};
+pub use collection::{Collection, Document, Info};
+pub use encode::{writer_config, CHUNK};
+pub use error::{Error, ErrorKind, Result};
+pub use graph::{Construction, GraphOptions, GraphReport, INSERT_EF};
+pub use model::{check_model, load_model, open_model, OpenOptions};
+pub use parts::{build_graph, build_lexical, single_segment};
+pub use progress::{Progress, Quiet};
+pub use write::{Committed, MergePolicy, Merged, Writer};
+
+pub use hypencoder_index::{
+    read_corpus, read_jsonl, unique_ids, Dtype, Fields, IndexError, IndexWriter, Manifest, Record,
+    RecordError,
+};
+pub use hypencoder_model::{LoadOptions, Model, ModelError};
+pub use hypencoder_search::{
+    Found, FusionMethod, GraphMetric, Hit, Mode, NeuralSide, Precision, SearchError, SearchParams,
+    Walk,
+};

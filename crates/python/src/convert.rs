@@ -1,0 +1,68 @@
+//! Python arguments into the engine's types: keyword arguments into
+//! [`SearchParams`] (every setting, by its own name, checked as the
+//! server checks its JSON), names into enums.
+
+use hypencoder_engine::{Dtype, SearchParams};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use serde_json::{Map, Value};
+
+use crate::errors::bad_arg;
+
+/// `search(queries, k, **options)`'s settings: each keyword is the
+/// setting of the same name (`SearchParams::NAMES`); an unknown name or a
+/// value of the wrong type is a `ValueError` naming it.
+pub fn search_params(k: usize, options: Option<&Bound<'_, PyDict>>) -> PyResult<SearchParams> {
+    let mut all = Map::new();
+    all.insert("k".into(), Value::from(k));
+    for (key, value) in options.into_iter().flat_map(|o| o.iter()) {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue; // None is "the default", as in the CLI's absent flag.
+        }
+        if !SearchParams::NAMES.contains(&key.as_str()) {
+            return Err(bad_arg(format!(
+                "unknown search option {key:?} (known: {})",
+                SearchParams::NAMES.join(", ")
+            )));
+        }
+        let value = json(&value).map_err(|e| bad_arg(format!("search option {key}: {e}")))?;
+        // Each alone first, so an error names the setting at fault.
+        let one = Map::from_iter([(key.clone(), value.clone())]);
+        serde_json::from_value::<SearchParams>(Value::Object(one))
+            .map_err(|e| bad_arg(format!("{key} {value}: {e}")))?;
+        all.insert(key, value);
+    }
+    serde_json::from_value(Value::Object(all)).map_err(|e| bad_arg(e.to_string()))
+}
+
+/// A keyword's value as JSON: bool, int, float or str.
+fn json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    Ok(if value.is_instance_of::<PyBool>() {
+        Value::from(value.extract::<bool>()?)
+    } else if value.is_instance_of::<PyInt>() {
+        Value::from(value.extract::<i64>()?)
+    } else if value.is_instance_of::<PyFloat>() {
+        Value::from(value.extract::<f64>()?)
+    } else if value.is_instance_of::<PyString>() {
+        Value::from(value.extract::<String>()?)
+    } else {
+        return Err(bad_arg(format!(
+            "expected a bool, a number or a string, not {}",
+            value.get_type().name()?
+        )));
+    })
+}
+
+/// A storage type by name.
+pub fn dtype(name: &str) -> PyResult<Dtype> {
+    Dtype::parse(name).ok_or_else(|| bad_arg(format!("dtype {name:?}: expected f32, f16 or bf16")))
+}
+
+/// A count that must be at least 1.
+pub fn positive(name: &str, value: usize) -> PyResult<usize> {
+    if value == 0 {
+        return Err(bad_arg(format!("{name} must be at least 1")));
+    }
+    Ok(value)
+}

@@ -1,0 +1,98 @@
+//! The module's functions: building an index from texts, reading a corpus
+//! file as the CLI does, merging index folders.
+
+use std::path::PathBuf;
+
+use hypencoder_engine::{
+    build, merge_indexes, read_corpus, unique_ids, BuildOptions, Fields, GraphOptions, Quiet,
+};
+use pyo3::prelude::*;
+
+use crate::convert::{dtype, positive};
+use crate::errors::{bad_arg, engine};
+use crate::model::Model;
+
+/// Encodes `texts` with their `ids` into a new index at `path` (as
+/// `hypencoder index`, resuming an interrupted build of the same
+/// documents), optionally with a neighbour graph; returns its size.
+#[pyfunction]
+#[pyo3(signature = (ids, texts, path, model, batch_size=32, dtype="f32", store_texts=true, lexical=true, graph_degree=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn build_index_from(
+    py: Python<'_>,
+    ids: Vec<String>,
+    texts: Vec<String>,
+    path: PathBuf,
+    model: &Bound<'_, Model>,
+    batch_size: usize,
+    dtype: &str,
+    store_texts: bool,
+    lexical: bool,
+    graph_degree: Option<usize>,
+) -> PyResult<usize> {
+    if ids.len() != texts.len() {
+        return Err(bad_arg(format!(
+            "{} ids for {} texts",
+            ids.len(),
+            texts.len()
+        )));
+    }
+    let options = BuildOptions {
+        dtype: self::dtype(dtype)?,
+        texts: store_texts,
+        lexical,
+        batch_size: positive("batch_size", batch_size)?,
+        graph: graph_degree
+            .map(|d| positive("graph_degree", d).map(GraphOptions::new))
+            .transpose()?,
+    };
+    let model = model.get().inner.clone();
+    py.detach(|| {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let built = build(&path, &model, &ids, &refs, &options, &Quiet).map_err(engine)?;
+        Ok(built.manifest.count)
+    })
+}
+
+/// Reads a corpus file (JSONL or TSV) as `hypencoder index` does: its ids
+/// (checked: strings or numbers, unique) and texts.
+#[pyfunction]
+#[pyo3(signature = (path, id_field="id", text_field="text"))]
+pub fn read_corpus_file(
+    py: Python<'_>,
+    path: PathBuf,
+    id_field: &str,
+    text_field: &str,
+) -> PyResult<(Vec<String>, Vec<String>)> {
+    py.detach(|| {
+        let fields = Fields {
+            id: id_field,
+            text: text_field,
+            require_id: true,
+        };
+        let records = read_corpus(&path, &fields).map_err(engine)?;
+        let ids = unique_ids(&records, &path).map_err(engine)?;
+        Ok((ids, records.into_iter().map(|r| r.text).collect()))
+    })
+}
+
+/// Merges index folders into one index at `output` (as `hypencoder
+/// merge`); returns its document count.
+#[pyfunction]
+#[pyo3(signature = (pieces, output, lexical=true, graph_degree=None))]
+pub fn merge(
+    py: Python<'_>,
+    pieces: Vec<PathBuf>,
+    output: PathBuf,
+    lexical: bool,
+    graph_degree: Option<usize>,
+) -> PyResult<usize> {
+    let graph = graph_degree
+        .map(|d| positive("graph_degree", d).map(GraphOptions::new))
+        .transpose()?;
+    py.detach(|| {
+        let built =
+            merge_indexes(&pieces, &output, lexical, graph.as_ref(), &Quiet).map_err(engine)?;
+        Ok(built.manifest.count)
+    })
+}

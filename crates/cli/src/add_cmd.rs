@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hypencoder_engine::{read_corpus, unique_ids, MergePolicy, OpenOptions, Writer};
+use hypencoder_engine::{unique_ids, MergePolicy, OpenOptions, Writer};
 
 use crate::common::{Bar, FieldArgs, Hinted};
 
@@ -41,7 +41,7 @@ pub struct AddArgs {
 }
 
 pub fn run(args: &AddArgs) -> Result<()> {
-    let records = read_corpus(&args.corpus, &args.fields.fields(true))?;
+    let records = args.fields.corpus(&args.corpus)?;
     if records.is_empty() {
         bail!("{}: no documents to add", args.corpus.display());
     }

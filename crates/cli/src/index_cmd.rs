@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hypencoder_engine::{
-    build, read_corpus, unique_ids, BuildOptions, ErrorKind, GraphOptions, Manifest,
-};
+use hypencoder_engine::{build, unique_ids, BuildOptions, ErrorKind, GraphOptions, Manifest};
 
 use crate::common::{hinted, Bar, DtypeArg, FieldArgs, MetricArg, ModelArgs};
 
@@ -46,7 +44,7 @@ pub struct IndexArgs {
 }
 
 pub fn run(args: &IndexArgs) -> Result<()> {
-    let records = read_corpus(&args.corpus, &args.fields.fields(true))?;
+    let records = args.fields.corpus(&args.corpus)?;
     let ids = unique_ids(&records, &args.corpus)?;
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
     let model = args.model.load()?;

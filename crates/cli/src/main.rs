@@ -1,8 +1,9 @@
-//! `hypencoder`: the command line, a thin shell over the library crates
-//! (`hypencoder-model`, `-index`, `-search`, `-eval`, `-train`, `-serve`). This file is
-//! glue: the command table and the error exit. Each command lives in its
-//! `*_cmd` module, which depends only on `common` (shared flags, enums and
-//! helpers), `input` (reading JSONL and TSV records) and the library crates.
+//! `hypencoder`: the command line, a thin shell over the engine
+//! (`hypencoder-engine`) and `hypencoder-eval`, `-train` and `-serve`. This
+//! file is glue: the command table and the error exit. Each command lives
+//! in its `*_cmd` module, which translates its flags, calls the engine and
+//! prints; it depends only on `common` (shared flags, enums, hints,
+//! progress) and the library crates.
 
 mod add_cmd;
 mod common;

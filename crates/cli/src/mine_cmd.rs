@@ -15,7 +15,7 @@ use hypencoder_engine::{
 use hypencoder_eval::Qrels;
 use hypencoder_train::data::select_negatives;
 
-use crate::common::{open_collection, progress_bar, Hinted};
+use crate::common::{open_collection, progress_bar, records_hinted, Hinted};
 
 #[derive(Args)]
 pub struct MineArgs {
@@ -61,7 +61,7 @@ pub fn run(args: &MineArgs) -> Result<()> {
         text: "text",
         require_id: true,
     };
-    let records = read_jsonl(&args.queries, &fields)?;
+    let records = read_jsonl(&args.queries, &fields).map_err(records_hinted)?;
     let qids = unique_ids(&records, &args.queries)?;
     index.model().hinted()?;
     let (work, unjudged) = judged_queries(args, &index, &qrels, &qids)?;

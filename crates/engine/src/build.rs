@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hypencoder_index::{combine, Dtype, IndexWriter, Manifest};
+use hypencoder_index::{merge_folders, Dtype, Manifest, SegmentWriter};
 use hypencoder_model::Model;
 use sha2::{Digest, Sha256};
 
@@ -81,7 +81,7 @@ pub fn build(
         options.lexical,
         corpus_key(ids, texts),
     )?;
-    let mut writer = IndexWriter::create(dir, config)?;
+    let mut writer = SegmentWriter::create(dir, config)?;
     let resumed = writer.resumed_docs();
     if resumed > ids.len() {
         return Err(Error::Invalid {
@@ -147,7 +147,7 @@ pub fn merge_indexes(
         .map(|p| Manifest::read(p).map(|m| m.count))
         .sum::<std::result::Result<usize, _>>()?;
     progress.start(total);
-    let manifest = combine(folders, output, lexical, &|done| progress.set(done))?;
+    let manifest = merge_folders(folders, output, lexical, &|done| progress.set(done))?;
     progress.finish();
     let graph = match graph {
         Some(graph) => Some(graph_of(output, graph)?),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use hypencoder_index::{LiveIndex, ModelInfo};
+use hypencoder_index::{Index, ModelInfo};
 use hypencoder_model::Model;
 use hypencoder_search::{Found, Mode, Plan, SearchParams, Searcher};
 
@@ -50,7 +50,7 @@ pub struct Info {
 /// with its model (loaded and checked on first use, or given) and a map
 /// from ids to global rows (built on the first lookup).
 pub struct Collection {
-    index: LiveIndex,
+    index: Index,
     options: OpenOptions,
     model: OnceLock<Arc<Model>>,
     rows: OnceLock<HashMap<String, u32>>,
@@ -60,7 +60,7 @@ impl Collection {
     /// Opens the index in `dir`; its model is loaded when first needed.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<Self> {
         Ok(Collection {
-            index: LiveIndex::open(dir)?,
+            index: Index::open(dir)?,
             options,
             model: OnceLock::new(),
             rows: OnceLock::new(),
@@ -92,7 +92,7 @@ impl Collection {
     }
 
     /// The index as opened.
-    pub fn index(&self) -> &LiveIndex {
+    pub fn index(&self) -> &Index {
         &self.index
     }
 

@@ -2,7 +2,7 @@
 //! (new indexes and added segments alike) and what an index records of
 //! the model and settings it was built with.
 
-use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{Dtype, ModelInfo, SegmentWriter, WriterConfig};
 use hypencoder_model::Model;
 
 use crate::error::Result;
@@ -36,7 +36,7 @@ pub fn writer_config(
         with_texts: texts,
         max_length: model.doc_tokenizer().max_length() as u64,
         source,
-        segment_size: CHUNK,
+        chunk_size: CHUNK,
         lexical,
     })
 }
@@ -45,7 +45,7 @@ pub fn writer_config(
 /// at a time; `progress` is told how many are done.
 pub(crate) fn encode_into(
     model: &Model,
-    writer: &mut IndexWriter,
+    writer: &mut SegmentWriter,
     ids: &[String],
     texts: &[&str],
     batch_size: usize,

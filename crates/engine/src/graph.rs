@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hypencoder_index::{write_graph, GraphInfo, Index};
+use hypencoder_index::{write_graph, GraphInfo, Segment};
 use hypencoder_search::{
     diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric, GrowingGraph,
 };
@@ -112,7 +112,7 @@ pub(crate) fn segment_graph(
     options: &GraphOptions,
     progress: &dyn Progress,
 ) -> Result<GraphReport> {
-    let index = Index::open(dir)?;
+    let index = Segment::open(dir)?;
     let (metric, warning) = choose_metric(&index, options.metric);
     if options.construction == Construction::Insert {
         let neighbours = grow(&index, options.degree, metric, progress);
@@ -191,7 +191,7 @@ fn write(
 
 /// Every document inserted into a graph grown from nothing, then pruned as
 /// built graphs are.
-fn grow(index: &Index, degree: usize, metric: GraphMetric, progress: &dyn Progress) -> Vec<u32> {
+fn grow(index: &Segment, degree: usize, metric: GraphMetric, progress: &dyn Progress) -> Vec<u32> {
     progress.start(index.len());
     let mut graph = GrowingGraph::new(index.vectors(), degree, metric, INSERT_EF);
     let rows: Vec<u32> = (0..index.len() as u32).collect();
@@ -202,7 +202,7 @@ fn grow(index: &Index, degree: usize, metric: GraphMetric, progress: &dyn Progre
 
 /// The metric asked for, or the one that suits the index; an explicit
 /// choice that differs comes with a warning.
-fn choose_metric(index: &Index, asked: Option<GraphMetric>) -> (GraphMetric, Option<String>) {
+fn choose_metric(index: &Segment, asked: Option<GraphMetric>) -> (GraphMetric, Option<String>) {
     let suited = GraphMetric::suited_to(index);
     let Some(asked) = asked else {
         return (suited, None);
@@ -226,7 +226,7 @@ fn choose_metric(index: &Index, asked: Option<GraphMetric>) -> (GraphMetric, Opt
 
 /// The `pool` nearest neighbours of every document (row-major).
 fn neighbour_lists(
-    index: &Index,
+    index: &Segment,
     pool: usize,
     metric: GraphMetric,
     construction: Construction,
@@ -259,10 +259,10 @@ fn neighbour_lists(
 pub(crate) fn merged_graph(
     dir: &Path,
     degree: usize,
-    parts: &[&Index],
+    parts: &[&Segment],
     maps: &[Vec<Option<u32>>],
 ) -> Result<()> {
-    let index = Index::open(dir)?;
+    let index = Segment::open(dir)?;
     let metric = GraphMetric::suited_to(&index);
     let base = (0..parts.len())
         .filter(|&p| {

@@ -37,8 +37,8 @@ pub use progress::{Progress, Quiet};
 pub use write::{Committed, MergePolicy, Merged, Writer};
 
 pub use hypencoder_index::{
-    read_corpus, read_jsonl, unique_ids, Dtype, Fields, IndexError, IndexWriter, Manifest, Record,
-    RecordError,
+    read_corpus, read_jsonl, unique_ids, Dtype, FieldRole, Fields, IndexError, Manifest, Record,
+    RecordError, SegmentWriter,
 };
 pub use hypencoder_model::{LoadOptions, Model, ModelError};
 pub use hypencoder_search::{

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use hypencoder_index::{
-    AddReport, DeleteReport, Index, IndexWriter, LexicalInfo, LiveManifest, LiveWriter,
-    SegmentEntry, WriterConfig,
+    AddReport, DeleteReport, IndexWriter, LexicalInfo, LiveManifest, Segment, SegmentEntry,
+    SegmentWriter, WriterConfig,
 };
 use hypencoder_model::Model;
 
@@ -113,14 +113,14 @@ pub struct Merged {
 /// change is one commit. Opening a single-folder index upgrades it to a
 /// live one (no vector is rewritten).
 pub struct Writer {
-    inner: LiveWriter,
+    inner: IndexWriter,
 }
 
 impl Writer {
     /// Opens `dir` for writing.
     pub fn open(dir: &Path) -> Result<Self> {
         Ok(Writer {
-            inner: LiveWriter::open(dir)?,
+            inner: IndexWriter::open(dir)?,
         })
     }
 
@@ -164,7 +164,7 @@ impl Writer {
         let manifest = self.manifest().clone();
         let segment = self.inner.next_segment_dir();
         let config = segment_config(&manifest, model.doc_tokenizer().max_length() as u64, "add");
-        let mut writer = IndexWriter::create(&segment, config)?;
+        let mut writer = SegmentWriter::create(&segment, config)?;
         progress.start(ids.len());
         encode_into(model, &mut writer, ids, texts, batch_size, &|n| {
             progress.set(n)
@@ -238,14 +238,15 @@ impl Writer {
             .segments
             .iter()
             .filter(|s| names.contains(&s.name))
-            .map(|s| Ok((s.name.clone(), Index::open(&self.dir().join(&s.name))?)))
+            .map(|s| Ok((s.name.clone(), Segment::open(&self.dir().join(&s.name))?)))
             .collect::<Result<Vec<_>>>()?;
         let max_length = parts
             .iter()
             .map(|(_, index)| index.manifest().stats.max_length)
             .max()
             .unwrap_or(0);
-        let mut merged = IndexWriter::create(&dir, segment_config(&manifest, max_length, "merge"))?;
+        let mut merged =
+            SegmentWriter::create(&dir, segment_config(&manifest, max_length, "merge"))?;
         // Each part's rows in the merged segment (`None`: deleted, dropped).
         let mut maps: Vec<Vec<Option<u32>>> = Vec::with_capacity(parts.len());
         let mut next = 0u32;
@@ -265,7 +266,7 @@ impl Writer {
         }
         merged.finish()?;
         if let Some(degree) = manifest.graph_degree {
-            let indexes: Vec<&Index> = parts.iter().map(|(_, index)| index).collect();
+            let indexes: Vec<&Segment> = parts.iter().map(|(_, index)| index).collect();
             merged_graph(&dir, degree, &indexes, &maps)?;
         }
         self.inner.replace_segments(names, &dir)?;
@@ -301,7 +302,7 @@ fn segment_config(manifest: &LiveManifest, max_length: u64, source: &str) -> Wri
         with_texts: manifest.has_texts,
         max_length,
         source: source.to_string(),
-        segment_size: CHUNK,
+        chunk_size: CHUNK,
         lexical: manifest.lexical.is_some(),
     }
 }

@@ -1,10 +1,13 @@
-//! The on-disk index: document vectors, ids, optional document text and a
-//! manifest. Knows nothing of text models; it stores what it is given.
+//! The on-disk index: document vectors, ids, optional document text and
+//! manifests. Knows nothing of text models; it stores what it is given.
 //!
-//! An index is a folder:
+//! As in tantivy, an [`Index`] is made of segments and an [`IndexWriter`]
+//! commits. A [`Segment`] is one folder, never changed once written but
+//! for the parts added to it later (a graph, a lexical part), each under
+//! an atomically replaced manifest:
 //!
 //! ```text
-//! index/
+//! segment/
 //!   manifest.json   format version, model fingerprint, dim, count, dtype,
 //!                   build statistics, and size + CRC32 of every file below
 //!   vectors.bin     64-byte header, then count x dim values, row-major, LE
@@ -16,21 +19,25 @@
 //!
 //! The byte layouts of the `.bin` files are drawn in `format.rs`.
 //!
-//! Writers build in `<index>.partial/` in segments; a crash loses at most the
-//! segment in progress and a rerun resumes after the last complete one.
-//! `finish` merges, fsyncs, writes the manifest last and renames the folder
-//! into place, so an index folder is either absent or complete. Readers mmap
-//! the vectors and check every file's size and checksum against the manifest.
+//! A [`SegmentWriter`] builds one in `<segment>.partial/` in chunks; a
+//! crash loses at most the chunk in progress and a rerun resumes after the
+//! last complete one. `finish` joins the chunks, fsyncs, writes the
+//! manifest last and renames the folder into place, so a segment folder is
+//! either absent or complete. Readers mmap the vectors and check every
+//! file's size and checksum against the manifest.
 //!
-//! A live index (`live.rs`: format 2) is a folder of such folders, its
-//! segments, with tombstones for deleted documents and one commit point;
-//! `LiveWriter` adds segments, deletes and commits.
+//! An index is either one segment folder (format 1: what `hypencoder
+//! index` writes) or a *live* index (`live.rs`: format 2), a folder of
+//! segment folders with tombstones for deleted documents and one commit
+//! point; the [`IndexWriter`] (`live_writer.rs`) adds segments, deletes,
+//! replaces merged segments and commits. [`merge_folders`] merges segment
+//! folders written apart (one per worker) into one.
 //!
 //! Modules depend only on those to their left (lower layers):
 //! `error` <- `format` <- `manifest`, `strings` <- `graph`, `lexical` <-
-//! `reader`, `writer` <- `live` <- `live_writer`.
+//! `segment`, `segment_writer` <- `merge`, `live` <- `live_writer`;
+//! `records` (corpus and query files) stands apart.
 
-mod combine;
 mod error;
 mod format;
 mod graph;
@@ -38,22 +45,23 @@ mod lexical;
 mod live;
 mod live_writer;
 mod manifest;
-mod reader;
+mod merge;
 mod records;
+mod segment;
+mod segment_writer;
 mod strings;
-mod writer;
 
-pub use combine::combine;
 pub use error::{IndexError, Result};
 pub use format::{sync_dir, write_atomic, Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
 pub use lexical::{analyze, write_lexical, Bm25Stats, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
-pub use live::{AnyManifest, LiveIndex, LiveManifest, Segment, SegmentEntry, Tombstones};
-pub use live_writer::{AddReport, DeleteReport, LiveWriter, LOCK_FILE};
+pub use live::{AnyManifest, Index, LiveManifest, LiveSegment, SegmentEntry, Tombstones};
+pub use live_writer::{AddReport, DeleteReport, IndexWriter, LOCK_FILE};
 pub use manifest::{
     BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION, LIVE_FORMAT_VERSION,
 };
-pub use reader::{Index, Vectors};
-pub use records::{read_corpus, read_jsonl, unique_ids, Fields, Record, RecordError};
+pub use merge::merge_folders;
+pub use records::{read_corpus, read_jsonl, unique_ids, FieldRole, Fields, Record, RecordError};
+pub use segment::{Segment, Vectors};
+pub use segment_writer::{SegmentWriter, WriterConfig};
 pub use strings::StringTable;
-pub use writer::{IndexWriter, WriterConfig};

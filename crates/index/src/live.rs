@@ -1,5 +1,5 @@
-//! A live index: immutable segments, each a complete index folder of the
-//! single-folder format, with tombstones for deleted documents, and one
+//! A live index: immutable segments, each a complete segment folder (the
+//! single-folder format), with tombstones for deleted documents, and one
 //! commit point that names them.
 //!
 //! ```text
@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IndexError, IoContext, Result};
 use crate::format::{map_file, write_atomic, Dtype, FileEntry};
 use crate::manifest::{LexicalInfo, Manifest, ModelInfo, LIVE_FORMAT_VERSION};
-use crate::reader::Index;
+use crate::segment::Segment;
 
 const DELETES_MAGIC: &[u8; 8] = b"HYPDEL\0\x01";
 const DELETES_HEADER: usize = 24;
@@ -251,38 +251,38 @@ impl Tombstones {
 }
 
 /// One open segment: its index and its tombstones.
-pub struct Segment {
+pub struct LiveSegment {
     /// The segment's folder name.
     pub name: String,
     /// The segment, a format-1 index.
-    pub index: Index,
+    pub segment: Segment,
     /// Its deleted documents.
     pub tombstones: Tombstones,
 }
 
 /// An open live index: one generation's segments.
-pub struct LiveIndex {
+pub struct Index {
     dir: PathBuf,
     manifest: LiveManifest,
-    segments: Vec<Segment>,
+    segments: Vec<LiveSegment>,
 }
 
-impl LiveIndex {
+impl Index {
     /// Opens the generation `dir/manifest.json` names, checking every
     /// segment (sizes, checksums, versions) and tombstone file. A
     /// single-folder index opens as one segment with nothing deleted.
     pub fn open(dir: &Path) -> Result<Self> {
         match AnyManifest::read(dir)? {
             AnyManifest::Single(_) => {
-                let index = Index::open(dir)?;
+                let index = Segment::open(dir)?;
                 let manifest = single_as_live(&index);
                 let tombstones = Tombstones::none(index.len());
-                Ok(LiveIndex {
+                Ok(Index {
                     dir: dir.to_path_buf(),
                     manifest,
-                    segments: vec![Segment {
+                    segments: vec![LiveSegment {
                         name: String::new(),
-                        index,
+                        segment: index,
                         tombstones,
                     }],
                 })
@@ -299,7 +299,7 @@ impl LiveIndex {
                         .collect::<Result<Vec<_>>>();
                     match (opened, AnyManifest::read(dir)?) {
                         (Ok(segments), _) => {
-                            return Ok(LiveIndex {
+                            return Ok(Index {
                                 dir: dir.to_path_buf(),
                                 manifest,
                                 segments,
@@ -328,7 +328,7 @@ impl LiveIndex {
     }
 
     /// The segments, oldest first.
-    pub fn segments(&self) -> &[Segment] {
+    pub fn segments(&self) -> &[LiveSegment] {
         &self.segments
     }
 
@@ -339,7 +339,7 @@ impl LiveIndex {
 }
 
 /// A format-1 index described as a one-segment generation 0.
-fn single_as_live(index: &Index) -> LiveManifest {
+fn single_as_live(index: &Segment) -> LiveManifest {
     let m = index.manifest();
     LiveManifest {
         format_version: LIVE_FORMAT_VERSION,
@@ -361,8 +361,8 @@ fn single_as_live(index: &Index) -> LiveManifest {
     }
 }
 
-fn open_segment(dir: &Path, manifest: &LiveManifest, entry: &SegmentEntry) -> Result<Segment> {
-    let index = Index::open(&dir.join(&entry.name))?;
+fn open_segment(dir: &Path, manifest: &LiveManifest, entry: &SegmentEntry) -> Result<LiveSegment> {
+    let index = Segment::open(&dir.join(&entry.name))?;
     let seg_manifest = index.manifest();
     let disagree = |what: &str| IndexError::Corrupt {
         path: dir.join(&entry.name).join(Manifest::FILE),
@@ -408,9 +408,9 @@ fn open_segment(dir: &Path, manifest: &LiveManifest, entry: &SegmentEntry) -> Re
             ),
         });
     }
-    Ok(Segment {
+    Ok(LiveSegment {
         name: entry.name.clone(),
-        index,
+        segment: index,
         tombstones,
     })
 }

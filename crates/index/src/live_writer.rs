@@ -4,7 +4,7 @@
 //! error, not a corrupted index), upgrades a single-folder index to the
 //! live format without touching a vector (hard links), removes what no
 //! commit point names, and gathers changes (new segments, deletions) until
-//! [`LiveWriter::commit`] makes them visible and durable together.
+//! [`IndexWriter::commit`] makes them visible and durable together.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, TryLockError};
@@ -14,13 +14,13 @@ use crate::error::{IndexError, IoContext, Result};
 use crate::format::{sync_dir, write_atomic, FileEntry};
 use crate::live::{AnyManifest, LiveManifest, SegmentEntry, Tombstones};
 use crate::manifest::{LexicalInfo, Manifest, LIVE_FORMAT_VERSION};
-use crate::reader::Index;
+use crate::segment::Segment;
 use crate::strings::StringTable;
 
 /// The lock file's name.
 pub const LOCK_FILE: &str = "write.lock";
 
-/// What [`LiveWriter::add_segment`] did.
+/// What [`IndexWriter::add_segment`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddReport {
     /// Documents whose id was new.
@@ -29,7 +29,7 @@ pub struct AddReport {
     pub replaced: usize,
 }
 
-/// What [`LiveWriter::delete`] did.
+/// What [`IndexWriter::delete`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteReport {
     /// Documents deleted.
@@ -42,7 +42,7 @@ pub struct DeleteReport {
 type Location = (usize, usize);
 
 /// The writer of a live index.
-pub struct LiveWriter {
+pub struct IndexWriter {
     dir: PathBuf,
     /// Held for the writer's lifetime; the lock goes with the file.
     _lock: File,
@@ -56,7 +56,7 @@ pub struct LiveWriter {
     ids: HashMap<String, Location>,
 }
 
-impl LiveWriter {
+impl IndexWriter {
     /// Opens `dir` for writing: takes its lock, upgrades a single-folder
     /// index, removes files no commit point names, and reads every live id.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -80,7 +80,7 @@ impl LiveWriter {
             AnyManifest::Single(m) => upgrade(dir, &m)?,
         };
         remove_unnamed(dir, &manifest)?;
-        let mut writer = LiveWriter {
+        let mut writer = IndexWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
             tombstones: Vec::new(),
@@ -131,7 +131,7 @@ impl LiveWriter {
         Some(&self.tombstones[place]).filter(|t| t.deleted() > 0)
     }
 
-    /// Where the next segment is to be built (with `IndexWriter::create`):
+    /// Where the next segment is to be built (with `SegmentWriter::create`):
     /// a folder name no segment has.
     pub fn next_segment_dir(&self) -> PathBuf {
         let last = self
@@ -161,7 +161,7 @@ impl LiveWriter {
                 ))
             })?
             .to_string();
-        let index = Index::open(segment)?;
+        let index = Segment::open(segment)?;
         self.check_compatible(&index)?;
         let ids = (0..index.len())
             .map(|row| index.id(row).map(str::to_string))
@@ -223,7 +223,7 @@ impl LiveWriter {
             .iter()
             .map(|&p| self.manifest.segments[p].docs - self.manifest.segments[p].deleted)
             .sum();
-        let index = Index::open(merged)?;
+        let index = Segment::open(merged)?;
         self.check_compatible(&index)?;
         if index.len() != live {
             return Err(IndexError::Contract(format!(
@@ -316,7 +316,7 @@ impl LiveWriter {
             }
         }
         // Segments added since the last commit were fsynced and renamed into
-        // place by their IndexWriter; the folder's entries are synced here.
+        // place by their SegmentWriter; the folder's entries are synced here.
         sync_dir(&self.dir)?;
         next.write(&self.dir)?;
         self.manifest = next;
@@ -366,7 +366,7 @@ impl LiveWriter {
     }
 
     /// A new segment must hold vectors of the same model and shape.
-    fn check_compatible(&self, index: &Index) -> Result<()> {
+    fn check_compatible(&self, index: &Segment) -> Result<()> {
         let theirs = index.manifest();
         let ours = &self.manifest;
         let same_model = match (&ours.model.doc_encoder, &theirs.model.doc_encoder) {

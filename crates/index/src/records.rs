@@ -8,15 +8,38 @@ use std::path::Path;
 /// A record file that cannot be read as asked: the message names the file,
 /// the line and the field.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RecordError(pub String);
+pub enum RecordError {
+    /// A record lacks the field that holds its id or its text (a caller
+    /// may offer to name another).
+    #[error("{at}: missing field '{field}'")]
+    MissingField {
+        /// `file:line`.
+        at: String,
+        /// The field looked for.
+        field: String,
+        /// What the field was to hold.
+        role: FieldRole,
+    },
+    /// Anything else: unreadable, not JSON, a wrong type, a repeated id.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a record's field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRole {
+    /// The record's id.
+    Id,
+    /// The record's text.
+    Text,
+}
 
 type Result<T> = std::result::Result<T, RecordError>;
 
 /// Returns a [`RecordError`] with a formatted message.
 macro_rules! bail {
     ($($arg:tt)*) => {
-        return Err(RecordError(format!($($arg)*)))
+        return Err(RecordError::Invalid(format!($($arg)*)))
     };
 }
 
@@ -88,7 +111,7 @@ fn read_tsv(path: &Path) -> Result<Vec<Record>> {
 /// Calls `f(line_number, line)` for every line, checking UTF-8.
 fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
     let file = std::fs::File::open(path)
-        .map_err(|e| RecordError(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| RecordError::Invalid(format!("cannot open {}: {e}", path.display())))?;
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -96,7 +119,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<()>) -> R
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| RecordError(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| RecordError::Invalid(format!("cannot read {}: {e}", path.display())))?;
         if n == 0 {
             return Ok(());
         }
@@ -131,7 +154,7 @@ pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
             return Ok(());
         }
         let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| RecordError(format!("{}: not a JSON object ({e})", at())))?;
+            .map_err(|e| RecordError::Invalid(format!("{}: not a JSON object ({e})", at())))?;
         let Some(object) = value.as_object() else {
             bail!("{}: expected a JSON object, found {}", at(), kind(&value));
         };
@@ -143,19 +166,21 @@ pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
                 fields.text,
                 kind(other)
             ),
-            None => bail!(
-                "{}: missing field '{}' (choose another with --text-field)",
-                at(),
-                fields.text
-            ),
+            None => {
+                return Err(RecordError::MissingField {
+                    at: at(),
+                    field: fields.text.to_string(),
+                    role: FieldRole::Text,
+                })
+            }
         };
         let id = object.get(fields.id).cloned();
         if fields.require_id && id.is_none() {
-            bail!(
-                "{}: missing field '{}' (choose another with --id-field)",
-                at(),
-                fields.id
-            );
+            return Err(RecordError::MissingField {
+                at: at(),
+                field: fields.id.to_string(),
+                role: FieldRole::Id,
+            });
         }
         records.push(Record {
             id,

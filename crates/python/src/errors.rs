@@ -2,7 +2,7 @@
 //! is chosen by the error's kind, the message is the engine's (as the CLI
 //! prints it).
 
-use hypencoder_engine::{Error, ErrorKind, ModelError};
+use hypencoder_engine::{Error, ErrorKind, FieldRole, ModelError, RecordError};
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::PyErr;
 
@@ -57,7 +57,14 @@ pyo3::create_exception!(
 
 /// An engine error as the exception of its kind.
 pub fn to_py(err: Error) -> PyErr {
-    let message = err.to_string();
+    let mut message = err.to_string();
+    if let Error::Records(RecordError::MissingField { role, .. }) = &err {
+        let keyword = match role {
+            FieldRole::Id => "id_field",
+            FieldRole::Text => "text_field",
+        };
+        message.push_str(&format!(" (choose another with {keyword}=)"));
+    }
     if let Error::ModelLoad { source, .. } = &err {
         if let ModelError::BaseModelNotFound { .. } = source.as_ref() {
             return BaseModelNotFoundError::new_err(message);

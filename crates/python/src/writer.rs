@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use hypencoder_engine::{writer_config, IndexWriter as FolderWriter};
+use hypencoder_engine::{writer_config, SegmentWriter};
 use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
 
@@ -17,7 +17,7 @@ use crate::model::Model;
 /// run leaves no index.
 #[pyclass(module = "hypencoder._native")]
 pub struct IndexWriter {
-    writer: Option<FolderWriter>,
+    writer: Option<SegmentWriter>,
     dim: usize,
 }
 
@@ -40,7 +40,7 @@ impl IndexWriter {
         let writer = py
             .detach(|| {
                 let config = writer_config(&model, dtype, texts, lexical, source)?;
-                Ok::<_, hypencoder_engine::Error>(FolderWriter::create(&path, config)?)
+                Ok::<_, hypencoder_engine::Error>(SegmentWriter::create(&path, config)?)
             })
             .map_err(engine)?;
         Ok(IndexWriter {

@@ -36,7 +36,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hypencoder_index::{Graph, Index, Vectors};
+use hypencoder_index::{Graph, Segment, Vectors};
 use hypencoder_search::{
     beam_search, exhaustive, graph_search_many, random_entry_points, BeamParams, DotScorer,
     GraphAlgorithm, GraphScratch, Scorer,
@@ -489,8 +489,8 @@ fn ground_truth(vectors: &Vectors, qflat: &[f32], dim: usize, k: usize) -> (Vec<
 fn main() {
     let cfg = Settings::from_env();
     let mut out_file = out_file();
-    let index =
-        Index::open(&cfg.index_dir).unwrap_or_else(|e| panic!("{}: {e}", cfg.index_dir.display()));
+    let index = Segment::open(&cfg.index_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", cfg.index_dir.display()));
     let vectors: &Vectors = index.vectors();
     let graph = index
         .graph()

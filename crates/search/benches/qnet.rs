@@ -32,7 +32,7 @@ use std::time::Instant;
 mod common;
 
 use common::{env_or, official_config, random_qnet, write_sampled, Rng};
-use hypencoder_index::Index;
+use hypencoder_index::Segment;
 use hypencoder_kernels::sgemm;
 use hypencoder_model::{QNet, QNetConfig};
 use hypencoder_search::{exhaustive, DotScorer, Precision, QNetScorer, BLOCK};
@@ -76,8 +76,8 @@ impl Shape {
 
 /// Sampled document vectors: a shared mean direction plus per-dimension
 /// scales (real embeddings are anisotropic), L2-normalised.
-fn write_docs(dir: &Path, n: usize, dim: usize) -> Index {
-    if let Ok(index) = Index::open(dir) {
+fn write_docs(dir: &Path, n: usize, dim: usize) -> Segment {
+    if let Ok(index) = Segment::open(dir) {
         if index.vectors().count() == n && index.vectors().dim() == dim {
             return index;
         }
@@ -92,7 +92,7 @@ fn write_docs(dir: &Path, n: usize, dim: usize) -> Index {
             *x = m + s * rng.normal();
         }
     });
-    Index::open(dir).expect("open bench index")
+    Segment::open(dir).expect("open bench index")
 }
 
 /// Best wall time of `f` over >= 2 runs and >= `min_time` seconds in all.

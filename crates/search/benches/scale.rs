@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::{env_or, official_config, random_qnet, write_sampled, Rng};
-use hypencoder_index::{write_graph, GraphInfo, Index};
+use hypencoder_index::{write_graph, GraphInfo, Segment};
 use hypencoder_model::QNet;
 use hypencoder_search::{
     exhaustive, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphMetric,
@@ -75,7 +75,7 @@ fn write_index(dir: &Path, n: usize, dim: usize) -> f64 {
 
 /// Grows the index's graph by insertion and writes it; returns seconds.
 fn build_graph(dir: &Path) -> f64 {
-    let index = Index::open(dir).expect("open bench index");
+    let index = Segment::open(dir).expect("open bench index");
     let started = Instant::now();
     let n = index.len() as u32;
     let mut graph = GrowingGraph::new(index.vectors(), DEGREE, GraphMetric::InnerProduct, 128);
@@ -117,7 +117,7 @@ fn rss_mib() -> (f64, f64) {
 
 /// Best wall time of single-query exhaustive searches, in ms, and each
 /// query's top-k docs.
-fn time_exhaustive(index: &Index, qnets: &[QNet], precision: Precision) -> (f64, Vec<Vec<u32>>) {
+fn time_exhaustive(index: &Segment, qnets: &[QNet], precision: Precision) -> (f64, Vec<Vec<u32>>) {
     let mut best = f64::INFINITY;
     let mut tops = Vec::new();
     for qnet in qnets {
@@ -132,7 +132,7 @@ fn time_exhaustive(index: &Index, qnets: &[QNet], precision: Precision) -> (f64,
 
 /// Graph search over all `qnets` as one batch on the pool: ms per query,
 /// documents scored per query, and each query's top-k docs.
-fn time_graph(index: &Index, qnets: &[QNet], precision: Precision) -> (f64, f64, Vec<Vec<u32>>) {
+fn time_graph(index: &Segment, qnets: &[QNet], precision: Precision) -> (f64, f64, Vec<Vec<u32>>) {
     let scorers: Vec<Box<dyn Scorer>> = qnets
         .iter()
         .map(|q| {
@@ -172,7 +172,7 @@ fn measure(work: &Path, n: usize, dim: usize, exh_queries: usize, graph_queries:
         eprintln!("{n} x {dim}: growing the graph");
         build_graph(&dir)
     });
-    let index = Index::open(&dir).expect("open bench index");
+    let index = Segment::open(&dir).expect("open bench index");
     let per_doc = |bytes: u64| bytes as f64 / n as f64;
     let vectors = per_doc(file_bytes(&dir, "vectors.bin"));
     let mut row = json!({

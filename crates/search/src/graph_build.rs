@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::sync::Mutex;
 
-use hypencoder_index::{Index, Vectors, NO_NEIGHBOUR};
+use hypencoder_index::{Segment, Vectors, NO_NEIGHBOUR};
 use rayon::prelude::*;
 
 use crate::kernel::sgemm;
@@ -40,7 +40,7 @@ impl GraphMetric {
     /// ip graph agreed with exhaustive search on ~86% of the top 10, a cos
     /// graph on 99.9%); a bi-encoder scores by inner product, and on unit
     /// vectors ip and cos agree, so ip.
-    pub fn suited_to(index: &Index) -> Self {
+    pub fn suited_to(index: &Segment) -> Self {
         if index.manifest().model.kind == "hypencoder" && !unit_vectors(index) {
             GraphMetric::Cosine
         } else {
@@ -451,7 +451,7 @@ pub fn knn_recall(approx: &[u32], exact: &[u32], degree: usize) -> f64 {
 
 /// Whether the index's vectors have unit length (checked on up to 1000
 /// rows spread over the index).
-pub fn unit_vectors(index: &Index) -> bool {
+pub fn unit_vectors(index: &Segment) -> bool {
     let n = index.len();
     let step = n.div_ceil(1000).max(1);
     (0..n).step_by(step).all(|row| {

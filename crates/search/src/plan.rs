@@ -141,7 +141,7 @@ impl<'c, 'a> Plan<'c, 'a> {
             Method::Neural(Neural::Exhaustive) => {
                 let scorer = batch_scorer(reps, model.dim(), self.precision)?;
                 let hits = self.searcher.merged(queries.len(), self.k, |segment, k| {
-                    Ok::<_, SearchError>(exhaustive(segment.index.vectors(), scorer.as_ref(), k))
+                    Ok::<_, SearchError>(exhaustive(segment.segment.vectors(), scorer.as_ref(), k))
                 })?;
                 Ok(Found {
                     hits,
@@ -206,7 +206,7 @@ impl<'c, 'a> Plan<'c, 'a> {
                         searcher
                             .merged(1, k, |segment, k| {
                                 Ok::<_, SearchError>(exhaustive(
-                                    segment.index.vectors(),
+                                    segment.segment.vectors(),
                                     s.as_ref(),
                                     k,
                                 ))
@@ -225,10 +225,10 @@ impl<'c, 'a> Plan<'c, 'a> {
                 let mut place = 0;
                 let hits = searcher
                     .merged(scorers.len(), k, |segment, k| {
-                        let graph = segment.index.graph().expect("checked by Plan::new");
+                        let graph = segment.segment.graph().expect("checked by Plan::new");
                         let (algorithm, entry) = &walks[place];
                         let found = graph_search_many(
-                            segment.index.vectors(),
+                            segment.segment.vectors(),
                             graph,
                             scorers,
                             entry,
@@ -254,7 +254,7 @@ impl<'c, 'a> Plan<'c, 'a> {
             .segments()
             .iter()
             .map(|p| {
-                let lexical = p.index.lexical().expect("checked by Plan::new");
+                let lexical = p.segment.lexical().expect("checked by Plan::new");
                 Ok(lexical.scores_with(&terms, &stats)?)
             })
             .collect()
@@ -280,13 +280,13 @@ impl<'c, 'a> Plan<'c, 'a> {
     fn score_global(&self, rows: &[u32], scorer: &dyn Scorer) -> Vec<Hit> {
         let mut out = Vec::with_capacity(rows.len());
         for segment in self.searcher.segments() {
-            let end = segment.base + segment.index.len();
+            let end = segment.base + segment.segment.len();
             let mine: Vec<u32> = rows
                 .iter()
                 .filter(|&&r| (segment.base..end).contains(&(r as usize)))
                 .map(|&r| r - segment.base as u32)
                 .collect();
-            let scores = score_rows(segment.index.vectors(), &mine, scorer);
+            let scores = score_rows(segment.segment.vectors(), &mine, scorer);
             out.extend(mine.iter().zip(scores).map(|(&r, score)| Hit {
                 doc: r + segment.base as u32,
                 score,
@@ -396,7 +396,7 @@ fn graph_walk(params: &SearchParams, searcher: &Searcher) -> Result<Neural, Sear
                 if single {
                     n
                 } else {
-                    (n * p.index.len()).div_ceil(rows).max(least)
+                    (n * p.segment.len()).div_ceil(rows).max(least)
                 }
             };
             let algorithm = match &algorithm {
@@ -406,7 +406,7 @@ fn graph_walk(params: &SearchParams, searcher: &Searcher) -> Result<Neural, Sear
                 }),
                 paper => paper.clone(),
             };
-            let entry = random_entry_points(share(entries, 8), p.index.len(), params.seed);
+            let entry = random_entry_points(share(entries, 8), p.segment.len(), params.seed);
             (algorithm, entry)
         })
         .collect();

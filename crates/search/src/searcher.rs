@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use hypencoder_index::{Bm25Stats, Dtype, Index, IndexError, LiveIndex, Tombstones};
+use hypencoder_index::{Bm25Stats, Dtype, Index, IndexError, Segment, Tombstones};
 
 use crate::request::Mode;
 use crate::topk::Hit;
@@ -17,7 +17,7 @@ use crate::topk::Hit;
 /// One segment: an index, its deletions, its first global row.
 pub struct SegmentReader<'a> {
     /// The segment's documents.
-    pub index: &'a Index,
+    pub segment: &'a Segment,
     /// Its deleted documents, if any.
     pub tombstones: Option<&'a Tombstones>,
     /// The global row of its first document.
@@ -55,31 +55,31 @@ pub struct Searcher<'a> {
 
 impl<'a> Searcher<'a> {
     /// A single-folder index: one segment, nothing deleted.
-    pub fn single(index: &'a Index) -> Self {
+    pub fn single(segment: &'a Segment) -> Self {
         Searcher {
-            dir: index.dir(),
+            dir: segment.dir(),
             segments: vec![SegmentReader {
-                index,
+                segment,
                 tombstones: None,
                 base: 0,
             }],
-            rows: index.len(),
+            rows: segment.len(),
         }
     }
 
     /// A live index's segments with their tombstones.
-    pub fn live(live: &'a LiveIndex) -> Self {
+    pub fn live(live: &'a Index) -> Self {
         let mut base = 0;
         let segments = live
             .segments()
             .iter()
             .map(|seg| {
                 let segment = SegmentReader {
-                    index: &seg.index,
+                    segment: &seg.segment,
                     tombstones: (seg.tombstones.deleted() > 0).then_some(&seg.tombstones),
                     base,
                 };
-                base += seg.index.len();
+                base += seg.segment.len();
                 segment
             })
             .collect();
@@ -109,7 +109,7 @@ impl<'a> Searcher<'a> {
     pub fn live_docs(&self) -> usize {
         self.segments
             .iter()
-            .map(|p| p.index.len() - p.deleted())
+            .map(|p| p.segment.len() - p.deleted())
             .sum()
     }
 
@@ -117,7 +117,7 @@ impl<'a> Searcher<'a> {
     pub fn dtype(&self) -> Dtype {
         self.segments
             .first()
-            .map_or(Dtype::F32, |p| p.index.manifest().dtype)
+            .map_or(Dtype::F32, |p| p.segment.manifest().dtype)
     }
 
     /// Whether the vectors are a bi-encoder's, scored by dot products (else
@@ -125,17 +125,17 @@ impl<'a> Searcher<'a> {
     pub fn is_bi_encoder(&self) -> bool {
         self.segments
             .first()
-            .is_some_and(|p| p.index.manifest().model.kind == "bi-encoder")
+            .is_some_and(|p| p.segment.manifest().model.kind == "bi-encoder")
     }
 
     /// Whether every segment has a neighbour graph.
     pub fn has_graph(&self) -> bool {
-        self.segments.iter().all(|p| p.index.graph().is_some())
+        self.segments.iter().all(|p| p.segment.graph().is_some())
     }
 
     /// Whether every segment has a lexical part.
     pub fn has_lexical(&self) -> bool {
-        self.segments.iter().all(|p| p.index.lexical().is_some())
+        self.segments.iter().all(|p| p.segment.lexical().is_some())
     }
 
     /// The modes this index can serve: graph needs a graph in every
@@ -162,7 +162,7 @@ impl<'a> Searcher<'a> {
     /// The global rows of the documents not deleted, in index order.
     pub fn live_rows(&self) -> impl Iterator<Item = u32> + '_ {
         self.segments.iter().flat_map(|s| {
-            (0..s.index.len())
+            (0..s.segment.len())
                 .filter(|&r| !s.is_deleted(r))
                 .map(|r| (s.base + r) as u32)
         })
@@ -191,13 +191,13 @@ impl<'a> Searcher<'a> {
     /// The id of global `row`.
     pub fn id(&self, row: u32) -> Result<&'a str, IndexError> {
         let (segment, row) = self.locate(row);
-        segment.index.id(row)
+        segment.segment.id(row)
     }
 
     /// The stored text of global `row`, if texts are kept.
     pub fn text(&self, row: u32) -> Result<Option<&'a str>, IndexError> {
         let (segment, row) = self.locate(row);
-        segment.index.text(row)
+        segment.segment.text(row)
     }
 
     /// BM25 statistics of the whole index for `terms` (deleted documents
@@ -205,7 +205,7 @@ impl<'a> Searcher<'a> {
     pub fn bm25_stats(&self, terms: &[String]) -> Result<Bm25Stats, IndexError> {
         let mut total = Bm25Stats::default();
         for segment in &self.segments {
-            if let Some(lexical) = segment.index.lexical() {
+            if let Some(lexical) = segment.segment.lexical() {
                 total.add(&lexical.stats(terms)?);
             }
         }

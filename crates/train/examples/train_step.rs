@@ -16,7 +16,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{Dtype, ModelInfo, SegmentWriter, WriterConfig};
 use hypencoder_train::{Event, Kind, Mode, TrainConfig};
 
 struct Args {
@@ -105,10 +105,10 @@ fn write_inputs(batch: &[[String; 3]], model: &Path, work: &Path) -> (PathBuf, P
         with_texts: true,
         max_length: 256,
         source: "train_step".into(),
-        segment_size: 1024,
+        chunk_size: 1024,
         lexical: false,
     };
-    let mut writer = IndexWriter::create(&index, config).expect("index writer");
+    let mut writer = SegmentWriter::create(&index, config).expect("index writer");
     for (i, [_, pos, neg]) in batch.iter().enumerate() {
         writer.add(&format!("p{i}"), pos, &zeros, false).unwrap();
         writer.add(&format!("n{i}"), neg, &zeros, false).unwrap();

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use hypencoder_index::{Dtype, Index};
+use hypencoder_index::{Dtype, Segment};
 
 use crate::checkpoint;
 use crate::config::TrainConfig;
@@ -59,7 +59,7 @@ impl Checkpoints {
         &self,
         setup: &Setup,
         optimizer: &mut AdamW,
-        index: &Index,
+        index: &Segment,
         on: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<u64> {
         if let Some((dir, state)) = latest_checkpoint(&self.root)? {

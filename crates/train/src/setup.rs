@@ -16,7 +16,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 
-use hypencoder_index::{Dtype, Index};
+use hypencoder_index::{Dtype, Segment};
 use hypencoder_model::bert::Bert;
 use hypencoder_model::hyperhead::HyperHead;
 use hypencoder_model::weights::WeightFile;
@@ -98,7 +98,7 @@ struct Base<'c> {
 }
 
 impl<'c> Base<'c> {
-    fn new(config: &'c TrainConfig, index: &Index) -> Result<Self> {
+    fn new(config: &'c TrainConfig, index: &Segment) -> Result<Self> {
         let base = &config.base;
         let bert_config = BertConfig::from_file(&base.join("config.json"))?;
         let model_dim = bert_config.hidden_size;
@@ -171,7 +171,7 @@ impl<'a> Setup<'a> {
     /// (and, in frozen mode, the caching of query hidden states).
     pub(crate) fn new(
         config: &'a TrainConfig,
-        index: &Index,
+        index: &Segment,
         examples: &'a [Example],
         on: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<Self> {
@@ -200,7 +200,7 @@ impl<'a> Setup<'a> {
 
 fn frozen_hyper(
     base: &Base,
-    index: &Index,
+    index: &Segment,
     examples: &[Example],
     on: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<(Params, Encoders)> {
@@ -228,7 +228,7 @@ fn frozen_hyper(
 
 fn query_hyper(
     base: &Base,
-    index: &Index,
+    index: &Segment,
     on: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<(Params, Encoders)> {
     on(&Event::Stage(
@@ -261,7 +261,7 @@ struct FullStart {
 
 fn full_start(
     base: &Base,
-    index: &Index,
+    index: &Segment,
     save_prefix: &str,
     on: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<FullStart> {
@@ -280,7 +280,7 @@ fn full_start(
 
 fn full_hyper(
     base: &Base,
-    index: &Index,
+    index: &Segment,
     on: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<(Params, Encoders)> {
     let start = full_start(base, index, "query_encoder.transformer", on)?;
@@ -301,7 +301,7 @@ fn full_hyper(
 
 fn full_dense(
     base: &Base,
-    index: &Index,
+    index: &Segment,
     on: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<(Params, Encoders)> {
     // A bi-encoder is saved as its base is, so names stay as in the file.
@@ -324,7 +324,7 @@ fn full_dense(
 }
 
 /// Every document's text, index order.
-fn doc_texts(index: &Index) -> Result<Vec<String>> {
+fn doc_texts(index: &Segment) -> Result<Vec<String>> {
     if !index.manifest().has_texts {
         return Err(TrainError::Invalid(format!(
             "{} holds no document texts (the index was built without them); `mode` full re-encodes documents from them",
@@ -509,7 +509,7 @@ impl Setup<'_> {
 
     /// A frozen Hypencoder reads document vectors from the index, so the
     /// index must have been built by the same document encoder.
-    pub(crate) fn check_index_matches(&self, model_dir: &Path, index: &Index) -> Result<()> {
+    pub(crate) fn check_index_matches(&self, model_dir: &Path, index: &Segment) -> Result<()> {
         if self.config.mode == Mode::Full {
             return Ok(());
         }

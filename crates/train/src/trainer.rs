@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use hypencoder_index::Index;
+use hypencoder_index::Segment;
 
 use crate::batch::{epoch_order, Batch};
 use crate::checkpoint;
@@ -29,7 +29,7 @@ pub fn train(config: &TrainConfig, on: &mut dyn FnMut(&Event) -> bool) -> Result
     let started = Instant::now();
     check_config(config)?;
     on(&Event::Stage("reading the index and training data"));
-    let index = Index::open(&config.index)?;
+    let index = Segment::open(&config.index)?;
     let examples = read_index_examples(config, &index)?;
     let setup = Setup::new(config, &index, &examples, on)?;
     let plan = Plan::new(config, examples.len())?;
@@ -58,7 +58,7 @@ pub fn train(config: &TrainConfig, on: &mut dyn FnMut(&Event) -> bool) -> Result
 
 /// The training examples, their document ids resolved to `index` rows and
 /// checked against the settings.
-fn read_index_examples(config: &TrainConfig, index: &Index) -> Result<Vec<Example>> {
+fn read_index_examples(config: &TrainConfig, index: &Segment) -> Result<Vec<Example>> {
     let ids: Vec<&str> = (0..index.len())
         .map(|i| index.id(i))
         .collect::<std::result::Result<_, _>>()?;

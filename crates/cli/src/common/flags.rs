@@ -8,7 +8,9 @@ use anyhow::Result;
 use clap::Args;
 
 use super::choices::{ConstructionArg, MetricArg};
-use hypencoder_engine::{read_jsonl, Fields, GraphOptions, Record};
+use hypencoder_engine::{read_corpus, read_jsonl, Fields, GraphOptions, Record};
+
+use super::hints::records_hinted;
 
 // The model that encodes texts (`score`, `embed`, `index`); loading it,
 // with the default model, is `ModelArgs::load` in `model.rs`.
@@ -57,7 +59,13 @@ impl FieldArgs {
 
     /// Reads a JSONL file's records through these fields.
     pub fn read(&self, path: &Path, require_id: bool) -> Result<Vec<Record>> {
-        Ok(read_jsonl(path, &self.fields(require_id))?)
+        read_jsonl(path, &self.fields(require_id)).map_err(records_hinted)
+    }
+
+    /// Reads a corpus (JSONL, or TSV by its name) through these fields;
+    /// every record needs an id.
+    pub fn corpus(&self, path: &Path) -> Result<Vec<Record>> {
+        read_corpus(path, &self.fields(true)).map_err(records_hinted)
     }
 }
 

@@ -2,11 +2,15 @@
 //! the error's variant, never by its text (the engine knows nothing of the
 //! CLI).
 
-use hypencoder_engine::{Error, IndexError, SearchError};
+use hypencoder_engine::{Error, FieldRole, IndexError, RecordError, SearchError};
 
 /// `err` as the CLI reports it: the engine's message, then the
 /// `hypencoder` command or flag that fixes it, where there is one.
 pub fn hinted(err: Error) -> anyhow::Error {
+    let err = match err {
+        Error::Records(records) => return records_hinted(records),
+        other => other,
+    };
     let hint = match &err {
         Error::Search(SearchError::NoGraph { dir }) => Some(format!(
             "build one with `hypencoder graph --index {}` (or `hypencoder index ... --graph-degree 32`)",
@@ -41,6 +45,20 @@ pub fn hinted(err: Error) -> anyhow::Error {
     match hint {
         Some(hint) => anyhow::anyhow!("{err}; {hint}"),
         None => err.into(),
+    }
+}
+
+/// A record file's error with the flag that names another field.
+pub fn records_hinted(err: RecordError) -> anyhow::Error {
+    match &err {
+        RecordError::MissingField { role, .. } => {
+            let flag = match role {
+                FieldRole::Id => "--id-field",
+                FieldRole::Text => "--text-field",
+            };
+            anyhow::anyhow!("{err} (choose another with {flag})")
+        }
+        RecordError::Invalid(_) => err.into(),
     }
 }
 

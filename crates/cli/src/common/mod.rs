@@ -16,6 +16,6 @@ pub use choices::{
     NeuralArg, PrecisionArg, TrainModeArg,
 };
 pub use flags::{FieldArgs, GraphBuildArgs, ModelArgs};
-pub use hints::{hinted, Hinted};
+pub use hints::{hinted, records_hinted, Hinted};
 pub use model::open_collection;
 pub use progress::{encode_with_progress, progress_bar, progress_style, Bar};

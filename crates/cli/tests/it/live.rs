@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hypencoder_index::LiveIndex;
+use hypencoder_index::Index;
 use hypencoder_test_support::{fixture, fixture_texts, jsonl, stderr, stdout, Rng, Scratch};
 
 use crate::serve::tiny_index;
@@ -16,16 +16,21 @@ use crate::HYPENCODER;
 
 /// Every live document: id -> (text, vector), from a fresh open.
 fn live_docs(dir: &Path) -> BTreeMap<String, (String, Vec<f32>)> {
-    let index = LiveIndex::open(dir).unwrap_or_else(|e| panic!("the index must open: {e}"));
+    let index = Index::open(dir).unwrap_or_else(|e| panic!("the index must open: {e}"));
     let mut out = BTreeMap::new();
     for seg in index.segments() {
-        for row in 0..seg.index.len() {
+        for row in 0..seg.segment.len() {
             if seg.tombstones.is_deleted(row) {
                 continue;
             }
-            let id = seg.index.id(row).unwrap().to_string();
-            let text = seg.index.text(row).unwrap().unwrap_or_default().to_string();
-            let vector = seg.index.vectors().rows(row, 1).into_owned();
+            let id = seg.segment.id(row).unwrap().to_string();
+            let text = seg
+                .segment
+                .text(row)
+                .unwrap()
+                .unwrap_or_default()
+                .to_string();
+            let vector = seg.segment.vectors().rows(row, 1).into_owned();
             assert!(
                 out.insert(id.clone(), (text, vector)).is_none(),
                 "{id} is live twice"
@@ -216,11 +221,11 @@ fn kill_9_drill_loses_no_acknowledged_write() {
         let reader = scope.spawn(|| {
             let mut opens = 0usize;
             while !stop.load(Ordering::Relaxed) {
-                let index = LiveIndex::open(dir).unwrap_or_else(|e| panic!("a reader failed: {e}"));
+                let index = Index::open(dir).unwrap_or_else(|e| panic!("a reader failed: {e}"));
                 let live: usize = index
                     .segments()
                     .iter()
-                    .map(|s| s.index.len() - s.tombstones.deleted())
+                    .map(|s| s.segment.len() - s.tombstones.deleted())
                     .sum();
                 assert_eq!(live, index.live_docs());
                 opens += 1;
@@ -406,7 +411,7 @@ fn segments_answer_as_one_index_and_never_return_deleted_documents() {
         "{}",
         stderr(&out)
     );
-    let live = LiveIndex::open(Path::new(&split)).unwrap();
+    let live = Index::open(Path::new(&split)).unwrap();
     assert_eq!((live.segments().len(), live.live_docs()), (1, 10));
     check_without_deleted(&split, &whole, &queries);
 }

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use hypencoder_index::Index;
+use hypencoder_index::Segment;
 use hypencoder_test_support::{fixture, fixture_texts, jsonl, stderr, Scratch};
 
 use crate::HYPENCODER;
 
 /// (id, text, vector) of every row, in order.
 fn rows(dir: &str) -> Vec<(String, String, Vec<f32>)> {
-    let index = Index::open(Path::new(dir)).unwrap();
+    let index = Segment::open(Path::new(dir)).unwrap();
     (0..index.len())
         .map(|r| {
             (
@@ -52,11 +52,11 @@ fn pieces_merge_into_the_index_built_whole() {
             assert!((g - w).abs() <= 1e-6, "{gid}: {g} vs {w}");
         }
     }
-    let index = Index::open(Path::new(&merged)).unwrap();
+    let index = Segment::open(Path::new(&merged)).unwrap();
     let m = index.manifest();
     assert_eq!(
         m.model,
-        Index::open(Path::new(&whole)).unwrap().manifest().model
+        Segment::open(Path::new(&whole)).unwrap().manifest().model
     );
     assert!(m.lexical.is_some() && index.graph().is_some());
 

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig, FORMAT_VERSION};
+use hypencoder_index::{Dtype, ModelInfo, Segment, SegmentWriter, WriterConfig, FORMAT_VERSION};
 use hypencoder_test_support::{read_json, Scratch};
 
-pub fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
+pub fn config(dtype: Dtype, chunk_size: usize) -> WriterConfig {
     WriterConfig {
         dim: 4,
         dtype,
@@ -19,7 +19,7 @@ pub fn config(dtype: Dtype, segment_size: usize) -> WriterConfig {
         with_texts: true,
         max_length: 512,
         source: "corpus.jsonl 123".into(),
-        segment_size,
+        chunk_size,
         lexical: false,
     }
 }
@@ -38,7 +38,7 @@ fn doc(i: usize) -> (String, String, Vec<f32>) {
 }
 
 fn build(out: &Path, dtype: Dtype, n: usize) {
-    let mut w = IndexWriter::create(out, config(dtype, 3)).unwrap();
+    let mut w = SegmentWriter::create(out, config(dtype, 3)).unwrap();
     for i in 0..n {
         let (id, text, v) = doc(i);
         w.add(&id, &text, &v, i == 5).unwrap();
@@ -46,7 +46,7 @@ fn build(out: &Path, dtype: Dtype, n: usize) {
     w.finish().unwrap();
 }
 
-fn check(index: &Index, n: usize) {
+fn check(index: &Segment, n: usize) {
     assert_eq!(index.len(), n);
     for i in 0..n {
         let (id, text, v) = doc(i);
@@ -62,7 +62,7 @@ fn round_trip_f32_and_f16() {
     for dtype in [Dtype::F32, Dtype::F16] {
         let out = s.join(format!("{dtype:?}"));
         build(&out, dtype, 10);
-        let index = Index::open(&out).unwrap();
+        let index = Segment::open(&out).unwrap();
         check(&index, 10); // the test values are exact in f16 too
         assert_eq!(index.manifest().stats.empty_texts, 1);
         assert_eq!(index.manifest().stats.truncated, 1);
@@ -76,7 +76,7 @@ fn empty_index() {
     let s = Scratch::new("empty");
     let out = s.join("idx");
     build(&out, Dtype::F32, 0);
-    assert_eq!(Index::open(&out).unwrap().len(), 0);
+    assert_eq!(Segment::open(&out).unwrap().len(), 0);
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn interrupted_build_resumes_after_last_segment() {
     let s = Scratch::new("resume");
     let out = s.join("idx");
     {
-        let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
+        let mut w = SegmentWriter::create(&out, config(Dtype::F32, 3)).unwrap();
         for i in 0..7 {
             let (id, text, v) = doc(i);
             w.add(&id, &text, &v, i == 5).unwrap();
@@ -92,7 +92,7 @@ fn interrupted_build_resumes_after_last_segment() {
         // Dropped without finish: a crash after two complete segments.
     }
     assert!(!out.exists(), "no index until finish");
-    let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
+    let mut w = SegmentWriter::create(&out, config(Dtype::F32, 3)).unwrap();
     assert_eq!(w.resumed_docs(), 6);
     for i in 6..10 {
         let (id, text, v) = doc(i);
@@ -108,7 +108,7 @@ fn interrupted_build_resumes_after_last_segment() {
         "{err}"
     );
     w.finish().unwrap();
-    let index = Index::open(&out).unwrap();
+    let index = Segment::open(&out).unwrap();
     check(&index, 10);
     assert_eq!(
         index.manifest().stats.truncated,
@@ -119,21 +119,24 @@ fn interrupted_build_resumes_after_last_segment() {
     // Different input: the partial build is discarded, not resumed.
     let out2 = s.join("idx2");
     drop(
-        IndexWriter::create(&out2, config(Dtype::F32, 1)).map(|mut w| {
+        SegmentWriter::create(&out2, config(Dtype::F32, 1)).map(|mut w| {
             let (id, text, v) = doc(0);
             w.add(&id, &text, &v, false).unwrap();
         }),
     );
     let mut other = config(Dtype::F32, 1);
     other.source = "another corpus".into();
-    assert_eq!(IndexWriter::create(&out2, other).unwrap().resumed_docs(), 0);
+    assert_eq!(
+        SegmentWriter::create(&out2, other).unwrap().resumed_docs(),
+        0
+    );
 }
 
 #[test]
 fn duplicate_ids_and_existing_output_are_errors() {
     let s = Scratch::new("dup");
     let out = s.join("idx");
-    let mut w = IndexWriter::create(&out, config(Dtype::F32, 3)).unwrap();
+    let mut w = SegmentWriter::create(&out, config(Dtype::F32, 3)).unwrap();
     w.add("a", "x", &[0.0; 4], false).unwrap();
     w.add("b", "x", &[0.0; 4], false).unwrap();
     let err = w.add("a", "y", &[0.0; 4], false).unwrap_err().to_string();
@@ -144,7 +147,7 @@ fn duplicate_ids_and_existing_output_are_errors() {
         "{err}"
     );
     w.finish().unwrap();
-    let err = IndexWriter::create(&out, config(Dtype::F32, 3))
+    let err = SegmentWriter::create(&out, config(Dtype::F32, 3))
         .err()
         .unwrap()
         .to_string();
@@ -167,7 +170,7 @@ fn damaged(tag: &str, file: &str, damage: impl Fn(&mut Vec<u8>)) -> String {
     let mut bytes = std::fs::read(&path).unwrap();
     damage(&mut bytes);
     std::fs::write(&path, bytes).unwrap();
-    Index::open(&out)
+    Segment::open(&out)
         .err()
         .expect("damaged index must not open")
         .to_string()
@@ -196,14 +199,14 @@ fn newer_format_and_missing_manifest() {
     build(&out, Dtype::F32, 2);
     // Format 2 is a live index (tests in `live`); 3 is newer than both.
     edit_manifest(&out, |m| m["format_version"] = (FORMAT_VERSION + 2).into());
-    let err = Index::open(&out).err().unwrap().to_string();
+    let err = Segment::open(&out).err().unwrap().to_string();
     assert!(
         err.contains(&format!("format version {} is newer", FORMAT_VERSION + 2))
             && err.contains(&format!("supports (version {FORMAT_VERSION})")),
         "{err}"
     );
     std::fs::remove_file(out.join("manifest.json")).unwrap();
-    let err = Index::open(&out).err().unwrap().to_string();
+    let err = Segment::open(&out).err().unwrap().to_string();
     assert!(err.contains("is not an index folder"), "{err}");
 }
 
@@ -213,7 +216,7 @@ fn inconsistent_manifest_is_rejected() {
     let out = s.join("idx");
     build(&out, Dtype::F32, 4);
     edit_manifest(&out, |m| m["count"] = 5.into());
-    let err = Index::open(&out).err().unwrap().to_string();
+    let err = Segment::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("vectors.bin") && err.contains("header says 4 x 4"),
         "{err}"
@@ -228,7 +231,7 @@ fn opens_committed_version_1_index() {
         let _ = std::fs::remove_dir_all(&dir);
         build(&dir, Dtype::F16, 10);
     }
-    let index = Index::open(&dir).unwrap();
+    let index = Segment::open(&dir).unwrap();
     assert_eq!(index.manifest().format_version, 1);
     check(&index, 10);
 }
@@ -255,7 +258,7 @@ fn graph_round_trip_and_damage() {
         .to_string();
     assert!(err.contains("neighbour id 9 is beyond"), "{err}");
     write_graph(&out, &neighbours, info.clone()).unwrap();
-    let index = Index::open(&out).unwrap();
+    let index = Segment::open(&out).unwrap();
     let g = index.graph().expect("graph listed in the manifest");
     assert_eq!(g.neighbours(0).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(
@@ -269,7 +272,7 @@ fn graph_round_trip_and_damage() {
     let path = out.join("graph.bin");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
-    let err = Index::open(&out).err().unwrap().to_string();
+    let err = Segment::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("graph.bin") && err.contains("truncated"),
         "{err}"
@@ -283,7 +286,7 @@ fn graph_round_trip_and_damage() {
     edit_manifest(&out, |m| {
         m["files"]["graph.bin"]["crc32"] = crc32(&other).into()
     });
-    let err = Index::open(&out).err().unwrap().to_string();
+    let err = Segment::open(&out).err().unwrap().to_string();
     assert!(
         err.contains("graph.bin")
             && err.contains("graph of 5 documents")

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hypencoder_index::{analyze, write_lexical, Dtype, Index, IndexWriter, LexicalHit};
+use hypencoder_index::{analyze, write_lexical, Dtype, LexicalHit, Segment, SegmentWriter};
 use hypencoder_test_support::Scratch;
 
 use crate::index::config;
@@ -32,15 +32,15 @@ fn corpus() -> Vec<(String, String)> {
 
 /// Builds the corpus into `out` (vectors are placeholders), with or
 /// without the lexical part.
-fn build(out: &Path, lexical: bool) -> Index {
+fn build(out: &Path, lexical: bool) -> Segment {
     let mut cfg = config(Dtype::F32, 5);
     cfg.lexical = lexical;
-    let mut w = IndexWriter::create(out, cfg).unwrap();
+    let mut w = SegmentWriter::create(out, cfg).unwrap();
     for (i, (id, text)) in corpus().iter().enumerate() {
         w.add(id, text, &[i as f32, 0.0, 0.0, 1.0], false).unwrap();
     }
     w.finish().unwrap();
-    Index::open(out).unwrap()
+    Segment::open(out).unwrap()
 }
 
 /// BM25 with Lucene's idf, computed from `analyze` alone: every row with a positive score, best first, ties
@@ -81,7 +81,7 @@ fn brute_force(query: &str, docs: &[Vec<String>]) -> Vec<(u32, f64)> {
     scores
 }
 
-fn search(index: &Index, query: &str, k: usize) -> Vec<LexicalHit> {
+fn search(index: &Segment, query: &str, k: usize) -> Vec<LexicalHit> {
     index
         .lexical()
         .expect("lexical part")
@@ -180,7 +180,7 @@ fn damaged_lexical_file_is_refused() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
-    let err = Index::open(&out)
+    let err = Segment::open(&out)
         .err()
         .expect("a damaged index is refused")
         .to_string();
@@ -198,7 +198,7 @@ fn added_to_an_existing_index() {
     assert!(plain.lexical().is_none());
     drop(plain);
     write_lexical(&s.join("without")).unwrap();
-    let added = Index::open(&s.join("without")).unwrap();
+    let added = Segment::open(&s.join("without")).unwrap();
     for query in ["compression utilities", "text editor", "version control"] {
         assert_eq!(
             search(&added, query, 10),
@@ -208,5 +208,8 @@ fn added_to_an_existing_index() {
     }
     // Rebuilding replaces the part; the index still opens.
     write_lexical(&s.join("without")).unwrap();
-    assert!(Index::open(&s.join("without")).unwrap().lexical().is_some());
+    assert!(Segment::open(&s.join("without"))
+        .unwrap()
+        .lexical()
+        .is_some());
 }

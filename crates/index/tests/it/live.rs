@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use hypencoder_index::{
-    AddReport, Dtype, Index, IndexWriter, LiveIndex, LiveWriter, LIVE_FORMAT_VERSION,
+    AddReport, Dtype, Index, IndexWriter, Segment, SegmentWriter, LIVE_FORMAT_VERSION,
 };
 use hypencoder_test_support::Scratch;
 
@@ -15,7 +15,7 @@ use crate::index::{config, edit_manifest};
 /// A single-folder index at `out` of documents `ids`, document `i`'s vector
 /// filled with `base + i`.
 fn build(out: &Path, ids: &[String], base: f32) {
-    let mut w = IndexWriter::create(out, config(Dtype::F32, 4)).unwrap();
+    let mut w = SegmentWriter::create(out, config(Dtype::F32, 4)).unwrap();
     for (i, id) in ids.iter().enumerate() {
         let v = vec![base + i as f32; 4];
         w.add(id, &format!("text of {id}"), &v, false).unwrap();
@@ -29,13 +29,13 @@ fn ids(range: std::ops::Range<usize>) -> Vec<String> {
 
 /// Every live document as (id, first vector value), in index order.
 fn live(dir: &Path) -> Vec<(String, f32)> {
-    let index = LiveIndex::open(dir).unwrap();
+    let index = Index::open(dir).unwrap();
     let mut out = Vec::new();
     for seg in index.segments() {
-        for row in 0..seg.index.len() {
+        for row in 0..seg.segment.len() {
             if !seg.tombstones.is_deleted(row) {
-                let v = seg.index.vectors().rows(row, 1)[0];
-                out.push((seg.index.id(row).unwrap().to_string(), v));
+                let v = seg.segment.vectors().rows(row, 1)[0];
+                out.push((seg.segment.id(row).unwrap().to_string(), v));
             }
         }
     }
@@ -49,8 +49,8 @@ fn upgrade_changes_no_vector_and_old_readers_are_told() {
     let dir = s.join("idx");
     build(&dir, &ids(0..10), 0.0);
     let before = live(&dir);
-    assert_eq!(LiveIndex::open(&dir).unwrap().manifest().generation, 0);
-    let writer = LiveWriter::open(&dir).unwrap();
+    assert_eq!(Index::open(&dir).unwrap().manifest().generation, 0);
+    let writer = IndexWriter::open(&dir).unwrap();
     assert_eq!(writer.manifest().generation, 1);
     drop(writer);
     assert_eq!(live(&dir), before);
@@ -61,12 +61,12 @@ fn upgrade_changes_no_vector_and_old_readers_are_told() {
         .collect();
     top.sort();
     assert_eq!(top, ["manifest.json", "seg-000001", "write.lock"]);
-    let err = Index::open(&dir).err().unwrap().to_string();
+    let err = Segment::open(&dir).err().unwrap().to_string();
     assert!(err.contains("is a live index"), "{err}");
     edit_manifest(&dir, |m| {
         m["format_version"] = (LIVE_FORMAT_VERSION + 1).into()
     });
-    let err = LiveIndex::open(&dir).err().unwrap().to_string();
+    let err = Index::open(&dir).err().unwrap().to_string();
     assert!(
         err.contains("format version 3 is newer") && err.contains("(version 2)"),
         "{err}"
@@ -78,7 +78,7 @@ fn add_replace_delete_become_visible_at_commit() {
     let s = Scratch::new("live-add");
     let dir = s.join("idx");
     build(&dir, &ids(0..10), 0.0);
-    let mut writer = LiveWriter::open(&dir).unwrap();
+    let mut writer = IndexWriter::open(&dir).unwrap();
     let seg = writer.next_segment_dir();
     build(&seg, &ids(8..15), 100.0);
     let report = writer.add_segment(&seg, false).unwrap();
@@ -113,7 +113,7 @@ fn add_replace_delete_become_visible_at_commit() {
     drop(writer);
 
     // A new writer reads the same live ids back.
-    let mut writer = LiveWriter::open(&dir).unwrap();
+    let mut writer = IndexWriter::open(&dir).unwrap();
     assert_eq!(writer.delete(&["d0", "d1"]).unknown, ["d0"]);
     let seg = writer.next_segment_dir();
     assert!(seg.ends_with("seg-000003"));
@@ -127,14 +127,14 @@ fn one_writer_at_a_time() {
     let s = Scratch::new("live-lock");
     let dir = s.join("idx");
     build(&dir, &ids(0..3), 0.0);
-    let first = LiveWriter::open(&dir).unwrap();
-    let err = LiveWriter::open(&dir).err().unwrap().to_string();
+    let first = IndexWriter::open(&dir).unwrap();
+    let err = IndexWriter::open(&dir).err().unwrap().to_string();
     assert!(
         err.contains("another process") && err.contains("write.lock"),
         "{err}"
     );
     drop(first);
-    LiveWriter::open(&dir).unwrap();
+    IndexWriter::open(&dir).unwrap();
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn a_crash_leaves_nothing_a_writer_does_not_remove() {
     std::fs::create_dir(dir.join("seg-000001")).unwrap();
     std::fs::write(dir.join("seg-000001/vectors.bin"), b"half").unwrap();
     assert_eq!(live(&dir).len(), 6);
-    let mut writer = LiveWriter::open(&dir).unwrap();
+    let mut writer = IndexWriter::open(&dir).unwrap();
     writer.delete(&["d1"]);
     writer.commit().unwrap();
     drop(writer);
@@ -157,7 +157,7 @@ fn a_crash_leaves_nothing_a_writer_does_not_remove() {
     std::fs::write(dir.join("seg-000001.del-000099"), b"x").unwrap();
     std::fs::write(dir.join("manifest.tmp"), b"{").unwrap();
     assert_eq!(live(&dir).len(), 5);
-    let writer = LiveWriter::open(&dir).unwrap();
+    let writer = IndexWriter::open(&dir).unwrap();
     let mut top: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -180,7 +180,7 @@ fn damaged_tombstones_and_segments_are_named() {
     let s = Scratch::new("live-damage");
     let dir = s.join("idx");
     build(&dir, &ids(0..20), 0.0);
-    let mut writer = LiveWriter::open(&dir).unwrap();
+    let mut writer = IndexWriter::open(&dir).unwrap();
     writer.delete(&["d3", "d17"]);
     writer.commit().unwrap();
     drop(writer);
@@ -191,7 +191,7 @@ fn damaged_tombstones_and_segments_are_named() {
     *flipped.last_mut().unwrap() ^= 0x10;
     for (what, bytes) in [("truncated", truncated), ("damaged", flipped)] {
         std::fs::write(&tomb, &bytes).unwrap();
-        let err = LiveIndex::open(&dir).err().unwrap().to_string();
+        let err = Index::open(&dir).err().unwrap().to_string();
         assert!(
             err.contains("seg-000001.del-000002") && err.contains(what),
             "{err}"
@@ -203,7 +203,7 @@ fn damaged_tombstones_and_segments_are_named() {
     let mut bytes = std::fs::read(&vectors).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&vectors, &bytes).unwrap();
-    let err = LiveIndex::open(&dir).err().unwrap().to_string();
+    let err = Index::open(&dir).err().unwrap().to_string();
     assert!(err.contains("seg-000001/vectors.bin"), "{err}");
     // A bit flip in the commit point that leaves valid JSON.
     let manifest = dir.join("manifest.json");
@@ -213,7 +213,7 @@ fn damaged_tombstones_and_segments_are_named() {
         good_manifest.replace("\"generation\": 2", "\"generation\": 3"),
     )
     .unwrap();
-    let err = LiveIndex::open(&dir).err().unwrap().to_string();
+    let err = Index::open(&dir).err().unwrap().to_string();
     assert!(
         err.contains("manifest.json") && err.contains("damaged"),
         "{err}"
@@ -227,7 +227,7 @@ fn damaged_tombstones_and_segments_are_named() {
         &bytes
     })
     .unwrap();
-    let err = LiveIndex::open(&dir).err().unwrap().to_string();
+    let err = Index::open(&dir).err().unwrap().to_string();
     assert!(err.contains("says 1 of seg-000001 is deleted"), "{err}");
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{Dtype, ModelInfo, SegmentWriter, WriterConfig};
 use hypencoder_model::{QNet, QNetConfig};
 
 /// Reads `name` from the environment, or `default`.
@@ -91,10 +91,10 @@ pub fn write_sampled(
         with_texts: false,
         max_length: 0,
         source: source.to_string(),
-        segment_size: 1 << 16,
+        chunk_size: 1 << 16,
         lexical: false,
     };
-    let mut w = IndexWriter::create(dir, config).expect("create bench index");
+    let mut w = SegmentWriter::create(dir, config).expect("create bench index");
     let mut v = vec![0f32; dim];
     for i in 0..n {
         sample(&mut v);

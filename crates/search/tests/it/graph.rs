@@ -1,7 +1,7 @@
 //! Graph construction against brute force, and graph search recall against
 //! exhaustive search (not timed).
 
-use hypencoder_index::{write_graph, Dtype, GraphInfo, Index};
+use hypencoder_index::{write_graph, Dtype, GraphInfo, Segment};
 use hypencoder_search::{
     exact_knn, exhaustive, graph_search, random_entry_points, DotScorer, GraphMetric, GraphParams,
     GraphScratch, Hit,
@@ -25,7 +25,7 @@ pub(crate) fn clustered(n: usize, dim: usize, rng: &mut Rng) -> Vec<Vec<f32>> {
 }
 
 /// An f32 index of `vectors` in a new scratch folder, which must outlive it.
-pub(crate) fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
+pub(crate) fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Segment) {
     let scratch = Scratch::new(tag);
     let index = write_index(&scratch.join("idx"), vectors, Dtype::F32);
     (scratch, index)
@@ -33,7 +33,12 @@ pub(crate) fn index_of(tag: &str, vectors: &[Vec<f32>]) -> (Scratch, Index) {
 
 /// Writes `neighbours` (`degree` per document, inner product) as the
 /// index's graph and reopens the index to read it.
-pub(crate) fn with_graph(index: &Index, neighbours: &[u32], degree: usize, method: &str) -> Index {
+pub(crate) fn with_graph(
+    index: &Segment,
+    neighbours: &[u32],
+    degree: usize,
+    method: &str,
+) -> Segment {
     let info = GraphInfo {
         degree,
         metric: "ip".into(),
@@ -41,7 +46,7 @@ pub(crate) fn with_graph(index: &Index, neighbours: &[u32], degree: usize, metho
         recall_vs_exact: None,
     };
     write_graph(index.dir(), neighbours, info).unwrap();
-    Index::open(index.dir()).unwrap()
+    Segment::open(index.dir()).unwrap()
 }
 
 #[test]
@@ -197,7 +202,7 @@ fn entry_points_are_distinct_and_deterministic() {
 /// Beam search (ef 128, 32 random entries) for 50 queries near the data, as
 /// real queries are near their documents: (recall@10 against exhaustive,
 /// fraction of the corpus scored per query).
-pub(crate) fn beam_recall(index: &Index, vectors: &[Vec<f32>], rng: &mut Rng) -> (f64, f64) {
+pub(crate) fn beam_recall(index: &Segment, vectors: &[Vec<f32>], rng: &mut Rng) -> (f64, f64) {
     use hypencoder_search::{beam_search, BeamParams};
     let (n, dim, k) = (vectors.len(), vectors[0].len(), 10);
     let entry = random_entry_points(32, n, 43);

@@ -9,10 +9,10 @@ mod search;
 
 use std::path::Path;
 
-use hypencoder_index::{Dtype, Index, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{Dtype, ModelInfo, Segment, SegmentWriter, WriterConfig};
 
 /// Writes `vectors` as an index without texts at `out` and opens it.
-fn write_index(out: &Path, vectors: &[Vec<f32>], dtype: Dtype) -> Index {
+fn write_index(out: &Path, vectors: &[Vec<f32>], dtype: Dtype) -> Segment {
     let config = WriterConfig {
         dim: vectors[0].len(),
         dtype,
@@ -26,13 +26,13 @@ fn write_index(out: &Path, vectors: &[Vec<f32>], dtype: Dtype) -> Index {
         max_length: 0,
         source: "test".into(),
         // One segment for every test's corpus.
-        segment_size: 4096,
+        chunk_size: 4096,
         lexical: false,
     };
-    let mut w = IndexWriter::create(out, config).unwrap();
+    let mut w = SegmentWriter::create(out, config).unwrap();
     for (i, v) in vectors.iter().enumerate() {
         w.add(&format!("d{i}"), "", v, false).unwrap();
     }
     w.finish().unwrap();
-    Index::open(out).unwrap()
+    Segment::open(out).unwrap()
 }

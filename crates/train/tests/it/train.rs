@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use hypencoder_index::{Dtype, IndexWriter, ModelInfo, WriterConfig};
+use hypencoder_index::{Dtype, ModelInfo, SegmentWriter, WriterConfig};
 use hypencoder_model::{LoadOptions, Model, ModelKind};
 use hypencoder_test_support::{fixture, read_json, Scratch};
 use hypencoder_train::{train, Event, Kind, Mode, TrainConfig};
@@ -81,7 +81,7 @@ fn build_index(model_dir: &Path, options: &LoadOptions, out: &Path) {
     let docs = corpus();
     let texts: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
     let vectors = model.encode_docs_batched(&texts, 16).unwrap();
-    let mut writer = IndexWriter::create(
+    let mut writer = SegmentWriter::create(
         out,
         WriterConfig {
             dim: model.dim(),
@@ -95,7 +95,7 @@ fn build_index(model_dir: &Path, options: &LoadOptions, out: &Path) {
             with_texts: true,
             max_length: model.doc_tokenizer().max_length() as u64,
             source: "test corpus".into(),
-            segment_size: 16,
+            chunk_size: 16,
             lexical: false,
         },
     )
@@ -348,7 +348,7 @@ fn query_mode_trains_the_query_tower_and_keeps_the_index_valid() {
     assert!(!names.iter().any(|n| n.starts_with("passage_encoder.")));
     // Documents still get the base's vectors: the same index serves it.
     let trained = Model::load(&c.output).unwrap();
-    let index = hypencoder_index::Index::open(&config.index).unwrap();
+    let index = hypencoder_index::Segment::open(&config.index).unwrap();
     assert_eq!(
         index.manifest().model.doc_encoder.as_deref(),
         Some(trained.doc_encoder_fingerprint().unwrap().as_str())

@@ -118,7 +118,7 @@ impl Vectors {
 }
 
 /// An open, verified index.
-pub struct Index {
+pub struct Segment {
     dir: PathBuf,
     manifest: Manifest,
     vectors: Vectors,
@@ -128,7 +128,7 @@ pub struct Index {
     lexical: Option<Lexical>,
 }
 
-impl Index {
+impl Segment {
     /// Opens `dir`, checking the format version, every file's size and CRC32
     /// against the manifest, and that the files agree with each other.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -171,7 +171,7 @@ impl Index {
             Some(info) => Some(Lexical::open(dir, manifest.count, info)?),
             None => None,
         };
-        Ok(Index {
+        Ok(Segment {
             dir: dir.to_path_buf(),
             manifest,
             vectors,

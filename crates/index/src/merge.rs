@@ -1,31 +1,31 @@
-//! Combining index pieces (folders written separately, e.g. one per worker
-//! of a distributed encoding run) into one index: rows copied piece after
-//! piece, in the order given, never re-encoded. Every piece must come from
-//! the same document encoder and store vectors alike, and no id may appear
-//! twice; all of it is checked before anything is written. The output is
-//! built by [`IndexWriter`], so an interrupted run leaves no index and a
-//! rerun resumes.
+//! Merging segment folders written apart (e.g. one per worker of a
+//! distributed encoding run) into one: rows copied folder after folder, in
+//! the order given, never re-encoded. Every folder must come from the same
+//! document encoder and store vectors alike, and no id may appear twice;
+//! all of it is checked before anything is written. The output is built by
+//! [`SegmentWriter`], so an interrupted run leaves no index and a rerun
+//! resumes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IndexError, Result};
 use crate::manifest::{Manifest, ModelInfo};
-use crate::reader::Index;
-use crate::writer::{IndexWriter, WriterConfig};
+use crate::segment::Segment;
+use crate::segment_writer::{SegmentWriter, WriterConfig};
 
-/// Rows per segment of the combined index's build (the most a crash loses).
+/// Rows per chunk of the merged segment's build (the most a crash loses).
 const SEGMENT: usize = 1024;
 
-/// What identifies the document encoder of a piece: its doc-encoder
+/// What identifies the document encoder of a folder: its doc-encoder
 /// fingerprint, or the model's for indexes written before that existed.
 fn encoder(model: &ModelInfo) -> &str {
     model.doc_encoder.as_deref().unwrap_or(&model.fingerprint)
 }
 
-/// Checks that `pieces` can be combined: the same encoder, width and
+/// Checks that `pieces` can be merged: the same encoder, width and
 /// storage as the first, and ids unique across all of them.
-fn check(pieces: &[(PathBuf, Index)]) -> Result<()> {
+fn check(pieces: &[(PathBuf, Segment)]) -> Result<()> {
     let Some((first_dir, first)) = pieces.first() else {
         return Err(IndexError::NothingToMerge);
     };
@@ -72,14 +72,14 @@ fn check(pieces: &[(PathBuf, Index)]) -> Result<()> {
     Ok(())
 }
 
-/// Combines the index folders `pieces` into a new index at `out`: their
+/// Merges the segment folders `pieces` into a new one at `out`: their
 /// rows in the order given, with texts (if every piece has them) and, with
 /// `lexical`, a lexical part built over them (pieces need none of their
 /// own); no graph (build one afterwards).
 /// `progress` is told how many rows are written so far. The pieces record
 /// how many of their documents were truncated, not which, so the count
 /// carries over rather than the flags.
-pub fn combine(
+pub fn merge_folders(
     pieces: &[PathBuf],
     out: &Path,
     lexical: bool,
@@ -87,7 +87,7 @@ pub fn combine(
 ) -> Result<Manifest> {
     let pieces = pieces
         .iter()
-        .map(|dir| Ok((dir.clone(), Index::open(dir)?)))
+        .map(|dir| Ok((dir.clone(), Segment::open(dir)?)))
         .collect::<Result<Vec<_>>>()?;
     check(&pieces)?;
     let first = pieces[0].1.manifest();
@@ -109,10 +109,10 @@ pub fn combine(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        segment_size: SEGMENT,
+        chunk_size: SEGMENT,
         lexical,
     };
-    let mut writer = IndexWriter::create(out, config)?;
+    let mut writer = SegmentWriter::create(out, config)?;
     let skip = writer.resumed_docs();
     let mut done = 0;
     for (_, piece) in &pieces {

@@ -1,9 +1,10 @@
-//! Crash-safe, resumable index building.
+//! Crash-safe, resumable building of one segment folder (a single-folder
+//! index, or a segment of a live one).
 //!
-//! Documents accumulate in memory and are written in segments to
-//! `<out>.partial/` (`segment-NNNNNN.{vec,json}`); `progress.json` is replaced
-//! atomically after each segment, so it only ever counts complete segments.
-//! `finish` merges the segments into the final files, fsyncs, writes the
+//! Documents accumulate in memory and are written in chunks to
+//! `<out>.partial/` (`chunk-NNNNNN.{vec,json}`); `progress.json` is replaced
+//! atomically after each chunk, so it only ever counts complete chunks.
+//! `finish` merges the chunks into the final files, fsyncs, writes the
 //! manifest and renames the folder to `<out>`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,8 +38,8 @@ pub struct WriterConfig {
     /// Identifies the input (e.g. corpus path, size and modification time):
     /// a partial build of other input is discarded, not resumed.
     pub source: String,
-    /// Documents per segment: the most work a crash can lose.
-    pub segment_size: usize,
+    /// Documents per chunk: the most work a crash can lose.
+    pub chunk_size: usize,
     /// Whether to build the lexical part (BM25 over the texts, `lexical/`).
     #[serde(default)]
     pub lexical: bool,
@@ -47,24 +48,24 @@ pub struct WriterConfig {
 #[derive(Serialize, Deserialize)]
 struct Progress {
     config: WriterConfig,
-    segments: usize,
+    chunks: usize,
     docs: usize,
     stats: BuildStats,
 }
 
 #[derive(Serialize, Deserialize)]
-struct SegmentStrings {
+struct ChunkStrings {
     ids: Vec<String>,
     texts: Vec<String>,
 }
 
 /// Builds an index folder. Call `add` for each document in order, then `finish`.
-pub struct IndexWriter {
+pub struct SegmentWriter {
     out: PathBuf,
     partial: PathBuf,
     config: WriterConfig,
-    segments: usize,
-    docs_in_segments: usize,
+    chunks: usize,
+    docs_in_chunks: usize,
     stats: BuildStats,
     vectors: Vec<f32>,
     ids: Vec<String>,
@@ -82,11 +83,11 @@ fn partial_dir(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-fn segment_path(dir: &Path, i: usize, ext: &str) -> PathBuf {
-    dir.join(format!("segment-{i:06}.{ext}"))
+fn chunk_path(dir: &Path, i: usize, ext: &str) -> PathBuf {
+    dir.join(format!("chunk-{i:06}.{ext}"))
 }
 
-impl IndexWriter {
+impl SegmentWriter {
     /// Starts a build of `out`, or resumes the partial one left by an
     /// interrupted run with the same config. `out` itself must not exist.
     pub fn create(out: &Path, config: WriterConfig) -> Result<Self> {
@@ -95,18 +96,18 @@ impl IndexWriter {
                 path: out.to_path_buf(),
             });
         }
-        if config.dim == 0 || config.segment_size == 0 {
+        if config.dim == 0 || config.chunk_size == 0 {
             return Err(IndexError::Contract(
-                "dim and segment size must be positive".into(),
+                "dim and chunk size must be positive".into(),
             ));
         }
         let partial = partial_dir(out);
-        let mut writer = IndexWriter {
+        let mut writer = SegmentWriter {
             out: out.to_path_buf(),
             partial: partial.clone(),
             config,
-            segments: 0,
-            docs_in_segments: 0,
+            chunks: 0,
+            docs_in_chunks: 0,
             stats: BuildStats::default(),
             vectors: Vec::new(),
             ids: Vec::new(),
@@ -123,7 +124,7 @@ impl IndexWriter {
         Ok(writer)
     }
 
-    /// Picks up complete segments of a matching partial build.
+    /// Picks up complete chunks of a matching partial build.
     fn try_resume(&mut self) -> Result<bool> {
         let progress_path = self.partial.join("progress.json");
         let Ok(text) = fs::read_to_string(&progress_path) else {
@@ -135,27 +136,27 @@ impl IndexWriter {
         if progress.config != self.config {
             return Ok(false);
         }
-        for i in 0..progress.segments {
-            let strings = read_segment_strings(&segment_path(&self.partial, i, "json"))?;
+        for i in 0..progress.chunks {
+            let strings = read_chunk_strings(&chunk_path(&self.partial, i, "json"))?;
             for id in strings.ids {
                 let n = self.seen.len();
                 self.seen.insert(id, n);
             }
         }
-        self.segments = progress.segments;
-        self.docs_in_segments = progress.docs;
+        self.chunks = progress.chunks;
+        self.docs_in_chunks = progress.docs;
         self.stats = progress.stats;
         Ok(true)
     }
 
     /// Documents already stored by an interrupted build: skip that many.
     pub fn resumed_docs(&self) -> usize {
-        self.docs_in_segments
+        self.docs_in_chunks
     }
 
     /// Documents added so far, resumed ones included.
     pub fn docs(&self) -> usize {
-        self.docs_in_segments + self.ids.len()
+        self.docs_in_chunks + self.ids.len()
     }
 
     /// Adds the next document. `truncated`: its text was cut to fit the model.
@@ -182,18 +183,18 @@ impl IndexWriter {
         if self.config.with_texts || self.config.lexical {
             self.texts.push(text.to_string());
         }
-        if self.ids.len() >= self.config.segment_size {
-            self.flush_segment()?;
+        if self.ids.len() >= self.config.chunk_size {
+            self.flush_chunk()?;
         }
         Ok(())
     }
 
-    fn flush_segment(&mut self) -> Result<()> {
+    fn flush_chunk(&mut self) -> Result<()> {
         if self.ids.is_empty() {
             return Ok(());
         }
-        let i = self.segments;
-        let vec_path = segment_path(&self.partial, i, "vec");
+        let i = self.chunks;
+        let vec_path = chunk_path(&self.partial, i, "vec");
         let mut f = BufWriter::new(File::create(&vec_path).at(&vec_path)?);
         for v in &self.vectors {
             f.write_all(&v.to_le_bytes()).at(&vec_path)?;
@@ -205,19 +206,19 @@ impl IndexWriter {
             })?
             .sync_all()
             .at(&vec_path)?;
-        let strings = SegmentStrings {
+        let strings = ChunkStrings {
             ids: std::mem::take(&mut self.ids),
             texts: std::mem::take(&mut self.texts),
         };
         let json = serde_json::to_vec(&strings).expect("strings serialise");
-        write_atomic(&segment_path(&self.partial, i, "json"), &json)?;
-        self.docs_in_segments += strings.ids.len();
-        self.segments += 1;
+        write_atomic(&chunk_path(&self.partial, i, "json"), &json)?;
+        self.docs_in_chunks += strings.ids.len();
+        self.chunks += 1;
         self.vectors.clear();
         let progress = Progress {
             config: self.config.clone(),
-            segments: self.segments,
-            docs: self.docs_in_segments,
+            chunks: self.chunks,
+            docs: self.docs_in_chunks,
             stats: self.stats.clone(),
         };
         write_atomic(
@@ -226,9 +227,9 @@ impl IndexWriter {
         )
     }
 
-    /// Merges the segments into the final index and moves it into place.
+    /// Merges the chunks into the final index and moves it into place.
     pub fn finish(mut self) -> Result<Manifest> {
-        self.flush_segment()?;
+        self.flush_chunk()?;
         let mut files = BTreeMap::new();
         files.insert("vectors.bin".to_string(), self.merge_vectors()?);
         let texts = self.merge_strings(&mut files)?;
@@ -245,7 +246,7 @@ impl IndexWriter {
             format_version: FORMAT_VERSION,
             model: self.config.model.clone(),
             dim: self.config.dim,
-            count: self.docs_in_segments,
+            count: self.docs_in_chunks,
             dtype: self.config.dtype,
             has_texts: self.config.with_texts,
             stats: self.stats.clone(),
@@ -254,9 +255,9 @@ impl IndexWriter {
             lexical,
         };
         // Build leftovers go before the manifest makes the folder an index.
-        for i in 0..self.segments {
+        for i in 0..self.chunks {
             for ext in ["vec", "json"] {
-                let p = segment_path(&self.partial, i, ext);
+                let p = chunk_path(&self.partial, i, ext);
                 fs::remove_file(&p).at(&p)?;
             }
         }
@@ -270,16 +271,16 @@ impl IndexWriter {
         Ok(manifest)
     }
 
-    /// Writes `vectors.bin` from the segments' f32 rows, converting to the
+    /// Writes `vectors.bin` from the chunks' f32 rows, converting to the
     /// index's dtype.
     fn merge_vectors(&self) -> Result<FileEntry> {
         let vec_path = self.partial.join("vectors.bin");
         let mut out = Checksummed::create(&vec_path)?;
-        let header = vectors_header(self.config.dtype, self.docs_in_segments, self.config.dim);
+        let header = vectors_header(self.config.dtype, self.docs_in_chunks, self.config.dim);
         out.write_all(&header).at(&vec_path)?;
         let mut buf = Vec::new();
-        for i in 0..self.segments {
-            let p = segment_path(&self.partial, i, "vec");
+        for i in 0..self.chunks {
+            let p = chunk_path(&self.partial, i, "vec");
             buf.clear();
             File::open(&p).at(&p)?.read_to_end(&mut buf).at(&p)?;
             match self.config.dtype {
@@ -303,13 +304,13 @@ impl IndexWriter {
         out.finish()
     }
 
-    /// Writes `ids.bin` (and `texts.bin` when kept) from the segments, and
+    /// Writes `ids.bin` (and `texts.bin` when kept) from the chunks, and
     /// returns the texts (empty unless kept or wanted for the lexical part).
     fn merge_strings(&self, files: &mut BTreeMap<String, FileEntry>) -> Result<Vec<String>> {
-        let mut ids = Vec::with_capacity(self.docs_in_segments);
+        let mut ids = Vec::with_capacity(self.docs_in_chunks);
         let mut texts = Vec::new();
-        for i in 0..self.segments {
-            let s = read_segment_strings(&segment_path(&self.partial, i, "json"))?;
+        for i in 0..self.chunks {
+            let s = read_chunk_strings(&chunk_path(&self.partial, i, "json"))?;
             ids.extend(s.ids);
             texts.extend(s.texts);
         }
@@ -327,10 +328,10 @@ impl IndexWriter {
     }
 }
 
-fn read_segment_strings(path: &Path) -> Result<SegmentStrings> {
+fn read_chunk_strings(path: &Path) -> Result<ChunkStrings> {
     let text = fs::read(path).at(path)?;
     serde_json::from_slice(&text).map_err(|e| IndexError::Corrupt {
         path: path.to_path_buf(),
-        message: format!("partial build segment unreadable: {e}"),
+        message: format!("partial build chunk unreadable: {e}"),
     })
 }

@@ -14,8 +14,7 @@
 #
 # Keep the machine otherwise idle while it runs.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 
 index="$(realpath "${INDEX:-data/idx/debian-minilm}")"
 queries="${QUERIES:-data/debian-pkg/queries.test.jsonl}"

@@ -9,8 +9,7 @@
 # INDEX is built with the default model over the whole collection:
 #   hypencoder index --corpus data/debian-pkg/corpus.jsonl --index data/idx/debian-default --graph-degree 32
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 index="${1:-data/idx/debian-default}"
 data="${DATA:-data/debian-pkg}"
 n="${QUERIES:-1000}"

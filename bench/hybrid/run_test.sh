@@ -17,8 +17,7 @@
 #   data/idx/debian-finetuned  all-MiniLM-L6-v2 fine-tuned as in
 #                              bench/train/run_table.sh (40 full steps)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 data="${DATA:-data/debian-pkg}"
 out="${OUT:-target/hybrid-test}"
 bin="${BIN:-target/release/hypencoder}"

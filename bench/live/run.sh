@@ -17,8 +17,7 @@
 #
 #   bench/live/run.sh     # FULL=data/idx/debian-default-model (bench/serve/run_load.sh builds it)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 data="${DATA:-data/debian-pkg}"
 full="${FULL:-data/idx/debian-default-model}"
 model="${MODEL:-assets/default-model}"

@@ -7,8 +7,7 @@
 #   bench/qnet/run_precision.sh      # INDEX=data/idx/debian-default-model (bench/serve/run_load.sh builds it)
 #   LIMIT=1000 bench/qnet/run_precision.sh   # the first 1000 test queries only
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 data="${DATA:-data/debian-pkg}"
 index="${INDEX:-data/idx/debian-default-model}"
 out="${OUT:-$root/target/bench-precision}"

@@ -11,8 +11,7 @@
 #
 # Keep the machine otherwise idle while it runs: both sides use every core.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 
 threads="${THREADS:-2}"
 docs="${DOCS:-100000}"

@@ -4,8 +4,7 @@
 # model, one run. DOCS (default 2000) documents of debian-pkg; the package
 # is installed into VENV (default target/py-test-venv, as scripts/test makes).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 docs="${DOCS:-2000}"
 venv="${VENV:-$root/target/py-test-venv}"
 corpus="${CORPUS:-data/debian-pkg/corpus.jsonl}"

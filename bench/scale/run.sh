@@ -11,8 +11,7 @@
 #
 # About 25 minutes with the defaults on 2 cores; needs ~2 GB of disk at 1M.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 sizes="${SIZES:-100000,300000,1000000}"
 dim="${DIM:-384}"
 threads="${THREADS:-2}"

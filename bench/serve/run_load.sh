@@ -16,8 +16,7 @@
 #
 # Keep the machine otherwise idle: server and load generator share its cores.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 
 index="${INDEX:-data/idx/debian-default-model}"
 data="${DATA:-data/debian-pkg}"

@@ -9,8 +9,7 @@
 #   bench/serve/run_soak.sh
 #   SECONDS_TOTAL=120 INDEX=data/idx/debian-default-model bench/serve/run_soak.sh
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 seconds="${SECONDS_TOTAL:-600}"
 concurrency="${CONCURRENCY:-32}"
 port="${PORT:-8393}"

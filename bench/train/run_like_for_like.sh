@@ -16,8 +16,7 @@
 # bench/hybrid/run_test.sh or scripts/train-default). Test figures: see
 # bench/train/README.md.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 data=data/debian-pkg
 steps="${STEPS:-600}"
 every="${EVERY:-100}"

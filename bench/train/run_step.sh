@@ -15,8 +15,7 @@
 # Hard negatives come from runs/default-model/train.jsonl (scripts/train-default)
 # when it exists, else random documents. Keep the machine otherwise idle.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 
 threads="${THREADS:-2}"
 steps="${STEPS:-5}"

@@ -6,8 +6,7 @@
 #
 #   bench/train/run_table.sh
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$root"
+. "$(dirname "$0")/../common/root.sh"
 data=data/debian-pkg
 bin=target/release/hypencoder
 mkdir -p runs/table

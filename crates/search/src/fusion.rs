@@ -34,6 +34,19 @@ pub enum Fusion {
         /// Weight of the neural side, in 0..=1.
         alpha: f32,
     },
+    /// Each side standardised (z-scores over the candidates), then the
+    /// convex combination.
+    Zscore {
+        /// Weight of the neural side, in 0..=1.
+        alpha: f32,
+    },
+    /// Distribution-based score fusion (Qdrant's DBSF): each side mapped
+    /// from mean - 3 sd .. mean + 3 sd over the candidates onto 0..1
+    /// (clipped), then the convex combination.
+    Dbsf {
+        /// Weight of the neural side, in 0..=1.
+        alpha: f32,
+    },
 }
 
 /// A document with both sides' scores.
@@ -104,6 +117,59 @@ fn min_max(candidates: &[Candidate], score: impl Fn(&Candidate) -> f32) -> Vec<f
         .collect()
 }
 
+/// Mean and (population) standard deviation of one side over the
+/// candidates.
+fn moments(candidates: &[Candidate], score: &impl Fn(&Candidate) -> f32) -> (f32, f32) {
+    let n = candidates.len().max(1) as f32;
+    let mean = candidates.iter().map(score).sum::<f32>() / n;
+    let var = candidates
+        .iter()
+        .map(|c| (score(c) - mean).powi(2))
+        .sum::<f32>()
+        / n;
+    (mean, var.sqrt())
+}
+
+/// `(s - mean) / sd` over the candidates; all 0 when they are equal.
+fn z_scores(candidates: &[Candidate], score: impl Fn(&Candidate) -> f32) -> Vec<f32> {
+    let (mean, sd) = moments(candidates, &score);
+    candidates
+        .iter()
+        .map(|c| {
+            if sd > 0.0 {
+                (score(c) - mean) / sd
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// `(s - (mean - 3 sd)) / 6 sd` over the candidates, clipped to 0..1; all
+/// 0.5 when they are equal.
+fn three_sigma(candidates: &[Candidate], score: impl Fn(&Candidate) -> f32) -> Vec<f32> {
+    let (mean, sd) = moments(candidates, &score);
+    candidates
+        .iter()
+        .map(|c| {
+            if sd > 0.0 {
+                ((score(c) - (mean - 3.0 * sd)) / (6.0 * sd)).clamp(0.0, 1.0)
+            } else {
+                0.5
+            }
+        })
+        .collect()
+}
+
+/// `alpha * neural + (1 - alpha) * lexical`, element by element.
+fn convex(alpha: f32, lexical: &[f32], neural: &[f32]) -> Vec<f32> {
+    lexical
+        .iter()
+        .zip(neural)
+        .map(|(l, n)| alpha * n + (1.0 - alpha) * l)
+        .collect()
+}
+
 /// The best `k` candidates by the fused score, ties to the lower row.
 pub fn fuse(candidates: &[Candidate], fusion: Fusion, k: usize) -> Vec<Hit> {
     let fused: Vec<f32> = match fusion {
@@ -116,15 +182,21 @@ pub fn fuse(candidates: &[Candidate], fusion: Fusion, k: usize) -> Vec<Hit> {
                 .map(|(l, n)| 1.0 / (rrf_k + l) + 1.0 / (rrf_k + n))
                 .collect()
         }
-        Fusion::Linear { alpha } => {
-            let lexical = min_max(candidates, |c| c.lexical);
-            let neural = min_max(candidates, |c| c.neural);
-            lexical
-                .iter()
-                .zip(&neural)
-                .map(|(l, n)| alpha * n + (1.0 - alpha) * l)
-                .collect()
-        }
+        Fusion::Linear { alpha } => convex(
+            alpha,
+            &min_max(candidates, |c| c.lexical),
+            &min_max(candidates, |c| c.neural),
+        ),
+        Fusion::Zscore { alpha } => convex(
+            alpha,
+            &z_scores(candidates, |c| c.lexical),
+            &z_scores(candidates, |c| c.neural),
+        ),
+        Fusion::Dbsf { alpha } => convex(
+            alpha,
+            &three_sigma(candidates, |c| c.lexical),
+            &three_sigma(candidates, |c| c.neural),
+        ),
     };
     let mut hits: Vec<Hit> = candidates
         .iter()
@@ -179,6 +251,61 @@ mod tests {
             );
         }
         assert_eq!(hits.iter().map(|h| h.doc).collect::<Vec<_>>(), [5, 7, 3, 9]);
+    }
+
+    #[test]
+    fn zscore_and_dbsf_match_a_hand_computation() {
+        // lexical [4, 2, 1, 0]: mean 1.75, sd sqrt(2.1875) = 1.47902;
+        // neural [.1, .5, .9, .7]: mean .55, sd sqrt(.0875) = .29580.
+        let (ls, ns) = (2.1875f32.sqrt(), 0.0875f32.sqrt());
+        let z = |l: f32, n: f32| 0.5 * (n - 0.55) / ns + 0.5 * (l - 1.75) / ls;
+        let d = |l: f32, n: f32| {
+            let m =
+                |s: f32, mean: f32, sd: f32| ((s - mean + 3.0 * sd) / (6.0 * sd)).clamp(0.0, 1.0);
+            0.5 * m(n, 0.55, ns) + 0.5 * m(l, 1.75, ls)
+        };
+        for (fusion, f) in [
+            (
+                Fusion::Zscore { alpha: 0.5 },
+                &z as &dyn Fn(f32, f32) -> f32,
+            ),
+            (Fusion::Dbsf { alpha: 0.5 }, &d),
+        ] {
+            let hits = fuse(&fixed(), fusion, 4);
+            let mut expected: Vec<(u32, f32)> = fixed()
+                .iter()
+                .map(|c| (c.doc, f(c.lexical, c.neural)))
+                .collect();
+            expected.sort_by(|a, b| by_score_then_doc((a.1, a.0), (b.1, b.0)));
+            for (hit, (doc, score)) in hits.iter().zip(&expected) {
+                assert_eq!(hit.doc, *doc, "{fusion:?}");
+                assert!(
+                    (hit.score - score).abs() < 1e-6,
+                    "{fusion:?} {hit:?} {score}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn score_normalising_fusions_ignore_a_sides_scale_and_offset() {
+        let scaled: Vec<Candidate> = fixed()
+            .iter()
+            .map(|x| c(x.doc, 10.0 * x.lexical + 5.0, 0.5 * x.neural - 2.0))
+            .collect();
+        for fusion in [
+            Fusion::Linear { alpha: 0.6 },
+            Fusion::Zscore { alpha: 0.6 },
+            Fusion::Dbsf { alpha: 0.6 },
+        ] {
+            let order = |cs: &[Candidate]| {
+                fuse(cs, fusion, 4)
+                    .iter()
+                    .map(|h| h.doc)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(order(&fixed()), order(&scaled), "{fusion:?}");
+        }
     }
 
     #[test]

@@ -341,7 +341,9 @@ fn check(params: &SearchParams) -> Result<(), SearchError> {
     if params.k == 0 {
         return invalid("k", "must be at least 1");
     }
-    if let Fusion::Linear { alpha } = params.fusion() {
+    if let Fusion::Linear { alpha } | Fusion::Zscore { alpha } | Fusion::Dbsf { alpha } =
+        params.fusion()
+    {
         if !(0.0..=1.0).contains(&alpha) {
             return invalid("alpha", "must be between 0 and 1");
         }

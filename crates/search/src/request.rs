@@ -80,6 +80,11 @@ pub enum FusionMethod {
     Linear,
     /// Reciprocal rank fusion (`rrf_k`).
     Rrf,
+    /// Z-score-normalised convex combination (`alpha`).
+    Zscore,
+    /// Distribution-based score fusion: each side's mean +- 3 sd mapped
+    /// onto 0..1, then the convex combination (`alpha`).
+    Dbsf,
 }
 
 /// How hybrid search's neural side finds its candidates.
@@ -133,10 +138,11 @@ pub struct SearchParams {
     /// [default: 100; as good as 1000 on debian-pkg dev at less than half
     /// the time].
     pub candidates: usize,
-    /// hybrid: how the two sides' scores become one [default: linear].
+    /// hybrid: how the two sides' scores become one: linear (min-max),
+    /// zscore, dbsf (mean +- 3 sd) or rrf [default: linear].
     pub fusion: FusionMethod,
-    /// hybrid with linear: weight of the neural side, 0-1, after min-max
-    /// normalising both sides over the candidates [default: 0.5].
+    /// hybrid with linear, zscore or dbsf: weight of the neural side, 0-1,
+    /// after normalising both sides over the candidates [default: 0.5].
     pub alpha: f32,
     /// hybrid with rrf: the constant added to each rank [default: 60].
     pub rrf_k: f32,
@@ -219,6 +225,8 @@ impl SearchParams {
         match self.fusion {
             FusionMethod::Linear => Fusion::Linear { alpha: self.alpha },
             FusionMethod::Rrf => Fusion::Rrf { k: self.rrf_k },
+            FusionMethod::Zscore => Fusion::Zscore { alpha: self.alpha },
+            FusionMethod::Dbsf => Fusion::Dbsf { alpha: self.alpha },
         }
     }
 

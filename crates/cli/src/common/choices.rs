@@ -122,6 +122,10 @@ pub enum FusionArg {
     Rrf,
     // Min-max-normalised convex combination (--alpha).
     Linear,
+    // Z-score-normalised convex combination (--alpha).
+    Zscore,
+    // Mean +- 3 sd mapped onto 0..1, then combined (--alpha).
+    Dbsf,
 }
 
 impl From<FusionArg> for FusionMethod {
@@ -129,6 +133,8 @@ impl From<FusionArg> for FusionMethod {
         match arg {
             FusionArg::Rrf => FusionMethod::Rrf,
             FusionArg::Linear => FusionMethod::Linear,
+            FusionArg::Zscore => FusionMethod::Zscore,
+            FusionArg::Dbsf => FusionMethod::Dbsf,
         }
     }
 }

@@ -4,7 +4,7 @@ split, in one table: BM25, the default model alone (exhaustive), hybrid at
 several fusions, and all-MiniLM-L6-v2 alone, each on the collection's own
 index (built here if missing, with `hypencoder index`).
 
-    bench/quality/table.py [--split dev] [--collections debian-slice,pydoc,info] [--data data/quality]
+    bench/quality/table.py [--split dev] [--collections debian-slice,pydoc,info] [--data data/quality] [--only LABEL,...]
 
 Indexes go to data/idx/quality-<collection>-{default,minilm}. Runs and the
 table go to target/quality/. Tune on dev only; test is for the final table.
@@ -23,14 +23,15 @@ SYSTEMS = [
     ("BM25", "default", ["--mode", "bm25"]),
     ("neural (default model)", "default", ["--mode", "exhaustive"]),
     ("hybrid linear a=0.3", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--alpha", "0.3"]),
-    ("hybrid linear a=0.5 (default)", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--alpha", "0.5"]),
-    ("hybrid linear a=0.7", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--alpha", "0.7"]),
+    ("hybrid linear a=0.5", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--alpha", "0.5"]),
+    ("hybrid linear a=0.7 (default)", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--alpha", "0.7"]),
     ("hybrid linear a=0.8", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--alpha", "0.8"]),
     ("hybrid rrf k=60", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--fusion", "rrf"]),
     ("hybrid zscore a=0.5", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--fusion", "zscore", "--alpha", "0.5"]),
     ("hybrid zscore a=0.7", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--fusion", "zscore", "--alpha", "0.7"]),
     ("hybrid dbsf a=0.5", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--fusion", "dbsf", "--alpha", "0.5"]),
     ("hybrid dbsf a=0.7", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--fusion", "dbsf", "--alpha", "0.7"]),
+    ("hybrid adaptive", "default", ["--mode", "hybrid", "--neural", "exhaustive", "--fusion", "adaptive"]),
     ("all-MiniLM-L6-v2", "minilm", ["--mode", "exhaustive"]),
 ]
 
@@ -55,7 +56,9 @@ def main():
     ap.add_argument("--split", default="dev")
     ap.add_argument("--collections", default="debian-slice,pydoc,info")
     ap.add_argument("--data", default="data/quality", type=Path)
+    ap.add_argument("--only", help="comma-separated system labels (default: every one)")
     args = ap.parse_args()
+    systems = [s for s in SYSTEMS if not args.only or s[0] in args.only.split(",")]
     names = args.collections.split(",")
     work = Path("target/quality")
     work.mkdir(parents=True, exist_ok=True)
@@ -63,20 +66,29 @@ def main():
     for name in names:
         folder = args.data / name
         queries, qrels = folder / f"queries.{args.split}.jsonl", folder / f"qrels.{args.split}.tsv"
-        for label, kind, flags in SYSTEMS:
+        for label, kind, flags in systems:
             idx = index(folder, name, kind)
             out = work / f"{name}-{args.split}-{label.split(' (')[0].replace(' ', '_').replace('=', '')}.trec"
             run("search", "--index", idx, "--queries", queries, "--k", "100", *flags, "--output", out)
             m = json.loads(run("eval", "--qrels", qrels, "--run", out, "--metrics", "mrr@10,ndcg@10", "--json"))
             scores[(label, name)] = (m["mean"]["recip_rank_cut_10"], m["mean"]["ndcg_cut_10"])
-    table = [f"| system | " + " | ".join(f"{n} MRR@10 | {n} nDCG@10" for n in names) + " |",
-             "|---|" + "---:|---:|" * len(names)]
-    for label, _, _ in SYSTEMS:
+    # A hybrid should never lose to the better of its two sides: its worst
+    # margin over them across collections, and its mean, choose defaults.
+    sides = ("BM25", "neural (default model)")
+    table = [f"| system | " + " | ".join(f"{n} MRR@10 | {n} nDCG@10" for n in names)
+             + " | mean MRR@10 | worst margin over the better side |",
+             "|---|" + "---:|---:|" * len(names) + "---:|---:|"]
+    for label, _, _ in systems:
         cells = []
         for n in names:
             mrr, ndcg = scores[(label, n)]
             cells += [f"{mrr:.4f}", f"{ndcg:.4f}"]
-        table.append(f"| {label} | " + " | ".join(cells) + " |")
+        mean = sum(scores[(label, n)][0] for n in names) / len(names)
+        if all((s, n) in scores for s in sides for n in names):
+            margin = min(scores[(label, n)][0] - max(scores[(s, n)][0] for s in sides) for n in names)
+            table.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.4f} | {margin:+.4f} |")
+        else:
+            table.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.4f} | - |")
     text = "\n".join(table)
     (work / f"table-{args.split}.md").write_text(text + "\n")
     print(text)

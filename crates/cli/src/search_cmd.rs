@@ -76,9 +76,10 @@ pub struct SearchArgs {
     /// hybrid with rrf: the constant added to each rank.
     #[arg(long, value_name = "K", default_value_t = DEFAULTS.rrf_k)]
     pub rrf_k: f32,
-    /// hybrid with linear: weight of the neural side (0-1) after min-max
-    /// normalising both sides over the candidates (0.5-0.7 within 0.004
-    /// MRR@10 of each other on debian-pkg dev; 0.5 weighs BM25 most).
+    /// hybrid with linear, zscore or dbsf: weight of the neural side (0-1)
+    /// after normalising both sides over the candidates (0.7 has the best
+    /// mean MRR@10 over debian-pkg and two out-of-domain dev sets, ahead of
+    /// both sides on each: bench/quality/README.md).
     #[arg(long, value_name = "W", default_value_t = DEFAULTS.alpha)]
     pub alpha: f32,
     /// hybrid: how the neural side finds its candidates [default: graph

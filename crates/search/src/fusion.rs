@@ -5,12 +5,17 @@
 //! Hybrid search takes the union of both sides' candidates and gives every
 //! candidate both scores (the BM25 score of every row is at hand; the
 //! neural score of a row only BM25 found is computed by the plan), so no
-//! candidate is fused with a missing score. Two fusions:
+//! candidate is fused with a missing score. The fusions:
 //! - reciprocal rank fusion: `1/(k + rank_lexical) + 1/(k + rank_neural)`,
 //!   ranks 1-based over the candidates, by each side's score;
 //! - linear: each side min-max normalised over the candidates, then
 //!   `alpha * neural + (1 - alpha) * lexical` (Bruch, Gai and Ingber, TOIS
-//!   2023, find this convex combination ahead of RRF in and out of domain).
+//!   2023, find this convex combination ahead of RRF in and out of domain);
+//! - zscore and dbsf: the same combination of each side standardised, or
+//!   mapped from its mean +- 3 sd onto 0..1 (Qdrant's distribution-based
+//!   score fusion), which a few outlying scores move less than min-max;
+//! - adaptive: z-scores combined with a weight per query, each side's top
+//!   z-score (how far its best candidate stands out) over both sides'.
 //!
 //! Ties, on any side and in the fused ranking, go to the lower row.
 
@@ -47,6 +52,10 @@ pub enum Fusion {
         /// Weight of the neural side, in 0..=1.
         alpha: f32,
     },
+    /// Z-scores weighted per query by how far each side's best candidate
+    /// stands out from its others (its top z-score): the side that is sure
+    /// of one answer counts more.
+    Adaptive,
 }
 
 /// A document with both sides' scores.
@@ -192,6 +201,14 @@ pub fn fuse(candidates: &[Candidate], fusion: Fusion, k: usize) -> Vec<Hit> {
             &z_scores(candidates, |c| c.lexical),
             &z_scores(candidates, |c| c.neural),
         ),
+        Fusion::Adaptive => {
+            let lexical = z_scores(candidates, |c| c.lexical);
+            let neural = z_scores(candidates, |c| c.neural);
+            let top = |z: &[f32]| z.iter().copied().fold(0f32, f32::max);
+            let (l, n) = (top(&lexical), top(&neural));
+            let alpha = if l + n > 0.0 { n / (l + n) } else { 0.5 };
+            convex(alpha, &lexical, &neural)
+        }
         Fusion::Dbsf { alpha } => convex(
             alpha,
             &three_sigma(candidates, |c| c.lexical),
@@ -288,6 +305,26 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_weighs_the_side_whose_best_stands_out() {
+        // Neural: one clear answer (doc 2); lexical: three near-equal.
+        let sure_neural = vec![
+            c(1, 3.0, 0.1),
+            c(2, 2.9, 0.9),
+            c(3, 3.1, 0.1),
+            c(4, 0.0, 0.1),
+        ];
+        assert_eq!(fuse(&sure_neural, Fusion::Adaptive, 1)[0].doc, 2);
+        // Lexical: one clear answer (doc 4); neural: spread evenly.
+        let sure_lexical = vec![
+            c(1, 0.1, 0.4),
+            c(2, 0.1, 0.5),
+            c(3, 0.1, 0.6),
+            c(4, 9.0, 0.3),
+        ];
+        assert_eq!(fuse(&sure_lexical, Fusion::Adaptive, 1)[0].doc, 4);
+    }
+
+    #[test]
     fn score_normalising_fusions_ignore_a_sides_scale_and_offset() {
         let scaled: Vec<Candidate> = fixed()
             .iter()
@@ -297,6 +334,7 @@ mod tests {
             Fusion::Linear { alpha: 0.6 },
             Fusion::Zscore { alpha: 0.6 },
             Fusion::Dbsf { alpha: 0.6 },
+            Fusion::Adaptive,
         ] {
             let order = |cs: &[Candidate]| {
                 fuse(cs, fusion, 4)

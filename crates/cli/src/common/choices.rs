@@ -126,6 +126,8 @@ pub enum FusionArg {
     Zscore,
     // Mean +- 3 sd mapped onto 0..1, then combined (--alpha).
     Dbsf,
+    // Z-scores weighted per query by each side's confidence.
+    Adaptive,
 }
 
 impl From<FusionArg> for FusionMethod {
@@ -135,6 +137,7 @@ impl From<FusionArg> for FusionMethod {
             FusionArg::Linear => FusionMethod::Linear,
             FusionArg::Zscore => FusionMethod::Zscore,
             FusionArg::Dbsf => FusionMethod::Dbsf,
+            FusionArg::Adaptive => FusionMethod::Adaptive,
         }
     }
 }

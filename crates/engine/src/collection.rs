@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use hypencoder_index::{Index, ModelInfo};
+use hypencoder_index::{Index, IndexError, ModelInfo, Segment};
 use hypencoder_model::Model;
 use hypencoder_search::{Found, Mode, Plan, SearchParams, Searcher};
 
@@ -138,12 +138,32 @@ impl Collection {
 
     /// The id of global row `row`.
     pub fn id(&self, row: u32) -> Result<&str> {
-        Ok(self.searcher().id(row)?)
+        let (segment, row) = self.locate(row)?;
+        Ok(segment.id(row)?)
     }
 
     /// The stored text of global row `row`, if texts are kept.
     pub fn text(&self, row: u32) -> Result<Option<&str>> {
-        Ok(self.searcher().text(row)?)
+        let (segment, row) = self.locate(row)?;
+        Ok(segment.text(row)?)
+    }
+
+    /// The segment holding global row `row` (segments in order, as the
+    /// searcher numbers them), and the row within it; called per hit, so
+    /// it walks the segments instead of building a searcher.
+    fn locate(&self, global: u32) -> Result<(&Segment, usize)> {
+        let mut row = global as usize;
+        for live in self.index.segments() {
+            if row < live.segment.len() {
+                return Ok((&live.segment, row));
+            }
+            row -= live.segment.len();
+        }
+        Err(IndexError::Contract(format!(
+            "row {global} is beyond {}'s documents",
+            self.dir().display()
+        ))
+        .into())
     }
 
     /// The global row of live document `id`, if the index holds it.

@@ -9,6 +9,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::parser::{ArgMatches, ValueSource};
 use hypencoder_engine::{unique_ids, Collection, Hit, SearchParams};
 use hypencoder_eval::RunWriter;
 
@@ -23,7 +24,10 @@ const DEFAULTS: SearchParams = SearchParams::DEFAULT;
 #[derive(clap::Args)]
 #[command(
     mut_arg("id_field", |a| a.help("JSON field holding each query's id")),
-    mut_arg("text_field", |a| a.help("JSON field holding each query's text"))
+    mut_arg("text_field", |a| a.help("JSON field holding each query's text")),
+    after_help = "A search setting not given is the index's own where `hypencoder tune` \
+        recorded one (`hypencoder tune --index DIR --reset` forgets them), else the \
+        default shown."
 )]
 pub struct SearchArgs {
     /// Index folder made by `hypencoder index`.
@@ -123,6 +127,15 @@ pub struct SearchArgs {
     /// else f32].
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
+    /// bm25, rerank, hybrid: BM25's term-frequency saturation, 0 or more
+    /// (Lucene's is 1.2) [default: the index's lexical part's, 0.5 when
+    /// built].
+    #[arg(long, value_name = "K1")]
+    pub bm25_k1: Option<f32>,
+    /// bm25, rerank, hybrid: BM25's length normalisation, 0-1 [default: the
+    /// index's lexical part's, 0.75 when built].
+    #[arg(long, value_name = "B")]
+    pub bm25_b: Option<f32>,
     /// Run tag (last column of TREC output).
     #[arg(long, value_name = "NAME", default_value = "hypencoder")]
     pub tag: String,
@@ -130,7 +143,8 @@ pub struct SearchArgs {
     pub fields: FieldArgs,
 }
 
-pub fn run(args: &SearchArgs) -> Result<()> {
+/// Runs the search; `matches` tells which settings were given.
+pub fn run(args: &SearchArgs, matches: &ArgMatches) -> Result<()> {
     let index = open_collection(&args.index, args.model.as_deref(), args.query_max_length)?;
     let (qids, texts) = read_queries(args)?;
     let format = args.format.unwrap_or(if args.query.is_some() {
@@ -138,7 +152,11 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     } else {
         FormatArg::Trec
     });
-    let params = args.params();
+    // The settings given, over the index's own.
+    let given = SearchParams::NAMES
+        .into_iter()
+        .filter(|name| matches.value_source(name) == Some(ValueSource::CommandLine));
+    let params = index.params(&args.params().overrides(given)).hinted()?;
     // Checked before any output, and the model loaded if the mode needs it.
     index.check(&params).hinted()?;
     let sink: Box<dyn Write> = match &args.output {
@@ -193,6 +211,8 @@ impl SearchArgs {
             no_early_stop: self.no_early_stop,
             seed: self.seed,
             precision: self.precision.map(Into::into),
+            bm25_k1: self.bm25_k1,
+            bm25_b: self.bm25_b,
         }
     }
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use hypencoder_index::{Index, IndexError, ModelInfo, Segment};
+use hypencoder_index::{Index, IndexError, Manifest, ModelInfo, Segment};
 use hypencoder_model::Model;
-use hypencoder_search::{Found, Mode, Plan, SearchParams, Searcher};
+use hypencoder_search::{Found, Mode, Overrides, Plan, SearchParams, Searcher};
 
 use crate::error::Result;
 use crate::model::{check_model, open_model, OpenOptions};
@@ -22,8 +22,7 @@ pub struct Document {
 }
 
 /// What an open index holds and can answer.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Info {
     /// Live documents.
@@ -44,6 +43,10 @@ pub struct Info {
     pub segments: usize,
     /// The commit it was opened at (each write and merge makes the next).
     pub generation: u64,
+    /// Search settings recorded for it (`hypencoder tune`), used where a
+    /// request sets none of its own; empty: the shipped defaults.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub search_defaults: Overrides,
 }
 
 /// An index (a single folder or a live one's segments) opened read-only,
@@ -51,6 +54,8 @@ pub struct Info {
 /// from ids to global rows (built on the first lookup).
 pub struct Collection {
     index: Index,
+    /// The shipped defaults with the index's recorded settings over them.
+    defaults: SearchParams,
     options: OpenOptions,
     model: OnceLock<Arc<Model>>,
     rows: OnceLock<HashMap<String, u32>>,
@@ -59,8 +64,16 @@ pub struct Collection {
 impl Collection {
     /// Opens the index in `dir`; its model is loaded when first needed.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<Self> {
+        let index = Index::open(dir)?;
+        let defaults = SearchParams::DEFAULT
+            .with(&index.manifest().search_defaults)
+            .map_err(|e| IndexError::Corrupt {
+                path: dir.join(Manifest::FILE),
+                message: format!("its search_defaults: {e}"),
+            })?;
         Ok(Collection {
-            index: Index::open(dir)?,
+            index,
+            defaults,
             options,
             model: OnceLock::new(),
             rows: OnceLock::new(),
@@ -84,6 +97,16 @@ impl Collection {
             ..self
         };
         Ok(collection)
+    }
+
+    /// The folder opened again at its latest commit, with the same model
+    /// (already loaded: not loaded again) and options.
+    pub fn reopen(&self) -> Result<Collection> {
+        let fresh = Collection::open(self.dir(), self.options.clone())?;
+        match self.model.get() {
+            Some(model) => fresh.with_model(Arc::clone(model)),
+            None => Ok(fresh),
+        }
     }
 
     /// The index folder.
@@ -113,6 +136,20 @@ impl Collection {
         }
         let model = open_model(self.model_info(), self.dir(), &self.options)?;
         Ok(self.model.get_or_init(|| Arc::new(model)))
+    }
+
+    /// The settings a search uses where a request sets none: the shipped
+    /// defaults ([`SearchParams::DEFAULT`]) with the index's recorded ones
+    /// over them.
+    pub fn defaults(&self) -> &SearchParams {
+        &self.defaults
+    }
+
+    /// The settings of a request that set `overrides` (by name) and left
+    /// the rest to the index: an unknown name or a mistyped value is an
+    /// error naming it.
+    pub fn params(&self, overrides: &Overrides) -> Result<SearchParams> {
+        Ok(self.defaults.with(overrides)?)
     }
 
     /// Checks `params` against what the index holds (a graph, a lexical
@@ -222,6 +259,7 @@ impl Collection {
             has_texts: manifest.has_texts,
             segments: self.index.segments().len(),
             generation: manifest.generation,
+            search_defaults: manifest.search_defaults.clone(),
         }
     }
 }

@@ -9,11 +9,15 @@
 //!   [`build_lexical`] add parts to single and live indexes alike.
 //! - [`Writer`]: the one writer of an index: add, delete, merge as the
 //!   [`MergePolicy`] picks, optimize; every change one commit.
+//! - [`tune`]: hybrid settings chosen on a user's judged queries, kept
+//!   only when the gain holds up on held-out folds; the index records them
+//!   ([`Writer::set_search_defaults`]) and [`Collection::defaults`] uses
+//!   them under every request.
 //! - [`Error`] with [`ErrorKind`]: what front ends choose statuses,
 //!   exception classes and hints by.
 //!
 //! Modules depend one way: `error`, `progress` <- `model` <-
-//! `collection`; `model` <- `encode` <- `graph` <- `build`, `write` <-
+//! `collection` <- `tune`; `model` <- `encode` <- `graph` <- `build`, `write` <-
 //! `parts`.
 
 mod build;
@@ -24,6 +28,7 @@ mod graph;
 mod model;
 mod parts;
 mod progress;
+mod tune;
 mod write;
 
 pub use build::{build, merge_indexes, BuildOptions, Built};
@@ -34,14 +39,16 @@ pub use graph::{Construction, GraphOptions, GraphReport, INSERT_EF};
 pub use model::{check_model, load_model, open_model, OpenOptions};
 pub use parts::{build_graph, build_lexical, single_segment};
 pub use progress::{Progress, Quiet};
+pub use tune::{tune, Decision, Grid, Setting, TuneOptions, TuneRow, Tuning, FOLDS, MIN_QUERIES};
 pub use write::{Committed, MergePolicy, Merged, Writer};
 
+pub use hypencoder_eval::{Metric, Qrels};
 pub use hypencoder_index::{
     read_corpus, read_jsonl, unique_ids, Dtype, FieldRole, Fields, IndexError, Manifest, Record,
     RecordError, SegmentWriter,
 };
 pub use hypencoder_model::{LoadOptions, Model, ModelError};
 pub use hypencoder_search::{
-    Found, FusionMethod, GraphMetric, Hit, Mode, NeuralSide, Precision, SearchError, SearchParams,
-    Walk,
+    Found, FusionMethod, GraphMetric, Hit, Mode, NeuralSide, Overrides, Precision, SearchError,
+    SearchParams, Walk,
 };

@@ -11,6 +11,7 @@ use hypencoder_index::{
     SegmentWriter, WriterConfig,
 };
 use hypencoder_model::Model;
+use hypencoder_search::{Overrides, SearchParams};
 
 use crate::encode::{encode_into, CHUNK};
 use crate::error::{Error, Result};
@@ -275,6 +276,16 @@ impl Writer {
             segments: names.to_vec(),
             generation,
         })
+    }
+
+    /// Records the search settings a search of the index uses where a
+    /// request sets none (by request name, as [`crate::Tuning::record`]
+    /// gives them; empty: the shipped defaults) and commits. Later commits
+    /// (adds, deletes, merges) keep them.
+    pub fn set_search_defaults(&mut self, settings: Overrides) -> Result<u64> {
+        SearchParams::DEFAULT.with(&settings)?;
+        self.inner.set_search_defaults(settings);
+        Ok(self.inner.commit()?)
     }
 
     /// Records that every segment now has a graph of `degree` (built in

@@ -52,6 +52,23 @@ impl Metric {
         Ok(metric)
     }
 
+    /// The rank it looks down to (its cutoff), if it has one.
+    pub fn cutoff(self) -> Option<usize> {
+        match self {
+            Self::Map | Self::RecipRank(None) | Self::Ndcg(None) => None,
+            Self::RecipRank(Some(k)) | Self::Ndcg(Some(k)) => Some(k),
+            Self::Recall(k) | Self::Precision(k) => Some(k),
+        }
+    }
+
+    /// Its value for one query's `ranking`, taken in the order given (sort
+    /// it by [`crate::trec_order`] to rank as trec_eval does), against
+    /// that query's `judgments` (document id to grade): for a caller that
+    /// scores many rankings of few queries without building runs.
+    pub fn of_ranking(self, judgments: &HashMap<String, i32>, ranking: &[ScoredDoc]) -> f64 {
+        self.score(&JudgedRanking::new(judgments, ranking))
+    }
+
     /// This metric's value for one query.
     pub(crate) fn score(self, query: &JudgedRanking) -> f64 {
         let rels = &query.rels;

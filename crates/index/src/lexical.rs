@@ -257,7 +257,7 @@ impl Lexical {
     pub fn scores(&self, query: &str) -> Result<Vec<f32>> {
         let terms = analyze(query);
         let stats = self.stats(&terms)?;
-        self.scores_with(&terms, &stats)
+        self.scores_with(&terms, &stats, self.params())
     }
 
     /// This part's collection statistics for `terms` (analysed query
@@ -283,8 +283,11 @@ impl Lexical {
 
     /// The BM25 score of every row for analysed `terms`, with collection
     /// statistics `stats` (this part's own, or the sum over every part of an
-    /// index).
-    pub fn scores_with(&self, terms: &[String], stats: &Bm25Stats) -> Result<Vec<f32>> {
+    /// index) and `bm25`'s k1 and b (this part's own: [`Lexical::params`]).
+    /// Any k1 and b score on the same postings, so they are a search
+    /// setting, not a build one.
+    pub fn scores_with(&self, terms: &[String], stats: &Bm25Stats, bm25: Bm25) -> Result<Vec<f32>> {
+        let Bm25 { k1, b } = bm25;
         let mut scores = vec![0f32; self.count];
         let n = stats.docs as f32;
         if n == 0.0 {
@@ -300,7 +303,7 @@ impl Lexical {
             let term = Term::from_field_text(self.text, term);
             // Lucene's idf, as tantivy's own BM25.
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            let weight = idf * (self.k1 + 1.0);
+            let weight = idf * (k1 + 1.0);
             for (segment, rows) in self.searcher.segment_readers().iter().zip(&self.rows) {
                 let inverted = segment.inverted_index(self.text).map_err(|e| err(&e))?;
                 let Some(mut postings) = inverted
@@ -316,7 +319,7 @@ impl Lexical {
                 while doc != TERMINATED {
                     let tf = postings.term_freq() as f32;
                     let dl = lengths.fieldnorm(doc) as f32;
-                    let norm = self.k1 * (1.0 - self.b + self.b * dl / avgdl);
+                    let norm = k1 * (1.0 - b + b * dl / avgdl);
                     scores[rows[doc as usize] as usize] += weight * tf / (tf + norm);
                     doc = postings.advance();
                 }
@@ -355,10 +358,24 @@ impl Lexical {
         hits
     }
 
-    /// The k1 and b this part scores with.
-    pub fn params(&self) -> (f32, f32) {
-        (self.k1, self.b)
+    /// The k1 and b its manifest records (what it scores with unless a
+    /// search sets others).
+    pub fn params(&self) -> Bm25 {
+        Bm25 {
+            k1: self.k1,
+            b: self.b,
+        }
     }
+}
+
+/// BM25's two settings: k1 (how fast a term's weight saturates with its
+/// count) and b (how much document length normalises it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bm25 {
+    /// Term-frequency saturation, 0 or more.
+    pub k1: f32,
+    /// Length normalisation, 0 (none) to 1 (full).
+    pub b: f32,
 }
 
 /// What BM25 needs to know of a collection for some query terms: its

@@ -54,7 +54,9 @@ mod strings;
 pub use error::{IndexError, Result};
 pub use format::{sync_dir, write_atomic, Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
-pub use lexical::{analyze, write_lexical, Bm25Stats, Lexical, LexicalHit, B, K1, LEXICAL_DIR};
+pub use lexical::{
+    analyze, write_lexical, Bm25, Bm25Stats, Lexical, LexicalHit, B, K1, LEXICAL_DIR,
+};
 pub use live::{AnyManifest, Index, LiveManifest, LiveSegment, SegmentEntry, Tombstones};
 pub use live_writer::{AddReport, DeleteReport, IndexWriter, LOCK_FILE};
 pub use manifest::{

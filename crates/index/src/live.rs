@@ -84,6 +84,11 @@ pub struct LiveManifest {
     pub segments: Vec<SegmentEntry>,
     /// Size and CRC32 of every tombstone file named above.
     pub files: BTreeMap<String, FileEntry>,
+    /// Search settings recorded for this index (by `hypencoder tune`), by
+    /// their request names: what a search that does not set them uses.
+    /// Opaque here (the search layer reads them); kept by every commit.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub search_defaults: serde_json::Map<String, serde_json::Value>,
     /// CRC32 of this manifest as written with this field 0: a bit flip
     /// that leaves valid JSON is still caught.
     #[serde(default)]
@@ -357,6 +362,7 @@ fn single_as_live(index: &Segment) -> LiveManifest {
             deletes: None,
         }],
         files: BTreeMap::new(),
+        search_defaults: serde_json::Map::new(),
         crc32: 0,
     }
 }

@@ -119,6 +119,13 @@ impl IndexWriter {
         self.manifest.lexical = lexical;
     }
 
+    /// Records the search settings a search of the index uses unless it
+    /// sets its own (by request name; empty: none). Visible at the next
+    /// commit, and kept by every commit after it.
+    pub fn set_search_defaults(&mut self, settings: serde_json::Map<String, serde_json::Value>) {
+        self.manifest.search_defaults = settings;
+    }
+
     /// The last commit point, with the segments added or merged since.
     pub fn manifest(&self) -> &LiveManifest {
         &self.manifest
@@ -427,6 +434,7 @@ fn upgrade(dir: &Path, single: &Manifest) -> Result<LiveManifest> {
             deletes: None,
         }],
         files: BTreeMap::new(),
+        search_defaults: serde_json::Map::new(),
         crc32: 0,
     };
     sync_dir(dir)?;

@@ -2,17 +2,22 @@
 //! [`SearchParams`] (every setting, by its own name, checked as the
 //! server checks its JSON), names into enums.
 
-use hypencoder_engine::{Dtype, SearchParams};
+use hypencoder_engine::{Collection, Dtype, SearchParams};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use serde_json::{Map, Value};
 
 use crate::errors::bad_arg;
 
-/// `search(queries, k, **options)`'s settings: each keyword is the
-/// setting of the same name (`SearchParams::NAMES`); an unknown name or a
-/// value of the wrong type is a `ValueError` naming it.
-pub fn search_params(k: usize, options: Option<&Bound<'_, PyDict>>) -> PyResult<SearchParams> {
+/// `search(queries, k, **options)`'s settings over `index`'s own (which
+/// `tune` may have recorded): each keyword is the setting of the same name
+/// (`SearchParams::NAMES`); an unknown name or a value of the wrong type is
+/// a `ValueError` naming it.
+pub fn search_params(
+    index: &Collection,
+    k: usize,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<SearchParams> {
     let mut all = Map::new();
     all.insert("k".into(), Value::from(k));
     for (key, value) in options.into_iter().flat_map(|o| o.iter()) {
@@ -33,7 +38,7 @@ pub fn search_params(k: usize, options: Option<&Bound<'_, PyDict>>) -> PyResult<
             .map_err(|e| bad_arg(format!("{key} {value}: {e}")))?;
         all.insert(key, value);
     }
-    serde_json::from_value(Value::Object(all)).map_err(|e| bad_arg(e.to_string()))
+    index.params(&all).map_err(|e| bad_arg(e.to_string()))
 }
 
 /// A keyword's value as JSON: bool, int, float or str.

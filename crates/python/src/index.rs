@@ -1,22 +1,32 @@
 //! `Index`: an index folder opened read-only through the engine, searched
 //! with every setting the CLI and the server take.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
-use hypencoder_engine::{Collection, OpenOptions};
+use hypencoder_engine::{tune, Collection, Metric, OpenOptions, Qrels, Quiet, TuneOptions, Writer};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::search_params;
-use crate::errors::engine;
+use crate::errors::{bad_arg, engine};
 use crate::model::Model;
 
 /// An index folder (single or live), opened read-only; its model is loaded
 /// on the first search that needs it, unless given.
 #[pyclass(module = "hypencoder._native", frozen, subclass)]
 pub struct Index {
-    inner: Collection,
+    /// Swapped whole when `tune` records new settings.
+    inner: RwLock<Arc<Collection>>,
+}
+
+impl Index {
+    /// The index as open now.
+    fn current(&self) -> Arc<Collection> {
+        Arc::clone(&self.inner.read().expect("no panic holding the index"))
+    }
 }
 
 #[pymethods]
@@ -43,23 +53,25 @@ impl Index {
                 }
             })
             .map_err(engine)?;
-        Ok(Index { inner })
+        Ok(Index {
+            inner: RwLock::new(Arc::new(inner)),
+        })
     }
 
     fn __len__(&self) -> usize {
-        self.inner.len()
+        self.current().len()
     }
 
     /// Ids of the documents, in index order (deleted ones left out).
     #[getter]
     fn ids(&self) -> PyResult<Vec<String>> {
-        self.inner.ids().map_err(engine)
+        self.current().ids().map_err(engine)
     }
 
     /// The stored text of document `id`; KeyError if there is no such
     /// document, None if the index keeps no texts.
     fn document(&self, id: &str) -> PyResult<Option<String>> {
-        match self.inner.document(id).map_err(engine)? {
+        match self.current().document(id).map_err(engine)? {
             Some(document) => Ok(document.text),
             None => Err(PyKeyError::new_err(id.to_string())),
         }
@@ -76,21 +88,83 @@ impl Index {
         k: usize,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<(Vec<String>, Vec<f32>)>> {
-        let params = search_params(k, options)?;
+        let index = self.current();
+        let params = search_params(&index, k, options)?;
         py.detach(|| {
             let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
-            let found = self.inner.search(&refs, &params).map_err(engine)?;
+            let found = index.search(&refs, &params).map_err(engine)?;
             found
                 .hits
                 .iter()
                 .map(|hits| {
                     let ids = hits
                         .iter()
-                        .map(|h| self.inner.id(h.doc).map(str::to_string).map_err(engine))
+                        .map(|h| index.id(h.doc).map(str::to_string).map_err(engine))
                         .collect::<PyResult<Vec<_>>>()?;
                     Ok((ids, hits.iter().map(|h| h.score).collect()))
                 })
                 .collect()
         })
     }
+
+    /// The search settings recorded in the index (by ``tune``), by name;
+    /// empty: the shipped defaults.
+    #[getter]
+    fn search_defaults<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(
+            py,
+            &serde_json::Value::Object(self.current().info().search_defaults),
+        )
+    }
+
+    /// Chooses the index's hybrid settings on judged queries (query id to
+    /// text; query id to document id to grade), records them unless
+    /// ``dry_run`` (searches then use them where they set none) and returns
+    /// the outcome: every setting's score, the shipped defaults', the
+    /// held-out gain, the bootstrap p-value and the decision.
+    #[pyo3(signature = (queries, qrels, metric="mrr@10", dry_run=false))]
+    fn tune<'py>(
+        &self,
+        py: Python<'py>,
+        queries: HashMap<String, String>,
+        qrels: HashMap<String, HashMap<String, i32>>,
+        metric: &str,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let metric = Metric::parse(metric).map_err(|e| bad_arg(format!("metric: {e}")))?;
+        let mut judged = Qrels::new();
+        for (qid, docs) in &qrels {
+            for (doc, &grade) in docs {
+                judged.insert(qid, doc, grade);
+            }
+        }
+        let mut queries: Vec<(String, String)> = queries.into_iter().collect();
+        queries.sort();
+        let index = self.current();
+        let options = TuneOptions {
+            metric,
+            ..TuneOptions::default()
+        };
+        let (tuning, generation) = py
+            .detach(|| -> Result<_, hypencoder_engine::Error> {
+                let tuning = tune(&index, &queries, &judged, &options, &Quiet)?;
+                if dry_run {
+                    return Ok((tuning, None));
+                }
+                let generation = Writer::open(index.dir())?.set_search_defaults(tuning.record())?;
+                let fresh = index.reopen()?;
+                *self.inner.write().expect("no panic holding the index") = Arc::new(fresh);
+                Ok((tuning, Some(generation)))
+            })
+            .map_err(engine)?;
+        let mut out = serde_json::to_value(&tuning).expect("a tuning serialises");
+        out["generation"] = serde_json::json!(generation);
+        to_python(py, &out)
+    }
+}
+
+/// A JSON value as the Python object `json.loads` makes of it.
+fn to_python<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    let text = value.to_string();
+    py.import("json")?.call_method1("loads", (text,))
 }

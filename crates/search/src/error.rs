@@ -24,7 +24,7 @@ pub enum SearchError {
     #[error("{field}: {message}")]
     Invalid {
         /// The setting's name ([`crate::SearchParams::NAMES`]).
-        field: &'static str,
+        field: String,
         /// What is wrong.
         message: String,
     },

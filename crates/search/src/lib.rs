@@ -49,8 +49,8 @@ pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
     GraphParams, GraphScratch, GraphStats,
 };
-pub use plan::{Found, Plan};
-pub use request::{FusionMethod, Mode, NeuralSide, SearchParams, Walk};
+pub use plan::{Found, Plan, Pools};
+pub use request::{FusionMethod, Mode, NeuralSide, Overrides, SearchParams, Walk};
 pub use scorer::{
     batch_scorer, query_scorers, DotScorer, Precision, QNetScorer, Scorer, ScratchSpace,
 };

@@ -1,8 +1,12 @@
 //! One search request from query texts to hits, as every front end runs
 //! it: [`Plan`] checks [`SearchParams`] against what the index holds (a
 //! graph, a lexical segment) and runs batches of queries over a [`Searcher`].
+//! [`Pools`] exposes a hybrid plan's candidate pools, for tuning.
 
-use hypencoder_index::{analyze, Lexical};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use hypencoder_index::{analyze, Bm25, Lexical};
 use hypencoder_model::Model;
 use rayon::prelude::*;
 
@@ -58,6 +62,10 @@ pub struct Plan<'c, 'a> {
     method: Method,
     k: usize,
     precision: Precision,
+    /// BM25's k1 and b where the request sets them (else each lexical
+    /// part's own).
+    bm25_k1: Option<f32>,
+    bm25_b: Option<f32>,
 }
 
 impl<'c, 'a> Plan<'c, 'a> {
@@ -112,6 +120,8 @@ impl<'c, 'a> Plan<'c, 'a> {
             precision: params
                 .precision
                 .unwrap_or_else(|| Precision::default_for(searcher.dtype())),
+            bm25_k1: params.bm25_k1,
+            bm25_b: params.bm25_b,
         })
     }
 
@@ -183,7 +193,13 @@ impl<'c, 'a> Plan<'c, 'a> {
                     .map(|((query, scorer), side)| {
                         let bm25 = self.bm25_scores(query)?;
                         let top = self.bm25_top(&bm25, *candidates)?;
-                        let both = self.candidates(&bm25, &top, side, scorer.as_ref());
+                        let both = self.candidates(
+                            &bm25,
+                            &top,
+                            side,
+                            scorer.as_ref(),
+                            &mut HashMap::new(),
+                        );
                         let extra = both.len().saturating_sub(side.len());
                         Ok((fuse(&both, *fusion, self.k), extra))
                     })
@@ -248,6 +264,16 @@ impl<'c, 'a> Plan<'c, 'a> {
     /// Every segment's BM25 scores for `query`, with the whole index's
     /// statistics.
     fn bm25_scores(&self, query: &str) -> Result<Vec<Vec<f32>>, SearchError> {
+        self.bm25_scores_as(query, self.bm25_k1, self.bm25_b)
+    }
+
+    /// [`Self::bm25_scores`] with k1 and b where given, else each part's.
+    fn bm25_scores_as(
+        &self,
+        query: &str,
+        k1: Option<f32>,
+        b: Option<f32>,
+    ) -> Result<Vec<Vec<f32>>, SearchError> {
         let terms = analyze(query);
         let stats = self.searcher.bm25_stats(&terms)?;
         self.searcher
@@ -255,7 +281,12 @@ impl<'c, 'a> Plan<'c, 'a> {
             .iter()
             .map(|p| {
                 let lexical = p.segment.lexical().expect("checked by Plan::new");
-                Ok(lexical.scores_with(&terms, &stats)?)
+                let own = lexical.params();
+                let bm25 = Bm25 {
+                    k1: k1.unwrap_or(own.k1),
+                    b: b.unwrap_or(own.b),
+                };
+                Ok(lexical.scores_with(&terms, &stats, bm25)?)
             })
             .collect()
     }
@@ -296,33 +327,34 @@ impl<'c, 'a> Plan<'c, 'a> {
     }
 
     /// The union of BM25's top rows and the neural hits, each with both
-    /// scores (missing neural scores computed).
+    /// scores; neural scores not in `known` (row to score, the neural
+    /// hits added to it here) are computed and added.
     fn candidates(
         &self,
         bm25: &[Vec<f32>],
         top: &[Hit],
         neural: &[Hit],
         scorer: &dyn Scorer,
+        known: &mut HashMap<u32, f32>,
     ) -> Vec<Candidate> {
-        let mut neural_of: std::collections::HashMap<u32, f32> =
-            neural.iter().map(|h| (h.doc, h.score)).collect();
+        known.extend(neural.iter().map(|h| (h.doc, h.score)));
         let missing: Vec<u32> = top
             .iter()
             .map(|h| h.doc)
-            .filter(|d| !neural_of.contains_key(d))
+            .filter(|d| !known.contains_key(d))
             .collect();
         for hit in self.score_global(&missing, scorer) {
-            neural_of.insert(hit.doc, hit.score);
+            known.insert(hit.doc, hit.score);
         }
-        let mut seen = std::collections::HashSet::with_capacity(neural_of.len());
-        let mut out = Vec::with_capacity(neural_of.len());
+        let mut seen = HashSet::with_capacity(top.len() + neural.len());
+        let mut out = Vec::with_capacity(top.len() + neural.len());
         for doc in top.iter().chain(neural).map(|h| h.doc) {
             if seen.insert(doc) {
                 let (place, row) = self.searcher.place_of(doc);
                 out.push(Candidate {
                     doc,
                     lexical: bm25[place][row],
-                    neural: neural_of[&doc],
+                    neural: known[&doc],
                 });
             }
         }
@@ -330,11 +362,87 @@ impl<'c, 'a> Plan<'c, 'a> {
     }
 }
 
+/// A hybrid plan's pieces for tuning it on judged queries: the queries'
+/// scorers made once, the neural side searched once per depth and BM25
+/// once per setting, joined into the candidate pools fusion ranks. Fusing
+/// a pool with [`fuse`] gives what [`Plan::search`] would for the same
+/// settings.
+pub struct Pools<'p, 'c, 'a> {
+    plan: &'p Plan<'c, 'a>,
+    neural: &'p Neural,
+    queries: Vec<String>,
+    scorers: Vec<Box<dyn Scorer>>,
+    /// Per query, the neural scores computed so far (they do not depend
+    /// on BM25's settings, so each row is scored once).
+    known: Vec<Mutex<HashMap<u32, f32>>>,
+}
+
+impl<'c, 'a> Plan<'c, 'a> {
+    /// Encodes `queries` for tuning this plan, which must be hybrid (its
+    /// neural side is the one searched).
+    pub fn pools<'p>(
+        &'p self,
+        model: &Model,
+        queries: &[&str],
+    ) -> Result<Pools<'p, 'c, 'a>, SearchError> {
+        let Method::Hybrid { neural, .. } = &self.method else {
+            return Err(SearchError::Invalid {
+                field: "mode".into(),
+                message: format!("tuning needs hybrid search, not {}", self.mode.name()),
+            });
+        };
+        let reps = model.encode_queries(queries)?;
+        Ok(Pools {
+            plan: self,
+            neural,
+            known: queries.iter().map(|_| Mutex::default()).collect(),
+            queries: queries.iter().map(|q| q.to_string()).collect(),
+            scorers: query_scorers(reps, model.dim(), self.precision)?,
+        })
+    }
+}
+
+impl Pools<'_, '_, '_> {
+    /// The neural side's top `depth` per query.
+    pub fn neural(&self, depth: usize) -> Found {
+        self.plan.neural_hits(self.neural, &self.scorers, depth)
+    }
+
+    /// Whether the neural side is exact (exhaustive), so its top `d` are
+    /// the first `d` of any deeper search's: one search serves every depth.
+    pub fn neural_is_exact(&self) -> bool {
+        matches!(self.neural, Neural::Exhaustive)
+    }
+
+    /// Per query, the union of BM25's top `depth` (with `bm25`'s k1 and b)
+    /// and the query's `neural` hits, each candidate with both scores.
+    pub fn candidates(
+        &self,
+        neural: &Found,
+        depth: usize,
+        bm25: Bm25,
+    ) -> Result<Vec<Vec<Candidate>>, SearchError> {
+        let plan = self.plan;
+        self.queries
+            .par_iter()
+            .zip(&self.scorers)
+            .zip(&neural.hits)
+            .zip(&self.known)
+            .map(|(((query, scorer), side), known)| {
+                let scores = plan.bm25_scores_as(query, Some(bm25.k1), Some(bm25.b))?;
+                let top = plan.bm25_top(&scores, depth)?;
+                let mut known = known.lock().expect("no panic holding a query's scores");
+                Ok(plan.candidates(&scores, &top, side, scorer.as_ref(), &mut known))
+            })
+            .collect()
+    }
+}
+
 /// Settings no index could serve.
 fn check(params: &SearchParams) -> Result<(), SearchError> {
-    let invalid = |field, message: &str| {
+    let invalid = |field: &str, message: &str| {
         Err(SearchError::Invalid {
-            field,
+            field: field.to_string(),
             message: message.to_string(),
         })
     };
@@ -361,6 +469,15 @@ fn check(params: &SearchParams) -> Result<(), SearchError> {
     }
     if params.ncandidates == 0 {
         return invalid("ncandidates", "must be at least 1");
+    }
+    if params
+        .bm25_k1
+        .is_some_and(|k1| !(k1.is_finite() && k1 >= 0.0))
+    {
+        return invalid("bm25_k1", "must be a finite number, 0 or more");
+    }
+    if params.bm25_b.is_some_and(|b| !(0.0..=1.0).contains(&b)) {
+        return invalid("bm25_b", "must be between 0 and 1");
     }
     Ok(())
 }

@@ -1,21 +1,22 @@
 //! What a search request may set, with every default in one place
 //! ([`SearchParams::DEFAULT`]). The CLI's flags, the server's JSON fields
 //! and Python's keyword arguments are these fields under these names (a
-//! flag spells `_` as `-`); with the `serde` feature the type reads and
-//! writes that JSON itself (unknown fields refused, absent ones defaulted),
-//! and with `openapi` it describes itself to utoipa.
+//! flag spells `_` as `-`); the type reads and writes that JSON itself
+//! (unknown fields refused, absent ones defaulted), and with the `openapi`
+//! feature it describes itself to utoipa.
+//!
+//! An index may record settings of its own (`hypencoder tune` does):
+//! a request's explicit settings ([`Overrides`]) are laid over the index's
+//! defaults ([`SearchParams::with`]), not over [`SearchParams::DEFAULT`].
 
+use crate::error::SearchError;
 use crate::fusion::Fusion;
 use crate::graph_search::GraphParams;
 use crate::scorer::Precision;
 
 /// The search modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "lowercase")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Mode {
     /// Every document scored: exact.
@@ -68,12 +69,8 @@ impl Mode {
 }
 
 /// How hybrid search's two sides' scores become one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "lowercase")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FusionMethod {
     /// Min-max-normalised convex combination (`alpha`).
@@ -91,12 +88,8 @@ pub enum FusionMethod {
 }
 
 /// How hybrid search's neural side finds its candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "lowercase")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NeuralSide {
     /// Every document scored.
@@ -106,12 +99,8 @@ pub enum NeuralSide {
 }
 
 /// Which graph walk to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "lowercase")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Walk {
     /// Ours: best-first with a bounded frontier.
@@ -123,12 +112,8 @@ pub enum Walk {
 /// Everything a search request may set. A field's name is the setting's
 /// everywhere: the CLI's flag (`--rrf-k`), the server's JSON field and
 /// query parameter (`rrf_k`), Python's keyword argument.
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(default, deny_unknown_fields)
-)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchParams {
     /// Results per query [default: 10].
@@ -182,7 +167,17 @@ pub struct SearchParams {
     /// and layer inputs rounded to bfloat16, sums in f32) [default: bf16
     /// for an index stored in bf16, else f32]. Dot products stay f32.
     pub precision: Option<Precision>,
+    /// bm25, rerank, hybrid: BM25's term-frequency saturation, 0 or more
+    /// [default: the index's lexical part's, 0.5 when built].
+    pub bm25_k1: Option<f32>,
+    /// bm25, rerank, hybrid: BM25's length normalisation, 0-1 [default:
+    /// the index's lexical part's, 0.75 when built].
+    pub bm25_b: Option<f32>,
 }
+
+/// Settings given by name with JSON values (a request's explicit ones, an
+/// index's recorded ones): what [`SearchParams::with`] lays over defaults.
+pub type Overrides = serde_json::Map<String, serde_json::Value>;
 
 impl SearchParams {
     /// The defaults, which every front end shows and fills in.
@@ -203,11 +198,13 @@ impl SearchParams {
         no_early_stop: false,
         seed: 43,
         precision: None,
+        bm25_k1: None,
+        bm25_b: None,
     };
 
     /// Every setting's name, in declaration order (what a front end must
     /// accept; a test holds each front end to it).
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 18] = [
         "k",
         "mode",
         "candidates",
@@ -224,7 +221,62 @@ impl SearchParams {
         "no_early_stop",
         "seed",
         "precision",
+        "bm25_k1",
+        "bm25_b",
     ];
+
+    /// These settings with `overrides` laid over them, each by its name;
+    /// an unknown name or a value of the wrong type is an error naming it.
+    pub fn with(&self, overrides: &Overrides) -> Result<SearchParams, SearchError> {
+        if overrides.is_empty() {
+            return Ok(self.clone());
+        }
+        let serde_json::Value::Object(mut all) =
+            serde_json::to_value(self).expect("settings serialise")
+        else {
+            unreachable!("a struct serialises to an object")
+        };
+        for (name, value) in overrides {
+            if !SearchParams::NAMES.contains(&name.as_str()) {
+                return Err(SearchError::Invalid {
+                    field: name.clone(),
+                    message: format!(
+                        "is not a search setting (known: {})",
+                        SearchParams::NAMES.join(", ")
+                    ),
+                });
+            }
+            all.insert(name.clone(), value.clone());
+        }
+        serde_json::from_value(serde_json::Value::Object(all)).map_err(|e| {
+            // Named by the one that fails alone, as serde does not say.
+            let field = overrides
+                .iter()
+                .find(|(name, value)| {
+                    let one = Overrides::from_iter([((*name).clone(), (*value).clone())]);
+                    serde_json::from_value::<SearchParams>(serde_json::Value::Object(one)).is_err()
+                })
+                .map_or_else(String::new, |(name, _)| name.clone());
+            SearchError::Invalid {
+                field,
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// The settings among `names` as [`Overrides`] (what a front end that
+    /// knows which were given explicitly passes on).
+    pub fn overrides<'n>(&self, names: impl IntoIterator<Item = &'n str>) -> Overrides {
+        let serde_json::Value::Object(all) =
+            serde_json::to_value(self).expect("settings serialise")
+        else {
+            unreachable!("a struct serialises to an object")
+        };
+        names
+            .into_iter()
+            .filter_map(|n| all.get(n).map(|v| (n.to_string(), v.clone())))
+            .collect()
+    }
 
     /// The fusion `fusion`, `alpha` and `rrf_k` describe.
     pub fn fusion(&self) -> Fusion {

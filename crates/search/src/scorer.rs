@@ -18,12 +18,8 @@ pub struct ScratchSpace {
 
 /// The number format q-net layers multiply in. Sums are f32 in every one;
 /// LayerNorm, activations, residuals and the last layer stay f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(rename_all = "lowercase")
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Precision {
     /// f32 throughout (matches the reference implementation).

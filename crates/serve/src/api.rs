@@ -4,7 +4,7 @@
 //! (`--rrf-k` is `rrf_k`), so a request reads like the command that would
 //! answer it.
 
-use hypencoder_engine::{Info, Mode, SearchParams};
+use hypencoder_engine::{Collection, Info, Mode, Overrides, SearchParams, Tuning};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,6 +29,10 @@ pub struct SearchRequest {
     /// The search settings.
     #[serde(flatten)]
     pub params: SearchParams,
+    /// The settings the request gave, by name: laid over the index's own
+    /// (`hypencoder tune` records some) when it is answered.
+    #[serde(skip)]
+    pub given: Overrides,
 }
 
 /// The request's own fields; the rest of a body or query string are
@@ -47,13 +51,26 @@ struct Envelope {
 const ENVELOPE: [&str; 4] = ["query", "q", "queries", "include_text"];
 
 impl SearchRequest {
-    fn join(envelope: Envelope, params: SearchParams) -> Self {
+    fn join<'n>(
+        envelope: Envelope,
+        params: SearchParams,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Self {
         SearchRequest {
             query: envelope.query,
             queries: envelope.queries,
             include_text: envelope.include_text,
+            given: params.overrides(names),
             params,
         }
+    }
+
+    /// The request's settings laid over `defaults` (the index's), checked.
+    pub fn over(mut self, defaults: &Collection) -> Result<Self, ApiError> {
+        self.params = defaults
+            .params(&self.given)
+            .map_err(|e| ApiError::from_search(&e))?;
+        Ok(self)
     }
 
     /// Parses a JSON body strictly: the request's fields and the search
@@ -79,7 +96,11 @@ impl SearchRequest {
             .partition(|(key, _)| ENVELOPE.contains(&key.as_str()));
         let envelope = parse_json(&serde_json::to_vec(&own).expect("a map serialises"))?;
         let params = parse_json(&serde_json::to_vec(&rest).expect("a map serialises"))?;
-        Ok(SearchRequest::join(envelope, params))
+        Ok(SearchRequest::join(
+            envelope,
+            params,
+            rest.keys().map(String::as_str),
+        ))
     }
 
     /// Parses a query string strictly, as [`Self::from_json`].
@@ -95,8 +116,16 @@ impl SearchRequest {
             side.append_pair(&key, &value);
         }
         let envelope = parse_query(&own.finish())?;
-        let params = parse_query(&rest.finish())?;
-        Ok(SearchRequest::join(envelope, params))
+        let rest = rest.finish();
+        let params = parse_query(&rest)?;
+        let names: Vec<String> = form_urlencoded::parse(rest.as_bytes())
+            .map(|(key, _)| key.into_owned())
+            .collect();
+        Ok(SearchRequest::join(
+            envelope,
+            params,
+            names.iter().map(String::as_str),
+        ))
     }
 }
 
@@ -414,4 +443,38 @@ impl IndexInfo {
             info,
         }
     }
+}
+
+/// `POST /v1/indexes/{name}/tune`: judged queries of the index's own, on
+/// which `hypencoder tune` chooses its hybrid settings.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TuneRequest {
+    /// Query id to text (a dev split: not the queries results will be
+    /// reported on).
+    pub queries: std::collections::BTreeMap<String, String>,
+    /// Query id to document id to grade (pytrec_eval's form); grades of 0
+    /// or less are non-relevant.
+    pub qrels: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i32>>,
+    /// The metric maximised, with a cutoff [default: mrr@10].
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Score the settings but record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to a tune: every setting's score, the decision and, unless
+/// a dry run, the commit that recorded it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TuneResponse {
+    /// The outcome.
+    #[serde(flatten)]
+    pub tuning: Tuning,
+    /// The commit that recorded the decision (null for a dry run).
+    pub generation: Option<u64>,
+    /// The settings searches now use where a request sets none (by name;
+    /// empty: the shipped defaults).
+    #[schema(value_type = Object)]
+    pub search_defaults: Overrides,
 }

@@ -99,15 +99,14 @@ impl Slot {
     pub async fn write(&self, change: Change) -> Result<(Committed, usize), WriteError> {
         let mut guard = Arc::clone(&self.writer).lock_owned().await;
         let writer = guard.take();
-        let (dir, model) = (self.dir.clone(), Arc::clone(self.current().model()?));
+        let (dir, current) = (self.dir.clone(), self.current());
         let (writer, committed, index) = on_pool(move || -> Result<_, Error> {
             let mut writer = match writer {
                 Some(w) => w,
                 None => Writer::open(&dir)?,
             };
-            let committed = change(&mut writer, &model)?;
-            let index = Collection::open(&dir, OpenOptions::default())?.with_model(model)?;
-            Ok((writer, committed, index))
+            let committed = change(&mut writer, current.model()?)?;
+            Ok((writer, committed, current.reopen()?))
         })
         .await??;
         let documents = index.len();
@@ -116,9 +115,9 @@ impl Slot {
             *guard = Some(writer);
             return Ok((committed, documents));
         };
-        let (current, model) = (self.current.clone(), Arc::clone(self.current().model()?));
+        let (current, served) = (self.current.clone(), self.current());
         tokio::spawn(async move {
-            let merged = on_pool(move || merge(writer, &names, model)).await;
+            let merged = on_pool(move || merge(writer, &names, &served)).await;
             match merged.map_err(WriteError::from).and_then(|m| Ok(m?)) {
                 Ok((writer, index)) => {
                     *guard = Some(writer);
@@ -147,16 +146,15 @@ fn swap(current: &Current, index: Arc<Collection>) {
     *current.write().expect("no writer panics holding the lock") = index;
 }
 
-/// Merges segments `names` as one commit and opens the result with
-/// `model`.
+/// Merges segments `names` as one commit and opens the result as `served`
+/// is open (its model, its options).
 fn merge(
     mut writer: Writer,
     names: &[String],
-    model: Arc<Model>,
+    served: &Collection,
 ) -> Result<(Writer, Collection), Error> {
     writer.merge_segments(names)?;
-    let index = Collection::open(writer.dir(), OpenOptions::default())?.with_model(model)?;
-    Ok((writer, index))
+    Ok((writer, served.reopen()?))
 }
 
 /// Every served index, in command-line order.

@@ -96,6 +96,19 @@ impl ApiError {
         }
     }
 
+    /// A failed tune: judgments that match no query, a metric without a
+    /// cutoff, an index without a lexical part are the request's fault;
+    /// the rest the server's.
+    pub fn from_tune(err: &Error) -> Self {
+        match err {
+            Error::Invalid { field, message } => ApiError::field(field, message.clone()),
+            _ if err.kind() == ErrorKind::Unsupported => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unsupported", err.to_string())
+            }
+            _ => ApiError::from_search(err),
+        }
+    }
+
     /// A failed write: a held lock is a conflict, bad documents the
     /// request's fault, the rest the server's.
     pub fn from_write(err: &Error) -> Self {

@@ -4,15 +4,18 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use hypencoder_engine::{FusionMethod, Info, Mode, NeuralSide, Precision, SearchParams, Walk};
+use hypencoder_engine::{
+    Decision, FusionMethod, Info, Mode, NeuralSide, Precision, SearchParams, Setting, TuneRow,
+    Tuning, Walk,
+};
 use utoipa::OpenApi;
 
 use crate::api::{
     ApiHit, BatchResponse, Document, Health, IndexInfo, IndexList, QueryHits, SearchRequest,
-    SearchResponse,
+    SearchResponse, TuneRequest, TuneResponse,
 };
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::handlers::{documents, indexes, operations, search};
+use crate::handlers::{documents, indexes, operations, search, tune};
 
 /// The document's source.
 #[derive(OpenApi)]
@@ -27,6 +30,7 @@ use crate::handlers::{documents, indexes, operations, search};
         indexes::list_indexes,
         documents::get_document,
         indexes::reload,
+        tune::tune_index,
         documents::put_documents,
         documents::delete_documents,
         operations::healthz,
@@ -51,7 +55,13 @@ use crate::handlers::{documents, indexes, operations, search};
         FusionMethod,
         NeuralSide,
         Walk,
-        Precision
+        Precision,
+        TuneRequest,
+        TuneResponse,
+        Tuning,
+        TuneRow,
+        Setting,
+        Decision
     ))
 )]
 struct ApiDoc;

@@ -7,7 +7,7 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 use axum::Router;
 
-use crate::handlers::{documents, indexes, operations, search};
+use crate::handlers::{documents, indexes, operations, search, tune};
 use crate::layers;
 use crate::openapi::serve_openapi;
 use crate::page::page;
@@ -32,6 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(documents::get_document),
         )
         .route("/v1/indexes/{name}/reload", post(indexes::reload))
+        .route("/v1/indexes/{name}/tune", post(tune::tune_index))
         .route(
             "/v1/indexes/{name}/documents",
             put(documents::put_documents).delete(documents::delete_documents),

@@ -20,19 +20,27 @@ pub fn progress_bar(total: usize) -> ProgressBar {
     bar
 }
 
-/// The engine's progress as a bar over documents, one per step.
-pub struct Bar(std::sync::Mutex<Option<ProgressBar>>);
+/// The engine's progress as a bar over documents (or another unit), one
+/// per step.
+pub struct Bar(std::sync::Mutex<Option<ProgressBar>>, &'static str);
 
 impl Bar {
-    /// No bar until a step starts.
+    /// No bar until a step starts; it counts documents.
     pub fn new() -> Self {
-        Bar(std::sync::Mutex::new(None))
+        Bar::counting("docs")
+    }
+
+    /// No bar until a step starts; it counts `unit`s.
+    pub fn counting(unit: &'static str) -> Self {
+        Bar(std::sync::Mutex::new(None), unit)
     }
 }
 
 impl Progress for Bar {
     fn start(&self, total: usize) {
-        *self.0.lock().expect("no panic holding the bar") = Some(progress_bar(total));
+        let bar = progress_bar(total);
+        bar.set_style(progress_style(self.1));
+        *self.0.lock().expect("no panic holding the bar") = Some(bar);
     }
 
     fn set(&self, done: usize) {

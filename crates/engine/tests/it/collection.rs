@@ -10,7 +10,7 @@ use hypencoder_engine::{
 };
 use hypencoder_test_support::{fixture, Scratch};
 
-const TOPICS: [&str; 6] = [
+pub const TOPICS: [&str; 6] = [
     "volcanoes and geysers of Iceland",
     "the capital city of Australia is Canberra",
     "package manager for Debian systems",
@@ -19,12 +19,12 @@ const TOPICS: [&str; 6] = [
     "orbital mechanics of comets",
 ];
 
-fn model() -> Model {
+pub fn model() -> Model {
     load_model(&fixture("tiny-2layer"), None, &LoadOptions::default()).unwrap()
 }
 
 /// `n` documents numbered from `first`, each about one of [`TOPICS`].
-fn docs(first: usize, n: usize) -> (Vec<String>, Vec<String>) {
+pub fn docs(first: usize, n: usize) -> (Vec<String>, Vec<String>) {
     (first..first + n)
         .map(|i| {
             (

@@ -3,7 +3,7 @@ Use the wrappers in ``hypencoder`` (``Model``, ``Index``, ``build_index``,
 ``merge``), which fill in the default model and its base."""
 
 import os
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -100,9 +100,28 @@ class Index:
         no_early_stop: Optional[bool] = None,
         seed: Optional[int] = None,
         precision: Optional[str] = None,
+        bm25_k1: Optional[float] = None,
+        bm25_b: Optional[float] = None,
     ) -> List[Tuple[List[str], List[float]]]:
         """The top ``k`` of each query: (ids, scores), best first. Every
-        name in ``SEARCH_SETTINGS`` is a keyword (None: the default)."""
+        name in ``SEARCH_SETTINGS`` is a keyword (None: the index's own,
+        which ``tune`` records, else the shipped default)."""
+    @property
+    def search_defaults(self) -> Dict[str, Any]:
+        """Search settings recorded in the index by ``tune``, by name
+        (empty: the shipped defaults)."""
+    def tune(
+        self,
+        queries: Mapping[str, str],
+        qrels: Mapping[str, Mapping[str, int]],
+        metric: str = "mrr@10",
+        dry_run: bool = False,
+    ) -> Dict[str, Any]:
+        """Chooses the index's hybrid settings on judged queries (query id
+        to text; query id to document id to grade) and, unless ``dry_run``,
+        records them when the gain holds up on held-out folds. Returns every
+        setting's score (``rows``, best first), ``shipped``, ``gain``,
+        ``held_out_gain``, ``p_value``, ``decision`` and ``generation``."""
 
 class IndexWriter:
     """Writes an index piece from precomputed vectors; ``add`` rows, then

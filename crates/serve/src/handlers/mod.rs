@@ -1,4 +1,4 @@
-//! One handler file per resource: `search`, `documents`, `indexes`, and
+//! One handler file per resource: `search`, `documents`, `indexes`, `tune`, and
 //! `operations` (health, readiness, metrics, fallbacks). Handlers parse
 //! and check, queue the work or hand it to the rayon pool, and answer;
 //! they never compute.
@@ -7,6 +7,7 @@ pub mod documents;
 pub mod indexes;
 pub mod operations;
 pub mod search;
+pub mod tune;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

@@ -89,7 +89,7 @@ async fn search(
     started: Instant,
 ) -> Result<Response, ApiError> {
     let slot = state.slot(name)?;
-    let checked = request.check(&state.config)?;
+    let checked = request.over(&slot.current())?.check(&state.config)?;
     check_mode(slot, &checked)?;
     let Checked {
         queries,

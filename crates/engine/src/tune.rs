@@ -143,13 +143,26 @@ pub struct Setting {
 }
 
 impl Setting {
-    /// The setting as search settings by name (what the index records).
+    /// The setting as search settings by name (what the index records),
+    /// numbers as their shortest decimals (0.4, not f32's 0.4000000059...).
     pub fn overrides(&self) -> Overrides {
-        let json = serde_json::to_value(self).expect("a setting serialises");
-        match json {
-            serde_json::Value::Object(map) => map,
-            _ => unreachable!("a struct serialises to an object"),
+        let number = |x: f32| -> serde_json::Value {
+            let shortest: f64 = x.to_string().parse().expect("an f32 prints as a number");
+            serde_json::json!(shortest)
+        };
+        let mut map = Overrides::new();
+        let fusion = serde_json::to_value(self.fusion).expect("a fusion serialises");
+        map.insert("fusion".into(), fusion);
+        if let Some(alpha) = self.alpha {
+            map.insert("alpha".into(), number(alpha));
         }
+        if let Some(rrf_k) = self.rrf_k {
+            map.insert("rrf_k".into(), number(rrf_k));
+        }
+        map.insert("candidates".into(), self.candidates.into());
+        map.insert("bm25_k1".into(), number(self.bm25_k1));
+        map.insert("bm25_b".into(), number(self.bm25_b));
+        map
     }
 
     /// The full search settings: `base` with this setting over it.

@@ -157,7 +157,9 @@ impl Index {
                 Ok((tuning, Some(generation)))
             })
             .map_err(engine)?;
-        let mut out = serde_json::to_value(&tuning).expect("a tuning serialises");
+        // Through text, so f32s read as their shortest decimals (0.4).
+        let text = serde_json::to_string(&tuning).expect("a tuning serialises");
+        let mut out: serde_json::Value = serde_json::from_str(&text).expect("JSON reads back");
         out["generation"] = serde_json::json!(generation);
         to_python(py, &out)
     }

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hypencoder
-from conftest import read_jsonl
+from conftest import CORPUS, read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,51 @@ def test_iterable_corpus_and_writer_and_merge(built, corpus, tmp_path):
     want = index.search(q, k=10, mode="exhaustive")[0]
     assert got[0] == want[0]
     np.testing.assert_allclose(got[1], want[1], atol=1e-6, rtol=0)
+
+
+def _judged(corpus):
+    """The debian-hard queries (train and held out) whose package is among
+    the corpus's documents, and their qrels, as dicts."""
+    ids = {str(d["id"]) for d in read_jsonl(corpus.read_text())}
+    queries, qrels = {}, {}
+    for split in ("train", "heldout"):
+        for q in read_jsonl((CORPUS / f"queries.{split}.jsonl").read_text()):
+            queries[q["id"]] = q["text"]
+        for line in (CORPUS / f"qrels.{split}.tsv").read_text().splitlines():
+            qid, _, doc, rel = line.split()
+            if doc in ids:
+                qrels.setdefault(qid, {})[doc] = int(rel)
+    return {q: t for q, t in queries.items() if q in qrels}, qrels
+
+
+def test_tune_records_what_search_then_uses(tiny_model, corpus, tmp_path):
+    model = hypencoder.Model(tiny_model)
+    index = hypencoder.build_index(corpus, tmp_path / "idx", model)
+    queries, qrels = _judged(corpus)
+    assert len(queries) >= 100
+    texts = list(queries.values())[:10]
+    shipped = index.search(texts, k=10)
+
+    dry = index.tune(queries, qrels, metric="ndcg@10", dry_run=True)
+    assert dry["generation"] is None and index.search_defaults == {}
+    assert dry["queries"] == len(queries) and len(dry["rows"]) > 100
+    assert dry["shipped"] in dry["rows"]
+    assert dry["rows"][0]["score"] >= dry["shipped"]["score"]
+    assert dry["decision"] in ("tuned", "shipped_best", "no_held_out_gain", "few_queries")
+
+    done = index.tune(queries, qrels)
+    assert isinstance(done["generation"], int)
+    if done["decision"] != "tuned":
+        assert index.search_defaults == {}
+        return
+    best = {k: v for k, v in done["rows"][0]["setting"].items()}
+    assert index.search_defaults == best
+    # The open index searches with the recorded settings, as a fresh one
+    # does, and as the settings given explicitly do.
+    assert index.search(texts, k=10) == index.search(texts, k=10, **best)
+    assert hypencoder.Index(tmp_path / "idx", model).search(texts, k=10) == index.search(texts, k=10)
+    explicit = {"fusion": "linear", "alpha": 0.7, "candidates": 100, "bm25_k1": 0.5, "bm25_b": 0.75}
+    assert index.search(texts, k=10, **explicit) == shipped
 
 
 def test_bad_input_raises_clear_errors(built, tiny_model, tmp_path):

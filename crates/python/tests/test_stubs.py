@@ -78,7 +78,7 @@ def test_every_search_setting_is_a_keyword(index):
         "k": 3, "mode": "exhaustive", "candidates": 50, "fusion": "rrf", "alpha": 0.7,
         "rrf_k": 30.0, "neural": "exhaustive", "algorithm": "beam", "entry_points": 8,
         "ef": 64, "expand": 2, "ncandidates": 20, "max_iter": 8, "no_early_stop": True,
-        "seed": 7, "precision": "f32",
+        "seed": 7, "precision": "f32", "bm25_k1": 1.2, "bm25_b": 0.5,
     }
     assert sorted(values) == sorted(hypencoder.SEARCH_SETTINGS)
     for name, value in values.items():

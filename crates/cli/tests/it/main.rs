@@ -2,8 +2,8 @@
 //! and `embed` parity, checkpoint layouts and bad input (`cli`), `index`,
 //! `search`, `graph` and `eval` end to end (`index_search`), and mining and
 //! training on real text (`train`), `serve` over loopback (`serve`, and its
-//! page in chromium: `serve_page`), and `add`/`delete` with the kill -9
-//! drill (`live`).
+//! page in chromium: `serve_page`), `add`/`delete` with the kill -9
+//! drill (`live`), and `tune` with the settings an index records (`tune`).
 
 mod cli;
 mod index_search;
@@ -12,6 +12,7 @@ mod merge;
 mod serve;
 mod serve_page;
 mod train;
+mod tune;
 
 use hypencoder_test_support::Binary;
 

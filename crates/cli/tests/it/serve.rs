@@ -524,6 +524,7 @@ fn check_metrics_and_openapi(served: &Served) {
         "/v1/indexes",
         "/v1/indexes/{name}/documents/{id}",
         "/v1/indexes/{name}/reload",
+        "/v1/indexes/{name}/tune",
         "/v1/indexes/{name}/documents",
         "/healthz",
         "/readyz",

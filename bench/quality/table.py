@@ -5,9 +5,12 @@ several fusions, and all-MiniLM-L6-v2 alone, each on the collection's own
 index (built here if missing, with `hypencoder index`).
 
     bench/quality/table.py [--split dev] [--collections debian-slice,pydoc,info] [--data data/quality] [--only LABEL,...]
+                           [--model DIR --tag NAME]
 
 Indexes go to data/idx/quality-<collection>-{default,minilm}. Runs and the
 table go to target/quality/. Tune on dev only; test is for the final table.
+`--model DIR --tag NAME` puts a candidate model in the default model's place
+(its indexes are data/idx/quality-<collection>-NAME).
 """
 
 import argparse
@@ -40,11 +43,22 @@ def run(*args):
     return subprocess.run([BIN, *map(str, args)], check=True, capture_output=True, text=True).stdout
 
 
+# A candidate model in the default's place: (folder, tag), from --model/--tag.
+CANDIDATE = None
+
+
 def index(collection: Path, name: str, kind: str) -> Path:
+    if kind == "default" and CANDIDATE:
+        kind = CANDIDATE[1]
     out = Path(f"data/idx/quality-{name}-{kind}")
     if not (out / "manifest.json").exists():
-        model = [] if kind == "default" else ["--model", MINILM]
-        lexical = [] if kind == "default" else ["--no-lexical"]
+        if kind == "minilm":
+            model = ["--model", MINILM]
+        elif CANDIDATE:
+            model = ["--model", CANDIDATE[0]]
+        else:
+            model = []
+        lexical = ["--no-lexical"] if kind == "minilm" else []
         print(f"indexing {name} with the {kind} model ...", flush=True)
         subprocess.run([BIN, "index", *model, "--corpus", collection / "corpus.jsonl",
                         "--index", out, *lexical], check=True)
@@ -57,7 +71,14 @@ def main():
     ap.add_argument("--collections", default="debian-slice,pydoc,info")
     ap.add_argument("--data", default="data/quality", type=Path)
     ap.add_argument("--only", help="comma-separated system labels (default: every one)")
+    ap.add_argument("--model", help="a candidate model folder in the default model's place")
+    ap.add_argument("--tag", help="the candidate's name (its indexes and runs)")
     args = ap.parse_args()
+    global CANDIDATE
+    if args.model:
+        if not args.tag:
+            ap.error("--model needs --tag")
+        CANDIDATE = (args.model, args.tag)
     systems = [s for s in SYSTEMS if not args.only or s[0] in args.only.split(",")]
     names = args.collections.split(",")
     work = Path("target/quality")
@@ -68,7 +89,8 @@ def main():
         queries, qrels = folder / f"queries.{args.split}.jsonl", folder / f"qrels.{args.split}.tsv"
         for label, kind, flags in systems:
             idx = index(folder, name, kind)
-            out = work / f"{name}-{args.split}-{label.split(' (')[0].replace(' ', '_').replace('=', '')}.trec"
+            tag = f"-{args.tag}" if CANDIDATE else ""
+            out = work / f"{name}-{args.split}{tag}-{label.split(' (')[0].replace(' ', '_').replace('=', '')}.trec"
             run("search", "--index", idx, "--queries", queries, "--k", "100", *flags, "--output", out)
             m = json.loads(run("eval", "--qrels", qrels, "--run", out, "--metrics", "mrr@10,ndcg@10", "--json"))
             scores[(label, name)] = (m["mean"]["recip_rank_cut_10"], m["mean"]["ndcg_cut_10"])
@@ -90,7 +112,8 @@ def main():
         else:
             table.append(f"| {label} | " + " | ".join(cells) + f" | {mean:.4f} | - |")
     text = "\n".join(table)
-    (work / f"table-{args.split}.md").write_text(text + "\n")
+    suffix = f"-{args.tag}" if CANDIDATE else ""
+    (work / f"table-{args.split}{suffix}.md").write_text(text + "\n")
     print(text)
 
 

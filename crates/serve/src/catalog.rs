@@ -12,6 +12,7 @@ use hypencoder_engine::{Collection, Committed, Error, MergePolicy, Model, OpenOp
 
 use crate::batcher::{self, Current, Queue};
 use crate::config::ServeConfig;
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// An index that cannot be served.
@@ -45,6 +46,17 @@ pub enum WriteError {
     /// The write panicked (a bug).
     #[error(transparent)]
     Panicked(#[from] Panicked),
+}
+
+impl WriteError {
+    /// The answer to a failed write: a held lock is a conflict, bad
+    /// documents the request's fault, the rest the server's.
+    pub fn to_api(&self) -> ApiError {
+        match self {
+            WriteError::Engine(e) => ApiError::from_write(e),
+            WriteError::Panicked(_) => ApiError::internal(self),
+        }
+    }
 }
 
 /// A change a write request makes with the index's writer and model, on

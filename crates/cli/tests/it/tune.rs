@@ -53,18 +53,21 @@ fn tune_prints_its_table_and_a_dry_run_records_nothing() {
     let before = manifest(&index);
 
     // A dry run prints every setting's score and records nothing.
-    let out = HYPENCODER.ok(&[
-        "tune",
-        "--index",
-        &index,
-        "--queries",
-        &queries,
-        "--qrels",
-        &qrels,
-        "--json",
-        "--dry-run",
-    ]);
-    let tuning: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let tune = |extra: &[&str]| {
+        let mut args = vec![
+            "tune",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--qrels",
+            &qrels,
+        ];
+        args.extend_from_slice(extra);
+        stdout(&HYPENCODER.ok(&args))
+    };
+    let out = tune(&["--json", "--dry-run"]);
+    let tuning: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(tuning["queries"], 100);
     let rows = tuning["rows"].as_array().unwrap();
     assert!(rows.len() > 100);
@@ -73,18 +76,7 @@ fn tune_prints_its_table_and_a_dry_run_records_nothing() {
     assert!(rows.iter().any(|r| r == shipped));
     assert!(rows[0]["score"].as_f64() >= shipped["score"].as_f64());
     assert_eq!(manifest(&index), before);
-    let table = stdout(&HYPENCODER.ok(&[
-        "tune",
-        "--index",
-        &index,
-        "--queries",
-        &queries,
-        "--qrels",
-        &qrels,
-        "--dry-run",
-        "--top",
-        "3",
-    ]));
+    let table = tune(&["--dry-run", "--top", "3"]);
     assert!(table.contains("shipped defaults"), "{table}");
     assert!(table.lines().count() >= 5, "{table}");
 

@@ -119,10 +119,7 @@ fn answer(
     written: Result<(Committed, usize), WriteError>,
     started: Instant,
 ) -> Result<Json<WriteResponse>, ApiError> {
-    let (committed, documents) = written.map_err(|err| match &err {
-        WriteError::Engine(e) => ApiError::from_write(e),
-        WriteError::Panicked(_) => ApiError::internal(&err),
-    })?;
+    let (committed, documents) = written.map_err(|e| e.to_api())?;
     Ok(Json(WriteResponse {
         added: committed.added,
         replaced: committed.replaced,

@@ -10,7 +10,7 @@ use hypencoder_engine::{tune, Committed, Metric, Overrides, Qrels, Quiet, TuneOp
 
 use super::body_bytes;
 use crate::api::{parse_json, TuneRequest, TuneResponse};
-use crate::catalog::{on_pool, Change, WriteError};
+use crate::catalog::{on_pool, Change};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::Shared;
 
@@ -64,10 +64,7 @@ pub async fn tune_index(
                 ..Committed::default()
             })
         });
-        let (committed, _) = slot.write(change).await.map_err(|err| match &err {
-            WriteError::Engine(e) => ApiError::from_write(e),
-            WriteError::Panicked(_) => ApiError::internal(&err),
-        })?;
+        let (committed, _) = slot.write(change).await.map_err(|e| e.to_api())?;
         Some(committed.generation)
     };
     let search_defaults: Overrides = slot.current().info().search_defaults;

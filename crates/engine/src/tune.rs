@@ -7,8 +7,9 @@
 //! - on held-out folds: the best of the other folds, scored on each fold,
 //!   so the gain reported is not the in-sample maximum over hundreds of
 //!   settings (which always looks like a gain);
-//! - by a paired bootstrap over queries, which must make the gain clear
-//!   (p < 0.05) when fewer than [`MIN_QUERIES`] queries are judged.
+//! - by a paired bootstrap over the queries' held-out gains, which must
+//!   make the gain clear (p < 0.05) when fewer than [`MIN_QUERIES`]
+//!   queries are judged.
 //!
 //! The decision is what [`Tuning::record`] returns: the chosen settings,
 //! or none (the shipped defaults) when the gain does not hold up. Writing
@@ -244,7 +245,8 @@ pub struct Tuning {
     /// The gain on held-out folds: each fold scored with the setting
     /// best on the others (what to expect on new queries).
     pub held_out_gain: f64,
-    /// One-sided paired bootstrap p-value of the best setting's gain.
+    /// One-sided paired bootstrap p-value of the held-out gain (each
+    /// query's, tuned on the other folds, against the shipped defaults).
     pub p_value: f64,
     /// What is to be recorded.
     pub decision: Decision,
@@ -458,8 +460,11 @@ fn decide(settings: &[Setting], values: &[Vec<f64>], shipped: Setting, seed: u64
         .map(|(a, b)| a - b)
         .collect();
     let gain = mean(&diffs);
-    let held_out_gain = held_out_gain(values, shipped_values, seed);
-    let p_value = bootstrap_p(&diffs, seed);
+    let held_out = held_out_gains(values, shipped_values, seed);
+    let held_out_gain = mean(&held_out);
+    // On the held-out gains: the in-sample best's own gain is the maximum
+    // over every setting, which a bootstrap would find clear anyway.
+    let p_value = bootstrap_p(&held_out, seed);
     let decision = if settings[best] == shipped || scores[best] <= shipped_score {
         Decision::ShippedBest
     } else if held_out_gain <= 0.0 {
@@ -492,21 +497,26 @@ fn decide(settings: &[Setting], values: &[Vec<f64>], shipped: Setting, seed: u64
     }
 }
 
-/// The mean gain over the shipped defaults when each of [`FOLDS`] folds of
-/// queries is scored with the setting best on the other folds, over
-/// [`REPEATS`] draws of the folds.
-fn held_out_gain(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> f64 {
-    (0..REPEATS)
-        .map(|r| held_out_once(values, shipped, seed.wrapping_add(r)))
-        .sum::<f64>()
-        / REPEATS as f64
+/// Each query's gain over the shipped defaults when its fold is scored
+/// with the setting best on the other [`FOLDS`] - 1 folds, averaged over
+/// [`REPEATS`] draws of the folds: a gain no query's own score chose.
+fn held_out_gains(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> Vec<f64> {
+    let mut gains = vec![0.0; shipped.len()];
+    for r in 0..REPEATS {
+        let once = held_out_once(values, shipped, seed.wrapping_add(r));
+        for (sum, g) in gains.iter_mut().zip(once) {
+            *sum += g / REPEATS as f64;
+        }
+    }
+    gains
 }
 
-/// [`held_out_gain`] for one draw of the folds.
-fn held_out_once(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> f64 {
+/// [`held_out_gains`] for one draw of the folds.
+fn held_out_once(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> Vec<f64> {
     let n = shipped.len();
+    let mut gains = vec![0.0; n];
     if n < 2 {
-        return 0.0;
+        return gains;
     }
     let mut order: Vec<usize> = (0..n).collect();
     shuffle(&mut order, seed);
@@ -515,7 +525,6 @@ fn held_out_once(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> f64 {
     for (place, &q) in order.iter().enumerate() {
         fold_of[q] = place % folds;
     }
-    let mut total = 0.0;
     for fold in 0..folds {
         let train = |v: &[f64]| -> f64 {
             v.iter()
@@ -534,13 +543,12 @@ fn held_out_once(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> f64 {
             }
         }
         if let Some((i, _)) = pick {
-            total += (0..n)
-                .filter(|&q| fold_of[q] == fold)
-                .map(|q| values[i][q] - shipped[q])
-                .sum::<f64>();
+            for q in (0..n).filter(|&q| fold_of[q] == fold) {
+                gains[q] = values[i][q] - shipped[q];
+            }
         }
     }
-    total / n as f64
+    gains
 }
 
 /// One-sided paired bootstrap: the share of resamples of the per-query
@@ -587,6 +595,11 @@ impl SplitMix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn held_out_gain(values: &[Vec<f64>], shipped: &[f64], seed: u64) -> f64 {
+        let gains = held_out_gains(values, shipped, seed);
+        gains.iter().sum::<f64>() / gains.len() as f64
+    }
 
     #[test]
     fn held_out_gain_is_zero_when_nothing_beats_the_shipped_setting() {

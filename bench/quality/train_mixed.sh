@@ -23,9 +23,31 @@ for c in debian-slice pydoc; do
       --queries data/quality/$c/queries.train.jsonl --qrels data/quality/$c/qrels.train.tsv \
       --output $work/$c.jsonl --negatives 30
 done
-[[ -f $work/train.jsonl ]] || cat $work/debian-slice.jsonl $work/pydoc.jsonl > $work/train.jsonl
+# Training reads every document's text from one index, where ids must be
+# unique: some pydoc entries are named like Debian packages ("dict"), so
+# pydoc's ids take a prefix there and in its examples.
+if [[ ! -f $work/train.jsonl ]]; then
+  python3 - $work <<'PY'
+import json, sys
+work = sys.argv[1]
+with open(f"{work}/pydoc-corpus.jsonl", "w") as out:
+    for line in open("data/quality/pydoc/corpus.jsonl"):
+        d = json.loads(line)
+        out.write(json.dumps({"id": "pydoc:" + d["id"], "text": d["text"]}) + "\n")
+with open(f"{work}/train.jsonl", "w") as out:
+    for line in open(f"{work}/debian-slice.jsonl"):
+        out.write(line)
+    for line in open(f"{work}/pydoc.jsonl"):
+        e = json.loads(line)
+        e["positives"] = ["pydoc:" + d for d in e["positives"]]
+        e["negatives"] = ["pydoc:" + d for d in e["negatives"]]
+        out.write(json.dumps(e) + "\n")
+PY
+fi
+[[ -f $work/pydoc-minilm/manifest.json ]] || $bin index --model $base --no-lexical \
+    --corpus $work/pydoc-corpus.jsonl --index $work/pydoc-minilm
 [[ -f $work/texts/manifest.json ]] || $bin merge --no-lexical --output $work/texts \
-    data/idx/quality-debian-slice-minilm data/idx/quality-pydoc-minilm
+    data/idx/quality-debian-slice-minilm $work/pydoc-minilm
 $bin train --kind hypencoder --mode full --base $base --data $work/train.jsonl --index $work/texts \
     --output $out --checkpoint-dir $work/checkpoints --negatives 1 --batch-size 32 \
     --max-steps 800 --save-every 200 --lr 2e-5 --seed 42 --save-dtype f16

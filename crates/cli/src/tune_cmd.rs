@@ -102,34 +102,26 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&tuning)?)?;
     } else {
-        print_table(&mut out, &tuning, args.top)?;
+        print_table(&mut out, &tuning, &args.metric, args.top)?;
     }
     eprintln!("{}", verdict(&tuning, args, recorded));
     Ok(())
 }
 
-/// The best `top` settings and the shipped defaults, one row each.
-fn print_table(out: &mut impl Write, tuning: &Tuning, top: usize) -> Result<()> {
+/// The best `top` settings and the shipped defaults, one row each, scored
+/// by `metric` (as the user named it).
+fn print_table(out: &mut impl Write, tuning: &Tuning, metric: &str, top: usize) -> Result<()> {
     writeln!(
         out,
-        "{} settings on {} judged queries ({}), {:.1} s",
+        "{} settings on {} judged queries ({metric}), {:.1} s",
         tuning.rows.len(),
         tuning.queries,
-        tuning.metric,
         tuning.seconds
     )?;
     writeln!(
         out,
         "{:>4}  {:<8} {:>5} {:>5} {:>10} {:>7} {:>6} {:>8} {:>8}",
-        "rank",
-        "fusion",
-        "alpha",
-        "rrf_k",
-        "candidates",
-        "bm25_k1",
-        "bm25_b",
-        tuning.metric,
-        "gain"
+        "rank", "fusion", "alpha", "rrf_k", "candidates", "bm25_k1", "bm25_b", metric, "gain"
     )?;
     let shipped_rank = tuning
         .rows

@@ -53,7 +53,7 @@ fn tune_prints_its_table_and_a_dry_run_records_nothing() {
     let before = manifest(&index);
 
     // A dry run prints every setting's score and records nothing.
-    let tune = |extra: &[&str]| {
+    let args = |extra: &[&'static str]| {
         let mut args = vec![
             "tune",
             "--index",
@@ -64,8 +64,9 @@ fn tune_prints_its_table_and_a_dry_run_records_nothing() {
             &qrels,
         ];
         args.extend_from_slice(extra);
-        stdout(&HYPENCODER.ok(&args))
+        args
     };
+    let tune = |extra: &[&'static str]| stdout(&HYPENCODER.ok(&args(extra)));
     let out = tune(&["--json", "--dry-run"]);
     let tuning: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(tuning["queries"], 100);
@@ -80,17 +81,7 @@ fn tune_prints_its_table_and_a_dry_run_records_nothing() {
     assert!(table.contains("shipped defaults"), "{table}");
     assert!(table.lines().count() >= 5, "{table}");
 
-    let err = HYPENCODER.fails(&[
-        "tune",
-        "--index",
-        &index,
-        "--queries",
-        &queries,
-        "--qrels",
-        &qrels,
-        "--metric",
-        "map",
-    ]);
+    let err = HYPENCODER.fails(&args(&["--metric", "map"]));
     assert!(err.contains("cutoff"), "{err}");
 }
 

@@ -52,20 +52,18 @@ pub struct Grid {
     pub fusions: Vec<(FusionMethod, Option<f32>, Option<f32>)>,
 }
 
-impl Grid {
-    /// The default grid around the shipped defaults (and the index's own
-    /// BM25 settings, `own`): depths 50-200; k1 from the index's 0.5 to
-    /// Lucene's 1.2 and past it, b 0.4-0.9; linear fusion from BM25 alone
-    /// (0) to the model alone (1), z-score and DBSF at the weights that
-    /// were ever best on our collections, RRF and the adaptive fusion.
-    pub fn around(own: Bm25) -> Grid {
+impl Default for Grid {
+    /// The grid around the shipped defaults (which [`tune`] adds, with the
+    /// index's own BM25 settings, where missing): depths 50-200; k1 from
+    /// our 0.5 to Lucene's 1.2 and past it, b 0.4-0.9; linear fusion from
+    /// BM25 alone (0) to the model alone (1), z-score and DBSF at the
+    /// weights that were ever best on our collections, RRF and the adaptive
+    /// fusion.
+    fn default() -> Grid {
         let mut bm25 = Vec::new();
-        for k1 in [own.k1, 0.5, 0.9, 1.2, 1.6] {
-            for b in [own.b, 0.4, 0.75, 0.9] {
-                let setting = Bm25 { k1, b };
-                if !bm25.contains(&setting) {
-                    bm25.push(setting);
-                }
+        for k1 in [0.5, 0.9, 1.2, 1.6] {
+            for b in [0.75, 0.4, 0.9] {
+                bm25.push(Bm25 { k1, b });
             }
         }
         let mut fusions = Vec::new();
@@ -79,15 +77,15 @@ impl Grid {
         }
         fusions.push((FusionMethod::Rrf, None, Some(SearchParams::DEFAULT.rrf_k)));
         fusions.push((FusionMethod::Adaptive, None, None));
-        let mut candidates = vec![50, SearchParams::DEFAULT.candidates, 200];
-        candidates.dedup();
         Grid {
-            candidates,
+            candidates: vec![50, SearchParams::DEFAULT.candidates, 200],
             bm25,
             fusions,
         }
     }
+}
 
+impl Grid {
     /// Adds what `setting` needs to be among the combinations (it is the
     /// baseline), and raises depths to the metric's `cutoff`.
     fn hold(&mut self, setting: &Setting, cutoff: usize) {
@@ -275,7 +273,7 @@ impl Tuning {
 pub struct TuneOptions {
     /// The metric maximised; it must have a cutoff (`mrr@10`, `ndcg@10`).
     pub metric: Metric,
-    /// The settings tried [default: [`Grid::around`] the index's BM25].
+    /// The settings tried [default: [`Grid::default`]].
     pub grid: Option<Grid>,
     /// Seed of the folds and the bootstrap.
     pub seed: u64,
@@ -340,7 +338,7 @@ pub fn tune(
     let mut shipped = Setting::of(&SearchParams::DEFAULT, own);
     // As search raises candidates to k.
     shipped.candidates = shipped.candidates.max(cutoff);
-    let mut grid = options.grid.clone().unwrap_or_else(|| Grid::around(own));
+    let mut grid = options.grid.clone().unwrap_or_default();
     grid.hold(&shipped, cutoff);
     let (settings, values) = score_grid(collection, &judged, &grid, options.metric, progress)?;
     let mut tuning = decide(&settings, &values, shipped, options.seed);

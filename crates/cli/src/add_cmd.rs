@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hypencoder_engine::{unique_ids, MergePolicy, OpenOptions, Writer};
+use hypencoder_engine::{unique_ids, Docs, MergePolicy, OpenOptions, Writer};
 
-use crate::common::{Bar, FieldArgs, Hinted};
+use crate::common::{record_fields, Bar, FieldArgs, Hinted};
 
 #[derive(clap::Args)]
 pub struct AddArgs {
@@ -38,10 +38,16 @@ pub struct AddArgs {
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub fields: FieldArgs,
+    /// Store only these of the documents' other JSON keys as fields
+    /// (comma-separated) [default: every key but the id and text fields].
+    #[arg(long = "fields", value_name = "NAMES", value_delimiter = ',')]
+    pub keep_fields: Option<Vec<String>>,
 }
 
 pub fn run(args: &AddArgs) -> Result<()> {
-    let records = args.fields.corpus(&args.corpus)?;
+    let records = args
+        .fields
+        .corpus(&args.corpus, args.keep_fields.as_deref())?;
     if records.is_empty() {
         bail!("{}: no documents to add", args.corpus.display());
     }
@@ -57,11 +63,11 @@ pub fn run(args: &AddArgs) -> Result<()> {
         .hinted()?;
     let started = std::time::Instant::now();
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+    let fields = record_fields(&records);
     let added = writer
         .add(
             &model,
-            &ids,
-            &texts,
+            Docs::new(&ids, &texts).with_fields(&fields),
             args.batch_size,
             args.no_replace,
             &Bar::new(),

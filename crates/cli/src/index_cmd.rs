@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hypencoder_engine::{build, unique_ids, BuildOptions, ErrorKind, GraphOptions, Manifest};
+use hypencoder_engine::{build, unique_ids, BuildOptions, Docs, ErrorKind, GraphOptions, Manifest};
 
-use crate::common::{hinted, Bar, DtypeArg, FieldArgs, MetricArg, ModelArgs};
+use crate::common::{hinted, record_fields, Bar, DtypeArg, FieldArgs, MetricArg, ModelArgs};
 
 #[derive(clap::Args)]
 pub struct IndexArgs {
@@ -33,6 +33,10 @@ pub struct IndexArgs {
     pub no_lexical: bool,
     #[command(flatten)]
     pub fields: FieldArgs,
+    /// Store only these of the documents' other JSON keys as fields
+    /// (comma-separated) [default: every key but the id and text fields].
+    #[arg(long = "fields", value_name = "NAMES", value_delimiter = ',')]
+    pub keep_fields: Option<Vec<String>>,
     /// Also build the neighbour graph with this many neighbours per document
     /// (as `hypencoder graph` would), for `search --mode graph`.
     #[arg(long, value_name = "K")]
@@ -44,9 +48,12 @@ pub struct IndexArgs {
 }
 
 pub fn run(args: &IndexArgs) -> Result<()> {
-    let records = args.fields.corpus(&args.corpus)?;
+    let records = args
+        .fields
+        .corpus(&args.corpus, args.keep_fields.as_deref())?;
     let ids = unique_ids(&records, &args.corpus)?;
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+    let fields = record_fields(&records);
     let model = args.model.load()?;
     eprintln!("hashing model weights ...");
     let options = BuildOptions {
@@ -60,14 +67,19 @@ pub fn run(args: &IndexArgs) -> Result<()> {
         }),
     };
     let started = std::time::Instant::now();
-    let built =
-        build(&args.index, &model, &ids, &texts, &options, &Bar::new()).map_err(|e| {
-            match e.kind() {
-                ErrorKind::Conflict => anyhow::Error::from(e)
-                    .context(format!("cannot build --index {}", args.index.display())),
-                _ => hinted(e),
-            }
-        })?;
+    let built = build(
+        &args.index,
+        &model,
+        Docs::new(&ids, &texts).with_fields(&fields),
+        &options,
+        &Bar::new(),
+    )
+    .map_err(|e| match e.kind() {
+        ErrorKind::Conflict => {
+            anyhow::Error::from(e).context(format!("cannot build --index {}", args.index.display()))
+        }
+        _ => hinted(e),
+    })?;
     let secs = started.elapsed().as_secs_f64();
     if built.resumed > 0 {
         eprintln!("resumed: {} documents were already encoded", built.resumed);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hypencoder_engine::{
-    read_jsonl, unique_ids, Collection, Fields, Mode, Precision, Record, SearchParams,
+    read_jsonl, unique_ids, Collection, Fields, Mode, Precision, Record, SearchParams, Stored,
 };
 use hypencoder_eval::Qrels;
 use hypencoder_train::data::select_negatives;
@@ -60,6 +60,7 @@ pub fn run(args: &MineArgs) -> Result<()> {
         id: "id",
         text: "text",
         require_id: true,
+        stored: Stored::Nothing,
     };
     let records = read_jsonl(&args.queries, &fields).map_err(records_hinted)?;
     let qids = unique_ids(&records, &args.queries)?;

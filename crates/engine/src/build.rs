@@ -8,7 +8,7 @@ use hypencoder_index::{merge_folders, Dtype, Manifest, SegmentWriter};
 use hypencoder_model::Model;
 use sha2::{Digest, Sha256};
 
-use crate::encode::{encode_into, writer_config};
+use crate::encode::{encode_into, writer_config, Docs};
 use crate::error::{Error, Result};
 use crate::graph::{segment_graph, GraphOptions, GraphReport};
 use crate::progress::{Progress, Quiet};
@@ -51,23 +51,17 @@ pub struct Built {
     pub graph: Option<GraphReport>,
 }
 
-/// Encodes `texts` with their `ids` into a new index at `dir`, resuming an
-/// interrupted build of the same documents with the same model and
-/// settings (from any front end: the key is the documents' hash).
+/// Encodes `docs` into a new index at `dir`, resuming an interrupted
+/// build of the same documents with the same model and settings (from any
+/// front end: the key is the documents' hash).
 pub fn build(
     dir: &Path,
     model: &Model,
-    ids: &[String],
-    texts: &[&str],
+    docs: Docs,
     options: &BuildOptions,
     progress: &dyn Progress,
 ) -> Result<Built> {
-    if ids.len() != texts.len() {
-        return Err(Error::Invalid {
-            field: "texts",
-            message: format!("{} ids for {} texts", ids.len(), texts.len()),
-        });
-    }
+    docs.check(None)?;
     if options.batch_size == 0 {
         return Err(Error::Invalid {
             field: "batch_size",
@@ -79,11 +73,11 @@ pub fn build(
         options.dtype,
         options.texts,
         options.lexical,
-        corpus_key(ids, texts),
+        corpus_key(docs),
     )?;
     let mut writer = SegmentWriter::create(dir, config)?;
     let resumed = writer.resumed_docs();
-    if resumed > ids.len() {
+    if resumed > docs.len() {
         return Err(Error::Invalid {
             field: "texts",
             message: format!(
@@ -92,13 +86,12 @@ pub fn build(
             ),
         });
     }
-    progress.start(ids.len());
+    progress.start(docs.len());
     progress.set(resumed);
     encode_into(
         model,
         &mut writer,
-        &ids[resumed..],
-        &texts[resumed..],
+        docs.skip(resumed),
         options.batch_size,
         &|done| progress.set(resumed + done),
     )?;
@@ -117,10 +110,19 @@ pub fn build(
 
 /// What identifies a build's input: a hash of every id and text, so a
 /// rerun resumes only the same documents.
-fn corpus_key(ids: &[String], texts: &[&str]) -> String {
+/// Fields count where given (documents without any hash as before
+/// fields existed, so such builds still resume).
+fn corpus_key(docs: Docs) -> String {
     let mut hash = Sha256::new();
-    for (id, text) in ids.iter().zip(texts) {
-        for part in [id.as_str(), text] {
+    for (i, (id, text)) in docs.ids.iter().zip(docs.texts).enumerate() {
+        let fields = docs
+            .fields
+            .get(i)
+            .map(|f| serde_json::to_string(f).expect("JSON"));
+        for part in [Some(id.as_str()), Some(*text), fields.as_deref()]
+            .into_iter()
+            .flatten()
+        {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
@@ -129,7 +131,7 @@ fn corpus_key(ids: &[String], texts: &[&str]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("{} documents, sha256 {digest}", ids.len())
+    format!("{} documents, sha256 {digest}", docs.len())
 }
 
 /// Merges index folders (e.g. one per worker of a distributed encoding)

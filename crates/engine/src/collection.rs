@@ -5,9 +5,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use hypencoder_index::{Index, IndexError, Manifest, ModelInfo, Segment};
+use hypencoder_index::{
+    unknown_fields_warning, Filter, Index, IndexError, Manifest, ModelInfo, Schema, Segment,
+};
 use hypencoder_model::Model;
 use hypencoder_search::{Found, Mode, Overrides, Plan, SearchParams, Searcher};
+use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::model::{check_model, open_model, OpenOptions};
@@ -19,6 +22,8 @@ pub struct Document {
     pub id: String,
     /// Its text, when the index keeps texts.
     pub text: Option<String>,
+    /// Its fields (none for a document without any).
+    pub fields: Map<String, Value>,
 }
 
 /// What an open index holds and can answer.
@@ -47,6 +52,9 @@ pub struct Info {
     /// request sets none of its own; empty: the shipped defaults.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub search_defaults: Overrides,
+    /// The documents' fields and their types (what a filter can test).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub fields: Schema,
 }
 
 /// An index (a single folder or a live one's segments) opened read-only,
@@ -163,14 +171,43 @@ impl Collection {
     /// The top `params.k` hits of each query (global rows: [`Self::id`],
     /// [`Self::text`]), loading the model if the mode needs it.
     pub fn search(&self, queries: &[&str], params: &SearchParams) -> Result<Found> {
+        self.search_where(queries, params, None)
+    }
+
+    /// [`Self::search`] among the documents `filter` keeps (in every
+    /// mode). A filter field no document has matches nothing, and says so
+    /// in [`Found::warnings`].
+    pub fn search_where(
+        &self,
+        queries: &[&str],
+        params: &SearchParams,
+        filter: Option<&Filter>,
+    ) -> Result<Found> {
         let searcher = self.searcher();
-        let plan = Plan::new(&searcher, params)?;
+        let mut plan = Plan::new(&searcher, params)?;
+        let mut warnings = Vec::new();
+        if let Some(filter) = filter {
+            warnings.extend(unknown_fields_warning(&plan.filter(filter)?));
+        }
         let model = if plan.needs_model() {
             Some(self.model()?.as_ref())
         } else {
             None
         };
-        Ok(plan.search(model, queries)?)
+        let mut found = plan.search(model, queries)?;
+        found.warnings = warnings;
+        Ok(found)
+    }
+
+    /// The fields of every segment together: what a filter can test.
+    pub fn schema(&self) -> Result<Schema> {
+        Ok(self.searcher().schema()?)
+    }
+
+    /// The fields of global row `row` (empty if it has none).
+    pub fn fields(&self, row: u32) -> Result<Map<String, Value>> {
+        let (segment, row) = self.locate(row)?;
+        Ok(segment.fields().map(|f| f.row(row)).unwrap_or_default())
     }
 
     /// The id of global row `row`.
@@ -224,6 +261,7 @@ impl Collection {
         Ok(Some(Document {
             id: id.to_string(),
             text: self.text(row)?.map(str::to_string),
+            fields: self.fields(row)?,
         }))
     }
 
@@ -260,6 +298,7 @@ impl Collection {
             segments: self.index.segments().len(),
             generation: manifest.generation,
             search_defaults: manifest.search_defaults.clone(),
+            fields: searcher.schema().unwrap_or_default(),
         }
     }
 }

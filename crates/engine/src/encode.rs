@@ -2,10 +2,13 @@
 //! (new indexes and added segments alike) and what an index records of
 //! the model and settings it was built with.
 
-use hypencoder_index::{Dtype, ModelInfo, SegmentWriter, WriterConfig};
+use hypencoder_index::{
+    Dtype, IndexError, ModelInfo, Schema, SchemaBuilder, SegmentWriter, WriterConfig,
+};
 use hypencoder_model::Model;
+use serde_json::{Map, Value};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Documents encoded and handed to an index writer at once (its own
 /// chunks are this size too, so an interruption loses at most one).
@@ -41,22 +44,110 @@ pub fn writer_config(
     })
 }
 
-/// Encodes `texts` (with their `ids`) into `writer`, [`CHUNK`] documents
-/// at a time; `progress` is told how many are done.
+/// Documents to index: ids and texts, and each one's fields (empty when
+/// the documents have none; else one map per document).
+#[derive(Debug, Clone, Copy)]
+pub struct Docs<'a> {
+    /// Their ids.
+    pub ids: &'a [String],
+    /// Their texts.
+    pub texts: &'a [&'a str],
+    /// Their fields: none, or one map per document.
+    pub fields: &'a [Map<String, Value>],
+}
+
+impl<'a> Docs<'a> {
+    /// Documents without fields.
+    pub fn new(ids: &'a [String], texts: &'a [&'a str]) -> Self {
+        Docs {
+            ids,
+            texts,
+            fields: &[],
+        }
+    }
+
+    /// The same documents with their fields.
+    pub fn with_fields(self, fields: &'a [Map<String, Value>]) -> Self {
+        Docs { fields, ..self }
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Documents `from..`.
+    pub(crate) fn skip(self, from: usize) -> Self {
+        Docs {
+            ids: &self.ids[from..],
+            texts: &self.texts[from..],
+            fields: if self.fields.is_empty() {
+                &[]
+            } else {
+                &self.fields[from..]
+            },
+        }
+    }
+
+    /// Checks that ids, texts and fields line up, and that every field
+    /// has one type across the documents (and `existing`'s, when given:
+    /// the index they join).
+    pub(crate) fn check(&self, existing: Option<&Schema>) -> Result<()> {
+        if self.ids.len() != self.texts.len() {
+            return Err(Error::Invalid {
+                field: "texts",
+                message: format!("{} ids for {} texts", self.ids.len(), self.texts.len()),
+            });
+        }
+        if self.fields.is_empty() {
+            return Ok(());
+        }
+        if self.fields.len() != self.ids.len() {
+            return Err(Error::Invalid {
+                field: "fields",
+                message: format!(
+                    "{} ids for {} field maps",
+                    self.ids.len(),
+                    self.fields.len()
+                ),
+            });
+        }
+        let mut schema = SchemaBuilder::default();
+        for (id, fields) in self.ids.iter().zip(self.fields) {
+            schema
+                .observe(fields, &format!("document '{id}'"))
+                .map_err(IndexError::Fields)?;
+        }
+        if let Some(existing) = existing {
+            schema
+                .check_against(existing, "the index")
+                .map_err(IndexError::Fields)?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes `docs` into `writer`, [`CHUNK`] documents at a time;
+/// `progress` is told how many are done.
 pub(crate) fn encode_into(
     model: &Model,
     writer: &mut SegmentWriter,
-    ids: &[String],
-    texts: &[&str],
+    docs: Docs,
     batch_size: usize,
     progress: &dyn Fn(usize),
 ) -> Result<()> {
+    let none = Map::new();
     let mut done = 0;
-    for (chunk_ids, chunk) in ids.chunks(CHUNK).zip(texts.chunks(CHUNK)) {
+    for (start, chunk) in (0..docs.len()).step_by(CHUNK).zip(docs.texts.chunks(CHUNK)) {
         let (vectors, truncated) = model.encode_docs_batched_with_truncation(chunk, batch_size)?;
-        for (((id, text), vector), cut) in chunk_ids.iter().zip(chunk).zip(&vectors).zip(truncated)
-        {
-            writer.add(id, text, vector, cut)?;
+        for (i, ((text, vector), cut)) in chunk.iter().zip(&vectors).zip(truncated).enumerate() {
+            let fields = docs.fields.get(start + i).unwrap_or(&none);
+            writer.add_with_fields(&docs.ids[start + i], text, vector, cut, fields)?;
         }
         done += chunk.len();
         progress(done);

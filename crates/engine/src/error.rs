@@ -118,7 +118,9 @@ impl Error {
             Error::Search(SearchError::NoGraph { .. } | SearchError::NoLexical { .. }) => {
                 ErrorKind::Unsupported
             }
-            Error::Search(SearchError::Invalid { .. }) => ErrorKind::InvalidInput,
+            Error::Search(SearchError::Invalid { .. } | SearchError::Filter(_)) => {
+                ErrorKind::InvalidInput
+            }
             Error::Search(SearchError::Index(e)) => index_kind(e),
             Error::Search(SearchError::Model(_)) | Error::Model(_) => ErrorKind::Internal,
             Error::Records(_) | Error::Invalid { .. } => ErrorKind::InvalidInput,
@@ -139,7 +141,8 @@ fn index_kind(err: &IndexError) -> ErrorKind {
         IndexError::DuplicateId { .. }
         | IndexError::WrongDimension { .. }
         | IndexError::Incompatible { .. }
-        | IndexError::NothingToMerge => ErrorKind::InvalidInput,
+        | IndexError::NothingToMerge
+        | IndexError::Fields(_) => ErrorKind::InvalidInput,
         IndexError::Corrupt { .. } => ErrorKind::Corrupt,
         IndexError::Io { .. } => ErrorKind::Io,
         IndexError::Contract(_) => ErrorKind::Internal,

@@ -33,7 +33,7 @@ mod write;
 
 pub use build::{build, merge_indexes, BuildOptions, Built};
 pub use collection::{Collection, Document, Info};
-pub use encode::{writer_config, CHUNK};
+pub use encode::{writer_config, Docs, CHUNK};
 pub use error::{Error, ErrorKind, Result};
 pub use graph::{Construction, GraphOptions, GraphReport, INSERT_EF};
 pub use model::{check_model, load_model, open_model, OpenOptions};
@@ -44,8 +44,9 @@ pub use write::{Committed, MergePolicy, Merged, Writer};
 
 pub use hypencoder_eval::{Metric, Qrels};
 pub use hypencoder_index::{
-    read_corpus, read_jsonl, unique_ids, Dtype, FieldRole, Fields, IndexError, Manifest, Record,
-    RecordError, SegmentWriter,
+    read_corpus, read_jsonl, unique_ids, unknown_fields_warning, Dtype, FieldRole, FieldSpec,
+    FieldType, Fields, Filter, FilterError, IndexError, Manifest, Record, RecordError, Schema,
+    SegmentWriter, Stored,
 };
 pub use hypencoder_model::{LoadOptions, Model, ModelError};
 pub use hypencoder_search::{

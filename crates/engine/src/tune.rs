@@ -381,7 +381,7 @@ fn score_grid(
                     .iter()
                     .map(|h| h[..h.len().min(depth)].to_vec())
                     .collect(),
-                scored: 0,
+                ..Found::default()
             },
             None => pools.neural(depth),
         };

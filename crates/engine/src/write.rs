@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use hypencoder_index::{
-    AddReport, DeleteReport, IndexWriter, LexicalInfo, LiveManifest, Segment, SegmentEntry,
-    SegmentWriter, WriterConfig,
+    union_schema, AddReport, DeleteReport, IndexError, IndexWriter, LexicalInfo, LiveManifest,
+    Manifest, Schema, Segment, SegmentEntry, SegmentWriter, WriterConfig,
 };
 use hypencoder_model::Model;
 use hypencoder_search::{Overrides, SearchParams};
 
-use crate::encode::{encode_into, CHUNK};
+use crate::encode::{encode_into, Docs, CHUNK};
 use crate::error::{Error, Result};
 use crate::graph::{merged_graph, segment_graph, GraphOptions};
 use crate::model::{open_model, OpenOptions};
@@ -150,26 +150,24 @@ impl Writer {
             .collect()
     }
 
-    /// Encodes `texts` (with their `ids`) with `model` into a new segment
-    /// and commits it: new ids added, existing ones replaced (an error,
-    /// changing nothing, with `no_replace`).
+    /// Encodes `docs` with `model` into a new segment and commits it: new
+    /// ids added, existing ones replaced (an error, changing nothing, with
+    /// `no_replace`). Their fields must have the types the index's have.
     pub fn add(
         &mut self,
         model: &Model,
-        ids: &[String],
-        texts: &[&str],
+        docs: Docs,
         batch_size: usize,
         no_replace: bool,
         progress: &dyn Progress,
     ) -> Result<Committed> {
+        docs.check(Some(&self.schema()?))?;
         let manifest = self.manifest().clone();
         let segment = self.inner.next_segment_dir();
         let config = segment_config(&manifest, model.doc_tokenizer().max_length() as u64, "add");
         let mut writer = SegmentWriter::create(&segment, config)?;
-        progress.start(ids.len());
-        encode_into(model, &mut writer, ids, texts, batch_size, &|n| {
-            progress.set(n)
-        })?;
+        progress.start(docs.len());
+        encode_into(model, &mut writer, docs, batch_size, &|n| progress.set(n))?;
         progress.finish();
         writer.finish()?;
         if let Some(degree) = manifest.graph_degree {
@@ -183,6 +181,15 @@ impl Writer {
             generation,
             ..Committed::default()
         })
+    }
+
+    /// The fields of the index's segments, together.
+    pub fn schema(&self) -> Result<Schema> {
+        let mut schemas = Vec::new();
+        for dir in self.segment_dirs() {
+            schemas.push(Manifest::read(&dir)?.fields);
+        }
+        union_schema(&schemas).map_err(|m| Error::Index(IndexError::Fields(m)))
     }
 
     /// Deletes documents by id and commits. Ids the index does not hold
@@ -259,7 +266,13 @@ impl Writer {
                     continue;
                 }
                 let text = index.text(row)?.unwrap_or_default();
-                merged.add(index.id(row)?, text, &index.vectors().rows(row, 1), false)?;
+                merged.add_with_fields(
+                    index.id(row)?,
+                    text,
+                    &index.vectors().rows(row, 1),
+                    false,
+                    &index.fields().map(|f| f.row(row)).unwrap_or_default(),
+                )?;
                 *slot = Some(next);
                 next += 1;
             }

@@ -129,6 +129,11 @@ pub enum IndexError {
     /// input or a damaged file).
     #[error("{0}")]
     Contract(String),
+    /// A document's field does not fit (an unsupported value, or a type
+    /// other documents' same field do not have); the message names the
+    /// document and the field.
+    #[error("{0}")]
+    Fields(String),
 }
 
 /// Result of index operations.

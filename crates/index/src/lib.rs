@@ -15,6 +15,7 @@
 //!   texts.bin       string table: document texts (optional)
 //!   graph.bin       neighbour graph (optional)
 //!   lexical/        tantivy index over the texts, for BM25 (optional)
+//!   fields.bin      the documents' fields, one typed column each (optional)
 //! ```
 //!
 //! The byte layouts of the `.bin` files are drawn in `format.rs`.
@@ -34,11 +35,14 @@
 //! folders written apart (one per worker) into one.
 //!
 //! Modules depend only on those to their left (lower layers):
-//! `error` <- `format` <- `manifest`, `strings` <- `graph`, `lexical` <-
-//! `segment`, `segment_writer` <- `merge`, `live` <- `live_writer`;
-//! `records` (corpus and query files) stands apart.
+//! `error` <- `format` <- `fields` <- `manifest`, `strings`, `filter` <-
+//! `graph`, `lexical` <- `segment`, `segment_writer` <- `merge`, `live` <-
+//! `live_writer`; `records` (corpus and query files, on `fields`) stands
+//! apart.
 
 mod error;
+mod fields;
+mod filter;
 mod format;
 mod graph;
 mod lexical;
@@ -52,6 +56,11 @@ mod segment_writer;
 mod strings;
 
 pub use error::{IndexError, Result};
+pub use fields::{
+    classify, union_schema, ColumnRef, FieldSpec, FieldStore, FieldType, FieldValue, Schema,
+    SchemaBuilder, FIELDS_FILE,
+};
+pub use filter::{unknown_fields_warning, Condition, Filter, FilterError, Literal, RowSet};
 pub use format::{sync_dir, write_atomic, Dtype, FileEntry};
 pub use graph::{write_graph, Graph, NO_NEIGHBOUR};
 pub use lexical::{
@@ -63,7 +72,9 @@ pub use manifest::{
     BuildStats, GraphInfo, LexicalInfo, Manifest, ModelInfo, FORMAT_VERSION, LIVE_FORMAT_VERSION,
 };
 pub use merge::merge_folders;
-pub use records::{read_corpus, read_jsonl, unique_ids, FieldRole, Fields, Record, RecordError};
+pub use records::{
+    read_corpus, read_jsonl, unique_ids, FieldRole, Fields, Record, RecordError, Stored,
+};
 pub use segment::{Segment, Vectors};
 pub use segment_writer::{SegmentWriter, WriterConfig};
 pub use strings::StringTable;

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IndexError, IoContext, Result};
+use crate::fields::Schema;
 use crate::format::{write_atomic, Dtype, FileEntry};
 
 /// The format of single-folder indexes (and of each segment of a live one).
@@ -93,6 +94,10 @@ pub struct Manifest {
     /// The lexical part (BM25 over the texts), if one was built (`lexical/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lexical: Option<LexicalInfo>,
+    /// The documents' fields and their types (`fields.bin`); none in
+    /// indexes written before fields existed.
+    #[serde(default, skip_serializing_if = "Schema::is_empty")]
+    pub fields: Schema,
 }
 
 impl Manifest {

@@ -121,7 +121,8 @@ pub fn merge_folders(
             if done >= skip {
                 let text = piece.text(row)?.unwrap_or_default();
                 let vector = piece.vectors().rows(row, 1);
-                writer.add(piece.id(row)?, text, &vector, row < truncated)?;
+                let fields = piece.fields().map(|f| f.row(row)).unwrap_or_default();
+                writer.add_with_fields(piece.id(row)?, text, &vector, row < truncated, &fields)?;
             }
             done += 1;
             if done % SEGMENT == 0 {

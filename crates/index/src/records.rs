@@ -5,6 +5,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use serde_json::{Map, Value};
+
+use crate::fields::SchemaBuilder;
+
 /// A record file that cannot be read as asked: the message names the file,
 /// the line and the field.
 #[derive(Debug, thiserror::Error)]
@@ -47,11 +51,14 @@ macro_rules! bail {
 /// and the 1-based line it came from.
 pub struct Record {
     /// The id field's value, if the record has one.
-    pub id: Option<serde_json::Value>,
+    pub id: Option<Value>,
     /// The text field's value.
     pub text: String,
     /// 1-based line number in its file.
     pub line: usize,
+    /// The document's fields (every other top-level key of a JSONL
+    /// record, as [`Fields::stored`] selects; none from TSV).
+    pub fields: Map<String, Value>,
 }
 
 impl Record {
@@ -59,8 +66,8 @@ impl Record {
     pub fn id_string(&self, path: &Path) -> Result<String> {
         let at = || format!("{}:{}", path.display(), self.line);
         let id = match &self.id {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
             Some(other) => bail!(
                 "{}: id must be a string or number, found {}",
                 at(),
@@ -99,9 +106,10 @@ fn read_tsv(path: &Path) -> Result<Vec<Record>> {
             bail!("{}:{line_no}: expected id<TAB>text", path.display());
         };
         records.push(Record {
-            id: Some(serde_json::Value::String(id.to_string())),
+            id: Some(Value::String(id.to_string())),
             text: text.to_string(),
             line: line_no,
+            fields: Map::new(),
         });
         Ok(())
     })?;
@@ -143,23 +151,49 @@ pub struct Fields<'a> {
     pub text: &'a str,
     /// Whether a record without an id is an error.
     pub require_id: bool,
+    /// Which other keys are kept as the document's fields.
+    pub stored: Stored<'a>,
 }
 
-/// Reads every non-blank line of a JSONL file.
+/// Which of a record's other keys are its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored<'a> {
+    /// None (query files).
+    Nothing,
+    /// Every key but the id and text fields.
+    All,
+    /// Only these.
+    Only(&'a [String]),
+}
+
+impl Stored<'_> {
+    fn keeps(&self, key: &str) -> bool {
+        match self {
+            Stored::Nothing => false,
+            Stored::All => true,
+            Stored::Only(keep) => keep.iter().any(|k| k == key),
+        }
+    }
+}
+
+/// Reads every non-blank line of a JSONL file. A field whose type is not
+/// one a document field may have, or differs from its type on an earlier
+/// line, is an error naming both lines.
 pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
     let mut records = Vec::new();
+    let mut schema = SchemaBuilder::default();
     for_each_line(path, |line_no, line| {
         let at = || format!("{}:{line_no}", path.display());
         if line.trim().is_empty() {
             return Ok(());
         }
-        let value: serde_json::Value = serde_json::from_str(line)
+        let value: Value = serde_json::from_str(line)
             .map_err(|e| RecordError::Invalid(format!("{}: not a JSON object ({e})", at())))?;
         let Some(object) = value.as_object() else {
             bail!("{}: expected a JSON object, found {}", at(), kind(&value));
         };
         let text = match object.get(fields.text) {
-            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => s.clone(),
             Some(other) => bail!(
                 "{}: field '{}' must be a string, found {}",
                 at(),
@@ -182,10 +216,20 @@ pub fn read_jsonl(path: &Path, fields: &Fields) -> Result<Vec<Record>> {
                 role: FieldRole::Id,
             });
         }
+        let mut kept = Map::new();
+        if fields.stored != Stored::Nothing {
+            for (key, value) in object {
+                if key != fields.id && key != fields.text && fields.stored.keeps(key) {
+                    kept.insert(key.clone(), value.clone());
+                }
+            }
+            schema.observe(&kept, &at()).map_err(RecordError::Invalid)?;
+        }
         records.push(Record {
             id,
             text,
             line: line_no,
+            fields: kept,
         });
         Ok(())
     })?;
@@ -210,13 +254,13 @@ pub fn unique_ids(records: &[Record], path: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-fn kind(v: &serde_json::Value) -> &'static str {
+fn kind(v: &Value) -> &'static str {
     match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }

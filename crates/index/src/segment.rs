@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use crate::error::{IndexError, Result};
+use crate::fields::{FieldStore, FIELDS_FILE};
 use crate::format::{map_file, u32_at, u64_at, Dtype, VECTORS_HEADER, VECTORS_MAGIC};
 use crate::graph::Graph;
 use crate::lexical::Lexical;
@@ -126,6 +127,7 @@ pub struct Segment {
     texts: Option<StringTable>,
     graph: Option<Graph>,
     lexical: Option<Lexical>,
+    fields: Option<FieldStore>,
 }
 
 impl Segment {
@@ -171,6 +173,15 @@ impl Segment {
             Some(info) => Some(Lexical::open(dir, manifest.count, info)?),
             None => None,
         };
+        let fields = if manifest.fields.is_empty() {
+            None
+        } else {
+            Some(FieldStore::open(
+                &dir.join(FIELDS_FILE),
+                manifest.count,
+                &manifest.fields,
+            )?)
+        };
         Ok(Segment {
             dir: dir.to_path_buf(),
             manifest,
@@ -179,6 +190,7 @@ impl Segment {
             texts,
             graph,
             lexical,
+            fields,
         })
     }
 
@@ -215,6 +227,11 @@ impl Segment {
     /// The id of document `doc` (panics if out of range).
     pub fn id(&self, doc: usize) -> Result<&str> {
         self.ids.get(doc)
+    }
+
+    /// The documents' fields, if any document has one.
+    pub fn fields(&self) -> Option<&FieldStore> {
+        self.fields.as_ref()
     }
 
     /// The neighbour graph, if the index has one.

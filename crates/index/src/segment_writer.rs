@@ -13,8 +13,10 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::{IndexError, IoContext, Result};
+use crate::fields::{write_fields, SchemaBuilder, FIELDS_FILE};
 use crate::format::{
     parent_dir, sync_dir, vectors_header, write_atomic, Checksummed, Dtype, FileEntry,
 };
@@ -57,6 +59,9 @@ struct Progress {
 struct ChunkStrings {
     ids: Vec<String>,
     texts: Vec<String>,
+    /// Each document's fields (absent in chunks of builds without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<Map<String, Value>>,
 }
 
 /// Builds an index folder. Call `add` for each document in order, then `finish`.
@@ -70,8 +75,12 @@ pub struct SegmentWriter {
     vectors: Vec<f32>,
     ids: Vec<String>,
     texts: Vec<String>,
+    /// The chunk's documents' fields, once any document has some.
+    fields: Vec<Map<String, Value>>,
     /// Every id so far -> its document number, to reject duplicates.
     seen: HashMap<String, usize>,
+    /// The fields' types so far, to reject a conflict when it is added.
+    schema: SchemaBuilder,
 }
 
 fn partial_dir(out: &Path) -> PathBuf {
@@ -112,7 +121,9 @@ impl SegmentWriter {
             vectors: Vec::new(),
             ids: Vec::new(),
             texts: Vec::new(),
+            fields: Vec::new(),
             seen: HashMap::new(),
+            schema: SchemaBuilder::default(),
         };
         if !writer.try_resume()? {
             if partial.exists() {
@@ -138,6 +149,14 @@ impl SegmentWriter {
         }
         for i in 0..progress.chunks {
             let strings = read_chunk_strings(&chunk_path(&self.partial, i, "json"))?;
+            for (id, fields) in strings.ids.iter().zip(&strings.fields) {
+                self.schema
+                    .observe(fields, &format!("document '{id}'"))
+                    .map_err(|message| IndexError::Corrupt {
+                        path: chunk_path(&self.partial, i, "json"),
+                        message,
+                    })?;
+            }
             for id in strings.ids {
                 let n = self.seen.len();
                 self.seen.insert(id, n);
@@ -161,6 +180,19 @@ impl SegmentWriter {
 
     /// Adds the next document. `truncated`: its text was cut to fit the model.
     pub fn add(&mut self, id: &str, text: &str, vector: &[f32], truncated: bool) -> Result<()> {
+        self.add_with_fields(id, text, vector, truncated, &Map::new())
+    }
+
+    /// [`SegmentWriter::add`] with the document's fields; a field whose
+    /// type differs from an earlier document's is an error naming both.
+    pub fn add_with_fields(
+        &mut self,
+        id: &str,
+        text: &str,
+        vector: &[f32],
+        truncated: bool,
+        fields: &Map<String, Value>,
+    ) -> Result<()> {
         if vector.len() != self.config.dim {
             return Err(IndexError::WrongDimension {
                 id: id.to_string(),
@@ -175,7 +207,18 @@ impl SegmentWriter {
                 places: format!("documents {} and {} (1-based)", first + 1, n + 1),
             });
         }
+        if !fields.is_empty() {
+            self.schema
+                .observe(fields, &format!("document '{id}'"))
+                .map_err(IndexError::Fields)?;
+        }
         self.seen.insert(id.to_string(), n);
+        if !fields.is_empty() && self.fields.len() < self.ids.len() {
+            self.fields.resize(self.ids.len(), Map::new());
+        }
+        if !fields.is_empty() || !self.fields.is_empty() {
+            self.fields.push(fields.clone());
+        }
         self.stats.empty_texts += u64::from(text.is_empty());
         self.stats.truncated += u64::from(truncated);
         self.vectors.extend_from_slice(vector);
@@ -206,9 +249,14 @@ impl SegmentWriter {
             })?
             .sync_all()
             .at(&vec_path)?;
+        let mut fields = std::mem::take(&mut self.fields);
+        if !fields.is_empty() {
+            fields.resize(self.ids.len(), Map::new());
+        }
         let strings = ChunkStrings {
             ids: std::mem::take(&mut self.ids),
             texts: std::mem::take(&mut self.texts),
+            fields,
         };
         let json = serde_json::to_vec(&strings).expect("strings serialise");
         write_atomic(&chunk_path(&self.partial, i, "json"), &json)?;
@@ -232,7 +280,14 @@ impl SegmentWriter {
         self.flush_chunk()?;
         let mut files = BTreeMap::new();
         files.insert("vectors.bin".to_string(), self.merge_vectors()?);
-        let texts = self.merge_strings(&mut files)?;
+        let (texts, rows) = self.merge_strings(&mut files)?;
+        let schema = std::mem::take(&mut self.schema).finish();
+        if !schema.is_empty() {
+            let path = self.partial.join(FIELDS_FILE);
+            let mut out = Checksummed::create(&path)?;
+            write_fields(&mut out, &rows, &schema, &path)?;
+            files.insert(FIELDS_FILE.to_string(), out.finish()?);
+        }
         // Inside the partial folder: no index appears without its lexical part.
         let lexical = if self.config.lexical {
             let (lexical_files, info) =
@@ -253,6 +308,7 @@ impl SegmentWriter {
             files,
             graph: None,
             lexical,
+            fields: schema,
         };
         // Build leftovers go before the manifest makes the folder an index.
         for i in 0..self.chunks {
@@ -305,15 +361,23 @@ impl SegmentWriter {
     }
 
     /// Writes `ids.bin` (and `texts.bin` when kept) from the chunks, and
-    /// returns the texts (empty unless kept or wanted for the lexical part).
-    fn merge_strings(&self, files: &mut BTreeMap<String, FileEntry>) -> Result<Vec<String>> {
+    /// returns the texts (empty unless kept or wanted for the lexical part)
+    /// and every document's fields.
+    fn merge_strings(
+        &self,
+        files: &mut BTreeMap<String, FileEntry>,
+    ) -> Result<(Vec<String>, Vec<Map<String, Value>>)> {
         let mut ids = Vec::with_capacity(self.docs_in_chunks);
         let mut texts = Vec::new();
+        let mut rows = Vec::new();
         for i in 0..self.chunks {
             let s = read_chunk_strings(&chunk_path(&self.partial, i, "json"))?;
+            rows.resize(ids.len(), Map::new());
+            rows.extend(s.fields);
             ids.extend(s.ids);
             texts.extend(s.texts);
         }
+        rows.resize(ids.len(), Map::new());
         let mut tables = vec![("ids.bin", &ids)];
         if self.config.with_texts {
             tables.push(("texts.bin", &texts));
@@ -324,7 +388,7 @@ impl SegmentWriter {
             write_string_table(&mut out, strings.iter().map(String::as_str), &path)?;
             files.insert(name.to_string(), out.finish()?);
         }
-        Ok(texts)
+        Ok((texts, rows))
     }
 }
 

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use hypencoder_engine::{
-    build, merge_indexes, read_corpus, unique_ids, BuildOptions, Fields, GraphOptions, Quiet,
+    build, merge_indexes, read_corpus, unique_ids, BuildOptions, Docs, Fields, GraphOptions, Quiet,
+    Stored,
 };
 use pyo3::prelude::*;
 
@@ -49,7 +50,8 @@ pub fn build_index_from(
     let model = model.get().inner.clone();
     py.detach(|| {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let built = build(&path, &model, &ids, &refs, &options, &Quiet).map_err(engine)?;
+        let docs = Docs::new(&ids, &refs);
+        let built = build(&path, &model, docs, &options, &Quiet).map_err(engine)?;
         Ok(built.manifest.count)
     })
 }
@@ -69,6 +71,7 @@ pub fn read_corpus_file(
             id: id_field,
             text: text_field,
             require_id: true,
+            stored: Stored::Nothing,
         };
         let records = read_corpus(&path, &fields).map_err(engine)?;
         let ids = unique_ids(&records, &path).map_err(engine)?;

@@ -356,7 +356,8 @@ impl Bench<'_> {
         let secs = best_pass(self.min_time, || {
             scored = 0;
             for (q, s) in self.scorers.iter().enumerate() {
-                let (hits, stats) = beam_search(vectors, graph, s, entry, k, &params, &mut scratch);
+                let (hits, stats) =
+                    beam_search(vectors, graph, s, entry, k, &params, None, &mut scratch);
                 scored += stats.scored;
                 results[q] = hits.iter().map(|h| h.doc).collect();
             }
@@ -364,7 +365,7 @@ impl Bench<'_> {
         let batch_qps = self.pool.as_ref().map(|p| {
             let alg = GraphAlgorithm::Beam(params.clone());
             let secs = best_pass(self.min_time.min(0.5), || {
-                p.install(|| graph_search_many(vectors, graph, &self.boxed, entry, k, &alg));
+                p.install(|| graph_search_many(vectors, graph, &self.boxed, entry, k, &alg, None));
             });
             self.queries.len() as f64 / secs
         });

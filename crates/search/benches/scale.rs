@@ -143,7 +143,7 @@ fn time_graph(index: &Segment, qnets: &[QNet], precision: Precision) -> (f64, f6
     let walk = GraphAlgorithm::Beam(BeamParams { ef: 128, expand: 4 });
     let graph = index.graph().expect("graph written");
     let t = Instant::now();
-    let found = graph_search_many(index.vectors(), graph, &scorers, &entry, K, &walk);
+    let found = graph_search_many(index.vectors(), graph, &scorers, &entry, K, &walk, None);
     let ms = t.elapsed().as_secs_f64() * 1e3 / qnets.len() as f64;
     let scored = found.iter().map(|(_, s)| s.scored).sum::<usize>() as f64 / qnets.len() as f64;
     let tops = found

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use hypencoder_index::IndexError;
+use hypencoder_index::{FilterError, IndexError};
 use hypencoder_model::ModelError;
 
 /// What can go wrong planning or running a search.
@@ -34,6 +34,9 @@ pub enum SearchError {
     /// Reading the index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The filter cannot be read or does not suit the index's fields.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
 }
 
 impl From<ModelError> for SearchError {

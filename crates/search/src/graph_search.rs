@@ -26,9 +26,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use hypencoder_index::{Graph, Vectors};
+use hypencoder_index::{Graph, RowSet, Vectors};
 
-use crate::exhaustive::BLOCK;
+use crate::exhaustive::{exhaustive_rows, BLOCK};
 use crate::kernel::prefetch;
 use crate::scorer::{Scorer, ScratchSpace};
 use crate::topk::{Hit, TopK};
@@ -144,6 +144,22 @@ pub struct GraphStats {
     pub scored: usize,
     /// Rounds (paper) or expansion steps (beam) run.
     pub rounds: usize,
+    /// A filtered walk scored its budget before it finished, so the rows
+    /// the filter keeps were scored exhaustively instead.
+    pub exact: bool,
+}
+
+/// What a filtered walk may return, and what it may spend: the walk goes
+/// through every document (the graph stays connected) but only `rows`
+/// enter the results, and once it has scored `budget` documents scoring
+/// the kept rows themselves is cheaper, so it stops (as Lucene's filtered
+/// search falls back to exact search).
+#[derive(Debug, Clone, Copy)]
+pub struct Restrict<'r> {
+    /// The rows results may come from.
+    pub rows: &'r RowSet,
+    /// The most documents the walk scores before it gives up.
+    pub budget: usize,
 }
 
 /// `count` entry points drawn uniformly without replacement from `n`
@@ -182,6 +198,7 @@ pub fn graph_search(
     entry: &[u32],
     k: usize,
     params: &GraphParams,
+    restrict: Option<Restrict>,
     scratch: &mut GraphScratch,
 ) -> (Vec<Hit>, GraphStats) {
     assert_eq!(
@@ -199,8 +216,13 @@ pub fn graph_search(
         stats.rounds += 1;
         score_candidates(vectors, scorer, dim, scratch);
         stats.scored += scratch.candidates.len();
+        if restrict.is_some_and(|r| stats.scored > r.budget) {
+            stats.exact = true;
+            break;
+        }
         scratch.rank_round(expand.max(k));
-        let improved = offer_and_expand(graph, &mut top, expand, scratch);
+        let rows = restrict.map(|r| r.rows);
+        let improved = offer_and_expand(graph, &mut top, expand, rows, scratch);
         std::mem::swap(&mut scratch.candidates, &mut scratch.next);
         if params.early_stop && !improved {
             break;
@@ -210,13 +232,14 @@ pub fn graph_search(
 }
 
 /// One round of the paper's walk after scoring: offers the ranked
-/// candidates (`scratch.order`) to `top`, and queues the unvisited
-/// neighbours of the best `expand` in `scratch.next`. True if any candidate
-/// entered `top`.
+/// candidates (`scratch.order`; only those in `rows` when given) to `top`,
+/// and queues the unvisited neighbours of the best `expand` in
+/// `scratch.next`. True if any candidate entered `top`.
 fn offer_and_expand(
     graph: &Graph,
     top: &mut TopK,
     expand: usize,
+    rows: Option<&RowSet>,
     scratch: &mut GraphScratch,
 ) -> bool {
     let mut improved = false;
@@ -226,9 +249,10 @@ fn offer_and_expand(
             doc: scratch.candidates[c],
             score: scratch.scores[c],
         };
-        let enters = top
-            .threshold()
-            .is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
+        let enters = rows.is_none_or(|r| r.contains(hit.doc as usize))
+            && top
+                .threshold()
+                .is_none_or(|worst| hit.rank_cmp(&worst).is_lt());
         if enters {
             top.push(hit);
             improved = true;
@@ -289,6 +313,8 @@ pub enum GraphAlgorithm {
 
 /// Graph search for many one-query scorers, queries in parallel on the
 /// rayon pool with one scratch space per worker. Results in input order.
+/// With `restrict`, only its rows are returned, and a walk that spends its
+/// budget is replaced by scoring those rows exhaustively.
 pub fn graph_search_many(
     vectors: &Vectors,
     graph: &Graph,
@@ -296,17 +322,42 @@ pub fn graph_search_many(
     entry: &[u32],
     k: usize,
     algorithm: &GraphAlgorithm,
+    restrict: Option<Restrict>,
 ) -> Vec<(Vec<Hit>, GraphStats)> {
     use rayon::prelude::*;
+    let kept: Vec<u32> =
+        restrict.map_or_else(Vec::new, |r| r.rows.iter().map(|row| row as u32).collect());
     scorers
         .par_iter()
-        .map_init(GraphScratch::default, |scratch, scorer| match algorithm {
-            GraphAlgorithm::Paper(p) => {
-                graph_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch)
+        .map_init(GraphScratch::default, |scratch, scorer| {
+            let (hits, mut stats) = match algorithm {
+                GraphAlgorithm::Paper(p) => graph_search(
+                    vectors,
+                    graph,
+                    scorer.as_ref(),
+                    entry,
+                    k,
+                    p,
+                    restrict,
+                    scratch,
+                ),
+                GraphAlgorithm::Beam(p) => beam_search(
+                    vectors,
+                    graph,
+                    scorer.as_ref(),
+                    entry,
+                    k,
+                    p,
+                    restrict,
+                    scratch,
+                ),
+            };
+            if !stats.exact {
+                return (hits, stats);
             }
-            GraphAlgorithm::Beam(p) => {
-                beam_search(vectors, graph, scorer.as_ref(), entry, k, p, scratch)
-            }
+            stats.scored += kept.len();
+            let mut exact = exhaustive_rows(vectors, scorer.as_ref(), k, &kept);
+            (exact.remove(0), stats)
         })
         .collect()
 }
@@ -390,6 +441,18 @@ impl BeamHeaps {
         true
     }
 
+    /// Queues `c` (a document a filter leaves out of the results) for
+    /// expansion if it ranks above the pool's worst; true if queued.
+    #[inline]
+    fn pass(&mut self, c: Ranked, ef: usize) -> bool {
+        let full = self.pool.len() >= ef;
+        if full && self.pool.peek().is_some_and(|worst| c < worst.0) {
+            return false;
+        }
+        self.frontier.push(c);
+        true
+    }
+
     /// The best queued candidate that can still improve the pool.
     #[inline]
     fn next(&mut self, ef: usize) -> Option<Ranked> {
@@ -413,6 +476,7 @@ pub fn beam_search(
     entry: &[u32],
     k: usize,
     params: &BeamParams,
+    restrict: Option<Restrict>,
     scratch: &mut GraphScratch,
 ) -> (Vec<Hit>, GraphStats) {
     assert_eq!(
@@ -432,8 +496,17 @@ pub fn beam_search(
         if !scratch.candidates.is_empty() {
             score_candidates(vectors, scorer, dim, scratch);
             stats.scored += scratch.candidates.len();
+            if restrict.is_some_and(|r| stats.scored > r.budget) {
+                stats.exact = true;
+                break;
+            }
             for (&doc, &score) in scratch.candidates.iter().zip(&scratch.scores) {
-                if heaps.offer(Ranked::new(doc, score), ef) {
+                let c = Ranked::new(doc, score);
+                let queued = match restrict {
+                    Some(r) if !r.rows.contains(doc as usize) => heaps.pass(c, ef),
+                    _ => heaps.offer(c, ef),
+                };
+                if queued {
                     // Likely expanded soon: start loading its neighbour list.
                     prefetch(graph.row(doc as usize));
                 }

@@ -6,17 +6,19 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use hypencoder_index::{analyze, Bm25, Lexical};
+use hypencoder_index::{analyze, Bm25, Filter, Lexical, RowSet};
 use hypencoder_model::Model;
 use rayon::prelude::*;
 
 use crate::error::SearchError;
-use crate::exhaustive::exhaustive;
+use crate::exhaustive::{exhaustive, exhaustive_rows};
 use crate::fusion::{fuse, score_rows, Candidate, Fusion};
-use crate::graph_search::{graph_search_many, random_entry_points, BeamParams, GraphAlgorithm};
+use crate::graph_search::{
+    graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, Restrict,
+};
 use crate::request::{Mode, NeuralSide, SearchParams, Walk};
 use crate::scorer::{batch_scorer, query_scorers, Precision, Scorer};
-use crate::searcher::{sort_hits, Searcher};
+use crate::searcher::{sort_hits, Searcher, SegmentReader};
 use crate::topk::Hit;
 
 /// How the neural side finds its hits: every document, or along each
@@ -53,6 +55,9 @@ pub struct Found {
     pub hits: Vec<Vec<Hit>>,
     /// Documents the neural side scored, over all queries.
     pub scored: usize,
+    /// What the caller should know about the request (a filter's field
+    /// no document has).
+    pub warnings: Vec<String>,
 }
 
 /// A search checked against an index, ready to run batches of queries.
@@ -66,6 +71,9 @@ pub struct Plan<'c, 'a> {
     /// part's own).
     bm25_k1: Option<f32>,
     bm25_b: Option<f32>,
+    /// Per segment, the rows a filter keeps (deleted ones left out);
+    /// `None` searches every document.
+    kept: Option<Vec<RowSet>>,
 }
 
 impl<'c, 'a> Plan<'c, 'a> {
@@ -122,7 +130,82 @@ impl<'c, 'a> Plan<'c, 'a> {
                 .unwrap_or_else(|| Precision::default_for(searcher.dtype())),
             bm25_k1: params.bm25_k1,
             bm25_b: params.bm25_b,
+            kept: None,
         })
+    }
+
+    /// Restricts every search of this plan to the documents `filter`
+    /// keeps, in every mode: checked against the index's fields (a
+    /// condition that does not suit its field's type is an error), then
+    /// evaluated once per segment. Returns the fields no document has
+    /// (they match nothing), for a warning.
+    pub fn filter(&mut self, filter: &Filter) -> Result<Vec<String>, SearchError> {
+        let unknown = filter.check(&self.searcher.schema()?)?;
+        let kept = self
+            .searcher
+            .segments()
+            .par_iter()
+            .map(|p| {
+                let mut rows = filter.rows(p.segment.fields(), p.segment.len());
+                if p.deleted() > 0 {
+                    for row in 0..p.segment.len() {
+                        if p.is_deleted(row) {
+                            rows.remove(row);
+                        }
+                    }
+                }
+                rows
+            })
+            .collect();
+        self.kept = Some(kept);
+        Ok(unknown)
+    }
+
+    /// The documents the plan's filter keeps (every live one without a
+    /// filter).
+    pub fn matching(&self) -> usize {
+        match &self.kept {
+            Some(kept) => kept.iter().map(RowSet::count).sum(),
+            None => self.searcher.live_docs(),
+        }
+    }
+
+    /// The rows of `segment` a filter keeps, if the plan has one.
+    fn kept_in(&self, segment: &SegmentReader) -> Option<&RowSet> {
+        let kept = self.kept.as_ref()?;
+        let place = self
+            .searcher
+            .segments()
+            .iter()
+            .position(|s| std::ptr::eq(s, segment))
+            .expect("a segment of this plan's searcher");
+        Some(&kept[place])
+    }
+
+    /// The `k` best of `segment` for `scorer`'s queries, scoring only the
+    /// rows the filter keeps.
+    fn exhaustive_in(
+        &self,
+        segment: &SegmentReader,
+        scorer: &dyn Scorer,
+        k: usize,
+    ) -> Vec<Vec<Hit>> {
+        let vectors = segment.segment.vectors();
+        match self.kept_in(segment) {
+            None => exhaustive(vectors, scorer, k),
+            Some(kept) => {
+                let rows: Vec<u32> = kept.iter().map(|r| r as u32).collect();
+                exhaustive_rows(vectors, scorer, k, &rows)
+            }
+        }
+    }
+
+    /// Documents an exhaustive search scores per query.
+    fn exhaustive_cost(&self) -> usize {
+        match &self.kept {
+            Some(kept) => kept.iter().map(RowSet::count).sum(),
+            None => self.searcher.rows(),
+        }
     }
 
     /// The mode this plan runs (the index's default filled in).
@@ -143,7 +226,11 @@ impl<'c, 'a> Plan<'c, 'a> {
                 .par_iter()
                 .map(|q| self.bm25_top(&self.bm25_scores(q)?, self.k))
                 .collect::<Result<_, _>>()?;
-            return Ok(Found { hits, scored: 0 });
+            return Ok(Found {
+                hits,
+                scored: 0,
+                warnings: Vec::new(),
+            });
         }
         let model = model.expect("every mode but bm25 is given the model");
         let reps = model.encode_queries(queries)?;
@@ -151,11 +238,12 @@ impl<'c, 'a> Plan<'c, 'a> {
             Method::Neural(Neural::Exhaustive) => {
                 let scorer = batch_scorer(reps, model.dim(), self.precision)?;
                 let hits = self.searcher.merged(queries.len(), self.k, |segment, k| {
-                    Ok::<_, SearchError>(exhaustive(segment.segment.vectors(), scorer.as_ref(), k))
+                    Ok::<_, SearchError>(self.exhaustive_in(segment, scorer.as_ref(), k))
                 })?;
                 Ok(Found {
                     hits,
-                    scored: self.searcher.rows() * queries.len(),
+                    scored: self.exhaustive_cost() * queries.len(),
+                    ..Found::default()
                 })
             }
             Method::Neural(neural) => {
@@ -221,11 +309,7 @@ impl<'c, 'a> Plan<'c, 'a> {
                     .map(|s| {
                         searcher
                             .merged(1, k, |segment, k| {
-                                Ok::<_, SearchError>(exhaustive(
-                                    segment.segment.vectors(),
-                                    s.as_ref(),
-                                    k,
-                                ))
+                                Ok::<_, SearchError>(self.exhaustive_in(segment, s.as_ref(), k))
                             })
                             .map(|mut h| h.remove(0))
                     })
@@ -233,7 +317,8 @@ impl<'c, 'a> Plan<'c, 'a> {
                     .expect("exhaustive search cannot fail");
                 Found {
                     hits,
-                    scored: searcher.rows() * scorers.len(),
+                    scored: self.exhaustive_cost() * scorers.len(),
+                    ..Found::default()
                 }
             }
             Neural::Graph { walks } => {
@@ -243,20 +328,34 @@ impl<'c, 'a> Plan<'c, 'a> {
                     .merged(scorers.len(), k, |segment, k| {
                         let graph = segment.segment.graph().expect("checked by Plan::new");
                         let (algorithm, entry) = &walks[place];
+                        let kept = self.kept_in(segment);
+                        let algorithm = match kept {
+                            Some(rows) => widened(algorithm, rows.count(), segment.segment.len()),
+                            None => algorithm.clone(),
+                        };
+                        let restrict = kept.map(|rows| Restrict {
+                            rows,
+                            budget: rows.count(),
+                        });
                         let found = graph_search_many(
                             segment.segment.vectors(),
                             graph,
                             scorers,
                             entry,
                             k,
-                            algorithm,
+                            &algorithm,
+                            restrict,
                         );
                         place += 1;
                         scored += found.iter().map(|(_, s)| s.scored).sum::<usize>();
                         Ok::<_, SearchError>(found.into_iter().map(|(h, _)| h).collect())
                     })
                     .expect("graph search cannot fail");
-                Found { hits, scored }
+                Found {
+                    hits,
+                    scored,
+                    ..Found::default()
+                }
             }
         }
     }
@@ -291,11 +390,24 @@ impl<'c, 'a> Plan<'c, 'a> {
             .collect()
     }
 
-    /// BM25's best `k` over all parts (rows with no query term left out).
+    /// BM25's best `k` over all parts (rows with no query term left out,
+    /// and rows a filter leaves out).
     fn bm25_top(&self, scores: &[Vec<f32>], k: usize) -> Result<Vec<Hit>, SearchError> {
         let mut part_scores = scores.iter();
-        let mut hits = self.searcher.merged(1, k, |_, k| {
+        let mut hits = self.searcher.merged(1, k, |segment, k| {
             let own = part_scores.next().expect("one score list per segment");
+            let masked: Vec<f32>;
+            let own = match self.kept_in(segment) {
+                None => own,
+                Some(kept) => {
+                    masked = own
+                        .iter()
+                        .enumerate()
+                        .map(|(row, &s)| if kept.contains(row) { s } else { 0.0 })
+                        .collect();
+                    &masked
+                }
+            };
             Ok::<_, SearchError>(vec![Lexical::top(own, k)
                 .into_iter()
                 .map(|h| Hit {
@@ -532,11 +644,29 @@ fn graph_walk(params: &SearchParams, searcher: &Searcher) -> Result<Neural, Sear
     Ok(Neural::Graph { walks })
 }
 
+/// A filtered beam walk's pool, widened as the filter keeps fewer rows:
+/// results come only from the kept rows, so the walk must look further to
+/// fill the same pool (by 1/sqrt(share), at most 8 times).
+fn widened(algorithm: &GraphAlgorithm, kept: usize, rows: usize) -> GraphAlgorithm {
+    match algorithm {
+        GraphAlgorithm::Beam(b) => {
+            let share = (kept.max(1) as f64 / rows.max(1) as f64).min(1.0);
+            let ef = ((b.ef as f64 / share.sqrt()).ceil() as usize).min(b.ef * 8);
+            GraphAlgorithm::Beam(BeamParams {
+                ef,
+                expand: b.expand,
+            })
+        }
+        paper => paper.clone(),
+    }
+}
+
 /// Per-query hits and counts joined into one [`Found`].
 fn gathered(found: Vec<(Vec<Hit>, usize)>) -> Found {
     let scored = found.iter().map(|(_, n)| n).sum();
     Found {
         hits: found.into_iter().map(|(hits, _)| hits).collect(),
         scored,
+        ..Found::default()
     }
 }

@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use hypencoder_index::{Bm25Stats, Dtype, Index, IndexError, Segment, Tombstones};
+use hypencoder_index::{
+    union_schema, Bm25Stats, Dtype, Index, IndexError, Schema, Segment, Tombstones,
+};
 
 use crate::request::Mode;
 use crate::topk::Hit;
@@ -198,6 +200,13 @@ impl<'a> Searcher<'a> {
     pub fn text(&self, row: u32) -> Result<Option<&'a str>, IndexError> {
         let (segment, row) = self.locate(row);
         segment.segment.text(row)
+    }
+
+    /// The fields of every segment together (an error names a field
+    /// whose type differs between segments).
+    pub fn schema(&self) -> Result<Schema, IndexError> {
+        union_schema(self.segments.iter().map(|s| &s.segment.manifest().fields))
+            .map_err(IndexError::Fields)
     }
 
     /// BM25 statistics of the whole index for `terms` (deleted documents

@@ -293,6 +293,9 @@ pub struct Document {
     pub id: String,
     /// Its stored text (null when the index keeps none).
     pub text: Option<String>,
+    /// Its fields (empty when it has none).
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One document to add or replace.
@@ -303,6 +306,11 @@ pub struct NewDocument {
     pub id: String,
     /// Its text, encoded with the index's own model.
     pub text: String,
+    /// Its fields (strings, numbers, bools, or arrays of strings or of
+    /// numbers): returned with its hits and tested by filters.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `PUT /v1/indexes/{name}/documents`.

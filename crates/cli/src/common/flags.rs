@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::choices::{ConstructionArg, MetricArg};
-use hypencoder_engine::{read_corpus, read_jsonl, Fields, GraphOptions, Record};
+use hypencoder_engine::{read_corpus, read_jsonl, Fields, GraphOptions, Record, Stored};
 
 use super::hints::records_hinted;
 
@@ -49,23 +49,27 @@ pub struct FieldArgs {
 impl FieldArgs {
     /// The fields for `hypencoder_index::read_jsonl`; `require_id` rejects records
     /// without an id.
-    pub fn fields(&self, require_id: bool) -> Fields<'_> {
+    pub fn fields<'a>(&'a self, require_id: bool, stored: Stored<'a>) -> Fields<'a> {
         Fields {
             id: &self.id_field,
             text: &self.text_field,
             require_id,
+            stored,
         }
     }
 
-    /// Reads a JSONL file's records through these fields.
+    /// Reads a JSONL file's records (queries, texts) through these
+    /// fields; other keys are ignored.
     pub fn read(&self, path: &Path, require_id: bool) -> Result<Vec<Record>> {
-        read_jsonl(path, &self.fields(require_id)).map_err(records_hinted)
+        read_jsonl(path, &self.fields(require_id, Stored::Nothing)).map_err(records_hinted)
     }
 
     /// Reads a corpus (JSONL, or TSV by its name) through these fields;
-    /// every record needs an id.
-    pub fn corpus(&self, path: &Path) -> Result<Vec<Record>> {
-        read_corpus(path, &self.fields(true)).map_err(records_hinted)
+    /// every record needs an id. `keep`: the other keys stored as the
+    /// documents' fields (all of them when not given).
+    pub fn corpus(&self, path: &Path, keep: Option<&[String]>) -> Result<Vec<Record>> {
+        let stored = keep.map_or(Stored::All, Stored::Only);
+        read_corpus(path, &self.fields(true, stored)).map_err(records_hinted)
     }
 }
 
@@ -111,4 +115,13 @@ impl GraphBuildArgs {
             plain_knn: self.plain_knn,
         }
     }
+}
+
+/// The corpus records' fields, one map per record; none at all when no
+/// record has any (an index without fields).
+pub fn record_fields(records: &[Record]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    if records.iter().all(|r| r.fields.is_empty()) {
+        return Vec::new();
+    }
+    records.iter().map(|r| r.fields.clone()).collect()
 }

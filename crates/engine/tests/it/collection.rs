@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use hypencoder_engine::{
-    build, build_graph, build_lexical, load_model, single_segment, BuildOptions, Collection,
+    build, build_graph, build_lexical, load_model, single_segment, BuildOptions, Collection, Docs,
     ErrorKind, GraphOptions, LoadOptions, Mode, Model, OpenOptions, Quiet, SearchParams, Writer,
 };
 use hypencoder_test_support::{fixture, Scratch};
@@ -42,7 +42,7 @@ fn build_at(dir: &Path, model: &Model, n: usize, graph: bool) {
         graph: graph.then(|| GraphOptions::new(8)),
         ..BuildOptions::default()
     };
-    let built = build(dir, model, &ids, &texts, &options, &Quiet).unwrap();
+    let built = build(dir, model, Docs::new(&ids, &texts), &options, &Quiet).unwrap();
     assert_eq!(built.manifest.count, n);
 }
 
@@ -96,8 +96,7 @@ fn every_mode_answers_and_missing_parts_are_unsupported() {
     let err = build(
         &s.join("idx"),
         &model,
-        &ids,
-        &texts,
+        Docs::new(&ids, &texts),
         &BuildOptions::default(),
         &Quiet,
     )
@@ -117,7 +116,9 @@ fn a_live_index_takes_graphs_lexical_parts_and_optimize() {
     assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
     let (ids, texts) = docs(24, 12);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let added = writer.add(&model, &ids, &texts, 8, false, &Quiet).unwrap();
+    let added = writer
+        .add(&model, Docs::new(&ids, &texts), 8, false, &Quiet)
+        .unwrap();
     assert_eq!((added.added, added.replaced), (12, 0));
     // Every id must be there for a strict delete, and then nothing goes.
     let err = writer.delete(&["d1", "nope"], true).unwrap_err();
@@ -146,7 +147,9 @@ fn a_live_index_takes_graphs_lexical_parts_and_optimize() {
     let mut writer = Writer::open(&dir).unwrap();
     let (ids, texts) = docs(36, 4);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    writer.add(&model, &ids, &texts, 8, false, &Quiet).unwrap();
+    writer
+        .add(&model, Docs::new(&ids, &texts), 8, false, &Quiet)
+        .unwrap();
     let merged = writer.optimize().unwrap().expect("three segments merge");
     assert_eq!(merged.segments.len(), 3);
     drop(writer);

@@ -3,7 +3,7 @@
 //! are what every search without its own uses, through writes and merges.
 
 use hypencoder_engine::{
-    build, tune, BuildOptions, Collection, Decision, ErrorKind, FusionMethod, Metric, Mode,
+    build, tune, BuildOptions, Collection, Decision, Docs, ErrorKind, FusionMethod, Metric, Mode,
     OpenOptions, Overrides, Qrels, Quiet, SearchParams, TuneOptions, Writer,
 };
 use hypencoder_eval::{evaluate, Run};
@@ -53,8 +53,7 @@ fn built(scratch: &Scratch) -> Collection {
     build(
         &dir,
         &model(),
-        &ids,
-        &texts,
+        Docs::new(&ids, &texts),
         &BuildOptions::default(),
         &Quiet,
     )
@@ -216,7 +215,7 @@ fn recorded_settings_are_every_searchs_defaults_through_writes_and_merges() {
     let (ids, texts) = docs(60, 12);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     writer
-        .add(&model(), &ids, &texts, 8, false, &Quiet)
+        .add(&model(), Docs::new(&ids, &texts), 8, false, &Quiet)
         .unwrap();
     writer.optimize().unwrap();
     drop(writer);

@@ -124,6 +124,7 @@ fn graph_search_recall_against_exhaustive() {
             &entry,
             k,
             &params,
+            None,
             &mut scratch,
         );
         assert_eq!(hits.len(), k, "query {q}");
@@ -144,6 +145,7 @@ fn graph_search_recall_against_exhaustive() {
             &entry,
             k,
             &params,
+            None,
             &mut GraphScratch::default(),
         );
         assert_eq!(fresh, hits, "query {q}: reused scratch changed the result");
@@ -175,6 +177,7 @@ fn every_document_as_entry_point_is_exhaustive() {
         &entry,
         10,
         &params,
+        None,
         &mut GraphScratch::default(),
     );
     assert_eq!(stats.scored, 300);
@@ -221,6 +224,7 @@ pub(crate) fn beam_recall(index: &Segment, vectors: &[Vec<f32>], rng: &mut Rng) 
             &entry,
             k,
             &params,
+            None,
             &mut scratch,
         );
         assert_eq!(hits.len(), k);
@@ -368,7 +372,16 @@ fn in_place_dot_scoring_walks_as_gathered_blocks() {
             let gathered = Gathered(DotScorer::new(query, dim));
             let graph = index.graph().unwrap();
             let run = |s: &dyn Scorer, scratch: &mut GraphScratch| {
-                beam_search(index.vectors(), graph, s, &entry, 10, &params, scratch)
+                beam_search(
+                    index.vectors(),
+                    graph,
+                    s,
+                    &entry,
+                    10,
+                    &params,
+                    None,
+                    scratch,
+                )
             };
             let (hits, stats) = run(&direct, &mut a);
             let (want, want_stats) = run(&gathered, &mut b);

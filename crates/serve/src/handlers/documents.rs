@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hypencoder_engine::{Committed, Quiet};
+use hypencoder_engine::{Committed, Docs, Quiet};
 
 use super::body_bytes;
 use crate::api::{parse_json, DeleteDocuments, Document, PutDocuments, WriteResponse};
@@ -46,6 +46,7 @@ pub async fn get_document(
     Ok(Json(Document {
         id: document.id,
         text: document.text,
+        fields: document.fields,
     }))
 }
 
@@ -72,14 +73,21 @@ pub async fn put_documents(
     let slot = state.slot(&name)?;
     let request: PutDocuments = parse_json(&body_bytes(body, &state)?)?;
     request.check(&state.config)?;
-    let (ids, texts): (Vec<String>, Vec<String>) = request
-        .documents
-        .into_iter()
-        .map(|d| (d.id, d.text))
-        .unzip();
+    let any_fields = request.documents.iter().any(|d| !d.fields.is_empty());
+    let mut ids = Vec::with_capacity(request.documents.len());
+    let mut texts = Vec::with_capacity(request.documents.len());
+    let mut fields = Vec::new();
+    for d in request.documents {
+        ids.push(d.id);
+        texts.push(d.text);
+        if any_fields {
+            fields.push(d.fields);
+        }
+    }
     let change: Change = Box::new(move |writer, model| {
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        writer.add(model, &ids, &texts, BATCH_SIZE, false, &Quiet)
+        let docs = Docs::new(&ids, &texts).with_fields(&fields);
+        writer.add(model, docs, BATCH_SIZE, false, &Quiet)
     });
     answer(slot.write(change).await, started)
 }

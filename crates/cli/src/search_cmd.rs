@@ -10,12 +10,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::parser::{ArgMatches, ValueSource};
-use hypencoder_engine::{unique_ids, Collection, Hit, SearchParams};
+use hypencoder_engine::{unique_ids, Collection, Error, Filter, Hit, SearchError, SearchParams};
 use hypencoder_eval::RunWriter;
 
 use crate::common::{
-    open_collection, AlgorithmArg, FieldArgs, FormatArg, FusionArg, Hinted, ModeArg, NeuralArg,
-    PrecisionArg,
+    hinted, open_collection, AlgorithmArg, FieldArgs, FormatArg, FusionArg, Hinted, ModeArg,
+    NeuralArg, PrecisionArg,
 };
 
 /// The defaults every flag shows, the engine's.
@@ -136,6 +136,13 @@ pub struct SearchArgs {
     /// index's lexical part's, 0.75 when built].
     #[arg(long, value_name = "B")]
     pub bm25_b: Option<f32>,
+    /// Only documents whose fields match this filter, as JSON or @FILE
+    /// holding it: {"section": "1"}, {"year": {"gte": 2020, "lt": 2025}},
+    /// {"tags": {"in": ["a", "b"]}} or {"all": [...]}, {"title": {"exists":
+    /// true}}, and {"and": [...]}, {"or": [...]}, {"not": {...}}
+    /// (docs/filters.md).
+    #[arg(long, value_name = "JSON")]
+    pub filter: Option<String>,
     /// Run tag (last column of TREC output).
     #[arg(long, value_name = "NAME", default_value = "hypencoder")]
     pub tag: String,
@@ -157,6 +164,7 @@ pub fn run(args: &SearchArgs, matches: &ArgMatches) -> Result<()> {
         .into_iter()
         .filter(|name| matches.value_source(name) == Some(ValueSource::CommandLine));
     let params = index.params(&args.params().overrides(given)).hinted()?;
+    let filter = args.filter.as_deref().map(read_filter).transpose()?;
     // Checked before any output, and the model loaded if the mode needs it.
     index.check(&params).hinted()?;
     let sink: Box<dyn Write> = match &args.output {
@@ -168,10 +176,22 @@ pub fn run(args: &SearchArgs, matches: &ArgMatches) -> Result<()> {
     let mut out = BufWriter::new(sink);
     let started = std::time::Instant::now();
     let mut scored = 0usize;
+    let mut warned: Vec<String> = Vec::new();
     let batch = args.query_batch.max(1);
     for (batch_ids, batch_texts) in qids.chunks(batch).zip(texts.chunks(batch)) {
         let refs: Vec<&str> = batch_texts.iter().map(String::as_str).collect();
-        let found = index.search(&refs, &params).hinted()?;
+        let found = index
+            .search_where(&refs, &params, filter.as_ref())
+            .map_err(|e| match e {
+                Error::Search(SearchError::Filter(_)) => {
+                    anyhow::Error::from(e).context("--filter does not fit the index's fields")
+                }
+                e => hinted(e),
+            })?;
+        for warning in found.warnings.iter().filter(|_| warned.is_empty()) {
+            eprintln!("warning: --filter: {warning}");
+        }
+        warned.extend(found.warnings.iter().cloned());
         scored += found.scored;
         for ((qid, text), hits) in batch_ids.iter().zip(batch_texts).zip(&found.hits) {
             write_hits(&mut out, format, &index, qid, text, hits, &args.tag)?;
@@ -217,6 +237,19 @@ impl SearchArgs {
     }
 }
 
+/// A filter from `--filter`: JSON, or `@FILE` holding it.
+fn read_filter(arg: &str) -> Result<Filter> {
+    let (text, from) = match arg.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--filter: cannot read {path}"))?,
+            format!("--filter {arg}"),
+        ),
+        None => (arg.to_string(), "--filter".to_string()),
+    };
+    Filter::parse_str(&text).with_context(|| format!("{from} is not a filter"))
+}
+
 /// The query ids and texts: `--query` as the one query `query`, or the
 /// records of `--queries`.
 fn read_queries(args: &SearchArgs) -> Result<(Vec<String>, Vec<String>)> {
@@ -242,6 +275,8 @@ struct JsonHit<'a> {
     rank: usize,
     id: &'a str,
     score: f32,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    fields: serde_json::Map<String, serde_json::Value>,
 }
 
 fn write_hits(
@@ -272,6 +307,7 @@ fn write_hits(
                         rank: rank + 1,
                         id: index.id(h.doc)?,
                         score: h.score,
+                        fields: index.fields(h.doc)?,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

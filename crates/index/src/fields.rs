@@ -242,11 +242,24 @@ fn values_of(value: Option<&Value>) -> Vec<&Value> {
     }
 }
 
-fn pad8(out: &mut impl Write, pos: &mut u64, path: &Path) -> Result<()> {
-    let pad = (8 - *pos % 8) % 8;
-    out.write_all(&[0u8; 8][..pad as usize]).at(path)?;
-    *pos += pad;
-    Ok(())
+/// A writer that counts its position, to pad sections to 8 bytes.
+struct Out<'w, W: Write> {
+    out: &'w mut W,
+    pos: u64,
+    path: &'w Path,
+}
+
+impl<W: Write> Out<'_, W> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).at(self.path)?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn pad8(&mut self) -> Result<()> {
+        let pad = (8 - self.pos % 8) % 8;
+        self.put(&[0u8; 8][..pad as usize])
+    }
 }
 
 /// Writes `rows` (each document's fields, in row order, already checked
@@ -257,14 +270,9 @@ pub(crate) fn write_fields(
     schema: &Schema,
     path: &Path,
 ) -> Result<()> {
-    let mut pos = 0u64;
-    let put = |out: &mut dyn Write, bytes: &[u8], pos: &mut u64| -> Result<()> {
-        out.write_all(bytes).at(path)?;
-        *pos += bytes.len() as u64;
-        Ok(())
-    };
-    put(out, FIELDS_MAGIC, &mut pos)?;
-    put(out, &(rows.len() as u64).to_le_bytes(), &mut pos)?;
+    let mut out = Out { out, pos: 0, path };
+    out.put(FIELDS_MAGIC)?;
+    out.put(&(rows.len() as u64).to_le_bytes())?;
     for (name, spec) in schema {
         let per_row: Vec<Vec<&Value>> = rows.iter().map(|r| values_of(r.get(name))).collect();
         let total: usize = per_row.iter().map(Vec::len).sum();
@@ -273,74 +281,80 @@ pub(crate) fn write_fields(
                 "field '{name}' holds {total} values; a segment holds at most 2^32"
             )));
         }
-        put(out, &(total as u64).to_le_bytes(), &mut pos)?;
+        out.put(&(total as u64).to_le_bytes())?;
         let mut at = 0u32;
-        put(out, &at.to_le_bytes(), &mut pos)?;
+        out.put(&at.to_le_bytes())?;
         for values in &per_row {
             at += values.len() as u32;
-            put(out, &at.to_le_bytes(), &mut pos)?;
+            out.put(&at.to_le_bytes())?;
         }
-        pad8(out, &mut pos, path)?;
-        let bad = |v: &Value| {
-            IndexError::Contract(format!(
-                "field '{name}' value {v} is not {}",
-                spec.ty.name()
-            ))
-        };
-        match spec.ty {
-            FieldType::Integer => {
-                for v in per_row.iter().flatten() {
-                    let n = v.as_i64().ok_or_else(|| bad(v))?;
-                    put(out, &n.to_le_bytes(), &mut pos)?;
-                }
+        out.pad8()?;
+        let values: Vec<&Value> = per_row.into_iter().flatten().collect();
+        write_values(&mut out, name, *spec, &values)?;
+    }
+    out.put(FIELDS_MAGIC)
+}
+
+/// One column's values (and a string column's dictionary), padded.
+fn write_values<W: Write>(
+    out: &mut Out<W>,
+    name: &str,
+    spec: FieldSpec,
+    values: &[&Value],
+) -> Result<()> {
+    let bad = |v: &Value| {
+        IndexError::Contract(format!(
+            "field '{name}' value {v} is not {}",
+            spec.ty.name()
+        ))
+    };
+    match spec.ty {
+        FieldType::Integer => {
+            for v in values {
+                out.put(&v.as_i64().ok_or_else(|| bad(v))?.to_le_bytes())?;
             }
-            FieldType::Float => {
-                for v in per_row.iter().flatten() {
-                    let n = v.as_f64().ok_or_else(|| bad(v))?;
-                    put(out, &n.to_le_bytes(), &mut pos)?;
-                }
+        }
+        FieldType::Float => {
+            for v in values {
+                out.put(&v.as_f64().ok_or_else(|| bad(v))?.to_le_bytes())?;
             }
-            FieldType::Bool => {
-                for v in per_row.iter().flatten() {
-                    let b = v.as_bool().ok_or_else(|| bad(v))?;
-                    put(out, &[u8::from(b)], &mut pos)?;
-                }
-                pad8(out, &mut pos, path)?;
+        }
+        FieldType::Bool => {
+            for v in values {
+                out.put(&[u8::from(v.as_bool().ok_or_else(|| bad(v))?)])?;
             }
-            FieldType::String => {
-                let mut strings: Vec<&str> = Vec::with_capacity(total);
-                for v in per_row.iter().flatten() {
-                    strings.push(v.as_str().ok_or_else(|| bad(v))?);
-                }
-                let dict: Vec<&str> = strings
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                for s in &strings {
-                    let code = dict
-                        .binary_search(s)
-                        .expect("every value is in the dictionary")
-                        as u32;
-                    put(out, &code.to_le_bytes(), &mut pos)?;
-                }
-                pad8(out, &mut pos, path)?;
-                put(out, &(dict.len() as u64).to_le_bytes(), &mut pos)?;
-                let mut offset = 0u64;
-                put(out, &offset.to_le_bytes(), &mut pos)?;
-                for s in &dict {
-                    offset += s.len() as u64;
-                    put(out, &offset.to_le_bytes(), &mut pos)?;
-                }
-                for s in &dict {
-                    put(out, s.as_bytes(), &mut pos)?;
-                }
-                pad8(out, &mut pos, path)?;
+        }
+        FieldType::String => {
+            let strings = values
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| bad(v)))
+                .collect::<Result<Vec<&str>>>()?;
+            let dict: Vec<&str> = strings
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for s in &strings {
+                let code = dict
+                    .binary_search(s)
+                    .expect("every value is in the dictionary") as u32;
+                out.put(&code.to_le_bytes())?;
+            }
+            out.pad8()?;
+            out.put(&(dict.len() as u64).to_le_bytes())?;
+            let mut offset = 0u64;
+            out.put(&offset.to_le_bytes())?;
+            for s in &dict {
+                offset += s.len() as u64;
+                out.put(&offset.to_le_bytes())?;
+            }
+            for s in &dict {
+                out.put(s.as_bytes())?;
             }
         }
     }
-    put(out, FIELDS_MAGIC, &mut pos)
+    out.pad8()
 }
 
 /// One field's column in a mapped `fields.bin`.
@@ -354,6 +368,63 @@ struct Column {
     /// String fields: the dictionary's size, and where its offsets and
     /// bytes start.
     dict: Option<(usize, usize, usize)>,
+}
+
+/// Reads the column of field `name` starting at byte `at` (before `end`,
+/// where the closing magic is); the column and where the next starts. The
+/// error says what is wrong.
+fn column_at(
+    map: &[u8],
+    at: usize,
+    end: usize,
+    count: usize,
+    name: &str,
+    spec: FieldSpec,
+) -> std::result::Result<(Column, usize), String> {
+    let need = |at: usize, bytes: Option<usize>| -> std::result::Result<usize, String> {
+        bytes
+            .and_then(|b| at.checked_add(b))
+            .filter(|&e| e <= end)
+            .ok_or_else(|| format!("field '{name}' runs past the end of the file"))
+    };
+    let align = |x: usize| x.div_ceil(8) * 8;
+    let total = u64_at(map, need(at, Some(8))? - 8) as usize;
+    let offsets = at + 8;
+    let mut at = align(need(
+        offsets,
+        count.checked_add(1).and_then(|c| c.checked_mul(4)),
+    )?);
+    if u32_at(map, offsets + count * 4) as usize != total {
+        return Err(format!(
+            "field '{name}': offsets disagree with its value count"
+        ));
+    }
+    let values = at;
+    let width = match spec.ty {
+        FieldType::Integer | FieldType::Float => 8,
+        FieldType::Bool => 1,
+        FieldType::String => 4,
+    };
+    at = align(need(values, total.checked_mul(width))?);
+    let mut dict = None;
+    if spec.ty == FieldType::String {
+        let size = u64_at(map, need(at, Some(8))? - 8) as usize;
+        let starts = at + 8;
+        let bytes = need(starts, size.checked_add(1).and_then(|s| s.checked_mul(8)))?;
+        let len = u64_at(map, starts + size * 8) as usize;
+        at = align(need(bytes, Some(len))?);
+        if (0..total).any(|i| u32_at(map, values + i * 4) as usize >= size) {
+            return Err(format!("field '{name}': a code past its dictionary"));
+        }
+        dict = Some((size, starts, bytes));
+    }
+    let column = Column {
+        spec,
+        offsets,
+        values,
+        dict,
+    };
+    Ok((column, at))
 }
 
 /// A segment's fields, memory-mapped.
@@ -398,62 +469,10 @@ impl FieldStore {
         let end = n - 8;
         let mut at = 16usize;
         let mut columns = BTreeMap::new();
-        let need = |at: usize, bytes: Option<usize>, what: &str| -> Result<usize> {
-            bytes
-                .and_then(|b| at.checked_add(b))
-                .filter(|&e| e <= end)
-                .ok_or_else(|| corrupt(format!("{what} runs past the end of the file")))
-        };
-        let align = |x: usize| x.div_ceil(8) * 8;
         for (name, spec) in schema {
-            let total = u64_at(&map, need(at, Some(8), name)? - 8) as usize;
-            let offsets = at + 8;
-            at = align(need(
-                offsets,
-                count.checked_add(1).and_then(|c| c.checked_mul(4)),
-                name,
-            )?);
-            if u32_at(&map, offsets + count * 4) as usize != total {
-                return Err(corrupt(format!(
-                    "field '{name}': offsets disagree with its value count"
-                )));
-            }
-            let values = at;
-            let width = match spec.ty {
-                FieldType::Integer | FieldType::Float => 8,
-                FieldType::Bool => 1,
-                FieldType::String => 4,
-            };
-            at = align(need(values, total.checked_mul(width), name)?);
-            let mut dict = None;
-            if spec.ty == FieldType::String {
-                let size = u64_at(&map, need(at, Some(8), name)? - 8) as usize;
-                let starts = at + 8;
-                let bytes = need(
-                    starts,
-                    size.checked_add(1).and_then(|s| s.checked_mul(8)),
-                    name,
-                )?;
-                let len = u64_at(&map, starts + size * 8) as usize;
-                at = align(need(bytes, Some(len), name)?);
-                for i in 0..total {
-                    if u32_at(&map, values + i * 4) as usize >= size {
-                        return Err(corrupt(format!(
-                            "field '{name}': a code past its dictionary"
-                        )));
-                    }
-                }
-                dict = Some((size, starts, bytes));
-            }
-            columns.insert(
-                name.clone(),
-                Column {
-                    spec: *spec,
-                    offsets,
-                    values,
-                    dict,
-                },
-            );
+            let (column, next) = column_at(&map, at, end, count, name, *spec).map_err(corrupt)?;
+            columns.insert(name.clone(), column);
+            at = next;
         }
         if at != end {
             return Err(corrupt(format!(

@@ -64,6 +64,9 @@ struct ChunkStrings {
     fields: Vec<Map<String, Value>>,
 }
 
+/// One document's fields.
+type FieldRow = Map<String, Value>;
+
 /// Builds an index folder. Call `add` for each document in order, then `finish`.
 pub struct SegmentWriter {
     out: PathBuf,
@@ -366,7 +369,7 @@ impl SegmentWriter {
     fn merge_strings(
         &self,
         files: &mut BTreeMap<String, FileEntry>,
-    ) -> Result<(Vec<String>, Vec<Map<String, Value>>)> {
+    ) -> Result<(Vec<String>, Vec<FieldRow>)> {
         let mut ids = Vec::with_capacity(self.docs_in_chunks);
         let mut texts = Vec::new();
         let mut rows = Vec::new();

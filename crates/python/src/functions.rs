@@ -17,7 +17,7 @@ use crate::model::Model;
 /// `hypencoder index`, resuming an interrupted build of the same
 /// documents), optionally with a neighbour graph; returns its size.
 #[pyfunction]
-#[pyo3(signature = (ids, texts, path, model, batch_size=32, dtype="f32", store_texts=true, lexical=true, graph_degree=None))]
+#[pyo3(signature = (ids, texts, path, model, batch_size=32, dtype="f32", store_texts=true, lexical=true, graph_degree=None, fields=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn build_index_from(
     py: Python<'_>,
@@ -30,7 +30,20 @@ pub fn build_index_from(
     store_texts: bool,
     lexical: bool,
     graph_degree: Option<usize>,
+    fields: Option<Vec<String>>,
 ) -> PyResult<usize> {
+    let fields = fields
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, text)| match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(bad_arg(format!(
+                "fields of document {i} ({}): expected a JSON object",
+                ids.get(i).map_or("?", String::as_str)
+            ))),
+        })
+        .collect::<PyResult<Vec<_>>>()?;
     if ids.len() != texts.len() {
         return Err(bad_arg(format!(
             "{} ids for {} texts",
@@ -50,32 +63,42 @@ pub fn build_index_from(
     let model = model.get().inner.clone();
     py.detach(|| {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let docs = Docs::new(&ids, &refs);
+        let docs = Docs::new(&ids, &refs).with_fields(&fields);
         let built = build(&path, &model, docs, &options, &Quiet).map_err(engine)?;
         Ok(built.manifest.count)
     })
 }
 
 /// Reads a corpus file (JSONL or TSV) as `hypencoder index` does: its ids
-/// (checked: strings or numbers, unique) and texts.
+/// (checked: strings or numbers, unique), texts, and each document's
+/// fields as JSON text (types checked; none at all when no document has
+/// any).
 #[pyfunction]
 #[pyo3(signature = (path, id_field="id", text_field="text"))]
+#[allow(clippy::type_complexity)]
 pub fn read_corpus_file(
     py: Python<'_>,
     path: PathBuf,
     id_field: &str,
     text_field: &str,
-) -> PyResult<(Vec<String>, Vec<String>)> {
+) -> PyResult<(Vec<String>, Vec<String>, Option<Vec<String>>)> {
     py.detach(|| {
         let fields = Fields {
             id: id_field,
             text: text_field,
             require_id: true,
-            stored: Stored::Nothing,
+            stored: Stored::All,
         };
         let records = read_corpus(&path, &fields).map_err(engine)?;
         let ids = unique_ids(&records, &path).map_err(engine)?;
-        Ok((ids, records.into_iter().map(|r| r.text).collect()))
+        let any = records.iter().any(|r| !r.fields.is_empty());
+        let fields = any.then(|| {
+            records
+                .iter()
+                .map(|r| serde_json::Value::Object(r.fields.clone()).to_string())
+                .collect()
+        });
+        Ok((ids, records.into_iter().map(|r| r.text).collect(), fields))
     })
 }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use hypencoder_engine::{tune, Collection, Metric, OpenOptions, Qrels, Quiet, TuneOptions, Writer};
+use hypencoder_engine::{
+    tune, Collection, Filter, Metric, OpenOptions, Qrels, Quiet, TuneOptions, Writer,
+};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -77,23 +79,44 @@ impl Index {
         }
     }
 
-    /// The top `k` documents of each query: a list of (ids, scores) pairs,
-    /// best first, ties to the earlier document (as `hypencoder search`).
-    /// Every search setting is a keyword argument of the same name.
-    #[pyo3(signature = (queries, k=10, **options))]
+    /// The fields of document `id` as JSON text; KeyError if there is no
+    /// such document.
+    fn document_fields(&self, id: &str) -> PyResult<String> {
+        match self.current().document(id).map_err(engine)? {
+            Some(document) => Ok(serde_json::Value::Object(document.fields).to_string()),
+            None => Err(PyKeyError::new_err(id.to_string())),
+        }
+    }
+
+    /// The top `k` documents of each query: a list of (ids, scores,
+    /// fields) triples, best first, ties to the earlier document (as
+    /// `hypencoder search`); fields (each hit's as JSON text) only with
+    /// `with_fields`. `filter`: JSON text of a filter. Every search setting
+    /// is a keyword argument of the same name. A filter's field no
+    /// document has is warned of (UserWarning).
+    #[pyo3(signature = (queries, k=10, filter=None, with_fields=false, **options))]
+    #[allow(clippy::type_complexity)]
     fn search(
         &self,
         py: Python<'_>,
         queries: Vec<String>,
         k: usize,
+        filter: Option<&str>,
+        with_fields: bool,
         options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Vec<(Vec<String>, Vec<f32>)>> {
+    ) -> PyResult<Vec<(Vec<String>, Vec<f32>, Option<Vec<String>>)>> {
         let index = self.current();
         let params = search_params(&index, k, options)?;
-        py.detach(|| {
+        let filter = filter
+            .map(Filter::parse_str)
+            .transpose()
+            .map_err(|e| bad_arg(e.to_string()))?;
+        let (results, warnings) = py.detach(|| {
             let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
-            let found = index.search(&refs, &params).map_err(engine)?;
-            found
+            let found = index
+                .search_where(&refs, &params, filter.as_ref())
+                .map_err(engine)?;
+            let results = found
                 .hits
                 .iter()
                 .map(|hits| {
@@ -101,10 +124,26 @@ impl Index {
                         .iter()
                         .map(|h| index.id(h.doc).map(str::to_string).map_err(engine))
                         .collect::<PyResult<Vec<_>>>()?;
-                    Ok((ids, hits.iter().map(|h| h.score).collect()))
+                    let fields = with_fields
+                        .then(|| {
+                            hits.iter()
+                                .map(|h| {
+                                    let fields = index.fields(h.doc).map_err(engine)?;
+                                    Ok(serde_json::Value::Object(fields).to_string())
+                                })
+                                .collect::<PyResult<Vec<_>>>()
+                        })
+                        .transpose()?;
+                    Ok((ids, hits.iter().map(|h| h.score).collect(), fields))
                 })
-                .collect()
-        })
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok::<_, PyErr>((results, found.warnings))
+        })?;
+        for warning in warnings {
+            let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+            PyErr::warn(py, &category, &std::ffi::CString::new(warning)?, 2)?;
+        }
+        Ok(results)
     }
 
     /// The search settings recorded in the index (by ``tune``), by name;

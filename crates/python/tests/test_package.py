@@ -214,3 +214,36 @@ def test_readme_python_example_runs(capsys, monkeypatch):
     printed = capsys.readouterr().out.splitlines()
     assert printed[-1] == "3"
     assert "docno" in "\n".join(printed) and "qid" in "\n".join(printed)
+
+
+def test_fields_filter_every_mode_as_the_cli_does(tiny_model, tmp_path, cli):
+    topics = ["volcanoes of Iceland", "Debian package manager", "sourdough bread", "orbits of comets"]
+    docs = [
+        (f"d{i}", f"{topics[i % 4]} (note {i})", {"section": str(i % 3), "year": 2000 + i})
+        for i in range(24)
+    ]
+    model = hypencoder.Model(tiny_model)
+    index = hypencoder.build_index(docs, tmp_path / "idx", model, graph_degree=6)
+    assert index.fields("d5") == {"section": "2", "year": 2005}
+    flt = {"section": "1", "year": {"gte": 2010}}
+    for mode in ["exhaustive", "graph", "bm25", "rerank", "hybrid"]:
+        ids, scores, fields = index.search("Debian package manager", k=5, mode=mode, filter=flt, include_fields=["year"])[0]
+        assert ids, mode
+        assert all(int(i[1:]) % 3 == 1 and int(i[1:]) >= 10 for i in ids), (mode, ids)
+        assert fields == [{"year": 2000 + int(i[1:])} for i in ids]
+        # The same hits and scores as the CLI's --filter.
+        corpus = tmp_path / "corpus.jsonl"
+        if not corpus.exists():
+            corpus.write_text("".join(json.dumps({"id": i, "text": t, **f}) + "\n" for i, t, f in docs))
+            cli("index", "--model", tiny_model, "--corpus", corpus, "--index", tmp_path / "cli", "--graph-degree", "6")
+        out = read_jsonl(cli("search", "--index", tmp_path / "cli", "--query", "Debian package manager", "--k", "5",
+                             "--mode", mode, "--filter", json.dumps(flt), "--format", "jsonl"))
+        assert [h["id"] for h in out[0]["hits"]] == ids, mode
+        assert [h["score"] for h in out[0]["hits"]] == pytest.approx(scores, abs=1e-6), mode
+    frame = index.search(["comets"], k=3, filter={"year": {"lt": 2008}}, include_fields=True, as_frame=True)
+    assert set(frame.columns) >= {"qid", "docno", "score", "rank", "section", "year"}
+    assert (frame["year"] < 2008).all()
+    with pytest.raises(hypencoder.HypencoderError, match=r"filter at \$\.section: a range needs a number field"):
+        index.search("x", filter={"section": {"gt": 1}})
+    with pytest.warns(UserWarning, match="no document has the field 'colour'"):
+        assert index.search("x", filter={"colour": "red"}) == [([], [])]

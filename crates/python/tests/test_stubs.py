@@ -58,8 +58,8 @@ def test_stubs_name_exactly_what_the_module_has():
                       if p not in ("self", "cls", "$self", "$cls")]
             if method == "search":
                 # **options in the module; each setting spelled out in the stub.
-                assert native == ["queries", "k", "options"], native
-                assert params == ["queries", "k", *_native.SEARCH_SETTINGS[1:]], params
+                assert native == ["queries", "k", "filter", "with_fields", "options"], native
+                assert params == ["queries", "k", "filter", "with_fields", *_native.SEARCH_SETTINGS[1:]], params
             elif method == "__new__":
                 continue
             else:

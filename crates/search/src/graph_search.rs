@@ -191,6 +191,9 @@ pub fn random_entry_points(count: usize, n: usize, seed: u64) -> Vec<u32> {
 
 /// Searches `graph` for the `k` best documents of a one-query `scorer`,
 /// starting from `entry`. Results best first, ties to the lower document.
+// Each argument is a different thing a walk needs; bundling them would
+// only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn graph_search(
     vectors: &Vectors,
     graph: &Graph,
@@ -469,6 +472,9 @@ impl BeamHeaps {
 /// Best-first graph search: keep the `ef` best documents seen; repeatedly
 /// expand the best unexpanded candidates; stop when the best remaining
 /// candidate is worse than every kept document. Returns the `k` best.
+// Each argument is a different thing a walk needs; bundling them would
+// only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn beam_search(
     vectors: &Vectors,
     graph: &Graph,

@@ -4,7 +4,9 @@
 //! (`--rrf-k` is `rrf_k`), so a request reads like the command that would
 //! answer it.
 
-use hypencoder_engine::{Collection, Info, Mode, Overrides, SearchParams, Tuning};
+use std::sync::Arc;
+
+use hypencoder_engine::{Collection, Filter, Info, Mode, Overrides, SearchParams, Tuning};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,11 +23,22 @@ pub struct SearchRequest {
     /// One query's text (`q` in a query string).
     #[serde(alias = "q")]
     pub query: Option<String>,
-    /// Several queries, answered in input order under `results`.
-    pub queries: Option<Vec<String>>,
+    /// Several queries, answered in input order under `results`: each a
+    /// text, or `{"query": text, "filter": {...}}` with a filter of its
+    /// own (in place of the request's).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub queries: Option<Vec<serde_json::Value>>,
+    /// Only documents whose fields match (docs/filters.md): JSON in a body,
+    /// its JSON text in a query string.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     /// Add each hit's stored text.
     #[serde(default)]
     pub include_text: bool,
+    /// Add each hit's fields: `true` for all, or a list of names (in a
+    /// query string: `true` or names separated by commas).
+    #[schema(value_type = Option<Object>)]
+    pub include_fields: Option<serde_json::Value>,
     /// The search settings.
     #[serde(flatten)]
     pub params: SearchParams,
@@ -42,13 +55,22 @@ pub struct SearchRequest {
 struct Envelope {
     #[serde(alias = "q")]
     query: Option<String>,
-    queries: Option<Vec<String>>,
+    queries: Option<Vec<serde_json::Value>>,
+    filter: Option<serde_json::Value>,
     #[serde(default)]
     include_text: bool,
+    include_fields: Option<serde_json::Value>,
 }
 
 /// The names [`Envelope`] takes.
-const ENVELOPE: [&str; 4] = ["query", "q", "queries", "include_text"];
+const ENVELOPE: [&str; 6] = [
+    "query",
+    "q",
+    "queries",
+    "filter",
+    "include_text",
+    "include_fields",
+];
 
 impl SearchRequest {
     fn join<'n>(
@@ -59,7 +81,9 @@ impl SearchRequest {
         SearchRequest {
             query: envelope.query,
             queries: envelope.queries,
+            filter: envelope.filter,
             include_text: envelope.include_text,
+            include_fields: envelope.include_fields,
             given: params.overrides(names),
             params,
         }
@@ -115,7 +139,23 @@ impl SearchRequest {
             };
             side.append_pair(&key, &value);
         }
-        let envelope = parse_query(&own.finish())?;
+        let mut envelope: Envelope = parse_query(&own.finish())?;
+        if let Some(serde_json::Value::String(text)) = &envelope.filter {
+            envelope.filter =
+                Some(serde_json::from_str(text).map_err(|e| {
+                    ApiError::field("filter", format!("filter at $: not JSON: {e}"))
+                })?);
+        }
+        if let Some(serde_json::Value::String(text)) = &envelope.include_fields {
+            envelope.include_fields = Some(match text.as_str() {
+                "true" => serde_json::Value::Bool(true),
+                "false" => serde_json::Value::Bool(false),
+                names => names
+                    .split(',')
+                    .map(|n| serde_json::Value::String(n.trim().to_string()))
+                    .collect(),
+            });
+        }
         let rest = rest.finish();
         let params = parse_query(&rest)?;
         let names: Vec<String> = form_urlencoded::parse(rest.as_bytes())
@@ -130,22 +170,140 @@ impl SearchRequest {
 }
 
 /// A request checked against the server's limits: its queries (and whether
-/// it was a batch) and the library's settings.
+/// it was a batch), each one's filter, and the library's settings.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub queries: Vec<String>,
+    /// Each query's filter: its own, or the request's `filter`.
+    pub filters: Vec<Option<Arc<Filter>>>,
+    /// The request's `filter`, if given.
+    pub shared: Option<Arc<Filter>>,
     pub batch: bool,
     pub params: SearchParams,
     pub include_text: bool,
+    pub include_fields: IncludeFields,
+}
+
+/// Which of a hit's fields an answer carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncludeFields {
+    /// None.
+    Nothing,
+    /// Every one it has.
+    All,
+    /// These, where it has them.
+    Only(Vec<String>),
+}
+
+impl IncludeFields {
+    fn parse(value: Option<serde_json::Value>) -> Result<Self, ApiError> {
+        match value {
+            None | Some(serde_json::Value::Bool(false)) => Ok(IncludeFields::Nothing),
+            Some(serde_json::Value::Bool(true)) => Ok(IncludeFields::All),
+            Some(serde_json::Value::Array(names)) => names
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| match n {
+                    serde_json::Value::String(s) => Ok(s),
+                    _ => Err(ApiError::field(
+                        &format!("include_fields[{i}]"),
+                        "expected a field's name",
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(IncludeFields::Only),
+            Some(_) => Err(ApiError::field(
+                "include_fields",
+                "expected true, false or a list of field names",
+            )),
+        }
+    }
+
+    /// A document's fields as this asks for them.
+    pub fn pick(
+        &self,
+        mut fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match self {
+            IncludeFields::Nothing => None,
+            IncludeFields::All => Some(fields),
+            IncludeFields::Only(names) => {
+                fields.retain(|k, _| names.contains(k));
+                Some(fields)
+            }
+        }
+    }
+}
+
+/// A filter given at `at` (`filter`, `queries[1].filter`), parsed.
+fn parse_filter(value: &serde_json::Value, at: &str) -> Result<Arc<Filter>, ApiError> {
+    Filter::parse(value)
+        .map(Arc::new)
+        .map_err(|e| ApiError::filter(at, &e))
+}
+
+/// One entry of `queries`: a text, or a text with its own filter.
+fn batch_query(
+    value: serde_json::Value,
+    i: usize,
+) -> Result<(String, Option<Arc<Filter>>), ApiError> {
+    let at = format!("queries[{i}]");
+    match value {
+        serde_json::Value::String(text) => Ok((text, None)),
+        serde_json::Value::Object(mut object) => {
+            let text = match object.remove("query") {
+                Some(serde_json::Value::String(text)) => text,
+                _ => {
+                    return Err(ApiError::field(
+                        &format!("{at}.query"),
+                        "expected the query's text",
+                    ))
+                }
+            };
+            let filter = object
+                .remove("filter")
+                .map(|f| parse_filter(&f, &format!("{at}.filter")))
+                .transpose()?;
+            if let Some(key) = object.keys().next() {
+                return Err(ApiError::field(
+                    &format!("{at}.{key}"),
+                    "unknown field: a query takes query and filter",
+                ));
+            }
+            Ok((text, filter))
+        }
+        _ => Err(ApiError::field(
+            &at,
+            "expected a text or {\"query\": text, \"filter\": {...}}",
+        )),
+    }
 }
 
 impl SearchRequest {
     /// Checks the request against `config`'s limits and turns it into the
     /// library's settings.
     pub fn check(mut self, config: &ServeConfig) -> Result<Checked, ApiError> {
-        let (queries, batch, field) = match (self.query.take(), self.queries.take()) {
-            (Some(q), None) => (vec![q], false, "query"),
-            (None, Some(qs)) => (qs, true, "queries"),
+        let shared = self
+            .filter
+            .take()
+            .map(|f| parse_filter(&f, "filter"))
+            .transpose()?;
+        let (queries, filters, batch, field) = match (self.query.take(), self.queries.take()) {
+            (Some(q), None) => (vec![q], vec![shared.clone()], false, "query"),
+            (None, Some(qs)) => {
+                let (texts, own): (Vec<String>, Vec<Option<Arc<Filter>>>) = qs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, q)| batch_query(q, i))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .unzip();
+                let filters = own
+                    .into_iter()
+                    .map(|f| f.or_else(|| shared.clone()))
+                    .collect();
+                (texts, filters, true, "queries")
+            }
             (Some(_), Some(_)) => {
                 return Err(ApiError::field(
                     "query",
@@ -197,9 +355,12 @@ impl SearchRequest {
         check_work(&s.params, config)?;
         Ok(Checked {
             queries,
+            filters,
+            shared,
             batch,
             params: s.params,
             include_text: s.include_text,
+            include_fields: IncludeFields::parse(s.include_fields)?,
         })
     }
 }
@@ -238,6 +399,10 @@ pub struct ApiHit {
     /// The document's text, when `include_text` was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The document's fields, when `include_fields` was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The answer to one query.
@@ -249,6 +414,9 @@ pub struct SearchResponse {
     pub took_ms: f64,
     /// The mode that answered (the index's default filled in).
     pub mode: Mode,
+    /// What the caller should know (a filter's field no document has).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One query's hits in a batch answer.
@@ -256,6 +424,9 @@ pub struct SearchResponse {
 pub struct QueryHits {
     /// Best first.
     pub hits: Vec<ApiHit>,
+    /// What the caller should know about this query.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The answer to a batch of queries, in input order.

@@ -15,10 +15,10 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hypencoder_engine::{Collection, Hit, Mode, SearchParams};
+use hypencoder_engine::{Collection, Filter, Hit, Mode, SearchParams};
 use tokio::sync::oneshot;
 
-use crate::api::ApiHit;
+use crate::api::{ApiHit, IncludeFields, QueryHits};
 use crate::config::ServeConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -27,15 +27,18 @@ use crate::metrics::Metrics;
 /// write, so requests in flight finish on the one they started on.
 pub type Current = Arc<RwLock<Arc<Collection>>>;
 
-/// A request's answer: each query's hits and the mode that ran, or the
-/// error to answer with.
-pub type Answer = Result<(Vec<Vec<ApiHit>>, Mode), ApiError>;
+/// A request's answer: each query's hits (and warnings) and the mode that
+/// ran, or the error to answer with.
+pub type Answer = Result<(Vec<QueryHits>, Mode), ApiError>;
 
 /// One request waiting to be answered.
 pub struct Job {
     pub queries: Vec<String>,
+    /// Each query's filter.
+    pub filters: Vec<Option<Arc<Filter>>>,
     pub params: SearchParams,
     pub include_text: bool,
+    pub include_fields: IncludeFields,
     pub deadline: Instant,
     pub reply: oneshot::Sender<Answer>,
 }
@@ -149,45 +152,89 @@ impl Worker {
         Some(jobs)
     }
 
-    /// Runs one group of jobs with equal settings as one batch on the
-    /// rayon pool and replies to each.
+    /// Runs one group of jobs with equal settings on the rayon pool, one
+    /// search per distinct filter among their queries, and replies to each.
     fn answer(&self, index: &Collection, jobs: Vec<Job>) {
-        let texts: Vec<&str> = jobs
-            .iter()
-            .flat_map(|j| j.queries.iter().map(String::as_str))
-            .collect();
-        self.metrics.batch(&self.index, texts.len());
+        let groups = by_filter(&jobs);
+        let total: usize = jobs.iter().map(|j| j.queries.len()).sum();
+        self.metrics.batch(&self.index, total);
         let params = &jobs[0].params;
-        let found = rayon::scope(|_| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let mode = index.check(params)?;
-                Ok::<_, hypencoder_engine::Error>((index.search(&texts, params)?, mode))
-            }))
-        });
-        let answers = match found {
-            Ok(Ok((found, mode))) => {
-                self.metrics
-                    .scored(&self.index, found.scored, mode, texts.len());
-                let mut hits = found.hits.into_iter();
-                jobs.iter()
-                    .map(|job| {
-                        let mine = hits.by_ref().take(job.queries.len()).collect::<Vec<_>>();
-                        let mine = mine
-                            .iter()
-                            .map(|h| to_api_hits(index, h, job.include_text))
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(|e| ApiError::internal(&e))?;
-                        Ok((mine, mode))
-                    })
-                    .collect()
+        let mut results: Vec<Vec<Option<Searched>>> =
+            jobs.iter().map(|j| vec![None; j.queries.len()]).collect();
+        let mut failed: Vec<Option<ApiError>> = vec![None; jobs.len()];
+        let mut mode = params.mode.unwrap_or(Mode::Exhaustive);
+        for (filter, members) in &groups {
+            let texts: Vec<&str> = members
+                .iter()
+                .map(|&(j, q)| jobs[j].queries[q].as_str())
+                .collect();
+            let found = rayon::scope(|_| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let mode = index.check(params)?;
+                    let found = index.search_where(&texts, params, *filter)?;
+                    Ok::<_, hypencoder_engine::Error>((found, mode))
+                }))
+            });
+            match found {
+                Ok(Ok((found, ran))) => {
+                    mode = ran;
+                    self.metrics
+                        .scored(&self.index, found.scored, ran, texts.len());
+                    for (&(j, q), hits) in members.iter().zip(found.hits) {
+                        results[j][q] = Some((hits, found.warnings.clone()));
+                    }
+                }
+                Ok(Err(err)) => {
+                    for &(j, _) in members {
+                        failed[j] = Some(ApiError::from_search(&err));
+                    }
+                }
+                Err(_) => {
+                    for &(j, _) in members {
+                        failed[j] = Some(ApiError::internal(&"the search panicked"));
+                    }
+                }
             }
-            Ok(Err(err)) => vec![Err(ApiError::from_search(&err)); jobs.len()],
-            Err(_) => vec![Err(ApiError::internal(&"the search panicked")); jobs.len()],
-        };
-        for (job, answer) in jobs.into_iter().zip(answers) {
+        }
+        for ((job, mine), failure) in jobs.into_iter().zip(results).zip(failed) {
+            let answer = match failure {
+                Some(err) => Err(err),
+                None => mine
+                    .into_iter()
+                    .map(|r| {
+                        let (hits, warnings) = r.expect("every query searched");
+                        let hits = to_api_hits(index, &hits, &job)?;
+                        Ok(QueryHits { hits, warnings })
+                    })
+                    .collect::<Result<Vec<_>, hypencoder_engine::Error>>()
+                    .map(|hits| (hits, mode))
+                    .map_err(|e| ApiError::internal(&e)),
+            };
             let _ = job.reply.send(answer);
         }
     }
+}
+
+/// A query's hits and warnings.
+type Searched = (Vec<Hit>, Vec<String>);
+
+/// The queries of a batch that share one filter, each as (job, its place
+/// in the job).
+type FilterGroup<'j> = (Option<&'j Filter>, Vec<(usize, usize)>);
+
+/// Every query of `jobs` grouped by its filter, in order of first use.
+fn by_filter(jobs: &[Job]) -> Vec<FilterGroup<'_>> {
+    let mut groups: Vec<FilterGroup> = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for (q, filter) in job.filters.iter().enumerate() {
+            let filter = filter.as_deref();
+            match groups.iter_mut().find(|(f, _)| *f == filter) {
+                Some((_, members)) => members.push((j, q)),
+                None => groups.push((filter, vec![(j, q)])),
+            }
+        }
+    }
+    groups
 }
 
 /// Jobs grouped by equal settings, in arrival order of each group's first.
@@ -202,12 +249,12 @@ fn by_settings(jobs: Vec<Job>) -> Vec<Vec<Job>> {
     groups
 }
 
-/// The engine's hits as API hits: ids (and texts) read from the index
-/// that produced them.
+/// The engine's hits as API hits: ids (and texts and fields, as `job`
+/// asks) read from the index that produced them.
 fn to_api_hits(
     index: &Collection,
     hits: &[Hit],
-    include_text: bool,
+    job: &Job,
 ) -> hypencoder_engine::Result<Vec<ApiHit>> {
     hits.iter()
         .enumerate()
@@ -216,10 +263,14 @@ fn to_api_hits(
                 id: index.id(h.doc)?.to_string(),
                 score: h.score,
                 rank: rank + 1,
-                text: if include_text {
+                text: if job.include_text {
                     index.text(h.doc)?.map(str::to_string)
                 } else {
                     None
+                },
+                fields: match job.include_fields {
+                    IncludeFields::Nothing => None,
+                    _ => job.include_fields.pick(index.fields(h.doc)?),
                 },
             })
         })

@@ -4,7 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hypencoder_engine::{Error, ErrorKind, SearchError};
+use hypencoder_engine::{Error, ErrorKind, FilterError, SearchError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -54,6 +54,16 @@ impl ApiError {
         }
     }
 
+    /// A filter that cannot be read or does not suit the index's fields:
+    /// `at` is where the filter was given (`filter`, `queries[2].filter`),
+    /// the message names the path inside it.
+    pub fn filter(at: &str, err: &FilterError) -> Self {
+        ApiError {
+            code: "invalid_filter",
+            ..ApiError::field(at, err.to_string())
+        }
+    }
+
     /// Any status and code, no field.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -88,6 +98,7 @@ impl ApiError {
             Error::Search(SearchError::Invalid { field, message }) => {
                 ApiError::field(field, message.clone())
             }
+            Error::Search(SearchError::Filter(e)) => ApiError::filter("filter", e),
             _ if err.kind() == ErrorKind::Unsupported => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unsupported_mode", err.to_string())
                     .at("mode")

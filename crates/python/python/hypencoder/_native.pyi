@@ -80,10 +80,15 @@ class Index:
     def document(self, id: str) -> Optional[str]:
         """The stored text of document ``id`` (None if texts are not kept);
         KeyError if there is no such document."""
+    def document_fields(self, id: str) -> str:
+        """The fields of document ``id`` as JSON text; KeyError if there is
+        no such document."""
     def search(
         self,
         queries: Sequence[str],
         k: int = 10,
+        filter: Optional[str] = None,
+        with_fields: bool = False,
         *,
         mode: Optional[str] = None,
         candidates: Optional[int] = None,
@@ -102,10 +107,12 @@ class Index:
         precision: Optional[str] = None,
         bm25_k1: Optional[float] = None,
         bm25_b: Optional[float] = None,
-    ) -> List[Tuple[List[str], List[float]]]:
-        """The top ``k`` of each query: (ids, scores), best first. Every
-        name in ``SEARCH_SETTINGS`` is a keyword (None: the index's own,
-        which ``tune`` records, else the shipped default)."""
+    ) -> List[Tuple[List[str], List[float], Optional[List[str]]]]:
+        """The top ``k`` of each query: (ids, scores, fields), best first;
+        fields (each hit's, JSON text) with ``with_fields``. ``filter``: a
+        filter's JSON text. Every name in ``SEARCH_SETTINGS`` is a keyword
+        (None: the index's own, which ``tune`` records, else the shipped
+        default)."""
     @property
     def search_defaults(self) -> Dict[str, Any]:
         """Search settings recorded in the index by ``tune``, by name
@@ -156,10 +163,11 @@ def build_index_from(
     store_texts: bool = True,
     lexical: bool = True,
     graph_degree: Optional[int] = None,
+    fields: Optional[Sequence[str]] = None,
 ) -> int: ...
 def read_corpus_file(
     path: _Path, id_field: str = "id", text_field: str = "text"
-) -> Tuple[List[str], List[str]]: ...
+) -> Tuple[List[str], List[str], Optional[List[str]]]: ...
 def merge(
     pieces: Sequence[_Path],
     output: _Path,

@@ -88,7 +88,12 @@ def encode_corpus(
 
     if os.path.exists(output):
         raise hypencoder.HypencoderError(f"{output} already exists; remove it or choose another folder")
-    ids, texts = hypencoder._native.read_corpus_file(os.fspath(corpus), id_field, text_field)
+    ids, texts, fields = hypencoder._native.read_corpus_file(os.fspath(corpus), id_field, text_field)
+    if fields is not None:
+        raise hypencoder.HypencoderError(
+            f"{corpus}: its documents have fields, which encoding on Ray does not store yet; "
+            "build with hypencoder.build_index or `hypencoder index`"
+        )
     scratch = Path(f"{output}.ray-{uuid.uuid4().hex[:8]}")
     scratch.mkdir(parents=True)
     try:

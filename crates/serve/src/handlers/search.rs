@@ -2,6 +2,7 @@
 //! checked, queued on the index's batching worker and awaited until the
 //! deadline.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use axum::Json;
 use hypencoder_engine::Mode;
 
 use super::body_bytes;
-use crate::api::{ApiHit, BatchResponse, Checked, QueryHits, SearchRequest, SearchResponse};
+use crate::api::{BatchResponse, Checked, QueryHits, SearchRequest, SearchResponse};
 use crate::batcher::Job;
 use crate::catalog::Slot;
 use crate::error::{ApiError, ErrorBody};
@@ -91,18 +92,24 @@ async fn search(
     let slot = state.slot(name)?;
     let checked = request.over(&slot.current())?.check(&state.config)?;
     check_mode(slot, &checked)?;
+    check_filters(slot, &checked)?;
     let Checked {
         queries,
+        filters,
+        shared: _,
         batch,
         params,
         include_text,
+        include_fields,
     } = checked;
     let deadline = started + state.config.timeout;
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job = Job {
         queries,
+        filters,
         params,
         include_text,
+        include_fields,
         deadline,
         reply,
     };
@@ -136,20 +143,47 @@ async fn search(
     let took_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(if batch {
         Json(BatchResponse {
-            results: hits.into_iter().map(|hits| QueryHits { hits }).collect(),
+            results: hits,
             took_ms,
             mode,
         })
         .into_response()
     } else {
-        let hits: Vec<ApiHit> = hits.pop().unwrap_or_default();
+        let QueryHits { hits, warnings } = hits.pop().expect("one query's answer");
         Json(SearchResponse {
             hits,
             took_ms,
             mode,
+            warnings,
         })
         .into_response()
     })
+}
+
+/// Each filter must suit the index's fields (a range on a string field is
+/// refused here, naming where the filter was given and the path inside
+/// it), before the request is queued.
+fn check_filters(slot: &Slot, checked: &Checked) -> Result<(), ApiError> {
+    let schema = slot
+        .current()
+        .schema()
+        .map_err(|e| ApiError::internal(&e))?;
+    for (i, filter) in checked.filters.iter().enumerate() {
+        let Some(filter) = filter else { continue };
+        if let Err(e) = filter.check(&schema) {
+            let shared = checked
+                .shared
+                .as_ref()
+                .is_some_and(|f| Arc::ptr_eq(f, filter));
+            let at = if shared {
+                "filter".to_string()
+            } else {
+                format!("queries[{i}].filter")
+            };
+            return Err(ApiError::filter(&at, &e));
+        }
+    }
+    Ok(())
 }
 
 /// A mode the index cannot answer is refused before it is queued.

@@ -222,3 +222,183 @@ fn search_page_shows_the_apis_results_in_chromium() {
         client.close().await.unwrap();
     });
 }
+
+/// The tiny passages with a field each: `section` "a" for even ones, "b"
+/// for odd ones, and a year.
+fn fielded_index(s: &Scratch) -> String {
+    let model = hypencoder_test_support::fixture("tiny-2layer")
+        .display()
+        .to_string();
+    let passages = hypencoder_test_support::fixture_texts("tiny-2layer", "passages");
+    let lines: Vec<String> = passages
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let section = if i % 2 == 0 { "a" } else { "b" };
+            json!({"id": format!("d{i}"), "text": text, "section": section, "year": 2000 + i})
+                .to_string()
+        })
+        .collect();
+    let corpus = s.write_arg("fielded.jsonl", lines.join("\n") + "\n");
+    let index = s.arg("idx");
+    crate::HYPENCODER.ok(&[
+        "index", "--model", &model, "--corpus", &corpus, "--index", &index,
+    ]);
+    index
+}
+
+#[test]
+fn search_page_filters_on_fields_and_shows_them_in_chromium() {
+    let s = Scratch::new("serve-page-fields");
+    let index = fielded_index(&s);
+    let served = Served::start(&["--index", &index]);
+    let driver = Driver::start();
+    let profile = Scratch::new("chromium-profile-fields");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = browser(&driver, &profile).await;
+        client.goto(&format!("{}/", served.url)).await.unwrap();
+        let wait = client.wait().at_most(Duration::from_secs(30));
+        wait.for_element(Locator::Css("#index option"))
+            .await
+            .expect("the index list loads");
+        let filter_box = client.find(Locator::Id("filter")).await.unwrap();
+        assert!(
+            filter_box.is_displayed().await.unwrap(),
+            "the filter box shows for an index with fields"
+        );
+        let placeholder = filter_box.attr("placeholder").await.unwrap().unwrap();
+        assert!(placeholder.contains("section, year"), "{placeholder}");
+        let query = "capital of Australia";
+        client
+            .find(Locator::Id("q"))
+            .await
+            .unwrap()
+            .send_keys(query)
+            .await
+            .unwrap();
+        filter_box.send_keys(r#"{"section": "b"}"#).await.unwrap();
+        client
+            .find(Locator::Id("go"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = shown_hits(&client).await;
+        let api = served.post_ok(
+            "/v1/indexes/idx/search",
+            &json!({"query": query, "k": 10, "mode": "hybrid", "include_text": true,
+                    "filter": {"section": "b"}}),
+        );
+        let api: Vec<(String, String)> = api["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_str().unwrap().to_string(),
+                    h["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(!api.is_empty());
+        check_same(&shown, &api);
+        // Each hit shows its fields.
+        let chips = client
+            .find_all(Locator::Css("li.hit .field"))
+            .await
+            .unwrap();
+        assert_eq!(chips.len(), 2 * api.len());
+        let first = chips[0].text().await.unwrap();
+        assert_eq!(first, "section b", "{first}");
+        let url = client.current_url().await.unwrap();
+        assert!(
+            url.query()
+                .unwrap()
+                .contains("filter=%7B%22section%22%3A+%22b%22%7D"),
+            "{url}"
+        );
+
+        // A filter that is not JSON is reported, not sent.
+        let filter_box = client.find(Locator::Id("filter")).await.unwrap();
+        filter_box.clear().await.unwrap();
+        filter_box.send_keys("{section: b").await.unwrap();
+        client
+            .find(Locator::Id("go"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let error = client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("#error"))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        while error.text().await.unwrap().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no error shown"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(error
+            .text()
+            .await
+            .unwrap()
+            .starts_with("the filter is not JSON"));
+
+        // A filter the index refuses shows the server's message.
+        filter_box.clear().await.unwrap();
+        filter_box
+            .send_keys(r#"{"section": {"gt": 1}}"#)
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("go"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            let text = error.text().await.unwrap();
+            if text.contains("a range needs a number field") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no error shown: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // Back to the filtered results, for the screenshot.
+        filter_box.clear().await.unwrap();
+        filter_box
+            .send_keys(r#"{"year": {"gte": 2003}}"#)
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("go"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = shown_hits(&client).await;
+        assert!(!shown.is_empty());
+        let png = client.screenshot().await.unwrap();
+        if let Some(path) = std::env::var_os("HYPENCODER_SCREENSHOT_FIELDS") {
+            std::fs::write(path, &png).unwrap();
+        }
+        client.close().await.unwrap();
+    });
+}

@@ -168,11 +168,13 @@ fn check_same(shown: &[(String, String, String)], api: &[(String, String)]) {
     }
 }
 
-#[test]
-fn search_page_shows_the_apis_results_in_chromium() {
-    let s = Scratch::new("serve-page");
-    let index = tiny_index(&s, "idx", false);
-    let served = Served::start(&["--index", &index]);
+/// Runs `test` on the served page in a fresh chromium, once the index
+/// list has loaded.
+fn on_page<F, Fut>(url: String, test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let driver = Driver::start();
     let profile = Scratch::new("chromium-profile");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -181,11 +183,21 @@ fn search_page_shows_the_apis_results_in_chromium() {
         .unwrap();
     runtime.block_on(async {
         let client = browser(&driver, &profile).await;
-        client.goto(&format!("{}/", served.url)).await.unwrap();
+        client.goto(&format!("{url}/")).await.unwrap();
         let wait = client.wait().at_most(Duration::from_secs(30));
         wait.for_element(Locator::Css("#index option"))
             .await
             .expect("the index list loads");
+        test(client).await;
+    });
+}
+
+#[test]
+fn search_page_shows_the_apis_results_in_chromium() {
+    let s = Scratch::new("serve-page");
+    let index = tiny_index(&s, "idx", false);
+    let served = Served::start(&["--index", &index]);
+    on_page(served.url.clone(), |client| async move {
         let query = "capital of Australia";
         client
             .find(Locator::Id("q"))
@@ -247,47 +259,60 @@ fn fielded_index(s: &Scratch) -> String {
     index
 }
 
+/// Types `query` and `filter` into the page and submits them.
+async fn submit(client: &Client, query: &str, filter: &str) {
+    let q = client.find(Locator::Id("q")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys(query).await.unwrap();
+    let filter_box = client.find(Locator::Id("filter")).await.unwrap();
+    filter_box.clear().await.unwrap();
+    filter_box.send_keys(filter).await.unwrap();
+    client
+        .find(Locator::Id("go"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits (at most 30 s) for the page's error line to contain `part`.
+async fn error_shown(client: &Client, part: &str) {
+    let started = Instant::now();
+    loop {
+        let text = client
+            .find(Locator::Id("error"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(part) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no error with {part:?}: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[test]
 fn search_page_filters_on_fields_and_shows_them_in_chromium() {
     let s = Scratch::new("serve-page-fields");
     let index = fielded_index(&s);
     let served = Served::start(&["--index", &index]);
-    let driver = Driver::start();
-    let profile = Scratch::new("chromium-profile-fields");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = browser(&driver, &profile).await;
-        client.goto(&format!("{}/", served.url)).await.unwrap();
-        let wait = client.wait().at_most(Duration::from_secs(30));
-        wait.for_element(Locator::Css("#index option"))
-            .await
-            .expect("the index list loads");
+    on_page(served.url.clone(), |client| async move {
         let filter_box = client.find(Locator::Id("filter")).await.unwrap();
         assert!(
             filter_box.is_displayed().await.unwrap(),
-            "the filter box shows for an index with fields"
+            "the filter box shows for fields"
         );
         let placeholder = filter_box.attr("placeholder").await.unwrap().unwrap();
         assert!(placeholder.contains("section, year"), "{placeholder}");
         let query = "capital of Australia";
-        client
-            .find(Locator::Id("q"))
-            .await
-            .unwrap()
-            .send_keys(query)
-            .await
-            .unwrap();
-        filter_box.send_keys(r#"{"section": "b"}"#).await.unwrap();
-        client
-            .find(Locator::Id("go"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, query, r#"{"section": "b"}"#).await;
         let shown = shown_hits(&client).await;
         let api = served.post_ok(
             "/v1/indexes/idx/search",
@@ -300,21 +325,20 @@ fn search_page_filters_on_fields_and_shows_them_in_chromium() {
             .iter()
             .map(|h| {
                 (
-                    h["id"].as_str().unwrap().to_string(),
-                    h["text"].as_str().unwrap().to_string(),
+                    h["id"].as_str().unwrap().into(),
+                    h["text"].as_str().unwrap().into(),
                 )
             })
             .collect();
         assert!(!api.is_empty());
         check_same(&shown, &api);
-        // Each hit shows its fields.
+        // Each hit shows its fields, and the link holds the filter.
         let chips = client
             .find_all(Locator::Css("li.hit .field"))
             .await
             .unwrap();
         assert_eq!(chips.len(), 2 * api.len());
-        let first = chips[0].text().await.unwrap();
-        assert_eq!(first, "section b", "{first}");
+        assert_eq!(chips[0].text().await.unwrap(), "section b");
         let url = client.current_url().await.unwrap();
         assert!(
             url.query()
@@ -323,78 +347,15 @@ fn search_page_filters_on_fields_and_shows_them_in_chromium() {
             "{url}"
         );
 
-        // A filter that is not JSON is reported, not sent.
-        let filter_box = client.find(Locator::Id("filter")).await.unwrap();
-        filter_box.clear().await.unwrap();
-        filter_box.send_keys("{section: b").await.unwrap();
-        client
-            .find(Locator::Id("go"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let error = client
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css("#error"))
-            .await
-            .unwrap();
-        let started = Instant::now();
-        while error.text().await.unwrap().is_empty() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no error shown"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(error
-            .text()
-            .await
-            .unwrap()
-            .starts_with("the filter is not JSON"));
+        // A filter that is not JSON is reported, not sent; one the index
+        // refuses shows the server's message.
+        submit(&client, query, "{section: b").await;
+        error_shown(&client, "the filter is not JSON").await;
+        submit(&client, query, r#"{"section": {"gt": 1}}"#).await;
+        error_shown(&client, "a range needs a number field").await;
 
-        // A filter the index refuses shows the server's message.
-        filter_box.clear().await.unwrap();
-        filter_box
-            .send_keys(r#"{"section": {"gt": 1}}"#)
-            .await
-            .unwrap();
-        client
-            .find(Locator::Id("go"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let started = Instant::now();
-        loop {
-            let text = error.text().await.unwrap();
-            if text.contains("a range needs a number field") {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no error shown: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-
-        // Back to the filtered results, for the screenshot.
-        filter_box.clear().await.unwrap();
-        filter_box
-            .send_keys(r#"{"year": {"gte": 2003}}"#)
-            .await
-            .unwrap();
-        client
-            .find(Locator::Id("go"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let shown = shown_hits(&client).await;
-        assert!(!shown.is_empty());
+        submit(&client, query, r#"{"year": {"gte": 2003}}"#).await;
+        assert!(!shown_hits(&client).await.is_empty());
         let png = client.screenshot().await.unwrap();
         if let Some(path) = std::env::var_os("HYPENCODER_SCREENSHOT_FIELDS") {
             std::fs::write(path, &png).unwrap();

@@ -1,7 +1,8 @@
 //! Filtered search in every mode: only documents the filter keeps come
 //! back, exhaustive and BM25 search give exactly the filtered top k, a
 //! graph walk keeps its recall however few documents match, and a live
-//! index's replaced and deleted documents are filtered by what is live.
+//! index's replaced and deleted documents are filtered by what is live,
+//! before and after its segments merge.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -186,19 +187,27 @@ fn a_live_index_filters_what_is_live_and_replaced_fields_count() {
         )
         .unwrap();
     writer.delete(&["d7"], true).unwrap();
-    let index = Collection::open(&dir, OpenOptions::default()).unwrap();
     let filter = Filter::parse(&json!({"topic": "1"})).unwrap();
-    for mode in [Mode::Exhaustive, Mode::Bm25, Mode::Hybrid] {
-        let got: HashSet<String> = hits(&index, TOPICS[1], &params(mode, 30), Some(&filter))
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        let want: HashSet<String> = ["d13", "d19", "d25", "d40"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(got, want, "{mode:?}");
+    let want: HashSet<String> = ["d13", "d19", "d25", "d40"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // Over two segments with a deletion, then merged into one.
+    for optimized in [false, true] {
+        if optimized {
+            writer.optimize().unwrap();
+        }
+        let index = Collection::open(&dir, OpenOptions::default()).unwrap();
+        assert_eq!(index.info().segments, if optimized { 1 } else { 2 });
+        for mode in [Mode::Exhaustive, Mode::Bm25, Mode::Hybrid] {
+            let got: HashSet<String> = hits(&index, TOPICS[1], &params(mode, 30), Some(&filter))
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(got, want, "{mode:?}, optimized: {optimized}");
+        }
     }
+    let index = Collection::open(&dir, OpenOptions::default()).unwrap();
     assert_eq!(
         index.document("d1").unwrap().unwrap().fields,
         *json!({"topic": "5", "n": 1}).as_object().unwrap()

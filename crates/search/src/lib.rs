@@ -41,13 +41,13 @@ mod searcher;
 mod topk;
 
 pub use error::SearchError;
-pub use exhaustive::{exhaustive, BLOCK};
+pub use exhaustive::{exhaustive, exhaustive_rows, BLOCK};
 pub use fusion::{fuse, score_rows, Candidate, Fusion};
 pub use graph_build::{diversify, exact_knn, knn_recall, nn_descent, unit_vectors, GraphMetric};
 pub use graph_insert::GrowingGraph;
 pub use graph_search::{
     beam_search, graph_search, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm,
-    GraphParams, GraphScratch, GraphStats,
+    GraphParams, GraphScratch, GraphStats, Restrict,
 };
 pub use plan::{Found, Plan, Pools};
 pub use request::{FusionMethod, Mode, NeuralSide, Overrides, SearchParams, Walk};

@@ -394,3 +394,72 @@ fn in_place_dot_scoring_walks_as_gathered_blocks() {
         }
     }
 }
+
+#[test]
+fn a_filtered_walk_returns_only_kept_rows_and_keeps_its_recall() {
+    use hypencoder_index::RowSet;
+    use hypencoder_search::{
+        exhaustive_rows, graph_search_many, BeamParams, GraphAlgorithm, Restrict, Scorer,
+    };
+    let mut rng = Rng::new(5);
+    let (n, dim, degree, k) = (4000, 16, 16, 10);
+    let vectors = clustered(n, dim, &mut rng);
+    let (_s, index) = index_of("filtered-beam", &vectors);
+    let neighbours = exact_knn(index.vectors(), degree, GraphMetric::InnerProduct, &|_| {});
+    let diversified = hypencoder_search::diversify(
+        index.vectors(),
+        &neighbours,
+        degree,
+        degree,
+        GraphMetric::InnerProduct,
+    );
+    let index = with_graph(&index, &diversified, degree, "exact-diversified");
+    let scorers: Vec<Box<dyn Scorer>> = (0..40)
+        .map(|_| {
+            let near = &vectors[(rng.f32().abs() * (n - 1) as f32) as usize];
+            let q: Vec<f32> = near.iter().map(|x| x + 0.3 * rng.f32()).collect();
+            Box::new(DotScorer::new(q, dim)) as Box<dyn Scorer>
+        })
+        .collect();
+    let entry = random_entry_points(32, n, 43);
+    // Every third row, every 20th, and a handful.
+    for (every, min_recall) in [(3usize, 0.9), (20, 0.9), (400, 1.0)] {
+        let rows = RowSet::from_fn(n, |r| r % every == 1);
+        let kept: Vec<u32> = rows.iter().map(|r| r as u32).collect();
+        let walk = GraphAlgorithm::Beam(BeamParams { ef: 128, expand: 4 });
+        let restrict = Restrict {
+            rows: &rows,
+            budget: kept.len(),
+        };
+        let found = graph_search_many(
+            index.vectors(),
+            index.graph().unwrap(),
+            &scorers,
+            &entry,
+            k,
+            &walk,
+            Some(restrict),
+        );
+        let (mut hit, mut total) = (0, 0);
+        for (scorer, (hits, _)) in scorers.iter().zip(&found) {
+            assert!(
+                hits.iter().all(|h| rows.contains(h.doc as usize)),
+                "every {every}: {hits:?}"
+            );
+            let exact = exhaustive_rows(index.vectors(), scorer.as_ref(), k, &kept).remove(0);
+            assert_eq!(hits.len(), exact.len());
+            hit += exact
+                .iter()
+                .filter(|e| hits.iter().any(|h| h.doc == e.doc))
+                .count();
+            total += exact.len();
+        }
+        let recall = hit as f64 / total as f64;
+        assert!(recall >= min_recall, "every {every}: recall@10 {recall}");
+        // Without the fallback to scoring the kept rows, a handful would
+        // rarely be reached: the budget is what makes it exact.
+        if every == 400 {
+            assert!(found.iter().any(|(_, stats)| stats.exact));
+        }
+    }
+}

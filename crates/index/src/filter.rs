@@ -507,6 +507,11 @@ impl RowSet {
         })
     }
 
+    /// The rows in the set, in order, as a list.
+    pub fn to_rows(&self) -> Vec<u32> {
+        self.iter().map(|row| row as u32).collect()
+    }
+
     /// Keeps the rows also in `other`.
     pub fn intersect(&mut self, other: &RowSet) {
         for (a, b) in self.bits.iter_mut().zip(&other.bits) {

@@ -328,8 +328,7 @@ pub fn graph_search_many(
     restrict: Option<Restrict>,
 ) -> Vec<(Vec<Hit>, GraphStats)> {
     use rayon::prelude::*;
-    let kept: Vec<u32> =
-        restrict.map_or_else(Vec::new, |r| r.rows.iter().map(|row| row as u32).collect());
+    let kept: Vec<u32> = restrict.map_or_else(Vec::new, |r| r.rows.to_rows());
     scorers
         .par_iter()
         .map_init(GraphScratch::default, |scratch, scorer| {

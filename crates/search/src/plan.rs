@@ -161,15 +161,6 @@ impl<'c, 'a> Plan<'c, 'a> {
         Ok(unknown)
     }
 
-    /// The documents the plan's filter keeps (every live one without a
-    /// filter).
-    pub fn matching(&self) -> usize {
-        match &self.kept {
-            Some(kept) => kept.iter().map(RowSet::count).sum(),
-            None => self.searcher.live_docs(),
-        }
-    }
-
     /// The rows of `segment` a filter keeps, if the plan has one.
     fn kept_in(&self, segment: &SegmentReader) -> Option<&RowSet> {
         let kept = self.kept.as_ref()?;
@@ -193,10 +184,7 @@ impl<'c, 'a> Plan<'c, 'a> {
         let vectors = segment.segment.vectors();
         match self.kept_in(segment) {
             None => exhaustive(vectors, scorer, k),
-            Some(kept) => {
-                let rows: Vec<u32> = kept.iter().map(|r| r as u32).collect();
-                exhaustive_rows(vectors, scorer, k, &rows)
-            }
+            Some(kept) => exhaustive_rows(vectors, scorer, k, &kept.to_rows()),
         }
     }
 
@@ -329,18 +317,15 @@ impl<'c, 'a> Plan<'c, 'a> {
                         let graph = segment.segment.graph().expect("checked by Plan::new");
                         let (algorithm, entry) = &walks[place];
                         let kept = self.kept_in(segment);
-                        if let Some(rows) = kept.filter(|rows| {
-                            walk_costs_more(
-                                algorithm,
-                                entry.len(),
-                                graph.degree(),
-                                rows.count(),
-                                segment.segment.len(),
-                            )
-                        }) {
+                        let count = kept.map_or(0, RowSet::count);
+                        let rows_in = segment.segment.len();
+                        let walk_loses = |_: &&RowSet| {
+                            walk_costs_more(algorithm, entry.len(), graph.degree(), count, rows_in)
+                        };
+                        if let Some(rows) = kept.filter(walk_loses) {
                             // Scoring the kept rows is cheaper than the walk.
                             place += 1;
-                            let list: Vec<u32> = rows.iter().map(|r| r as u32).collect();
+                            let list = rows.to_rows();
                             scored += list.len() * scorers.len();
                             let vectors = segment.segment.vectors();
                             return Ok(scorers
@@ -349,12 +334,12 @@ impl<'c, 'a> Plan<'c, 'a> {
                                 .collect());
                         }
                         let algorithm = match kept {
-                            Some(rows) => widened(algorithm, rows.count(), segment.segment.len()),
+                            Some(_) => widened(algorithm, count, rows_in),
                             None => algorithm.clone(),
                         };
                         let restrict = kept.map(|rows| Restrict {
                             rows,
-                            budget: rows.count(),
+                            budget: count,
                         });
                         let found = graph_search_many(
                             segment.segment.vectors(),

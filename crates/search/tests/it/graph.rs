@@ -425,7 +425,7 @@ fn a_filtered_walk_returns_only_kept_rows_and_keeps_its_recall() {
     // Every third row, every 20th, and a handful.
     for (every, min_recall) in [(3usize, 0.9), (20, 0.9), (400, 1.0)] {
         let rows = RowSet::from_fn(n, |r| r % every == 1);
-        let kept: Vec<u32> = rows.iter().map(|r| r as u32).collect();
+        let kept = rows.to_rows();
         let walk = GraphAlgorithm::Beam(BeamParams { ef: 128, expand: 4 });
         let restrict = Restrict {
             rows: &rows,

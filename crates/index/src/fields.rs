@@ -592,6 +592,17 @@ impl<'a> ColumnRef<'a> {
         }
     }
 
+    /// A number column's `i`-th value as f64 (`None` in other columns).
+    #[inline]
+    pub fn number(&self, i: usize) -> Option<f64> {
+        let at = self.column.values + i * 8;
+        match self.column.spec.ty {
+            FieldType::Integer => Some(u64_at(&self.fields.map, at) as i64 as f64),
+            FieldType::Float => Some(f64::from_bits(u64_at(&self.fields.map, at))),
+            _ => None,
+        }
+    }
+
     /// A string column's `i`-th value as its dictionary code.
     pub fn code(&self, i: usize) -> u32 {
         u32_at(&self.fields.map, self.column.values + i * 4)

@@ -27,74 +27,39 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{env_or, official_config, random_qnet, write_sampled, Rng};
-use hypencoder_index::{write_graph, GraphInfo, Segment};
+use common::{
+    env_or, grow_graph, official_config, random_qnet, write_sampled, Rng, Surface, LATENT,
+};
+use hypencoder_index::Segment;
 use hypencoder_model::QNet;
 use hypencoder_search::{
-    exhaustive, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, GraphMetric,
-    GrowingGraph, Precision, QNetScorer, Scorer,
+    exhaustive, graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, Precision,
+    QNetScorer, Scorer,
 };
 use serde_json::{json, Value};
 
 const DEGREE: usize = 32;
 const K: usize = 10;
 
-/// Latent dimensions of the sampled vectors: sentence embeddings lie near
-/// a low-dimensional surface, and graphs (built and walked) depend on that;
-/// full-rank Gaussian vectors would be a worst case no real corpus is.
-const LATENT: usize = 32;
-
-/// Writes `n` sampled vectors as an f32 index at `dir`; returns seconds.
-/// Each is `A z + noise`, L2-normalised: `z` a Gaussian of [`LATENT`]
-/// dimensions with decaying scales, `A` a fixed random `dim x LATENT` map,
-/// the noise 5% per dimension.
+/// Writes `n` sampled vectors ([`Surface`]) as an f32 index at `dir`;
+/// returns seconds.
 fn write_index(dir: &Path, n: usize, dim: usize) -> f64 {
     let _ = std::fs::remove_dir_all(dir);
     let started = Instant::now();
+    let surface = Surface::new(dim);
     let mut rng = Rng(dim as u64 * 7 + 1);
-    let map: Vec<f32> = (0..dim * LATENT).map(|_| rng.normal()).collect();
-    let scales: Vec<f32> = (0..LATENT).map(|j| 1.0 / (1.0 + j as f32).sqrt()).collect();
-    let mut z = vec![0f32; LATENT];
+    // The surface's map took the generator's first draws before.
+    (0..dim * LATENT).for_each(|_| {
+        rng.normal();
+    });
     write_sampled(
         dir,
         n,
         dim,
         &format!("sampled {n}x{dim}, {LATENT} latent dimensions"),
-        |v| {
-            z.iter_mut()
-                .zip(&scales)
-                .for_each(|(x, s)| *x = s * rng.normal());
-            for (d, x) in v.iter_mut().enumerate() {
-                let row = &map[d * LATENT..(d + 1) * LATENT];
-                *x = row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + 0.05 * rng.normal();
-            }
-        },
+        |v| surface.sample(&mut rng, v),
     );
     started.elapsed().as_secs_f64()
-}
-
-/// Grows the index's graph by insertion and writes it; returns seconds.
-fn build_graph(dir: &Path) -> f64 {
-    let index = Segment::open(dir).expect("open bench index");
-    let started = Instant::now();
-    let n = index.len() as u32;
-    let mut graph = GrowingGraph::new(index.vectors(), DEGREE, GraphMetric::InnerProduct, 128);
-    graph.insert(&(0..n).collect::<Vec<_>>(), &|done| {
-        if done % 100_000 < 128 {
-            eprintln!("  graph: {done} of {n} inserted");
-        }
-    });
-    let neighbours = graph.finish();
-    let secs = started.elapsed().as_secs_f64();
-    drop(index);
-    let info = GraphInfo {
-        degree: DEGREE,
-        metric: "ip".into(),
-        method: "inserted".into(),
-        recall_vs_exact: None,
-    };
-    write_graph(dir, &neighbours, info).expect("write graph");
-    secs
 }
 
 fn file_bytes(dir: &Path, name: &str) -> u64 {
@@ -170,7 +135,7 @@ fn measure(work: &Path, n: usize, dim: usize, exh_queries: usize, graph_queries:
     let with_graph = graph_queries > 0;
     let graph_s = with_graph.then(|| {
         eprintln!("{n} x {dim}: growing the graph");
-        build_graph(&dir)
+        grow_graph(&dir, DEGREE)
     });
     let index = Segment::open(&dir).expect("open bench index");
     let per_doc = |bytes: u64| bytes as f64 / n as f64;

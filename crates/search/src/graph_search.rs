@@ -144,22 +144,25 @@ pub struct GraphStats {
     pub scored: usize,
     /// Rounds (paper) or expansion steps (beam) run.
     pub rounds: usize,
-    /// A filtered walk scored its budget before it finished, so the rows
-    /// the filter keeps were scored exhaustively instead.
+    /// A filtered walk gave way ([`Restrict`]): the rows the filter keeps
+    /// were scored exhaustively instead.
     pub exact: bool,
 }
 
-/// What a filtered walk may return, and what it may spend: the walk goes
-/// through every document (the graph stays connected) but only `rows`
-/// enter the results, and once it has scored `budget` documents scoring
-/// the kept rows themselves is cheaper, so it stops (as Lucene's filtered
-/// search falls back to exact search).
+/// What a filtered walk may return: the walk scores only `rows`
+/// (stepping through the others to their neighbours, [`queue_neighbours`];
+/// an entry point outside them is scored but never returned). Scoring
+/// those rows is its way out: exact, and taken when the walk has scored
+/// more documents than that would (which entry points outside the rows
+/// can make happen) or has come back with fewer than k hits (its kept rows
+/// were out of the graph's reach), as Lucene's filtered search falls back
+/// to exact search.
 #[derive(Debug, Clone, Copy)]
 pub struct Restrict<'r> {
     /// The rows results may come from.
     pub rows: &'r RowSet,
-    /// The most documents the walk scores before it gives up.
-    pub budget: usize,
+    /// How many they are.
+    pub count: usize,
 }
 
 /// `count` entry points drawn uniformly without replacement from `n`
@@ -219,7 +222,7 @@ pub fn graph_search(
         stats.rounds += 1;
         score_candidates(vectors, scorer, dim, scratch);
         stats.scored += scratch.candidates.len();
-        if restrict.is_some_and(|r| stats.scored > r.budget) {
+        if restrict.is_some_and(|r| stats.scored > r.count) {
             stats.exact = true;
             break;
         }
@@ -261,16 +264,70 @@ fn offer_and_expand(
             improved = true;
         }
         if i < expand {
-            for nb in graph.neighbours(hit.doc as usize) {
-                let slot = &mut scratch.visited[nb as usize];
-                if *slot != scratch.stamp {
-                    *slot = scratch.stamp;
-                    scratch.next.push(nb);
+            let GraphScratch {
+                visited,
+                stamp,
+                next,
+                ..
+            } = scratch;
+            queue_neighbours(graph, hit.doc, rows, visited, *stamp, next);
+        }
+    }
+    improved
+}
+
+/// Queues the unvisited neighbours of `doc` in `out`, marking them
+/// visited. Under a filter (`rows`) only kept documents are queued: a
+/// neighbour the filter leaves out is stepped through to its own kept
+/// neighbours (ACORN-1's two-hop expansion, Patel et al., SIGMOD 2024), so
+/// the walk crosses left-out documents without scoring what it cannot
+/// return. As in ACORN, the expanded list stops at `degree` kept documents
+/// (visited or not), so a step costs about what an unfiltered one does.
+#[inline]
+fn queue_neighbours(
+    graph: &Graph,
+    doc: u32,
+    rows: Option<&RowSet>,
+    visited: &mut [u32],
+    stamp: u32,
+    out: &mut Vec<u32>,
+) {
+    let mut visit = |nb: u32| {
+        let slot = &mut visited[nb as usize];
+        if *slot != stamp {
+            *slot = stamp;
+            out.push(nb);
+        }
+    };
+    let Some(rows) = rows else {
+        graph.neighbours(doc as usize).for_each(visit);
+        return;
+    };
+    let cap = graph.degree();
+    let mut listed = 0;
+    for nb in graph.neighbours(doc as usize) {
+        if rows.contains(nb as usize) {
+            listed += 1;
+            visit(nb);
+        }
+    }
+    for nb in graph.neighbours(doc as usize) {
+        if listed >= cap {
+            return;
+        }
+        if rows.contains(nb as usize) {
+            continue;
+        }
+        for second in graph.neighbours(nb as usize) {
+            if rows.contains(second as usize) {
+                listed += 1;
+                visit(second);
+                if listed >= cap {
+                    return;
                 }
             }
         }
     }
-    improved
 }
 
 /// Scores `scratch.candidates` into `scratch.scores`: in place where the
@@ -316,8 +373,9 @@ pub enum GraphAlgorithm {
 
 /// Graph search for many one-query scorers, queries in parallel on the
 /// rayon pool with one scratch space per worker. Results in input order.
-/// With `restrict`, only its rows are returned, and a walk that spends its
-/// budget is replaced by scoring those rows exhaustively.
+/// With `restrict`, only its rows are returned, and a walk that scores
+/// more than they are, or finds fewer than k of them, is replaced by
+/// scoring them exhaustively.
 pub fn graph_search_many(
     vectors: &Vectors,
     graph: &Graph,
@@ -328,7 +386,7 @@ pub fn graph_search_many(
     restrict: Option<Restrict>,
 ) -> Vec<(Vec<Hit>, GraphStats)> {
     use rayon::prelude::*;
-    let kept: Vec<u32> = restrict.map_or_else(Vec::new, |r| r.rows.to_rows());
+    let count = restrict.map_or(0, |r| r.count);
     scorers
         .par_iter()
         .map_init(GraphScratch::default, |scratch, scorer| {
@@ -354,11 +412,13 @@ pub fn graph_search_many(
                     scratch,
                 ),
             };
-            if !stats.exact {
+            let short = restrict.is_some() && hits.len() < k.min(count);
+            let Some(r) = restrict.filter(|_| stats.exact || short) else {
                 return (hits, stats);
-            }
-            stats.scored += kept.len();
-            let mut exact = exhaustive_rows(vectors, scorer.as_ref(), k, &kept);
+            };
+            stats.exact = true;
+            stats.scored += count;
+            let mut exact = exhaustive_rows(vectors, scorer.as_ref(), k, &r.rows.to_rows());
             (exact.remove(0), stats)
         })
         .collect()
@@ -501,7 +561,7 @@ pub fn beam_search(
         if !scratch.candidates.is_empty() {
             score_candidates(vectors, scorer, dim, scratch);
             stats.scored += scratch.candidates.len();
-            if restrict.is_some_and(|r| stats.scored > r.budget) {
+            if restrict.is_some_and(|r| stats.scored > r.count) {
                 stats.exact = true;
                 break;
             }
@@ -524,13 +584,20 @@ pub fn beam_search(
         while expanded < params.expand.max(1) {
             let Some(c) = heaps.next(ef) else { break };
             expanded += 1;
-            for nb in graph.neighbours(c.1 as usize) {
-                let slot = &mut scratch.visited[nb as usize];
-                if *slot != scratch.stamp {
-                    *slot = scratch.stamp;
-                    scratch.candidates.push(nb);
-                }
-            }
+            let GraphScratch {
+                visited,
+                stamp,
+                candidates,
+                ..
+            } = scratch;
+            queue_neighbours(
+                graph,
+                c.1,
+                restrict.map(|r| r.rows),
+                visited,
+                *stamp,
+                candidates,
+            );
         }
         if expanded == 0 {
             break;

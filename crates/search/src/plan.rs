@@ -4,7 +4,7 @@
 //! [`Pools`] exposes a hybrid plan's candidate pools, for tuning.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use hypencoder_index::{analyze, Bm25, Filter, Lexical, RowSet};
 use hypencoder_model::Model;
@@ -17,7 +17,7 @@ use crate::graph_search::{
     graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, Restrict,
 };
 use crate::request::{Mode, NeuralSide, SearchParams, Walk};
-use crate::scorer::{batch_scorer, query_scorers, Precision, Scorer};
+use crate::scorer::{batch_scorer, query_scorers, DotScorer, Precision, Scorer};
 use crate::searcher::{sort_hits, Searcher, SegmentReader};
 use crate::topk::Hit;
 
@@ -60,6 +60,43 @@ pub struct Found {
     pub warnings: Vec<String>,
 }
 
+/// The rows of one segment a filter keeps, as a set (to test a row) and
+/// as a list (to score them or start a walk from them), made once per
+/// request.
+struct Kept {
+    rows: RowSet,
+    count: usize,
+    /// `rows` listed, made when first needed (a walk needs no list).
+    list: OnceLock<Vec<u32>>,
+    /// What a graph walk here would cost, in documents scored
+    /// ([`filtered_walk_cost`]); infinite without a graph.
+    walk_cost: f64,
+    /// Whether the vectors are scored by dot products (a bi-encoder's).
+    dots: bool,
+}
+
+impl Kept {
+    fn list(&self) -> &[u32] {
+        self.list.get_or_init(|| self.rows.to_rows())
+    }
+
+    /// Whether scoring the kept rows is cheaper than walking, for a batch
+    /// of `queries`. A q-net scores a row at about what the walk pays per
+    /// document; a bi-encoder's dot products cost little beside bringing
+    /// the row in, which one pass does once for the whole batch (at a
+    /// million rows, 10% kept: 300 ns a row for one query, 4.4 ns per
+    /// query for 500, against ~300 ns per document the walk scores;
+    /// bench/filter/README.md).
+    fn score_all(&self, queries: usize) -> bool {
+        let per_row = if self.dots {
+            1.0 / queries.max(1) as f64 + 0.015
+        } else {
+            1.0
+        };
+        self.walk_cost >= self.count as f64 * per_row
+    }
+}
+
 /// A search checked against an index, ready to run batches of queries.
 pub struct Plan<'c, 'a> {
     searcher: &'c Searcher<'a>,
@@ -73,7 +110,7 @@ pub struct Plan<'c, 'a> {
     bm25_b: Option<f32>,
     /// Per segment, the rows a filter keeps (deleted ones left out);
     /// `None` searches every document.
-    kept: Option<Vec<RowSet>>,
+    kept: Option<Vec<Kept>>,
 }
 
 impl<'c, 'a> Plan<'c, 'a> {
@@ -141,11 +178,21 @@ impl<'c, 'a> Plan<'c, 'a> {
     /// (they match nothing), for a warning.
     pub fn filter(&mut self, filter: &Filter) -> Result<Vec<String>, SearchError> {
         let unknown = filter.check(&self.searcher.schema()?)?;
+        let walks = match &self.method {
+            Method::Neural(Neural::Graph { walks }) => Some(walks),
+            Method::Hybrid {
+                neural: Neural::Graph { walks },
+                ..
+            } => Some(walks),
+            _ => None,
+        };
+        let dots = self.searcher.is_bi_encoder();
         let kept = self
             .searcher
             .segments()
             .par_iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(place, p)| {
                 let mut rows = filter.rows(p.segment.fields(), p.segment.len());
                 if p.deleted() > 0 {
                     for row in 0..p.segment.len() {
@@ -154,7 +201,20 @@ impl<'c, 'a> Plan<'c, 'a> {
                         }
                     }
                 }
-                rows
+                let count = rows.count();
+                let share = count as f64 / p.segment.len().max(1) as f64;
+                let walk_cost = walks.map_or(f64::INFINITY, |walks| {
+                    let (algorithm, entry) = &walks[place];
+                    let degree = p.segment.graph().map_or(0, |g| g.degree());
+                    filtered_walk_cost(algorithm, entry.len(), degree, share, dots)
+                });
+                Kept {
+                    rows,
+                    count,
+                    list: OnceLock::new(),
+                    walk_cost,
+                    dots,
+                }
             })
             .collect();
         self.kept = Some(kept);
@@ -162,7 +222,7 @@ impl<'c, 'a> Plan<'c, 'a> {
     }
 
     /// The rows of `segment` a filter keeps, if the plan has one.
-    fn kept_in(&self, segment: &SegmentReader) -> Option<&RowSet> {
+    fn kept_in(&self, segment: &SegmentReader) -> Option<&Kept> {
         let kept = self.kept.as_ref()?;
         let place = self
             .searcher
@@ -184,14 +244,14 @@ impl<'c, 'a> Plan<'c, 'a> {
         let vectors = segment.segment.vectors();
         match self.kept_in(segment) {
             None => exhaustive(vectors, scorer, k),
-            Some(kept) => exhaustive_rows(vectors, scorer, k, &kept.to_rows()),
+            Some(kept) => exhaustive_rows(vectors, scorer, k, kept.list()),
         }
     }
 
     /// Documents an exhaustive search scores per query.
     fn exhaustive_cost(&self) -> usize {
         match &self.kept {
-            Some(kept) => kept.iter().map(RowSet::count).sum(),
+            Some(kept) => kept.iter().map(|k| k.count).sum(),
             None => self.searcher.rows(),
         }
     }
@@ -223,16 +283,9 @@ impl<'c, 'a> Plan<'c, 'a> {
         let model = model.expect("every mode but bm25 is given the model");
         let reps = model.encode_queries(queries)?;
         match &self.method {
-            Method::Neural(Neural::Exhaustive) => {
+            Method::Neural(neural) if self.scores_kept_rows(neural, queries.len()) => {
                 let scorer = batch_scorer(reps, model.dim(), self.precision)?;
-                let hits = self.searcher.merged(queries.len(), self.k, |segment, k| {
-                    Ok::<_, SearchError>(self.exhaustive_in(segment, scorer.as_ref(), k))
-                })?;
-                Ok(Found {
-                    hits,
-                    scored: self.exhaustive_cost() * queries.len(),
-                    ..Found::default()
-                })
+                self.exhaustive_batch(scorer.as_ref())
             }
             Method::Neural(neural) => {
                 let scorers = query_scorers(reps, model.dim(), self.precision)?;
@@ -287,6 +340,72 @@ impl<'c, 'a> Plan<'c, 'a> {
         }
     }
 
+    /// The top k hits of queries given as vectors (a bi-encoder index's
+    /// query embeddings computed elsewhere, one `dim`-row each, row-major):
+    /// exhaustive and graph modes, which need no query text.
+    pub fn search_vectors(&self, queries: &[f32], dim: usize) -> Result<Found, SearchError> {
+        let expected = self
+            .searcher
+            .segments()
+            .first()
+            .map(|p| p.segment.vectors().dim());
+        let wrong = |message: String| {
+            Err(SearchError::Invalid {
+                field: "queries".into(),
+                message,
+            })
+        };
+        if !self.searcher.is_bi_encoder() {
+            return wrong("vectors are searched only in a bi-encoder index".into());
+        }
+        if expected.is_some_and(|d| d != dim) || dim == 0 || !queries.len().is_multiple_of(dim) {
+            return wrong(format!(
+                "{} numbers are not whole {dim}-d vectors of an index of {}-d vectors",
+                queries.len(),
+                expected.unwrap_or(0)
+            ));
+        }
+        let Method::Neural(neural) = &self.method else {
+            return wrong("vectors are searched in exhaustive or graph mode only".into());
+        };
+        if self.scores_kept_rows(neural, queries.len() / dim) {
+            return self.exhaustive_batch(&DotScorer::new(queries.to_vec(), dim));
+        }
+        let scorers: Vec<Box<dyn Scorer>> = queries
+            .chunks(dim)
+            .map(|q| Box::new(DotScorer::new(q.to_vec(), dim)) as Box<dyn Scorer>)
+            .collect();
+        Ok(self.neural_hits(neural, &scorers, self.k))
+    }
+
+    /// Whether `neural` comes down to scoring every (kept) row: exhaustive
+    /// search, or a graph search under a filter whose walks would all cost
+    /// more. Then every query is scored in one pass, which a batch makes
+    /// cheaper per query (one gather of the rows, block products).
+    fn scores_kept_rows(&self, neural: &Neural, queries: usize) -> bool {
+        match neural {
+            Neural::Exhaustive => true,
+            Neural::Graph { .. } => self
+                .kept
+                .as_ref()
+                .is_some_and(|kept| kept.iter().all(|k| k.score_all(queries))),
+        }
+    }
+
+    /// Exhaustive search of all of `scorer`'s queries in one pass over
+    /// the (kept) rows.
+    fn exhaustive_batch(&self, scorer: &dyn Scorer) -> Result<Found, SearchError> {
+        let n = scorer.num_queries();
+        let hits = self.searcher.merged(n, self.k, |segment, k| {
+            Ok::<_, SearchError>(self.exhaustive_in(segment, scorer, k))
+        })?;
+        Ok(Found {
+            hits,
+            scored: self.exhaustive_cost() * n,
+            ..Found::default()
+        })
+    }
+
     /// The neural side's top `k` per query, one single-query scorer each.
     fn neural_hits(&self, neural: &Neural, scorers: &[Box<dyn Scorer>], k: usize) -> Found {
         let searcher = self.searcher;
@@ -317,35 +436,37 @@ impl<'c, 'a> Plan<'c, 'a> {
                         let graph = segment.segment.graph().expect("checked by Plan::new");
                         let (algorithm, entry) = &walks[place];
                         let kept = self.kept_in(segment);
-                        let count = kept.map_or(0, RowSet::count);
-                        let rows_in = segment.segment.len();
-                        let walk_loses = |_: &&RowSet| {
-                            walk_costs_more(algorithm, entry.len(), graph.degree(), count, rows_in)
-                        };
-                        if let Some(rows) = kept.filter(walk_loses) {
+                        if let Some(kept) = kept.filter(|k| k.score_all(scorers.len())) {
                             // Scoring the kept rows is cheaper than the walk.
                             place += 1;
-                            let list = rows.to_rows();
-                            scored += list.len() * scorers.len();
+                            scored += kept.count * scorers.len();
                             let vectors = segment.segment.vectors();
                             return Ok(scorers
-                                .iter()
-                                .map(|s| exhaustive_rows(vectors, s.as_ref(), k, &list).remove(0))
+                                .par_iter()
+                                .map(|s| {
+                                    exhaustive_rows(vectors, s.as_ref(), k, kept.list()).remove(0)
+                                })
                                 .collect());
                         }
-                        let algorithm = match kept {
-                            Some(_) => widened(algorithm, count, rows_in),
-                            None => algorithm.clone(),
+                        let share = kept.map_or(1.0, |k| {
+                            k.count as f64 / segment.segment.len().max(1) as f64
+                        });
+                        let (algorithm, entry) = match kept {
+                            Some(kept) => (
+                                widened(algorithm, share),
+                                kept_entries(entry.len(), &kept.rows),
+                            ),
+                            None => (algorithm.clone(), entry.clone()),
                         };
-                        let restrict = kept.map(|rows| Restrict {
-                            rows,
-                            budget: count,
+                        let restrict = kept.map(|kept| Restrict {
+                            rows: &kept.rows,
+                            count: kept.count,
                         });
                         let found = graph_search_many(
                             segment.segment.vectors(),
                             graph,
                             scorers,
-                            entry,
+                            &entry,
                             k,
                             &algorithm,
                             restrict,
@@ -407,7 +528,7 @@ impl<'c, 'a> Plan<'c, 'a> {
                     masked = own
                         .iter()
                         .enumerate()
-                        .map(|(row, &s)| if kept.contains(row) { s } else { 0.0 })
+                        .map(|(row, &s)| if kept.rows.contains(row) { s } else { 0.0 })
                         .collect();
                     &masked
                 }
@@ -648,43 +769,77 @@ fn graph_walk(params: &SearchParams, searcher: &Searcher) -> Result<Neural, Sear
     Ok(Neural::Graph { walks })
 }
 
-/// Whether a filtered walk would likely score more documents than the
-/// filter keeps. An unfiltered beam scores about ef x degree / 2 documents
-/// (2,048 estimated, 2,342 measured on debian-pkg at ef 128, degree 32),
-/// the paper's walk its entry points and its rounds' expansions. A filter
-/// keeping a share s of the rows makes the walk pass about 1/s as many to
-/// fill its pool, while exhaustive scoring of the kept rows costs s x n.
-/// Below the crossing, sqrt(walk / n), scoring the kept rows wins.
-fn walk_costs_more(
+/// What a filtered walk would cost, in documents scored, to weigh against
+/// scoring the `share` of rows the filter keeps (the Lucene way: exact
+/// search where the walk would cost more).
+///
+/// Scored: unfiltered, a beam scores about ef x degree / 2 (2,048
+/// estimated, 2,342 measured on debian-pkg at ef 128, degree 32), the
+/// paper's walk its entry points and its rounds' expansions. Filtered, the
+/// walk scores only kept rows, so the share itself costs nothing, and a
+/// pool widened by w ([`widening`]) about sqrt(w) more (debian-pkg, the
+/// pool at 1/sqrt(share): 3,070 scored at 26% kept, w 1.96; 3,466 at 10%,
+/// w 3.1).
+///
+/// Stepped through: each expansion reads neighbour lists until it has
+/// `degree` kept rows; with s kept, a list yields degree x s of them, so
+/// a step reads 1 + min(degree (1 - s), (1 - s) / s) lists, and lists
+/// about degree x s x (1 + degree) rows (at most degree), half of them
+/// new. A list read costs about what a dot product of a row does (both
+/// a cache miss), far less than a q-net's score: at a million 384-d
+/// bi-encoder vectors and 1% kept, reading cost 7x the unfiltered walk
+/// (bench/filter/README.md).
+fn filtered_walk_cost(
     algorithm: &GraphAlgorithm,
     entries: usize,
     degree: usize,
-    kept: usize,
-    rows: usize,
-) -> bool {
-    let share = (kept.max(1) as f64 / rows.max(1) as f64).min(1.0);
-    let walk = match algorithm {
-        GraphAlgorithm::Beam(b) => (b.ef * degree) as f64 / 2.0,
-        GraphAlgorithm::Paper(p) => (entries + p.max_iter * p.ncandidates * degree) as f64,
+    share: f64,
+    dots: bool,
+) -> f64 {
+    let (d, s) = (degree.max(1) as f64, share.clamp(1e-9, 1.0));
+    let scored = match algorithm {
+        GraphAlgorithm::Beam(b) => b.ef as f64 * d / 2.0 * widening(share).sqrt(),
+        GraphAlgorithm::Paper(p) => entries as f64 + p.max_iter as f64 * p.ncandidates as f64 * d,
     };
-    walk / share >= kept as f64
+    let listed = (d * s * (1.0 + d)).min(d);
+    let reads_per_step = 1.0 + (d * (1.0 - s)).min((1.0 - s) / s);
+    let reads = scored / (listed / 2.0) * reads_per_step;
+    let read_cost = if dots { 1.0 } else { 0.05 };
+    scored + reads * read_cost
 }
 
-/// A filtered beam walk's pool, widened as the filter keeps fewer rows:
-/// results come only from the kept rows, so the walk must look further to
-/// fill the same pool (by 1/sqrt(share), at most 8 times).
-fn widened(algorithm: &GraphAlgorithm, kept: usize, rows: usize) -> GraphAlgorithm {
+/// How much a filtered beam's pool grows as the filter keeps a smaller
+/// share: the kept rows near the query are fewer and further apart, so
+/// the walk holds more of them to keep its recall: share^(-1/4), at most
+/// 8. Unwidened, recall@10 fell to 0.954 at 10% kept on debian-pkg and
+/// 0.873 at 1% of a million vectors; 1/sqrt(share) cost up to 2.5x the
+/// unfiltered walk for little more (bench/filter/README.md).
+fn widening(share: f64) -> f64 {
+    share.clamp(1e-9, 1.0).powf(-0.25).min(8.0)
+}
+
+/// A filtered beam walk's settings: the pool [`widening`] times wider.
+fn widened(algorithm: &GraphAlgorithm, share: f64) -> GraphAlgorithm {
     match algorithm {
-        GraphAlgorithm::Beam(b) => {
-            let share = (kept.max(1) as f64 / rows.max(1) as f64).min(1.0);
-            let ef = ((b.ef as f64 / share.sqrt()).ceil() as usize).min(b.ef * 8);
-            GraphAlgorithm::Beam(BeamParams {
-                ef,
-                expand: b.expand,
-            })
-        }
+        GraphAlgorithm::Beam(b) => GraphAlgorithm::Beam(BeamParams {
+            ef: (b.ef as f64 * widening(share)).ceil() as usize,
+            expand: b.expand,
+        }),
         paper => paper.clone(),
     }
+}
+
+/// A filtered walk's entry points: up to `count` kept rows, the first at
+/// or after each of `count` evenly spaced rows (a walk that scores only
+/// kept rows must start on them).
+fn kept_entries(count: usize, kept: &RowSet) -> Vec<u32> {
+    let n = kept.len();
+    let mut entry: Vec<u32> = (0..count.max(1))
+        .filter_map(|i| kept.next_from(i * n / count.max(1)))
+        .map(|row| row as u32)
+        .collect();
+    entry.dedup();
+    entry
 }
 
 /// Per-query hits and counts joined into one [`Found`].

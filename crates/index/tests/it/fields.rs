@@ -320,13 +320,25 @@ fn reference(filter: &Value, doc: &Map<String, Value>) -> bool {
     })
 }
 
-#[test]
-fn every_operator_keeps_what_the_documents_say() {
-    let s = Scratch::new("fields-filter");
+/// Walking `set` from any row finds the next kept one.
+fn next_from_agrees_with_the_list(set: &RowSet) {
+    let list = set.to_rows();
+    for from in [0, 1, 63, 64, 65, 130, 199, 200] {
+        let next = list.iter().find(|&&r| r as usize >= from);
+        assert_eq!(
+            set.next_from(from),
+            next.map(|&r| r as usize),
+            "next from {from}"
+        );
+    }
+}
+
+/// 200 documents with every kind of field, each present or not at random.
+fn random_docs() -> Vec<Map<String, Value>> {
     let mut rng = Rng::new(7);
     let mut pick = |n: u64| (rng.next_u64() >> 33) % n;
     let words = ["a", "b", "c", "d"];
-    let docs: Vec<Map<String, Value>> = (0..200)
+    (0..200)
         .map(|_| {
             let mut d = Map::new();
             if pick(5) > 0 {
@@ -348,9 +360,21 @@ fn every_operator_keeps_what_the_documents_say() {
             if pick(3) > 0 {
                 d.insert("ok".into(), json!(pick(2) == 1));
             }
+            if pick(3) > 0 {
+                // Several numbers, one, or none: a range reads each row's
+                // values in two ways.
+                let scores: Vec<u64> = (0..pick(3)).map(|_| pick(100)).collect();
+                d.insert("scores".into(), json!(scores));
+            }
             d
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_operator_keeps_what_the_documents_say() {
+    let s = Scratch::new("fields-filter");
+    let docs = random_docs();
     let seg = segment_of(&s.join("idx"), &docs);
     let filters = [
         json!({"section": "1"}),
@@ -363,6 +387,8 @@ fn every_operator_keeps_what_the_documents_say() {
         json!({"year": {"lte": 2015.5}}),
         json!({"size": {"gt": 50, "lte": 75.5}}),
         json!({"size": {"in": [10, 20.5]}}),
+        json!({"scores": {"gte": 40, "lt": 60}}),
+        json!({"scores": {"gt": 90}}),
         json!({"tags": "a"}),
         json!({"tags": {"all": ["a", "b"]}}),
         json!({"tags": {"all": ["a", "zzz"]}}),
@@ -392,5 +418,6 @@ fn every_operator_keeps_what_the_documents_say() {
             got.count(),
             want.count()
         );
+        next_from_agrees_with_the_list(&got);
     }
 }

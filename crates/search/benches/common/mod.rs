@@ -4,9 +4,14 @@
 #![allow(dead_code)] // each bench uses its own part
 
 use std::path::Path;
+use std::time::Instant;
 
-use hypencoder_index::{Dtype, ModelInfo, SegmentWriter, WriterConfig};
+use hypencoder_index::{
+    write_graph, Dtype, GraphInfo, ModelInfo, Segment, SegmentWriter, WriterConfig,
+};
 use hypencoder_model::{QNet, QNetConfig};
+use hypencoder_search::{GraphMetric, GrowingGraph};
+use serde_json::{Map, Value};
 
 /// Reads `name` from the environment, or `default`.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -79,12 +84,29 @@ pub fn write_sampled(
     source: &str,
     mut sample: impl FnMut(&mut [f32]),
 ) {
+    write_sampled_as(dir, n, dim, source, "bench", |v, _| {
+        sample(v);
+        Map::new()
+    });
+}
+
+/// [`write_sampled`] with the manifest's model kind ("bi-encoder" makes
+/// searches score dot products with a bi-encoder's defaults) and each
+/// document's fields, returned by `sample` beside its vector.
+pub fn write_sampled_as(
+    dir: &Path,
+    n: usize,
+    dim: usize,
+    source: &str,
+    kind: &str,
+    mut sample: impl FnMut(&mut [f32], usize) -> Map<String, Value>,
+) {
     let config = WriterConfig {
         dim,
         dtype: Dtype::F32,
         model: ModelInfo {
             path: "sampled".into(),
-            kind: "bench".into(),
+            kind: kind.into(),
             fingerprint: "sampled".into(),
             doc_encoder: None,
         },
@@ -97,10 +119,69 @@ pub fn write_sampled(
     let mut w = SegmentWriter::create(dir, config).expect("create bench index");
     let mut v = vec![0f32; dim];
     for i in 0..n {
-        sample(&mut v);
+        let fields = sample(&mut v, i);
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter_mut().for_each(|x| *x /= norm);
-        w.add(&format!("d{i}"), "", &v, false).expect("add vector");
+        w.add_with_fields(&format!("d{i}"), "", &v, false, &fields)
+            .expect("add vector");
     }
     w.finish().expect("finish bench index");
+}
+
+/// Latent dimensions of [`Surface`]'s vectors: sentence embeddings lie
+/// near a low-dimensional surface, and graphs (built and walked) depend on
+/// that; full-rank Gaussian vectors would be a worst case no real corpus is.
+pub const LATENT: usize = 32;
+
+/// Embedding-like vectors: `A z + noise` (L2-normalised by the writer),
+/// `z` a Gaussian of [`LATENT`] dimensions with decaying scales, `A` a
+/// fixed random `dim x LATENT` map, the noise 5% per dimension.
+pub struct Surface {
+    map: Vec<f32>,
+    scales: Vec<f32>,
+}
+
+impl Surface {
+    /// The surface of `dim`-d vectors (the same map for the same `dim`).
+    pub fn new(dim: usize) -> Self {
+        let mut rng = Rng(dim as u64 * 7 + 1);
+        Surface {
+            map: (0..dim * LATENT).map(|_| rng.normal()).collect(),
+            scales: (0..LATENT).map(|j| 1.0 / (1.0 + j as f32).sqrt()).collect(),
+        }
+    }
+
+    /// Writes one sample into `v` (unnormalised).
+    pub fn sample(&self, rng: &mut Rng, v: &mut [f32]) {
+        let z: Vec<f32> = self.scales.iter().map(|s| s * rng.normal()).collect();
+        for (d, x) in v.iter_mut().enumerate() {
+            let row = &self.map[d * LATENT..(d + 1) * LATENT];
+            *x = row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + 0.05 * rng.normal();
+        }
+    }
+}
+
+/// Grows the index's graph of `degree` by insertion (inner product, pool
+/// 128: O(n), where exact kNN is O(n^2)) and writes it; returns seconds.
+pub fn grow_graph(dir: &Path, degree: usize) -> f64 {
+    let index = Segment::open(dir).expect("open bench index");
+    let started = Instant::now();
+    let n = index.len() as u32;
+    let mut graph = GrowingGraph::new(index.vectors(), degree, GraphMetric::InnerProduct, 128);
+    graph.insert(&(0..n).collect::<Vec<_>>(), &|done| {
+        if done % 100_000 < 128 {
+            eprintln!("  graph: {done} of {n} inserted");
+        }
+    });
+    let neighbours = graph.finish();
+    let secs = started.elapsed().as_secs_f64();
+    drop(index);
+    let info = GraphInfo {
+        degree,
+        metric: "ip".into(),
+        method: "inserted".into(),
+        recall_vs_exact: None,
+    };
+    write_graph(dir, &neighbours, info).expect("write graph");
+    secs
 }

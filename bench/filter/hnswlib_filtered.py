@@ -11,7 +11,7 @@ truth.json (filtered exhaustive top-10 per filter), builds an hnswlib
 index (space 'ip', M 16 so 32 neighbours at the base layer as our graph,
 ef_construction 200, both threads; saved beside the index and reused),
 then for each filter sweeps ef with `knn_query(..., num_threads=1,
-filter=...)`: hnswlib's filter is a Python callable asked about each
+filter=...)` (until it reaches our recall or costs 20x our time): hnswlib's filter is a Python callable asked about each
 document the walk reaches, and it only lets matching ones into the
 result. Prints a Markdown table: for each filter, ours on one thread
 against the cheapest hnswlib ef whose recall@10 is at least ours.
@@ -20,27 +20,16 @@ against the cheapest hnswlib ef whose recall@10 is at least ours.
 import argparse
 import json
 import os
-import struct
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from vectors_file import vectors_map  # noqa: E402
 import hnswlib
 
 EF = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048]
-
-
-def load_vectors(index_dir):
-    path = os.path.join(index_dir, "vectors.bin")
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if head[:8] != b"HYPVEC\x00\x01":
-        sys.exit(f"{path}: not a vectors file")
-    dtype_code, = struct.unpack_from("<I", head, 8)
-    if dtype_code != 0:
-        sys.exit(f"{path}: the bench writes f32 vectors")
-    count, dim = struct.unpack_from("<QQ", head, 16)
-    return np.memmap(path, dtype=np.float32, mode="r", offset=64, shape=(count, dim))
 
 
 def build(docs, path, threads):
@@ -66,9 +55,9 @@ def recall(labels, truth):
     return hit / max(1, sum(len(w) for w in truth))
 
 
-def sweep(index, queries, truth, allowed, min_recall):
-    """(ef, recall, ms/query) points until recall reaches min_recall and a
-    step beyond, or the sweep ends."""
+def sweep(index, queries, truth, allowed, min_recall, max_ms):
+    """(ef, recall, ms/query) points until recall reaches min_recall, a
+    step costs more than max_ms per query, or the sweep ends."""
     points = []
     for ef in EF:
         index.set_ef(ef)
@@ -77,7 +66,7 @@ def sweep(index, queries, truth, allowed, min_recall):
         ms = (time.perf_counter() - started) * 1e3 / len(queries)
         points.append((ef, recall(labels, truth), ms))
         print(f"    ef {ef}: recall {points[-1][1]:.4f}, {ms:.3f} ms/query", file=sys.stderr)
-        if points[-1][1] >= min_recall:
+        if points[-1][1] >= min_recall or ms > max_ms:
             break
     return points
 
@@ -90,7 +79,7 @@ def main():
     ap.add_argument("--out", help="write the points as JSON here")
     args = ap.parse_args()
 
-    docs = load_vectors(args.dir)
+    docs = vectors_map(args.dir)
     n, dim = docs.shape
     buckets = np.fromfile(os.path.join(args.dir, "buckets.u16"), dtype="<u2")
     queries = np.fromfile(os.path.join(args.dir, "queries.f32"), dtype="<f4").reshape(-1, dim)
@@ -115,11 +104,13 @@ def main():
             keep = (buckets < below).tolist()
             allowed = keep.__getitem__
         print(f"  {name}:", file=sys.stderr)
-        points = sweep(index, queries, spec["top"], allowed, mine["recall_at_10"])
-        reached = [p for p in points if p[1] >= mine["recall_at_10"]]
+        # Past 20x our time, hnswlib's best so far is what it is.
+        points = sweep(index, queries, spec["top"], allowed, mine["recall_at_10_single"],
+                       20 * mine["graph_single_ms"])
+        reached = [p for p in points if p[1] >= mine["recall_at_10_single"]]
         ef, rec, ms = min(reached, key=lambda p: p[2]) if reached else max(points, key=lambda p: p[1])
         flag = "" if reached else " (its best)"
-        print(f"| {name} | {mine['recall_at_10']:.4f} | {mine['graph_single_ms']:.3f} | {ef}{flag} "
+        print(f"| {name} | {mine['recall_at_10_single']:.4f} | {mine['graph_single_ms']:.3f} | {ef}{flag} "
               f"| {rec:.4f} | {ms:.3f} | {mine['graph_single_ms'] / ms:.2f} |")
         report["filters"][name] = {"points": points, "ours": mine}
     if args.out:

@@ -25,24 +25,13 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 
 import numpy as np
 
-
-def load_vectors(index_dir):
-    path = os.path.join(index_dir, "vectors.bin")
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if head[:8] != b"HYPVEC\x00\x01":
-        sys.exit(f"{path}: not a vectors file")
-    dtype_code, = struct.unpack_from("<I", head, 8)
-    count, dim = struct.unpack_from("<QQ", head, 16)
-    dt = {0: np.float32, 1: np.float16}[dtype_code]
-    mm = np.memmap(path, dtype=dt, mode="r", offset=64, shape=(count, dim))
-    return np.ascontiguousarray(mm, dtype=np.float32)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from vectors_file import load_vectors  # noqa: E402
 
 
 def load_queries(path):

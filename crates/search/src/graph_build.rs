@@ -115,6 +115,12 @@ impl<'a> Space<'a> {
         }
     }
 
+    /// Starts loading document `a`'s vector into cache, to be compared soon.
+    #[inline]
+    pub(crate) fn prefetch(&self, a: u32) {
+        crate::kernel::prefetch(&self.rows[a as usize * self.dim..][..self.dim]);
+    }
+
     /// Neighbour selection (HNSW's heuristic, NSG's rule): from
     /// `candidates`, nearest to `u` first, keep each one nearer to `u` than
     /// to every one kept before it, up to `degree`, so near-duplicates do

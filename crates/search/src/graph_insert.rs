@@ -20,10 +20,16 @@ use hypencoder_index::{Graph, Vectors, NO_NEIGHBOUR};
 use rayon::prelude::*;
 
 use crate::graph_build::{diversify_in, GraphMetric, Space};
-use crate::graph_search::random_entry_points;
+use crate::graph_search::{random_entry_points, Visited};
 
 /// Documents inserted per chunk.
 const CHUNK: usize = 128;
+/// Room in each list while growing, over the degree: a full list takes
+/// newcomers until it overflows this, then re-selects back down to the
+/// degree (DiskANN's slack). Re-selecting on every offer, as a list kept
+/// at the degree must, was most of the build's distance computations.
+const SLACK_NUM: usize = 3;
+const SLACK_DEN: usize = 2;
 /// Entry points of each insertion's search.
 const ENTRY: usize = 16;
 
@@ -32,6 +38,8 @@ const ENTRY: usize = 16;
 pub struct GrowingGraph<'a> {
     space: Space<'a>,
     degree: usize,
+    /// Slots per list while growing (the degree and its slack).
+    slots: usize,
     /// Pool of each insertion's search (HNSW's `ef_construction`).
     ef: usize,
     /// The lists walked while inserting.
@@ -66,11 +74,13 @@ impl<'a> GrowingGraph<'a> {
     /// insertion searches with a pool of `ef` (at least `2 x degree`).
     pub fn new(vectors: &'a Vectors, degree: usize, metric: GraphMetric, ef: usize) -> Self {
         let n = vectors.count();
+        let slots = degree * SLACK_NUM / SLACK_DEN;
         GrowingGraph {
             space: Space::new(vectors, metric),
             degree,
+            slots,
             ef: ef.max(2 * degree),
-            lists: vec![NO_NEIGHBOUR; n * degree],
+            lists: vec![NO_NEIGHBOUR; n * slots],
             candidates: vec![Vec::new(); n],
             present: vec![false; n],
             entry: Vec::new(),
@@ -122,7 +132,7 @@ impl<'a> GrowingGraph<'a> {
             debug_assert!(chunk.iter().all(|&u| !self.present[u as usize]));
             let pools: Vec<Vec<u32>> = chunk
                 .par_iter()
-                .map_init(Vec::new, |visited, &u| self.pool(u, chunk, visited))
+                .map_init(Visited::default, |visited, &u| self.pool(u, chunk, visited))
                 .collect();
             let linked: Vec<(Vec<u32>, Vec<u32>)> = chunk
                 .par_iter()
@@ -169,7 +179,7 @@ impl<'a> GrowingGraph<'a> {
 
     /// `u`'s candidates, nearest first: a best-first search of the graph as
     /// it stands (pool `ef`), with its own chunk's members beside them.
-    fn pool(&self, u: u32, chunk: &[u32], visited: &mut Vec<bool>) -> Vec<u32> {
+    fn pool(&self, u: u32, chunk: &[u32], visited: &mut Visited) -> Vec<u32> {
         let mut found = self.search(u, visited);
         found.extend(
             chunk
@@ -185,9 +195,8 @@ impl<'a> GrowingGraph<'a> {
     /// Best-first search for `u`'s nearest present rows, HNSW's search
     /// layer: stops when the nearest unexpanded candidate is farther than
     /// every row in the pool.
-    fn search(&self, u: u32, visited: &mut Vec<bool>) -> Vec<Near> {
-        visited.clear();
-        visited.resize(self.present.len(), false);
+    fn search(&self, u: u32, visited: &mut Visited) -> Vec<Near> {
+        visited.begin(self.present.len());
         let mut pool: BinaryHeap<std::cmp::Reverse<Near>> = BinaryHeap::new();
         let mut frontier: BinaryHeap<Near> = BinaryHeap::new();
         let offer = |v: u32, pool: &mut BinaryHeap<_>, frontier: &mut BinaryHeap<_>| {
@@ -202,27 +211,38 @@ impl<'a> GrowingGraph<'a> {
             }
         };
         for &e in &self.entry {
-            visited[e as usize] = true;
-            offer(e, &mut pool, &mut frontier);
+            if visited.visit(e) {
+                offer(e, &mut pool, &mut frontier);
+            }
         }
+        let mut fresh = Vec::with_capacity(self.slots);
         while let Some(c) = frontier.pop() {
             if pool.len() == self.ef && pool.peek().is_some_and(|w| c < w.0) {
                 break;
             }
+            // Every unvisited neighbour's vector is requested before the
+            // first is compared: the comparisons wait on memory, not on
+            // arithmetic, once the vectors outgrow the cache.
+            fresh.clear();
             for &nb in self.row(c.1) {
                 if nb == NO_NEIGHBOUR {
                     break;
                 }
-                if !std::mem::replace(&mut visited[nb as usize], true) {
-                    offer(nb, &mut pool, &mut frontier);
+                if visited.visit(nb) {
+                    self.space.prefetch(nb);
+                    fresh.push(nb);
                 }
+            }
+            for &nb in &fresh {
+                offer(nb, &mut pool, &mut frontier);
             }
         }
         pool.into_iter().map(|std::cmp::Reverse(c)| c).collect()
     }
 
     /// Offers each `(v, u)`: `u` asks to join `v`'s list. A list with room
-    /// takes it; a full one re-selects among its own and the newcomers.
+    /// (its slack included) takes it; a full one re-selects among its own
+    /// and the newcomers, down to the degree.
     /// Lists change in parallel, one task per `v`.
     fn link_back(&mut self, mut offers: Vec<(u32, u32)>) {
         offers.sort_unstable();
@@ -243,7 +263,7 @@ impl<'a> GrowingGraph<'a> {
                         list.push(u);
                     }
                 }
-                if list.len() > self.degree {
+                if list.len() > self.slots {
                     list = self.reselect(v, list);
                 }
                 (v, list)
@@ -268,6 +288,7 @@ impl<'a> GrowingGraph<'a> {
         candidates.sort_unstable();
         candidates.dedup();
         candidates.retain(|&v| v != u);
+        candidates.iter().for_each(|&v| self.space.prefetch(v));
         let mut near: Vec<Near> = candidates
             .iter()
             .map(|&v| Near(self.space.near(u, v), v))
@@ -277,11 +298,11 @@ impl<'a> GrowingGraph<'a> {
     }
 
     fn row(&self, u: u32) -> &[u32] {
-        &self.lists[u as usize * self.degree..][..self.degree]
+        &self.lists[u as usize * self.slots..][..self.slots]
     }
 
     fn set(&mut self, u: u32, list: &[u32]) {
-        let slots = &mut self.lists[u as usize * self.degree..][..self.degree];
+        let slots = &mut self.lists[u as usize * self.slots..][..self.slots];
         slots.fill(NO_NEIGHBOUR);
         slots[..list.len()].copy_from_slice(list);
     }

@@ -55,11 +55,46 @@ impl Default for GraphParams {
     }
 }
 
+/// Visited marks for one walk after another: generation-stamped, so
+/// starting a walk costs nothing whatever the corpus's size.
+#[derive(Default)]
+pub(crate) struct Visited {
+    marks: Vec<u32>,
+    stamp: u32,
+}
+
+impl Visited {
+    /// Starts a new walk over `count` documents: a fresh generation.
+    pub(crate) fn begin(&mut self, count: usize) {
+        if self.marks.len() != count {
+            self.marks = vec![0; count];
+            self.stamp = 0;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Wrapped after 4 billion walks: clear once.
+            self.marks.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Marks `doc` visited; false if it already was.
+    #[inline]
+    pub(crate) fn visit(&mut self, doc: u32) -> bool {
+        let slot = &mut self.marks[doc as usize];
+        if *slot == self.stamp {
+            false
+        } else {
+            *slot = self.stamp;
+            true
+        }
+    }
+}
+
 /// Reusable per-thread state for graph search.
 #[derive(Default)]
 pub struct GraphScratch {
-    visited: Vec<u32>,
-    stamp: u32,
+    visited: Visited,
     gathered: Vec<f32>,
     scores: Vec<f32>,
     candidates: Vec<u32>,
@@ -72,16 +107,7 @@ pub struct GraphScratch {
 impl GraphScratch {
     /// Starts a new query: a fresh visited generation.
     fn begin(&mut self, count: usize) {
-        if self.visited.len() != count {
-            self.visited = vec![0; count];
-            self.stamp = 0;
-        }
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            // Wrapped after 4 billion queries: clear once.
-            self.visited.fill(0);
-            self.stamp = 1;
-        }
+        self.visited.begin(count);
     }
 
     /// Makes the unvisited documents of `entry` the first candidates (in
@@ -127,13 +153,7 @@ impl GraphScratch {
     /// Marks `doc` visited; false if it already was.
     #[inline]
     fn visit(&mut self, doc: u32) -> bool {
-        let slot = &mut self.visited[doc as usize];
-        if *slot == self.stamp {
-            false
-        } else {
-            *slot = self.stamp;
-            true
-        }
+        self.visited.visit(doc)
     }
 }
 
@@ -264,13 +284,8 @@ fn offer_and_expand(
             improved = true;
         }
         if i < expand {
-            let GraphScratch {
-                visited,
-                stamp,
-                next,
-                ..
-            } = scratch;
-            queue_neighbours(graph, hit.doc, rows, visited, *stamp, next);
+            let GraphScratch { visited, next, .. } = scratch;
+            queue_neighbours(graph, hit.doc, rows, visited, next);
         }
     }
     improved
@@ -288,14 +303,11 @@ fn queue_neighbours(
     graph: &Graph,
     doc: u32,
     rows: Option<&RowSet>,
-    visited: &mut [u32],
-    stamp: u32,
+    visited: &mut Visited,
     out: &mut Vec<u32>,
 ) {
     let mut visit = |nb: u32| {
-        let slot = &mut visited[nb as usize];
-        if *slot != stamp {
-            *slot = stamp;
+        if visited.visit(nb) {
             out.push(nb);
         }
     };
@@ -586,18 +598,10 @@ pub fn beam_search(
             expanded += 1;
             let GraphScratch {
                 visited,
-                stamp,
                 candidates,
                 ..
             } = scratch;
-            queue_neighbours(
-                graph,
-                c.1,
-                restrict.map(|r| r.rows),
-                visited,
-                *stamp,
-                candidates,
-            );
+            queue_neighbours(graph, c.1, restrict.map(|r| r.rows), visited, candidates);
         }
         if expanded == 0 {
             break;

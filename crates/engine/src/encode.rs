@@ -5,7 +5,7 @@
 use hypencoder_index::{
     Dtype, IndexError, ModelInfo, Schema, SchemaBuilder, SegmentWriter, WriterConfig,
 };
-use hypencoder_model::Model;
+use hypencoder_model::{EncodePrecision, Model};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -35,6 +35,10 @@ pub fn writer_config(
             kind: model.kind().name().to_string(),
             fingerprint: model.fingerprint()?,
             doc_encoder: Some(model.doc_encoder_fingerprint()?),
+            doc_precision: match model.doc_precision() {
+                EncodePrecision::F32 => None,
+                p => Some(p.name().to_string()),
+            },
         },
         with_texts: texts,
         max_length: model.doc_tokenizer().max_length() as u64,

@@ -48,7 +48,7 @@ pub use hypencoder_index::{
     FieldType, Fields, Filter, FilterError, IndexError, Manifest, Record, RecordError, Schema,
     SegmentWriter, Stored,
 };
-pub use hypencoder_model::{LoadOptions, Model, ModelError};
+pub use hypencoder_model::{EncodePrecision, LoadOptions, Model, ModelError};
 pub use hypencoder_search::{
     Found, FusionMethod, GraphMetric, Hit, Mode, NeuralSide, Overrides, Precision, SearchError,
     SearchParams, Walk,

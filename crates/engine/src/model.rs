@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hypencoder_index::ModelInfo;
-use hypencoder_model::{LoadOptions, Model, ModelError};
+use hypencoder_model::{EncodePrecision, LoadOptions, Model, ModelError};
 
 use crate::error::{Error, Result};
 
@@ -50,10 +50,18 @@ pub fn open_model(info: &ModelInfo, index_dir: &Path, options: &OpenOptions) -> 
         .model
         .clone()
         .unwrap_or_else(|| PathBuf::from(&info.path));
+    let doc_precision = match info.doc_precision.as_deref() {
+        None => EncodePrecision::F32,
+        Some(name) => EncodePrecision::parse(name).ok_or_else(|| Error::ModelMismatch {
+            index: index_dir.to_path_buf(),
+            detail: format!("the manifest's model.doc_precision {name:?} is neither f32 nor int8"),
+        })?,
+    };
     let load = LoadOptions {
         query_max_length: options.query_max_length,
         doc_max_length: None,
         base: None,
+        doc_precision,
     };
     let model = load_model(&dir, options.base.as_deref(), &load)?;
     check_model(info, index_dir, &model)?;

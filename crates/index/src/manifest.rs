@@ -43,6 +43,11 @@ pub struct ModelInfo {
     /// Absent in indexes written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc_encoder: Option<String>,
+    /// The precision of the encoder's linear layers the documents were
+    /// encoded at ("int8"); absent means f32. Documents added later are
+    /// encoded at the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_precision: Option<String>,
 }
 
 /// What happened while building.

@@ -3,10 +3,16 @@
 //! [`Isa`]. Drivers (`gemm.rs`, `encoder.rs`) are written once above them;
 //! the operands are in `tile.rs`.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::dispatch::Isa;
-use crate::tile::{Finish, Lhs, Out, Panels};
+use crate::tile::{Finish, Lhs, Out, Panels, QuantPanels, QuantRows};
+
+thread_local! {
+    /// A block's rows quantised for [`block_int8`]: words, then scales.
+    static QUANT: RefCell<(Vec<u32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
 
 /// `c[0..m, cols of panels] = finish(bias + a (m x a.k) . b)`,
 /// single-threaded, k in one fixed order.
@@ -33,9 +39,70 @@ pub(crate) unsafe fn block(
         // the caller upholds the pointer contract above.
         return unsafe { crate::avx512::block(m, a, b, panels, c, finish) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx2() {
+        // SAFETY: `isa` says AVX2 and FMA are present; the caller upholds
+        // the pointer contract above.
+        return unsafe { crate::avx2::block(m, a, b, panels, c, finish) };
+    }
     let _ = isa;
     // SAFETY: the caller upholds the pointer contract above.
     unsafe { crate::portable::block(m, a, b, panels, c, finish) }
+}
+
+/// `c[0..m, cols of panels] = finish(bias + a . b)` with `b` quantised to
+/// int8 per column and `a`'s rows quantised per row here (dynamic
+/// quantisation): integer sums, then scaled in f32. Single-threaded.
+///
+/// # Safety
+/// Row `r < m` of `a` is readable for `a.k` values, `a.k` is `b`'s k, and
+/// the rest of the contract of [`crate::portable::block_int8`] holds.
+pub(crate) unsafe fn block_int8(
+    isa: Isa,
+    m: usize,
+    a: Lhs,
+    b: QuantPanels,
+    panels: Range<usize>,
+    c: Out,
+    finish: Finish,
+) {
+    let kp = a.k.div_ceil(2);
+    debug_assert_eq!(kp, b.kp);
+    QUANT.with(|cell| {
+        let (words, scales) = &mut *cell.borrow_mut();
+        words.resize(m * kp, 0);
+        scales.resize(m, 0.0);
+        for r in 0..m {
+            // SAFETY: the caller vouches for row r of `a`.
+            let row = unsafe { std::slice::from_raw_parts(a.ptr.add(r * a.ld), a.k) };
+            let dst = &mut words[r * kp..(r + 1) * kp];
+            scales[r] = quantize_row(isa, row, dst);
+        }
+        let rows = QuantRows {
+            words: words.as_ptr(),
+            kp,
+            scales: scales.as_ptr(),
+        };
+        #[cfg(target_arch = "x86_64")]
+        if isa.has_avx2() {
+            // SAFETY: `isa` says AVX2 and FMA are present; `rows` holds m
+            // quantised rows; the caller upholds the rest.
+            return unsafe { crate::avx2::block_int8(m, rows, b, panels, c, finish) };
+        }
+        // SAFETY: as above.
+        unsafe { crate::portable::block_int8(m, rows, b, panels, c, finish) }
+    })
+}
+
+/// `row` quantised to int8 pair words (`crate::int8`); returns its scale.
+pub(crate) fn quantize_row(isa: Isa, row: &[f32], words: &mut [u32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: AVX2 and FMA are present.
+        return unsafe { crate::avx2::quantize_row(row, words) };
+    }
+    let _ = isa;
+    crate::int8::quantize_row(row, words)
 }
 
 /// In-place softmax of one row.
@@ -44,6 +111,11 @@ pub(crate) fn softmax_row(isa: Isa, row: &mut [f32]) {
     if isa.is_avx512() {
         // SAFETY: AVX-512F is present; the kernel stays inside `row`.
         return unsafe { crate::avx512::softmax_row(row) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx2() {
+        // SAFETY: AVX2 and FMA are present; the kernel stays inside `row`.
+        return unsafe { crate::avx2::softmax_row(row) };
     }
     let _ = isa;
     crate::portable::softmax_row(row)
@@ -65,6 +137,11 @@ pub(crate) fn layer_norm_row(
         // SAFETY: AVX-512F is present; all four slices are `h` long.
         return unsafe { crate::avx512::layer_norm_row(src, dst, gamma, beta, eps) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx2() {
+        // SAFETY: AVX2 and FMA are present; all four slices are `h` long.
+        return unsafe { crate::avx2::layer_norm_row(src, dst, gamma, beta, eps) };
+    }
     let _ = isa;
     crate::portable::layer_norm_row(src, dst, gamma, beta, eps)
 }
@@ -77,6 +154,11 @@ pub(crate) fn gelu_rows(isa: Isa, u: &[f32], g: &mut [f32]) {
         // SAFETY: AVX-512F is present; both slices have the same length.
         return unsafe { crate::avx512::gelu_rows(u, g) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx2() {
+        // SAFETY: AVX2 and FMA are present; both slices have the same length.
+        return unsafe { crate::avx2::gelu_rows(u, g) };
+    }
     let _ = isa;
     crate::portable::gelu_rows(u, g)
 }
@@ -88,6 +170,11 @@ pub(crate) fn gelu_backward_rows(isa: Isa, u: &[f32], dg: &[f32], du: &mut [f32]
     if isa.is_avx512() {
         // SAFETY: AVX-512F is present; the three slices have the same length.
         return unsafe { crate::avx512::gelu_backward_rows(u, dg, du) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx2() {
+        // SAFETY: AVX2 and FMA are present; the three slices have the same length.
+        return unsafe { crate::avx2::gelu_backward_rows(u, dg, du) };
     }
     let _ = isa;
     crate::portable::gelu_backward_rows(u, dg, du)

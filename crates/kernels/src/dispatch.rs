@@ -12,20 +12,31 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Isa {
     avx512: bool,
+    /// AVX2 and FMA (every AVX-512 CPU has them too).
+    avx2: bool,
     /// AVX512_BF16 beside AVX-512F (`vdpbf16ps`).
     bf16: bool,
 }
 
 impl Isa {
     /// The best instruction set of this CPU (AVX-512F on x86-64 when
-    /// present, else portable code); detected once, then cached.
+    /// present, else AVX2 with FMA, else portable code); detected once,
+    /// then cached. `HYPENCODER_ISA=avx2` or `=portable` caps it (to
+    /// compare paths on one machine, or to rule a kernel out); it can only
+    /// take features away.
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
             let avx512 = avx512_present();
-            Isa {
+            let native = Isa {
                 avx512,
+                avx2: avx2_present(),
                 bf16: avx512 && bf16_present(),
+            };
+            match std::env::var("HYPENCODER_ISA").as_deref() {
+                Ok("portable") => Isa::portable(),
+                Ok("avx2") => native.without_avx512(),
+                _ => native,
             }
         })
     }
@@ -35,12 +46,41 @@ impl Isa {
     pub fn portable() -> Isa {
         Isa {
             avx512: false,
+            avx2: false,
             bf16: false,
         }
     }
 
-    /// Whether the AVX-512 kernels run. Callers that have a slower path of
-    /// their own (candle ops, the `gemm` crate) use this to choose it.
+    /// This instruction set without AVX-512: the AVX2 kernels where the CPU
+    /// has AVX2 and FMA, else portable code. Tests run the AVX2 path with it
+    /// on AVX-512 CPUs (taking features away keeps the invariant).
+    pub fn without_avx512(self) -> Isa {
+        Isa {
+            avx512: false,
+            avx2: self.avx2,
+            bf16: false,
+        }
+    }
+
+    /// Whether SIMD kernels run (AVX-512F, or AVX2 with FMA) rather than
+    /// portable scalar code. Callers that have a slower path of their own
+    /// (candle ops) use this to choose it.
+    pub fn is_simd(self) -> bool {
+        self.avx512 || self.avx2
+    }
+
+    /// Whether the AVX2 kernels run (AVX2 and FMA, no AVX-512F).
+    pub(crate) fn is_avx2(self) -> bool {
+        self.avx2 && !self.avx512
+    }
+
+    /// Whether the CPU has AVX2 and FMA, AVX-512 or not: the int8 product
+    /// has only an AVX2 kernel, which AVX-512 CPUs run too.
+    pub(crate) fn has_avx2(self) -> bool {
+        self.avx2
+    }
+
+    /// Whether the AVX-512 kernels run.
     pub fn is_avx512(self) -> bool {
         self.avx512
     }
@@ -56,6 +96,17 @@ fn bf16_present() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn avx2_present() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

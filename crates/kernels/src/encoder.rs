@@ -61,7 +61,6 @@ pub(crate) fn linear_on(isa: Isa, x: &[f32], m: usize, w: &Rhs, out: &mut [f32],
     if let Epilogue::Residual(r) = epi {
         assert!(r.len() >= m * n);
     }
-    let b = w.panels(true);
     let np = n.div_ceil(NR);
     let threads = rayon::current_num_threads().max(1);
     let mc = row_block(m);
@@ -100,7 +99,7 @@ pub(crate) fn linear_on(isa: Isa, x: &[f32], m: usize, w: &Rhs, out: &mut [f32],
         // columns; tasks write disjoint (row block, panel range) tiles.
         let c = unsafe { out.add(r0 * n) };
         // SAFETY: as above.
-        unsafe { block::block(isa, rows, lhs, b, panels.clone(), c, finish) };
+        unsafe { w.block(isa, rows, lhs, panels.clone(), c, finish) };
         if let Epilogue::Act(act) = epi {
             if act != Activation::Gelu {
                 let (c0, c1) = (panels.start * NR, (panels.end * NR).min(n));
@@ -205,7 +204,7 @@ fn residual_ln_block(
             let panels = 0..w1.n().div_ceil(NR);
             // SAFETY: `xs` holds `rows` rows of h = w1.k(), `inter` rows of
             // w1.n(); `w1` covers its columns; `inter` is a distinct buffer.
-            unsafe { block::block(isa, rows, lhs, w1.panels(true), panels, out, finish) };
+            unsafe { w1.block(isa, rows, lhs, panels, out, finish) };
             if act != Activation::Gelu {
                 inter.iter_mut().for_each(|v| *v = act.apply(*v));
             }
@@ -231,17 +230,7 @@ fn residual_ln_block(
     };
     // SAFETY: `src` holds `rows` rows of k2 (asserted), `tmp` and `xs` rows
     // of h; `tmp` is distinct from both inputs.
-    unsafe {
-        block::block(
-            isa,
-            rows,
-            lhs,
-            w2.panels(true),
-            0..h.div_ceil(NR),
-            out,
-            finish,
-        )
-    };
+    unsafe { w2.block(isa, rows, lhs, 0..h.div_ceil(NR), out, finish) };
     for (drow, srow) in xs.chunks_exact_mut(h).zip(tmp[..rows * h].chunks_exact(h)) {
         block::layer_norm_row(isa, srow, drow, norm.gamma, norm.beta, norm.eps);
     }

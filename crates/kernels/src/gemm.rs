@@ -6,12 +6,13 @@
 //! With AVX-512, A is re-laid per call into row groups interleaved by k so
 //! the micro-kernel reads one stream, and k runs in fixed chunks, so a
 //! row's sums never depend on the rows around it. Otherwise the `gemm`
-//! crate runs (built with its `x86-v4` feature, see the root Cargo.toml, so
-//! it too has AVX-512 code, used when the CPU has it).
+//! crate runs (built with its `x86-v4` feature, see the root Cargo.toml).
+
+use std::ops::Range;
 
 use crate::block;
 use crate::dispatch::Isa;
-use crate::tile::{Finish, Lhs, Out, Panels, MR, NR};
+use crate::tile::{Finish, Lhs, Out, Panels, QuantPanels, MR, NR};
 
 /// A right-hand matrix `B` (k x n) stored once in the layout the running
 /// kernel wants: [`NR`]-column panels (each k rows of 32 values,
@@ -25,13 +26,24 @@ pub struct Rhs {
     data: Vec<f32>,
     /// Empty, or n.div_ceil(NR) * NR values.
     bias: Vec<f32>,
+    /// Instead of `data`: the weights quantised to int8 per column
+    /// ([`Rhs::linear_int8`]), as panel words and column scales.
+    int8: Option<(Vec<u32>, Vec<f32>)>,
 }
 
 impl Rhs {
     /// For [`matmul`]: `b` holds element (kk, j) at `b[kk * rs + j * cs]`;
-    /// panels when the AVX-512 kernel runs, row-major otherwise.
+    /// panels when the AVX-512 kernel runs, row-major for the `gemm` crate
+    /// otherwise (on AVX2 its cache-blocked product scored q-nets 5-14%
+    /// faster than the block kernel, bench/qnet).
     pub fn new(b: &[f32], k: usize, n: usize, rs: usize, cs: usize) -> Self {
         Self::with_layout(b, k, n, rs, cs, Isa::detect().is_avx512())
+    }
+
+    /// For [`crate::linear`]: `b` addressed as in [`Rhs::new`], always in
+    /// panels, without a bias.
+    pub fn strided(b: &[f32], k: usize, n: usize, rs: usize, cs: usize) -> Self {
+        Self::with_layout(b, k, n, rs, cs, true)
     }
 
     /// For [`crate::linear`] and the fused encoder steps: the weights of a
@@ -40,11 +52,74 @@ impl Rhs {
     pub fn linear(w: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "Rhs::linear: weights are not n x k");
         let mut rhs = Self::with_layout(w, k, n, 1, k, true);
-        rhs.bias = vec![0f32; n.div_ceil(NR) * NR];
-        if let Some(bias) = bias {
-            rhs.bias[..n].copy_from_slice(bias);
-        }
+        rhs.set_bias(bias);
         rhs
+    }
+
+    /// As [`Rhs::linear`], with the weights quantised to int8, one scale
+    /// per output column; the encoder steps then quantise their input rows
+    /// on the fly (dynamic quantisation) and multiply in integers: about
+    /// twice the multiply-adds per instruction of f32 on AVX2, a quarter
+    /// of the weights' bytes.
+    pub fn linear_int8(w: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "Rhs::linear_int8: weights are not n x k");
+        let mut rhs = Rhs {
+            k,
+            n,
+            packed: true,
+            data: Vec::new(),
+            bias: Vec::new(),
+            int8: Some(crate::int8::pack_linear(w, n, k)),
+        };
+        rhs.set_bias(bias);
+        rhs
+    }
+
+    fn set_bias(&mut self, bias: Option<&[f32]>) {
+        self.bias = vec![0f32; self.n.div_ceil(NR) * NR];
+        if let Some(bias) = bias {
+            self.bias[..self.n].copy_from_slice(bias);
+        }
+    }
+
+    /// Whether the weights are quantised to int8.
+    pub fn is_int8(&self) -> bool {
+        self.int8.is_some()
+    }
+
+    /// `c[0..m, cols of panels] = finish(bias + a . self)` on `isa`: the
+    /// f32 block product, or the int8 one for quantised weights.
+    ///
+    /// # Safety
+    /// `a` holds `m` rows of `self.k()` values; `c` (and a residual) rows
+    /// are writable (readable) over the panels' columns and `c` overlaps
+    /// neither input.
+    pub(crate) unsafe fn block(
+        &self,
+        isa: Isa,
+        m: usize,
+        a: Lhs,
+        panels: Range<usize>,
+        c: Out,
+        finish: Finish,
+    ) {
+        debug_assert_eq!(a.k, self.k);
+        match &self.int8 {
+            // SAFETY: the panels are this matrix's own, whole, with scales
+            // and bias for every panel column; the caller vouches for the rest.
+            Some((words, scales)) => unsafe {
+                let b = QuantPanels {
+                    words: words.as_ptr(),
+                    kp: self.k.div_ceil(2),
+                    n: self.n,
+                    scales: scales.as_ptr(),
+                    bias: self.bias.as_ptr(),
+                };
+                block::block_int8(isa, m, a, b, panels, c, finish)
+            },
+            // SAFETY: as above, for the f32 panels.
+            None => unsafe { block::block(isa, m, a, self.panels(true), panels, c, finish) },
+        }
     }
 
     pub(crate) fn with_layout(
@@ -81,6 +156,7 @@ impl Rhs {
             packed,
             data,
             bias: Vec::new(),
+            int8: None,
         }
     }
 
@@ -97,7 +173,10 @@ impl Rhs {
     /// The panel view the block kernels read; `bias` says whether to add
     /// this matrix's bias (null when it has none).
     pub(crate) fn panels(&self, bias: bool) -> Panels {
-        assert!(self.packed, "Rhs is not in panels");
+        assert!(
+            self.packed && self.int8.is_none(),
+            "Rhs is not in f32 panels"
+        );
         Panels {
             ptr: self.data.as_ptr(),
             ldb: NR,

@@ -20,10 +20,11 @@
 //!
 //! Every public function is safe on every CPU: it asks the one cached
 //! runtime check ([`Isa::detect`]) and runs `avx512.rs` (x86-64 with
-//! AVX-512F) or `portable.rs` (anything else). Both files implement the same
-//! internal operations (a register-tiled block product with fused start and
-//! finish, softmax and LayerNorm rows); the drivers above them are written
-//! once. Results of one path do not depend on how rows are blocked or on
+//! AVX-512F), `avx2.rs` (x86-64 with AVX2 and FMA: AMD before Zen 4,
+//! Intel's client cores) or `portable.rs` (anything else). All three
+//! implement the same internal operations (a register-tiled block product
+//! with fused start and finish, softmax and LayerNorm rows); the drivers
+//! above them are written once. Results of one path do not depend on how rows are blocked or on
 //! the thread count (fixed k order, no k-splitting).
 //!
 //! Modules depend one way (no module imports one that imports it back):
@@ -38,6 +39,8 @@
 
 mod act;
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_bf16;
@@ -47,6 +50,7 @@ mod block;
 mod dispatch;
 mod encoder;
 mod gemm;
+mod int8;
 mod portable;
 mod rows;
 mod sweep;

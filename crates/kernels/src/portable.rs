@@ -8,7 +8,8 @@ use std::ops::Range;
 
 use crate::act::{erf, gelu};
 use crate::bf16_pack::from_bf16;
-use crate::tile::{Finish, Lhs, Out, Panels, NR};
+use crate::int8::halves;
+use crate::tile::{Finish, Lhs, Out, Panels, QuantPanels, QuantRows, NR};
 
 /// See [`crate::block::block`].
 ///
@@ -59,6 +60,57 @@ pub(crate) unsafe fn block(
                             *o = s + x;
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// See [`crate::block::block_int8`]: integer sums of the quantised rows and
+/// columns, exact in 32 bits, then scaled, biased and finished in f32.
+///
+/// # Safety
+/// `a` holds `m` rows of `a.kp` words and `m` scales, `b` covers the
+/// panels in `panels` (whole panels of `b.kp` rows, scales and bias), row
+/// `r` of `c` (and of a residual) is writable (readable) over their
+/// columns, and `c` overlaps no input.
+pub(crate) unsafe fn block_int8(
+    m: usize,
+    a: QuantRows,
+    b: QuantPanels,
+    panels: Range<usize>,
+    c: Out,
+    finish: Finish,
+) {
+    for p in panels {
+        let c0 = p * NR;
+        let w = NR.min(b.n - c0);
+        for r in 0..m {
+            // SAFETY: every slice lies in a region the caller vouches for:
+            // row r of A and its scale, panel p's rows, scales and bias,
+            // row r of C and of the residual over the panel's `w` columns.
+            unsafe {
+                let arow = std::slice::from_raw_parts(a.words.add(r * a.kp), a.kp);
+                let sa = *a.scales.add(r);
+                let panel = std::slice::from_raw_parts(b.words.add(p * b.kp * NR), b.kp * NR);
+                let out = std::slice::from_raw_parts_mut(c.ptr.add(r * c.ld + c0), w);
+                for (jj, o) in out.iter_mut().enumerate() {
+                    let mut acc = 0i32;
+                    for (q, &aw) in arow.iter().enumerate() {
+                        let ((a0, a1), (b0, b1)) = (halves(aw), halves(panel[q * NR + jj]));
+                        acc += a0 * b0 + a1 * b1;
+                    }
+                    let bias = if b.bias.is_null() {
+                        0.0
+                    } else {
+                        *b.bias.add(c0 + jj)
+                    };
+                    let v = acc as f32 * (sa * *b.scales.add(c0 + jj)) + bias;
+                    *o = match finish {
+                        Finish::Store => v,
+                        Finish::Gelu => gelu(v),
+                        Finish::Residual { ptr, ld } => v + *ptr.add(r * ld + c0 + jj),
+                    };
                 }
             }
         }

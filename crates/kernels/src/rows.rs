@@ -1,7 +1,7 @@
 //! Row-at-a-time operations: dot products, parameter-free LayerNorm, and
 //! the sweep that finishes a q-net layer after its matrix product. The
-//! bodies are in `sweep.rs`; where the CPU has AVX-512 the ones that run
-//! over many rows are compiled for it (`avx512.rs`), chosen by [`Isa`].
+//! bodies are in `sweep.rs`; where the CPU has AVX-512 or AVX2 the ones that run
+//! over many rows are compiled for it (`avx512.rs`, `avx2.rs`), chosen by [`Isa`].
 
 use crate::dispatch::Isa;
 use crate::sweep::{dot, dots_at_body, dots_body, row_epilogue_body, RowEpilogue};
@@ -13,6 +13,11 @@ pub fn dots(docs: &[f32], n: usize, dim: usize, queries: &[f32], out: &mut [f32]
     if Isa::detect().is_avx512() {
         // SAFETY: `Isa::detect` found AVX-512F; the body is safe code.
         return unsafe { crate::avx512::dots(docs, n, dim, queries, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if Isa::detect().is_avx2() {
+        // SAFETY: `Isa::detect` found AVX2 and FMA; the body is safe code.
+        return unsafe { crate::avx2::dots(docs, n, dim, queries, out) };
     }
     dots_body(docs, n, dim, queries, out)
 }
@@ -29,6 +34,11 @@ pub fn dots_at(table: &[f32], dim: usize, rows: &[u32], query: &[f32], out: &mut
         // SAFETY: `Isa::detect` found AVX-512F; the body is safe code.
         return unsafe { crate::avx512::dots_at(table, dim, rows, query, out) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if Isa::detect().is_avx2() {
+        // SAFETY: `Isa::detect` found AVX2 and FMA; the body is safe code.
+        return unsafe { crate::avx2::dots_at(table, dim, rows, query, out) };
+    }
     dots_at_body(table, dim, rows, query, out, dot)
 }
 
@@ -40,6 +50,11 @@ impl RowEpilogue<'_> {
         if Isa::detect().is_avx512() {
             // SAFETY: `Isa::detect` found AVX-512F; the body is safe code.
             return unsafe { crate::avx512::row_epilogue(y, n, width, self) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if Isa::detect().is_avx2() {
+            // SAFETY: `Isa::detect` found AVX2 and FMA; the body is safe code.
+            return unsafe { crate::avx2::row_epilogue(y, n, width, self) };
         }
         row_epilogue_body(y, n, width, self)
     }

@@ -1,8 +1,8 @@
 //! Row-at-a-time bodies in safe Rust that the compiler vectorises: dot
 //! products, parameter-free LayerNorm, and the sweep that finishes a q-net
 //! layer after its matrix product. `rows.rs` runs them as they are, or
-//! compiled with 512-bit registers through `avx512.rs`; the sums are taken
-//! in the same order either way, so both give the same results.
+//! compiled with wider registers through `avx512.rs` or `avx2.rs`; the sums
+//! are taken in the same order either way, so all give the same results.
 
 use crate::act::Activation;
 

@@ -1,5 +1,5 @@
-//! Kernels against naive references, and the AVX-512 path against the
-//! portable one on the same data (where the CPU has AVX-512).
+//! Kernels against naive references, and the SIMD paths (AVX-512, AVX2)
+//! against the portable one on the same data (where the CPU has them).
 
 use crate::block;
 use crate::encoder::{attention_on, fused_residual_ln_on, linear_on, Heads};
@@ -19,13 +19,21 @@ fn rand(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The instruction sets to run: portable always, AVX-512 when present.
+/// The instruction sets to run: portable always, then AVX2 and AVX-512
+/// where the CPU has them.
 fn isas() -> Vec<Isa> {
     let mut v = vec![Isa::portable()];
-    if Isa::detect() != Isa::portable() {
-        v.push(Isa::detect());
+    for isa in [Isa::detect().without_avx512(), Isa::detect()] {
+        if !v.contains(&isa) {
+            v.push(isa);
+        }
     }
     v
+}
+
+/// The SIMD instruction sets of this CPU (none, AVX2, or AVX2 and AVX-512).
+fn simd_isas() -> Vec<Isa> {
+    isas().into_iter().filter(|i| i.is_simd()).collect()
 }
 
 fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
@@ -137,14 +145,17 @@ fn packed_linear_matches_naive() {
     }
 }
 
-/// The BERT steps on both instruction sets agree (float tolerance: the
+/// The BERT steps on every instruction set agree (float tolerance: the
 /// portable path rounds without fused multiply-add).
 #[test]
-fn avx512_and_portable_agree() {
-    if !Isa::detect().is_avx512() {
-        return;
+fn simd_and_portable_agree() {
+    for avx in simd_isas() {
+        simd_and_portable_agree_on(avx);
     }
-    let (avx, port) = (Isa::detect(), Isa::portable());
+}
+
+fn simd_and_portable_agree_on(avx: Isa) {
+    let port = Isa::portable();
     let (h, inter, heads, b, l) = (64, 96, 2, 3, 70);
     let m = b * l;
     let x = rand(m * h, 11);
@@ -169,7 +180,12 @@ fn avx512_and_portable_agree() {
         );
         y
     };
-    assert_close(&run(avx), &run(port), 1e-4, "fused feed-forward");
+    assert_close(
+        &run(avx),
+        &run(port),
+        1e-4,
+        &format!("{avx:?} fused feed-forward"),
+    );
 
     let qkv = rand(m * 3 * h, 18);
     let lens = [l, 33, 0];
@@ -179,13 +195,30 @@ fn avx512_and_portable_agree() {
         attention_on(isa, &qkv, shape, &lens, &mut ctx);
         ctx
     };
-    assert_close(&run(avx), &run(port), 1e-5, "attention");
+    assert_close(&run(avx), &run(port), 1e-5, &format!("{avx:?} attention"));
 
     let row = rand(300, 19);
     let (mut sa, mut sp) = (row.clone(), row.clone());
     block::softmax_row(avx, &mut sa);
     block::softmax_row(port, &mut sp);
-    assert_close(&sa, &sp, 1e-5, "softmax");
+    assert_close(&sa, &sp, 1e-5, &format!("{avx:?} softmax"));
+    let (mut ga, mut gp) = (vec![0f32; 300], vec![0f32; 300]);
+    let u: Vec<f32> = row.iter().map(|v| 4.0 * v).collect();
+    block::gelu_rows(avx, &u, &mut ga);
+    block::gelu_rows(port, &u, &mut gp);
+    assert_close(&ga, &gp, 2e-6, &format!("{avx:?} gelu"));
+    let (mut da, mut dp) = (vec![0f32; 300], vec![0f32; 300]);
+    block::gelu_backward_rows(avx, &u, &row, &mut da);
+    block::gelu_backward_rows(port, &u, &row, &mut dp);
+    assert_close(&da, &dp, 2e-6, &format!("{avx:?} gelu backward"));
+    let (mut la, mut lp) = (vec![0f32; 300], vec![0f32; 300]);
+    block::layer_norm_row(avx, &u, &mut la, &gamma_long(300), &row, 1e-6);
+    block::layer_norm_row(port, &u, &mut lp, &gamma_long(300), &row, 1e-6);
+    assert_close(&la, &lp, 1e-5, &format!("{avx:?} layer norm"));
+}
+
+fn gamma_long(n: usize) -> Vec<f32> {
+    rand(n, 23).iter().map(|v| 1.0 + v).collect()
 }
 
 /// Attention against a naive reference (per item, head and query row).
@@ -226,40 +259,30 @@ fn attention_matches_naive() {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+/// The vector exp (through softmax) and GELU of every SIMD path against
+/// f64 and scalar references, over the range where they clamp.
 #[test]
 fn vector_exp_and_gelu_are_accurate() {
-    if !Isa::detect().is_avx512() {
-        return;
-    }
     let xs: Vec<f32> = (0..4000).map(|i| (i as f32 - 3000.0) * 0.03).collect();
-    let mut row = xs.clone();
-    block::softmax_row(Isa::detect(), &mut row);
-    let mx = xs.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = xs.iter().map(|&x| ((x - mx) as f64).exp()).sum();
-    for (x, p) in xs.iter().zip(&row) {
-        let want = ((x - mx) as f64).exp() / sum;
-        assert!(
-            (want - *p as f64).abs() <= 1e-6 * want + 1e-30,
-            "softmax {x}: {p} vs {want}"
-        );
-    }
-    let mut out = vec![0f32; 16];
-    for chunk in xs.chunks_exact(16) {
-        // SAFETY: AVX-512F is present (checked above); both pointers
-        // address 16 values.
-        unsafe {
-            use std::arch::x86_64::*;
-            _mm512_storeu_ps(
-                out.as_mut_ptr(),
-                crate::avx512::gelu(_mm512_loadu_ps(chunk.as_ptr())),
+    for isa in simd_isas() {
+        let mut row = xs.clone();
+        block::softmax_row(isa, &mut row);
+        let mx = xs.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = xs.iter().map(|&x| ((x - mx) as f64).exp()).sum();
+        for (x, p) in xs.iter().zip(&row) {
+            let want = ((x - mx) as f64).exp() / sum;
+            assert!(
+                (want - *p as f64).abs() <= 1e-6 * want + 1e-30,
+                "{isa:?} softmax {x}: {p} vs {want}"
             );
         }
-        for (x, g) in chunk.iter().zip(&out) {
+        let mut out = vec![0f32; xs.len()];
+        block::gelu_rows(isa, &xs, &mut out);
+        for (x, g) in xs.iter().zip(&out) {
             let want = Activation::Gelu.apply(*x);
             assert!(
                 (want - g).abs() <= 2e-6 * want.abs().max(1.0),
-                "gelu {x}: {g} vs {want}"
+                "{isa:?} gelu {x}: {g} vs {want}"
             );
         }
     }
@@ -373,6 +396,108 @@ fn dots_at_matches_naive_per_row() {
             let mut one = [0.0];
             dots_at(&table, dim, &[r], &query, &mut one);
             assert_eq!(one[0], got[i], "dim {dim}: row {r} alone");
+        }
+    }
+}
+
+/// Quantising a row: the SIMD path gives the portable path's integers (the
+/// same rounding), values within half a step of the row's own, and a zero
+/// row a zero scale.
+#[test]
+fn int8_rows_quantise_alike_on_every_isa() {
+    for k in [1, 7, 16, 33, 384, 1537] {
+        let row: Vec<f32> = rand(k, k as u64).iter().map(|v| v * 3.0).collect();
+        let kp = k.div_ceil(2);
+        let mut want = vec![0u32; kp];
+        let scale = crate::int8::quantize_row(&row, &mut want);
+        for (i, &v) in row.iter().enumerate() {
+            let (lo, hi) = crate::int8::halves(want[i / 2]);
+            let q = if i % 2 == 0 { lo } else { hi };
+            assert!(q.abs() <= 127 && (q as f32 * scale - v).abs() <= 0.5 * scale * 1.0001);
+        }
+        for isa in isas() {
+            let mut got = vec![0u32; kp];
+            assert_eq!(
+                block::quantize_row(isa, &row, &mut got),
+                scale,
+                "{isa:?} k {k}"
+            );
+            assert_eq!(got, want, "{isa:?} k {k}");
+        }
+    }
+    let mut words = vec![1u32; 3];
+    assert_eq!(crate::int8::quantize_row(&[0.0; 5], &mut words), 0.0);
+    assert_eq!(words, [0, 0, 0]);
+}
+
+/// The int8 linear step against a naive product of the dequantised
+/// operands (every ISA, tails in every direction, each finish), and close
+/// to the f32 product (cosine per row).
+#[test]
+fn int8_linear_matches_dequantised_naive() {
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (5, 3, 7),
+        (13, 17, 33),
+        (30, 64, 70),
+        (7, 384, 48),
+    ] {
+        let x = rand(m * k, (m * k) as u64 + 5);
+        let w = rand(n * k, (n * k) as u64 + 6);
+        let bias = rand(n, 7);
+        let res = rand(m * n, 8);
+        let deq = |v: &[f32], rows: usize, len: usize| -> Vec<f32> {
+            let mut out = Vec::with_capacity(rows * len);
+            let mut words = vec![0u32; len.div_ceil(2)];
+            for row in v.chunks_exact(len) {
+                let s = crate::int8::quantize_row(row, &mut words);
+                out.extend((0..len).map(|i| {
+                    let (lo, hi) = crate::int8::halves(words[i / 2]);
+                    (if i % 2 == 0 { lo } else { hi }) as f32 * s
+                }));
+            }
+            out
+        };
+        let (xq, wq) = (deq(&x, m, k), deq(&w, n, k));
+        let rhs = Rhs::linear_int8(&w, Some(&bias), n, k);
+        let f32_rhs = Rhs::linear(&w, Some(&bias), n, k);
+        for epi in [
+            Epilogue::None,
+            Epilogue::Act(Activation::Gelu),
+            Epilogue::Residual(&res),
+        ] {
+            let want: Vec<f32> = (0..m * n)
+                .map(|ij| {
+                    let (i, j) = (ij / n, ij % n);
+                    let v = bias[j]
+                        + (0..k)
+                            .map(|kk| xq[i * k + kk] * wq[j * k + kk])
+                            .sum::<f32>();
+                    match epi {
+                        Epilogue::None => v,
+                        Epilogue::Act(a) => a.apply(v),
+                        Epilogue::Residual(r) => v + r[ij],
+                    }
+                })
+                .collect();
+            let mut exact = vec![0f32; m * n];
+            linear_on(Isa::detect(), &x, m, &f32_rhs, &mut exact, epi);
+            for isa in isas() {
+                let mut out = vec![0f32; m * n];
+                linear_on(isa, &x, m, &rhs, &mut out, epi);
+                assert_close(
+                    &out,
+                    &want,
+                    1e-4,
+                    &format!("{isa:?} int8 {m}x{k}x{n} {epi:?}"),
+                );
+                if k >= 64 {
+                    for (got, f) in out.chunks_exact(n).zip(exact.chunks_exact(n)) {
+                        let cos = dot(got, f) / (dot(got, got) * dot(f, f)).sqrt();
+                        assert!(cos > 0.999, "{isa:?} int8 vs f32 {m}x{k}x{n}: cosine {cos}");
+                    }
+                }
+            }
         }
     }
 }

@@ -40,6 +40,29 @@ pub(crate) struct Panels {
     pub bias: *const f32,
 }
 
+/// Right operand of the int8 product (`int8.rs`): panel `p`'s k-pair row
+/// `q` is NR words at `words + (p * kp + q) * NR` (whole, zero-padded);
+/// `scales` holds one value per column and `bias` (or null) too, both
+/// padded to whole panels.
+#[derive(Clone, Copy)]
+pub(crate) struct QuantPanels {
+    pub words: *const u32,
+    pub kp: usize,
+    /// Columns in all.
+    pub n: usize,
+    pub scales: *const f32,
+    pub bias: *const f32,
+}
+
+/// Left operand of the int8 product: row `r`'s `kp` words at
+/// `words + r * kp`, its scale at `scales + r`.
+#[derive(Clone, Copy)]
+pub(crate) struct QuantRows {
+    pub words: *const u32,
+    pub kp: usize,
+    pub scales: *const f32,
+}
+
 /// Output: row `r` at `ptr + r * ld`.
 #[derive(Clone, Copy)]
 pub(crate) struct Out {
@@ -83,6 +106,10 @@ unsafe impl Sync for Lhs {}
 unsafe impl Send for Panels {}
 // SAFETY: read-only view, see `Lhs`.
 unsafe impl Sync for Panels {}
+// SAFETY: read-only view, see `Lhs`.
+unsafe impl Send for QuantPanels {}
+// SAFETY: read-only view, see `Lhs`.
+unsafe impl Sync for QuantPanels {}
 // SAFETY: tasks given the same `Out` write disjoint tiles of it (each
 // driver partitions rows or panels between tasks).
 unsafe impl Send for Out {}

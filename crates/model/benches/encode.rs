@@ -16,6 +16,10 @@
 //!   BENCH_OUT          write the results as JSON here
 //!   BENCH_QNET_HIDDEN  q-net hidden-layer counts to try, e.g. "2,6" (default)
 //!   BENCH_DOC_REPS     timed passes over the documents (default 1; best is kept)
+//!   BENCH_PRECISIONS   document precisions, e.g. "f32,int8" (default f32; f32 first
+//!                      gives the others a cosine against it)
+//!   BENCH_VECTORS      a folder: each precision's document vectors are written
+//!                      there as vectors-rust-PRECISION.f32 (raw f32, input order)
 //! Run with RAYON_NUM_THREADS set to the cores to use (candle and gemm follow it).
 
 use std::collections::HashMap;
@@ -24,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use hypencoder_model::{Model, QueryRepresentation};
+use hypencoder_model::{EncodePrecision, Model, QueryRepresentation};
 use serde_json::{json, Value};
 
 type Res<T> = std::result::Result<T, Box<dyn Error>>;
@@ -70,7 +74,8 @@ fn main() -> Res<()> {
         model_dir.display()
     );
 
-    let docs_result = bench_docs(&model_dir, &docs, doc_reps)?;
+    let by_precision = bench_precisions(&model_dir, &docs, doc_reps)?;
+    let docs_result = by_precision.first().cloned().unwrap_or(Value::Null);
     let mut qnets = Vec::new();
     for &n in &hidden_counts {
         qnets.push(bench_hypencoder(&model_dir, &work, n, &queries)?);
@@ -80,6 +85,7 @@ fn main() -> Res<()> {
         "threads": threads,
         "model": model_dir,
         "docs": docs_result,
+        "docs_by_precision": by_precision,
         "qnet": qnets,
     });
     if let Some(out) = env_path("BENCH_OUT") {
@@ -92,10 +98,78 @@ fn main() -> Res<()> {
     Ok(())
 }
 
-/// Documents per second over the whole set, tokenisation included.
-fn bench_docs(model_dir: &Path, docs: &[String], reps: usize) -> Res<Value> {
+/// Documents at each precision of `BENCH_PRECISIONS`; each one's vectors
+/// against f32's when f32 came first.
+fn bench_precisions(model_dir: &Path, docs: &[String], doc_reps: usize) -> Res<Vec<Value>> {
+    let mut by_precision = Vec::new();
+    let mut reference: Option<Vec<Vec<f32>>> = None;
+    for name in std::env::var("BENCH_PRECISIONS")
+        .unwrap_or_else(|_| "f32".into())
+        .split(',')
+    {
+        let precision = EncodePrecision::parse(name.trim())
+            .ok_or_else(|| format!("BENCH_PRECISIONS: unknown precision {name:?}"))?;
+        let (mut result, vectors) = bench_docs(model_dir, docs, doc_reps, precision)?;
+        if let Some(dir) = env_path("BENCH_VECTORS") {
+            // Raw little-endian f32, documents in input order, for the
+            // anchors' script to compare with PyTorch's vectors.
+            let path = dir.join(format!("vectors-rust-{}.f32", precision.name()));
+            let bytes: Vec<u8> = vectors
+                .iter()
+                .flatten()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(&path, bytes)?;
+            result["vectors"] = json!(path);
+        }
+        match &reference {
+            None if precision == EncodePrecision::F32 => reference = Some(vectors),
+            None => {}
+            Some(f32s) => {
+                let cos: Vec<f64> = vectors
+                    .iter()
+                    .zip(f32s)
+                    .map(|(a, b)| cosine(a, b))
+                    .collect();
+                let (min, mean) = (
+                    cos.iter().copied().fold(f64::INFINITY, f64::min),
+                    cos.iter().sum::<f64>() / cos.len().max(1) as f64,
+                );
+                println!(
+                    "rust: {} vectors against f32: cosine min {min:.6}, mean {mean:.6}",
+                    precision.name()
+                );
+                result["cosine_to_f32"] = json!({"min": min, "mean": mean});
+            }
+        }
+        by_precision.push(result);
+    }
+    Ok(by_precision)
+}
+
+/// Cosine of two vectors, in f64.
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot = |x: &[f32], y: &[f32]| {
+        x.iter()
+            .zip(y)
+            .map(|(&p, &q)| p as f64 * q as f64)
+            .sum::<f64>()
+    };
+    dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
+}
+
+/// Documents per second over the whole set, tokenisation included, with
+/// the linear layers at `precision`; and the vectors.
+fn bench_docs(
+    model_dir: &Path,
+    docs: &[String],
+    reps: usize,
+    precision: EncodePrecision,
+) -> Res<(Value, Vec<Vec<f32>>)> {
     let mut model = Model::load(model_dir)?;
     model.set_doc_max_length(DOC_MAX_LEN)?;
+    model.set_doc_precision(precision);
     let texts: Vec<&str> = docs.iter().map(String::as_str).collect();
     // Token counts (outside the timing): how much real work a pass is.
     let tok = model.doc_tokenizer();
@@ -116,17 +190,20 @@ fn bench_docs(model_dir: &Path, docs: &[String], reps: usize) -> Res<Value> {
     }
     let per_s = docs.len() as f64 / best;
     println!(
-        "rust: docs {:.1} docs/s ({} docs in {best:.2} s, {tokens} tokens, {padded} with padding, {:.0} tokens/s)",
+        "rust: docs {} {:.1} docs/s ({} docs in {best:.2} s, {tokens} tokens, {padded} with padding, {:.0} tokens/s)",
+        precision.name(),
         per_s,
         docs.len(),
         tokens as f64 / best
     );
-    Ok(json!({
+    let result = json!({
+        "precision": precision.name(),
         "n": docs.len(), "batch": BATCH, "max_length": DOC_MAX_LEN,
         "seconds": best, "docs_per_s": per_s, "tokens": tokens, "padded_tokens": padded,
         // A few vectors so the PyTorch side can check it computes the same thing.
         "sample": vectors.iter().take(4).collect::<Vec<_>>(),
-    }))
+    });
+    Ok((result, vectors))
 }
 
 /// Tokens the encoder actually processes: the batching of

@@ -124,7 +124,7 @@ impl PackedGenerator {
         kernels::softmax_rows(&mut scores, len);
         // context (out x in) = scores V, then ReLU and LayerNorm.
         let mut context = vec![0f32; out * inp];
-        let values_rhs = Rhs::new(&values, len, inp, inp, 1);
+        let values_rhs = Rhs::strided(&values, len, inp, inp, 1);
         kernels::linear(&scores, out, &values_rhs, &mut context, Epilogue::None);
         context.iter_mut().for_each(|v| *v = v.max(0.0));
         let mut normed = vec![0f32; out * inp];
@@ -147,8 +147,8 @@ pub struct HyperHead {
     biases: Vec<Generator>,
     config: QNetConfig,
     /// Weight and bias generators packed for the inference kernels, made on
-    /// first use; `None` when they cannot run (no AVX-512, weights that are
-    /// variables or not f32).
+    /// first use; `None` when they cannot run (neither AVX-512 nor AVX2,
+    /// weights that are variables or not f32).
     packed: OnceLock<Option<(Vec<PackedGenerator>, Vec<PackedGenerator>)>>,
 }
 
@@ -245,7 +245,7 @@ impl HyperHead {
             return Ok(p.as_ref());
         }
         let all = || self.weights.iter().chain(&self.biases);
-        let packed = if Isa::detect().is_avx512() && all().all(Generator::packable) {
+        let packed = if Isa::detect().is_simd() && all().all(Generator::packable) {
             let pack = |gs: &[Generator]| {
                 gs.iter()
                     .map(Generator::pack)
@@ -387,7 +387,7 @@ mod tests {
     /// The kernels' path gives the candle path's q-nets, query by query.
     #[test]
     fn packed_generators_match_candle_ops() {
-        if !Isa::detect().is_avx512() {
+        if !Isa::detect().is_simd() {
             return;
         }
         let config = QNetConfig {

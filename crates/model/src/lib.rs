@@ -14,6 +14,7 @@ pub mod tokenize;
 pub mod weights;
 
 pub use activate::activate;
+pub use bert::EncodePrecision;
 pub use config::{Activation, BertConfig, HypencoderConfig, Pooling, QNetConfig};
 pub use error::{ModelError, Result};
 pub use model::{LoadOptions, Model, ModelKind, QueryRepresentation, TextEncoder};

@@ -31,7 +31,7 @@ impl Model {
         let options = LoadOptions {
             query_max_length,
             doc_max_length: max_length,
-            base: None,
+            ..Default::default()
         };
         let model = py
             .detach(|| load_model(&path, base.as_deref(), &options))

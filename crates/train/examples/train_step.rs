@@ -101,6 +101,7 @@ fn write_inputs(batch: &[[String; 3]], model: &Path, work: &Path) -> (PathBuf, P
             kind: "bi-encoder".into(),
             fingerprint: String::new(),
             doc_encoder: None,
+            doc_precision: None,
         },
         with_texts: true,
         max_length: 256,

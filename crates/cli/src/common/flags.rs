@@ -31,6 +31,28 @@ pub struct ModelArgs {
     /// Documents encoded per forward pass.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub batch_size: usize,
+    /// Arithmetic of the document encoder's linear layers: f32, or int8
+    /// (weights per column, activations per row; document vectors within
+    /// ~0.99 cosine of f32's). An index records it and encodes added
+    /// documents the same way.
+    #[arg(long, value_name = "PRECISION", value_enum, default_value_t = EncodePrecisionArg::F32)]
+    pub encode_precision: EncodePrecisionArg,
+}
+
+/// `--encode-precision`'s values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EncodePrecisionArg {
+    F32,
+    Int8,
+}
+
+impl From<EncodePrecisionArg> for hypencoder_engine::EncodePrecision {
+    fn from(p: EncodePrecisionArg) -> Self {
+        match p {
+            EncodePrecisionArg::F32 => Self::F32,
+            EncodePrecisionArg::Int8 => Self::Int8,
+        }
+    }
 }
 
 // Which JSON fields of the input records hold the id and the text. A

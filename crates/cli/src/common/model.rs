@@ -21,6 +21,7 @@ impl ModelArgs {
             query_max_length: self.query_max_length,
             doc_max_length: self.max_length,
             base: None,
+            doc_precision: self.encode_precision.into(),
         };
         load_model(&dir, base.as_deref(), &options).with_context(|| {
             let mut msg = format!("cannot load model from {}", dir.display());

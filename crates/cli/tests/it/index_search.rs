@@ -566,3 +566,86 @@ fn graph_metric_follows_the_index_unless_named() {
         "{log}"
     );
 }
+
+/// `--encode-precision int8`: recorded in the manifest, documents' scores
+/// close to but not those of the f32 index, and `add` encodes at the
+/// index's precision (a copy of a document scores exactly as it does).
+#[test]
+fn an_int8_encoded_index_records_its_precision_and_adds_at_it() {
+    let s = Scratch::new("int8-encode");
+    let model = fixture("tiny-2layer").display().to_string();
+    let texts = fixture_texts("tiny-2layer", "passages");
+    let docs = s.write_arg("docs.jsonl", jsonl("d", &texts));
+    let (f32_dir, int8_dir) = (s.arg("f32"), s.arg("int8"));
+    HYPENCODER.ok(&index_args(&model, &docs, &f32_dir, &[]));
+    HYPENCODER.ok(&index_args(
+        &model,
+        &docs,
+        &int8_dir,
+        &["--encode-precision", "int8"],
+    ));
+    let manifest = |dir: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(Path::new(dir).join("manifest.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(manifest(&int8_dir)["model"]["doc_precision"], "int8");
+    assert!(manifest(&f32_dir)["model"].get("doc_precision").is_none());
+    let scores = |index: &str| -> Vec<(String, f64)> {
+        let args = [
+            "search",
+            "--index",
+            index,
+            "--query",
+            "capital of Australia",
+            "--mode",
+            "exhaustive",
+            "--k",
+            "100",
+            "--format",
+            "jsonl",
+        ];
+        let line: serde_json::Value =
+            serde_json::from_str(stdout(&HYPENCODER.ok(&args)).trim()).unwrap();
+        let mut hits: Vec<(String, f64)> = line["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_str().unwrap().to_string(),
+                    h["score"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        hits
+    };
+    let (exact, int8) = (scores(&f32_dir), scores(&int8_dir));
+    assert_eq!(exact.len(), int8.len());
+    let spread = exact.iter().map(|h| h.1).fold(f64::NEG_INFINITY, f64::max)
+        - exact.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    let worst = exact
+        .iter()
+        .zip(&int8)
+        .map(|(a, b)| (a.1 - b.1).abs())
+        .fold(0.0, f64::max);
+    assert!(worst > 0.0, "int8 encoding changed no score");
+    assert!(
+        worst < 0.05 * spread,
+        "int8 scores moved {worst} (score spread {spread})"
+    );
+
+    let copy = s.write_arg(
+        "copy.jsonl",
+        format!(
+            "{{\"id\": \"copy\", \"text\": {}}}\n",
+            serde_json::json!(texts[0])
+        ),
+    );
+    HYPENCODER.ok(&["add", "--index", &int8_dir, "--corpus", &copy]);
+    let after = scores(&int8_dir);
+    let score_of = |id: &str| after.iter().find(|h| h.0 == id).unwrap().1;
+    assert_eq!(score_of("copy"), score_of("d0"));
+}

@@ -15,6 +15,7 @@ pub fn config(dtype: Dtype, chunk_size: usize) -> WriterConfig {
             kind: "bi-encoder".into(),
             fingerprint: "abc".into(),
             doc_encoder: None,
+            doc_precision: None,
         },
         with_texts: true,
         max_length: 512,

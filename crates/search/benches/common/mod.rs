@@ -109,6 +109,7 @@ pub fn write_sampled_as(
             kind: kind.into(),
             fingerprint: "sampled".into(),
             doc_encoder: None,
+            doc_precision: None,
         },
         with_texts: false,
         max_length: 0,

@@ -34,6 +34,7 @@ fn write_index_as(
             kind: kind.into(),
             fingerprint: "test".into(),
             doc_encoder: None,
+            doc_precision: None,
         },
         with_texts: false,
         max_length: 0,

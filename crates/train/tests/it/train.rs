@@ -91,6 +91,7 @@ fn build_index(model_dir: &Path, options: &LoadOptions, out: &Path) {
                 kind: model.kind().name().into(),
                 fingerprint: model.fingerprint().unwrap(),
                 doc_encoder: Some(model.doc_encoder_fingerprint().unwrap()),
+                doc_precision: None,
             },
             with_texts: true,
             max_length: model.doc_tokenizer().max_length() as u64,

@@ -64,6 +64,12 @@ pub fn dtype(name: &str) -> PyResult<Dtype> {
     Dtype::parse(name).ok_or_else(|| bad_arg(format!("dtype {name:?}: expected f32, f16 or bf16")))
 }
 
+/// An encoder precision by name.
+pub fn encode_precision(name: &str) -> PyResult<hypencoder_engine::EncodePrecision> {
+    hypencoder_engine::EncodePrecision::parse(name)
+        .ok_or_else(|| bad_arg(format!("encode_precision {name:?}: expected f32 or int8")))
+}
+
 /// A count that must be at least 1.
 pub fn positive(name: &str, value: usize) -> PyResult<usize> {
     if value == 0 {

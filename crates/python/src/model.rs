@@ -20,17 +20,19 @@ pub struct Model {
 #[pymethods]
 impl Model {
     #[new]
-    #[pyo3(signature = (path, base=None, max_length=None, query_max_length=None))]
+    #[pyo3(signature = (path, base=None, max_length=None, query_max_length=None, encode_precision="f32"))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         base: Option<PathBuf>,
         max_length: Option<usize>,
         query_max_length: Option<usize>,
+        encode_precision: &str,
     ) -> PyResult<Self> {
         let options = LoadOptions {
             query_max_length,
             doc_max_length: max_length,
+            doc_precision: crate::convert::encode_precision(encode_precision)?,
             ..Default::default()
         };
         let model = py
@@ -45,6 +47,12 @@ impl Model {
     #[getter]
     fn dim(&self) -> usize {
         self.inner.dim()
+    }
+
+    /// The precision documents are encoded at: "f32" or "int8".
+    #[getter]
+    fn encode_precision(&self) -> &'static str {
+        self.inner.doc_precision().name()
     }
 
     /// "hypencoder" or "bi-encoder".

@@ -36,6 +36,22 @@ def test_encode_documents_matches_cli_embed(cli, tiny_model, corpus):
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
 
 
+def test_int8_encoding_matches_cli_embed_and_stays_near_f32(cli, tiny_model, corpus):
+    model = hypencoder.Model(tiny_model, encode_precision="int8")
+    assert model.encode_precision == "int8"
+    texts = [d["text"] for d in read_jsonl(corpus.read_text())[:20]]
+    got = model.encode_documents(texts, batch_size=7)
+    embed = cli("embed", "--model", tiny_model, "--input", corpus, "--encode-precision", "int8")
+    want = np.array([r["embedding"] for r in read_jsonl(embed)[:20]], dtype=np.float32)
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    f32 = hypencoder.Model(tiny_model).encode_documents(texts, batch_size=7)
+    assert np.abs(got - f32).max() > 1e-6, "int8 changed nothing"
+    cos = (got * f32).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(f32, axis=1))
+    assert cos.min() > 0.98, cos.min()
+    with pytest.raises(ValueError, match="int4"):
+        hypencoder.Model(tiny_model, encode_precision="int4")
+
+
 def test_score_matches_cli_score(cli, tiny_model, corpus, queries, tmp_path):
     model = hypencoder.Model(tiny_model)
     docs = read_jsonl(corpus.read_text())[:25]

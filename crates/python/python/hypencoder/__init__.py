@@ -87,6 +87,9 @@ class Model(_native.Model):
 
     ``Model()`` (no path) is the default model. ``max_length`` and
     ``query_max_length`` cut documents and queries to that many tokens.
+    ``encode_precision="int8"`` encodes documents with int8 linear layers
+    (faster, vectors within ~0.99 cosine of f32's); an index built with it
+    records it and encodes added documents the same way.
     """
 
     def __new__(
@@ -95,10 +98,13 @@ class Model(_native.Model):
         *,
         max_length: Optional[int] = None,
         query_max_length: Optional[int] = None,
+        encode_precision: str = "f32",
     ) -> "Model":
         folder = default_model_path() if path is None else os.fspath(path)
         try:
-            return super().__new__(cls, folder, _minilm_folder(), max_length, query_max_length)
+            return super().__new__(
+                cls, folder, _minilm_folder(), max_length, query_max_length, encode_precision
+            )
         except BaseModelNotFoundError as e:
             if path is None and _minilm_folder() is None:
                 raise HypencoderError(

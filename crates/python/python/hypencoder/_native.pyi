@@ -49,10 +49,14 @@ class Model:
         base: Optional[_Path] = None,
         max_length: Optional[int] = None,
         query_max_length: Optional[int] = None,
+        encode_precision: str = "f32",
     ) -> "Model": ...
     @property
     def dim(self) -> int:
         """Width of the document vectors."""
+    @property
+    def encode_precision(self) -> str:
+        """"f32" or "int8": the arithmetic documents are encoded with."""
     @property
     def kind(self) -> str:
         """"hypencoder" or "bi-encoder"."""

@@ -21,23 +21,12 @@ venv="${VENV:-$root/target/bench-venv}"
 out="${OUT:-$root/target/bench-encode}"
 hidden="${QNET_HIDDEN:-2,6}"   # q-net hidden-layer counts to measure
 
-if [[ ! -f "$model/model.safetensors" ]]; then
-    if [[ "$model" == "$root/models/all-MiniLM-L6-v2" ]]; then
-        scripts/fetch-minilm
-    else
-        echo "no model.safetensors in $model" >&2
-        exit 1
-    fi
-fi
-
+. "$root/bench/common/python.sh"
+need_model "$model"
 # PyTorch from PyPI (the only index reachable). The default Linux wheel is the
 # CUDA build: ~5.6 GB installed with its nvidia-* packages, ~1.5 min to
 # install; CUDA is never used here (no GPU), only the CPU kernels (MKL).
-if ! "$venv/bin/python" -c "import torch, transformers, safetensors" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet torch numpy transformers safetensors
-fi
+need_venv "$venv" "torch, transformers, safetensors" torch numpy transformers safetensors
 
 mkdir -p "$out"
 python3 bench/encode/make_texts.py "$out" --docs "$n_docs"

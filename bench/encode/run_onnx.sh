@@ -17,23 +17,13 @@ model="${MODEL:-$root/models/all-MiniLM-L6-v2}"
 venv="${VENV:-$root/target/bench-venv}"
 out="${OUT:-$root/target/bench-encode}"
 
-if [[ ! -f "$model/model.safetensors" ]]; then
-    if [[ "$model" == "$root/models/all-MiniLM-L6-v2" ]]; then
-        scripts/fetch-minilm
-    else
-        echo "no model.safetensors in $model" >&2
-        exit 1
-    fi
-fi
-
-# The venv run.sh makes, plus onnx and onnxruntime; pip installs only what is
-# missing. PyPI's Linux torch wheel is the CUDA build (~5.6 GB with its
-# nvidia-* packages); only its CPU kernels run here.
-if ! "$venv/bin/python" -c "import torch, numpy, transformers, safetensors, onnx, onnxruntime" 2>/dev/null; then
-    [[ -x "$venv/bin/pip" ]] || python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet torch numpy transformers safetensors onnx onnxruntime
-fi
+. "$root/bench/common/python.sh"
+need_model "$model"
+# The venv run.sh makes, plus onnx and onnxruntime. PyPI's Linux torch wheel
+# is the CUDA build (~5.6 GB with its nvidia-* packages); only its CPU
+# kernels run here.
+need_venv "$venv" "torch, numpy, transformers, safetensors, onnx, onnxruntime" \
+    torch numpy transformers safetensors onnx onnxruntime
 
 mkdir -p "$out"
 [[ -f "$out/docs.txt" ]] || python3 bench/encode/make_texts.py "$out" --docs "$n_docs"

@@ -596,7 +596,7 @@ pub(crate) fn dots_at(table: &[f32], dim: usize, rows: &[u32], query: &[f32], ou
 /// graph walk scores one row at a time: one chain's latency would be most
 /// of its cost).
 #[target_feature(enable = "avx2,fma")]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [_mm256_setzero_ps(); 4];

@@ -466,7 +466,7 @@ pub(crate) fn dots_at(table: &[f32], dim: usize, rows: &[u32], query: &[f32], ou
 /// graph walk scores one row at a time, so the latency of a single chain
 /// and a scalar reduction would be most of its cost.
 #[target_feature(enable = "avx512f")]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let mut acc = [_mm512_setzero_ps(); 4];
     let mut i = 0;

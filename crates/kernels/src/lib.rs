@@ -15,8 +15,8 @@
 //!   BERT layer steps, parallel on rayon's pool.
 //! - [`train`]: the steps of BERT's training pass (forwards that keep what
 //!   their backwards need, and the backwards), on unpadded token rows.
-//! - [`dot`], [`dots`], [`layer_norm`], [`erf`], [`Activation`]: row and
-//!   scalar helpers.
+//! - [`dot`], [`dot_wide`], [`dots`], [`layer_norm`], [`erf`], [`Activation`]:
+//!   row and scalar helpers.
 //!
 //! Every public function is safe on every CPU: it asks the one cached
 //! runtime check ([`Isa::detect`]) and runs `avx512.rs` (x86-64 with
@@ -65,7 +65,7 @@ pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,
 };
 pub use gemm::{matmul, sgemm, Rhs};
-pub use rows::{dots, dots_at, softmax_rows};
+pub use rows::{dot_wide, dots, dots_at, softmax_rows};
 pub use sweep::{dot, layer_norm, prefetch, RowEpilogue};
 
 #[cfg(test)]

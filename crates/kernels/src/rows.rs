@@ -42,6 +42,26 @@ pub fn dots_at(table: &[f32], dim: usize, rows: &[u32], query: &[f32], out: &mut
     dots_at_body(table, dim, rows, query, out, dot)
 }
 
+/// One dot product on the widest registers this CPU has (four FMA
+/// chains, a masked tail): a graph build's comparison of two rows, one pair
+/// at a time. The sum is taken in another order than [`dot`]'s, so the two
+/// may differ in the last bits.
+pub fn dot_wide(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let isa = Isa::detect();
+        if isa.is_avx512() {
+            // SAFETY: `Isa::detect` found AVX-512F; the body is safe code.
+            return unsafe { crate::avx512::dot(a, b) };
+        }
+        if isa.is_avx2() {
+            // SAFETY: `Isa::detect` found AVX2 and FMA; the body is safe code.
+            return unsafe { crate::avx2::dot(a, b) };
+        }
+    }
+    dot(a, b)
+}
+
 impl RowEpilogue<'_> {
     /// Applies this to `n` rows of `y` (each `width` wide), in place. Rows
     /// are independent and each is done in one sweep while it sits in L1.

@@ -501,3 +501,17 @@ fn int8_linear_matches_dequantised_naive() {
         }
     }
 }
+
+/// The widest-register dot product against an f64 sum, over every tail.
+#[test]
+fn dot_wide_matches_naive() {
+    for n in (0..70).chain([384, 768, 1001]) {
+        let (a, b) = (rand(n, n as u64 + 31), rand(n, n as u64 + 32));
+        let want: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+        let got = dot_wide(&a, &b) as f64;
+        assert!(
+            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+            "n {n}: {got} vs {want}"
+        );
+    }
+}

@@ -110,7 +110,7 @@ impl<'a> Space<'a> {
             &self.rows[b as usize * d..][..d],
         );
         match self.metric {
-            GraphMetric::InnerProduct | GraphMetric::Cosine => crate::kernel::dot(x, y),
+            GraphMetric::InnerProduct | GraphMetric::Cosine => crate::kernel::dot_wide(x, y),
             GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
         }
     }

@@ -10,7 +10,8 @@
 //! - [`matmul_bf16`] with a [`Bf16Rhs`]: the q-net layers at
 //!   `Precision::Bf16` (AVX512_BF16's `vdpbf16ps`, portable code elsewhere).
 //! - [`dots_at`]: one query's dot products with rows read in place (a
-//!   graph walk's dot-product scoring).
+//!   graph walk's dot-product scoring); [`dot_wide`]: one pair of rows (a
+//!   graph build's comparisons).
 //! - [`sgemm`]: the `gemm` crate on strided operands (dot-product scoring,
 //!   graph builds).
 //! - [`RowEpilogue`]: bias, activation, LayerNorm, residual and the final
@@ -21,5 +22,5 @@
 //! depend on block boundaries or thread count.
 
 pub(crate) use hypencoder_kernels::{
-    dot, dots, dots_at, matmul, matmul_bf16, prefetch, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue,
+    dot_wide, dots, dots_at, matmul, matmul_bf16, prefetch, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue,
 };

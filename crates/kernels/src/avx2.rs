@@ -361,11 +361,7 @@ pub(crate) fn quantize_row(row: &[f32], words: &mut [u32]) -> f32 {
         unsafe { _mm256_storeu_si256(words.as_mut_ptr().add(i / 2).cast(), packed) };
         i += 16;
     }
-    let inv = QMAX / max;
-    let q = |j: usize| row.get(j).map_or(0, |v| (v * inv).round_ties_even() as i32);
-    for (j, w) in words.iter_mut().enumerate().skip(i / 2) {
-        *w = crate::int8::pair(q(2 * j), q(2 * j + 1));
-    }
+    crate::int8::quantize_words_from(row, max, i / 2, words);
     max / QMAX
 }
 

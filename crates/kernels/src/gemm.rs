@@ -58,9 +58,10 @@ impl Rhs {
 
     /// As [`Rhs::linear`], with the weights quantised to int8, one scale
     /// per output column; the encoder steps then quantise their input rows
-    /// on the fly (dynamic quantisation) and multiply in integers: about
-    /// twice the multiply-adds per instruction of f32 on AVX2, a quarter
-    /// of the weights' bytes.
+    /// on the fly (dynamic quantisation) and multiply in integers: twice
+    /// the multiply-adds per instruction of f32 on AVX2, half the weights'
+    /// bytes (16-bit pair words). Only the encoder steps take it, not
+    /// [`matmul`].
     pub fn linear_int8(w: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "Rhs::linear_int8: weights are not n x k");
         let mut rhs = Rhs {
@@ -80,11 +81,6 @@ impl Rhs {
         if let Some(bias) = bias {
             self.bias[..self.n].copy_from_slice(bias);
         }
-    }
-
-    /// Whether the weights are quantised to int8.
-    pub fn is_int8(&self) -> bool {
-        self.int8.is_some()
     }
 
     /// `c[0..m, cols of panels] = finish(bias + a . self)` on `isa`: the
@@ -207,6 +203,10 @@ pub fn matmul(m: usize, a: &[f32], b: &Rhs, c: &mut [f32], pack: &mut Vec<f32>) 
         c[..m * n].fill(0.0);
         return;
     }
+    assert!(
+        b.int8.is_none(),
+        "matmul: int8 weights run only through linear"
+    );
     if !b.packed {
         let _ = pack;
         return sgemm(m, n, k, a, &b.data, n, 1, c, false);

@@ -42,12 +42,19 @@ pub(crate) fn quantize_row(row: &[f32], words: &mut [u32]) -> f32 {
         words.fill(0);
         return if max == 0.0 { 0.0 } else { f32::NAN };
     }
+    quantize_words_from(row, max, 0, words);
+    max / QMAX
+}
+
+/// Words `q0..` of `row` quantised with the scale of `max` (its largest
+/// magnitude, finite and not 0): the whole row here, the tail a SIMD loop
+/// left.
+pub(crate) fn quantize_words_from(row: &[f32], max: f32, q0: usize, words: &mut [u32]) {
     let inv = QMAX / max;
     let q = |i: usize| row.get(i).map_or(0, |v| (v * inv).round_ties_even() as i32);
-    for (j, w) in words.iter_mut().enumerate() {
+    for (j, w) in words.iter_mut().enumerate().skip(q0) {
         *w = pair(q(2 * j), q(2 * j + 1));
     }
-    max / QMAX
 }
 
 /// A PyTorch `Linear`'s weights (`w` row-major (n, k)) quantised per

@@ -63,12 +63,6 @@ impl TextEncoder {
         }
     }
 
-    /// The same encoder with its linear layers at `precision`.
-    pub fn with_precision(mut self, precision: EncodePrecision) -> Self {
-        self.precision = precision;
-        self
-    }
-
     /// Width of the vectors it makes.
     pub fn dim(&self) -> usize {
         self.bert.hidden_size()

@@ -249,8 +249,9 @@ pub enum EncodePrecision {
     #[default]
     F32,
     /// Weights quantised to int8 per output column, activations per row on
-    /// every call (dynamic quantisation), integer sums: about 1.6x the f32
-    /// speed on AVX2 at a document-vector cosine of ~0.99 to f32's.
+    /// every call (dynamic quantisation), integer sums: about 1.3x the f32
+    /// speed on AVX2 (bench/encode/README.md) at a document-vector cosine
+    /// of 0.994 or more to f32's.
     Int8,
 }
 

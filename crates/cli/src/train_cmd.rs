@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use hypencoder_engine::single_segment;
 
-use crate::common::{progress_style, DtypeArg, Hinted, InitArg, KindArg, LossArg, TrainModeArg};
+use crate::common::{
+    progress_style, Hinted, InitArg, KindArg, LossArg, TrainModeArg, WeightDtypeArg,
+};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -105,7 +107,7 @@ pub struct TrainArgs {
     /// How the final model's weights are stored: f32, or f16 (half the
     /// size; checkpoints stay f32) [default: f32].
     #[arg(long, value_enum)]
-    pub save_dtype: Option<DtypeArg>,
+    pub save_dtype: Option<WeightDtypeArg>,
 }
 
 impl TrainArgs {

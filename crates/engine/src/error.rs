@@ -140,6 +140,7 @@ fn index_kind(err: &IndexError) -> ErrorKind {
         IndexError::NoTexts { .. } => ErrorKind::Unsupported,
         IndexError::DuplicateId { .. }
         | IndexError::WrongDimension { .. }
+        | IndexError::NonFinite { .. }
         | IndexError::Incompatible { .. }
         | IndexError::NothingToMerge
         | IndexError::Fields(_) => ErrorKind::InvalidInput,

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use hypencoder_index::{
-    union_schema, AddReport, DeleteReport, IndexError, IndexWriter, LexicalInfo, LiveManifest,
-    Manifest, Schema, Segment, SegmentEntry, SegmentWriter, WriterConfig,
+    union_schema, AddReport, DeleteReport, Dtype, IndexError, IndexWriter, LexicalInfo,
+    LiveManifest, Manifest, Schema, Segment, SegmentEntry, SegmentWriter, WriterConfig,
 };
 use hypencoder_model::Model;
 use hypencoder_search::{Overrides, SearchParams};
@@ -227,20 +227,39 @@ impl Writer {
     /// Merges every segment into one, dropping deleted documents; nothing
     /// to do for one segment with none deleted.
     pub fn optimize(&mut self) -> Result<Option<Merged>> {
+        self.optimize_as(self.manifest().dtype)
+    }
+
+    /// [`Writer::optimize`], storing the merged vectors as `dtype` (e.g.
+    /// int8 to shrink an f32 index to about a quarter, without
+    /// re-encoding); the index takes that dtype from this commit on.
+    pub fn optimize_as(&mut self, dtype: Dtype) -> Result<Option<Merged>> {
         let manifest = self.manifest();
         let deleted: usize = manifest.segments.iter().map(|s| s.deleted).sum();
-        if manifest.segments.len() == 1 && deleted == 0 {
+        if manifest.segments.len() == 1 && deleted == 0 && dtype == manifest.dtype {
             return Ok(None);
         }
         let names: Vec<String> = manifest.segments.iter().map(|s| s.name.clone()).collect();
-        self.merge_segments(&names).map(Some)
+        self.merge_as(&names, dtype).map(Some)
     }
 
     /// Merges the committed segments `names` into one (their live
     /// documents' vectors, ids and texts copied in index order, the lexical
     /// part rebuilt, the graph grown from the largest's) and commits.
     pub fn merge_segments(&mut self, names: &[String]) -> Result<Merged> {
+        self.merge_as(names, self.manifest().dtype)
+    }
+
+    /// [`Writer::merge_segments`] into a segment storing `dtype` (all of
+    /// them when it is not the index's: one index has one dtype).
+    fn merge_as(&mut self, names: &[String], dtype: Dtype) -> Result<Merged> {
         let manifest = self.manifest().clone();
+        if dtype != manifest.dtype && names.len() != manifest.segments.len() {
+            return Err(Error::Invalid {
+                field: "dtype",
+                message: "a merge that changes the dtype takes every segment".into(),
+            });
+        }
         let dir = self.inner.next_segment_dir();
         let parts = manifest
             .segments
@@ -253,8 +272,11 @@ impl Writer {
             .map(|(_, index)| index.manifest().stats.max_length)
             .max()
             .unwrap_or(0);
-        let mut merged =
-            SegmentWriter::create(&dir, segment_config(&manifest, max_length, "merge"))?;
+        let config = WriterConfig {
+            dtype,
+            ..segment_config(&manifest, max_length, "merge")
+        };
+        let mut merged = SegmentWriter::create(&dir, config)?;
         // Each part's rows in the merged segment (`None`: deleted, dropped).
         let mut maps: Vec<Vec<Option<u32>>> = Vec::with_capacity(parts.len());
         let mut next = 0u32;
@@ -283,7 +305,12 @@ impl Writer {
             let indexes: Vec<&Segment> = parts.iter().map(|(_, index)| index).collect();
             merged_graph(&dir, degree, &indexes, &maps)?;
         }
-        self.inner.replace_segments(names, &dir)?;
+        // Before the swap, which checks the new segment against it.
+        self.inner.set_dtype(dtype);
+        if let Err(e) = self.inner.replace_segments(names, &dir) {
+            self.inner.set_dtype(manifest.dtype);
+            return Err(e.into());
+        }
         let generation = self.inner.commit()?;
         Ok(Merged {
             segments: names.to_vec(),

@@ -92,6 +92,18 @@ pub enum IndexError {
         first: String,
     },
 
+    /// A document's vector holds a NaN or an infinity (no dtype stores it
+    /// faithfully, and it would rank arbitrarily).
+    #[error("document '{id}': vector value {position} is {value}, not a finite number")]
+    NonFinite {
+        /// The document's id.
+        id: String,
+        /// The value's 0-based position in the vector.
+        position: usize,
+        /// The value.
+        value: f32,
+    },
+
     /// A document's vector is not as wide as the index's.
     #[error("document '{id}': vector has {found} dimensions, the index {expected}")]
     WrongDimension {

@@ -63,14 +63,30 @@ pub enum Dtype {
     /// page cache; exactly what bf16 q-net layers read, so searching it at
     /// `bf16` precision loses nothing more).
     Bf16,
+    /// int8 codes, each vector with its own scale (max |x| / 127): a
+    /// quarter of f32's bytes; vectors are widened to f32 when read, to
+    /// within half a step of the scale.
+    Int8,
 }
 
 impl Dtype {
-    /// Bytes per value.
-    pub fn size(self) -> usize {
+    /// Bytes per stored vector of `dim` values (an int8 vector's scale
+    /// comes first, as an f32).
+    pub fn row_bytes(self, dim: usize) -> usize {
         match self {
-            Dtype::F32 => 4,
-            Dtype::F16 | Dtype::Bf16 => 2,
+            Dtype::F32 => 4 * dim,
+            Dtype::F16 | Dtype::Bf16 => 2 * dim,
+            Dtype::Int8 => 4 + dim,
+        }
+    }
+
+    /// The name `parse` takes and the CLI shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+            Dtype::Bf16 => "bf16",
+            Dtype::Int8 => "int8",
         }
     }
 
@@ -80,6 +96,7 @@ impl Dtype {
             Dtype::F32 => 0,
             Dtype::F16 => 1,
             Dtype::Bf16 => 2,
+            Dtype::Int8 => 3,
         }
     }
 
@@ -88,17 +105,62 @@ impl Dtype {
             0 => Some(Dtype::F32),
             1 => Some(Dtype::F16),
             2 => Some(Dtype::Bf16),
+            3 => Some(Dtype::Int8),
             _ => None,
         }
     }
 
-    /// Parses "f32", "f16" or "bf16".
+    /// Parses "f32", "f16", "bf16" or "int8".
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "f32" => Some(Dtype::F32),
-            "f16" => Some(Dtype::F16),
-            "bf16" => Some(Dtype::Bf16),
-            _ => None,
+        [Dtype::F32, Dtype::F16, Dtype::Bf16, Dtype::Int8]
+            .into_iter()
+            .find(|d| d.name() == s)
+    }
+
+    /// `row` (f32 values) appended to `out` as this dtype stores it.
+    pub(crate) fn encode_row(self, row: &[f32], out: &mut Vec<u8>) {
+        match self {
+            Dtype::F32 => out.extend(row.iter().flat_map(|v| v.to_le_bytes())),
+            Dtype::F16 => out.extend(
+                row.iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes()),
+            ),
+            Dtype::Bf16 => out.extend(
+                row.iter()
+                    .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()),
+            ),
+            Dtype::Int8 => {
+                let mut codes = vec![0i8; row.len()];
+                let scale = hypencoder_kernels::quantize_codes(row, &mut codes);
+                out.extend(scale.to_le_bytes());
+                out.extend(codes.iter().map(|&c| c as u8));
+            }
+        }
+    }
+
+    /// One stored vector (`row_bytes(dim)` bytes) widened to f32 values
+    /// appended to `out`.
+    pub(crate) fn decode_row(self, bytes: &[u8], out: &mut Vec<f32>) {
+        match self {
+            Dtype::F32 => out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
+            ),
+            Dtype::F16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f32()),
+            ),
+            Dtype::Bf16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f32()),
+            ),
+            Dtype::Int8 => {
+                let scale = f32::from_le_bytes(bytes[..4].try_into().unwrap());
+                out.extend(bytes[4..].iter().map(|&c| f32::from(c as i8) * scale));
+            }
         }
     }
 }

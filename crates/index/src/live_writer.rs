@@ -11,7 +11,7 @@ use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use crate::error::{IndexError, IoContext, Result};
-use crate::format::{sync_dir, write_atomic, FileEntry};
+use crate::format::{sync_dir, write_atomic, Dtype, FileEntry};
 use crate::live::{AnyManifest, LiveManifest, SegmentEntry, Tombstones};
 use crate::manifest::{LexicalInfo, Manifest, LIVE_FORMAT_VERSION};
 use crate::segment::Segment;
@@ -111,6 +111,13 @@ impl IndexWriter {
     /// at the next commit.
     pub fn set_graph_degree(&mut self, degree: Option<usize>) {
         self.manifest.graph_degree = degree;
+    }
+
+    /// Records the dtype every segment's vectors now have (the caller
+    /// replaced them all by one converted segment). Visible at the next
+    /// commit.
+    pub fn set_dtype(&mut self, dtype: Dtype) {
+        self.manifest.dtype = dtype;
     }
 
     /// Records the lexical part every segment now has (the caller built

@@ -43,7 +43,7 @@ impl Vectors {
                 manifest.count, manifest.dim, manifest.dtype
             )));
         }
-        let want = VECTORS_HEADER + count * dim * dtype.size();
+        let want = VECTORS_HEADER + count * dtype.row_bytes(dim);
         if map.len() != want {
             return Err(corrupt(format!("{} bytes, expected {want}", map.len())));
         }
@@ -98,23 +98,13 @@ impl Vectors {
         if let Some(all) = self.as_f32() {
             return Cow::Borrowed(&all[start * self.dim..(start + n) * self.dim]);
         }
-        let size = self.dtype.size();
-        let bytes = &self.map[VECTORS_HEADER + start * self.dim * size
-            ..VECTORS_HEADER + (start + n) * self.dim * size];
-        Cow::Owned(match self.dtype {
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f32())
-                .collect(),
-            Dtype::Bf16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f32())
-                .collect(),
-        })
+        let size = self.dtype.row_bytes(self.dim);
+        let bytes = &self.map[VECTORS_HEADER + start * size..VECTORS_HEADER + (start + n) * size];
+        let mut out = Vec::with_capacity(n * self.dim);
+        for row in bytes.chunks_exact(size.max(1)) {
+            self.dtype.decode_row(row, &mut out);
+        }
+        Cow::Owned(out)
     }
 }
 

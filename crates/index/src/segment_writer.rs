@@ -203,6 +203,13 @@ impl SegmentWriter {
                 expected: self.config.dim,
             });
         }
+        if let Some(position) = vector.iter().position(|v| !v.is_finite()) {
+            return Err(IndexError::NonFinite {
+                id: id.to_string(),
+                position,
+                value: vector[position],
+            });
+        }
         let n = self.docs();
         if let Some(&first) = self.seen.get(id) {
             return Err(IndexError::DuplicateId {
@@ -337,28 +344,23 @@ impl SegmentWriter {
         let mut out = Checksummed::create(&vec_path)?;
         let header = vectors_header(self.config.dtype, self.docs_in_chunks, self.config.dim);
         out.write_all(&header).at(&vec_path)?;
-        let mut buf = Vec::new();
+        let (mut buf, mut row, mut stored) = (Vec::new(), Vec::new(), Vec::new());
+        let dim = self.config.dim.max(1);
         for i in 0..self.chunks {
             let p = chunk_path(&self.partial, i, "vec");
             buf.clear();
             File::open(&p).at(&p)?.read_to_end(&mut buf).at(&p)?;
-            match self.config.dtype {
-                Dtype::F32 => out.write_all(&buf).at(&vec_path)?,
-                Dtype::F16 => {
-                    for c in buf.chunks_exact(4) {
-                        let v = f32::from_le_bytes(c.try_into().unwrap());
-                        out.write_all(&half::f16::from_f32(v).to_le_bytes())
-                            .at(&vec_path)?;
-                    }
-                }
-                Dtype::Bf16 => {
-                    for c in buf.chunks_exact(4) {
-                        let v = f32::from_le_bytes(c.try_into().unwrap());
-                        out.write_all(&half::bf16::from_f32(v).to_le_bytes())
-                            .at(&vec_path)?;
-                    }
-                }
+            if self.config.dtype == Dtype::F32 {
+                out.write_all(&buf).at(&vec_path)?;
+                continue;
             }
+            stored.clear();
+            for values in buf.chunks_exact(4 * dim) {
+                row.clear();
+                Dtype::F32.decode_row(values, &mut row);
+                self.config.dtype.encode_row(&row, &mut stored);
+            }
+            out.write_all(&stored).at(&vec_path)?;
         }
         out.finish()
     }

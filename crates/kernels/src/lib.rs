@@ -47,6 +47,7 @@ mod avx512_bf16;
 mod bf16;
 mod bf16_pack;
 mod block;
+mod codes;
 mod dispatch;
 mod encoder;
 mod gemm;
@@ -60,6 +61,7 @@ pub mod train;
 pub use act::{erf, Activation};
 pub use bf16::{matmul_bf16, Bf16Rhs};
 pub use bf16_pack::{from_bf16, to_bf16};
+pub use codes::{dot_codes, quantize_codes};
 pub use dispatch::Isa;
 pub use encoder::{
     attention, fused_residual_ln, fused_rows, layer_norm_rows, linear, Epilogue, Norm,

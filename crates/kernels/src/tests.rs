@@ -515,3 +515,43 @@ fn dot_wide_matches_naive() {
         );
     }
 }
+
+#[test]
+fn codes_round_trip_within_half_a_step_and_dot_exactly() {
+    let x = rand(300, 41);
+    let mut codes = vec![0i8; x.len()];
+    let scale = quantize_codes(&x, &mut codes);
+    let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!((scale - max / 127.0).abs() < 1e-9, "scale {scale}");
+    for (&c, &v) in codes.iter().zip(&x) {
+        assert!(c > -128, "codes stay within +-127");
+        assert!(
+            (f32::from(c) * scale - v).abs() <= scale * 0.5 + 1e-6,
+            "{c} for {v}"
+        );
+    }
+    assert_eq!(quantize_codes(&[0.0; 4], &mut [1; 4]), 0.0);
+    assert!(quantize_codes(&[1.0, f32::NAN], &mut [0; 2]).is_nan());
+    // Extremes (every product 127 x +-127) and every length across the
+    // 64-, 32- and scalar steps.
+    for n in [0, 1, 31, 32, 33, 63, 64, 65, 100, 384, 385] {
+        let a: Vec<i8> = (0..n)
+            .map(|i| if i % 3 == 0 { -127 } else { 127 })
+            .collect();
+        let b: Vec<i8> = (0..n)
+            .map(|i| if i % 2 == 0 { -127 } else { 127 })
+            .collect();
+        let r: Vec<i8> = (0..n)
+            .map(|i| ((i * 37 + 11) % 255) as i8)
+            .map(|c| c.max(-127))
+            .collect();
+        for (p, q) in [(&a, &b), (&a, &r), (&r, &r), (&b, &b)] {
+            let want: i32 = p
+                .iter()
+                .zip(q)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            assert_eq!(dot_codes(p, q), want, "length {n}");
+        }
+    }
+}

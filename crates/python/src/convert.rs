@@ -61,7 +61,8 @@ fn json(value: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 /// A storage type by name.
 pub fn dtype(name: &str) -> PyResult<Dtype> {
-    Dtype::parse(name).ok_or_else(|| bad_arg(format!("dtype {name:?}: expected f32, f16 or bf16")))
+    Dtype::parse(name)
+        .ok_or_else(|| bad_arg(format!("dtype {name:?}: expected f32, f16, bf16 or int8")))
 }
 
 /// An encoder precision by name.

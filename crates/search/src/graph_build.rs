@@ -89,6 +89,17 @@ pub(crate) struct Space<'a> {
     rows: Cow<'a, [f32]>,
     dim: usize,
     metric: GraphMetric,
+    /// int8 codes of the rows, compared instead of them where present.
+    coarse: Option<Coarse>,
+}
+
+/// The rows as int8 codes, each with its scale and (for L2) its squared
+/// norm: a quarter of the bytes per comparison, for builds whose
+/// comparisons wait on memory.
+struct Coarse {
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    norms: Vec<f32>,
 }
 
 impl<'a> Space<'a> {
@@ -99,11 +110,46 @@ impl<'a> Space<'a> {
             rows,
             dim: vectors.dim(),
             metric,
+            coarse: None,
         }
     }
 
-    /// How near documents `a` and `b` are: larger is nearer.
+    /// This space comparing int8 codes of its rows instead of the rows.
+    pub(crate) fn with_codes(mut self) -> Self {
+        let d = self.dim.max(1);
+        let mut codes = vec![0i8; self.rows.len()];
+        let (scales, norms): (Vec<f32>, Vec<f32>) = codes
+            .par_chunks_mut(d)
+            .zip(self.rows.par_chunks(d))
+            .map(|(c, row)| {
+                let scale = crate::kernel::quantize_codes(row, c);
+                (scale, row.iter().map(|v| v * v).sum::<f32>())
+            })
+            .unzip();
+        self.coarse = Some(Coarse {
+            codes,
+            scales,
+            norms,
+        });
+        self
+    }
+
+    /// How near documents `a` and `b` are: larger is nearer. With codes
+    /// ([`Space::with_codes`]), from them: the same order up to their
+    /// rounding.
+    #[inline]
     pub(crate) fn near(&self, a: u32, b: u32) -> f32 {
+        if let Some(c) = &self.coarse {
+            let (a, b, d) = (a as usize, b as usize, self.dim);
+            let dot = crate::kernel::dot_codes(&c.codes[a * d..][..d], &c.codes[b * d..][..d])
+                as f32
+                * c.scales[a]
+                * c.scales[b];
+            return match self.metric {
+                GraphMetric::InnerProduct | GraphMetric::Cosine => dot,
+                GraphMetric::L2 => 2.0 * dot - c.norms[a] - c.norms[b],
+            };
+        }
         let d = self.dim;
         let (x, y) = (
             &self.rows[a as usize * d..][..d],
@@ -115,10 +161,15 @@ impl<'a> Space<'a> {
         }
     }
 
-    /// Starts loading document `a`'s vector into cache, to be compared soon.
+    /// Starts loading what [`Space::near`] reads of document `a`, to be
+    /// compared soon.
     #[inline]
     pub(crate) fn prefetch(&self, a: u32) {
-        crate::kernel::prefetch(&self.rows[a as usize * self.dim..][..self.dim]);
+        let at = a as usize * self.dim..(a as usize + 1) * self.dim;
+        match &self.coarse {
+            Some(c) => crate::kernel::prefetch(&c.codes[at]),
+            None => crate::kernel::prefetch(&self.rows[at]),
+        }
     }
 
     /// Neighbour selection (HNSW's heuristic, NSG's rule): from

@@ -12,6 +12,12 @@
 //! stood before it (in parallel), compares its members with each other
 //! exactly, then links them. Every step is a function of the graph before
 //! the chunk, so the result does not depend on the thread count.
+//!
+//! Rows are compared through int8 codes ([`Space::with_codes`]): an
+//! insertion's search compares ~2,000 rows scattered over the corpus and
+//! waits on memory, and codes are a quarter of the bytes. Measured on 50k
+//! sampled 384-d vectors, the search phase took 0.44x the time with
+//! recall@10 of the finished graph unchanged (bench/scale/README.md).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -76,7 +82,7 @@ impl<'a> GrowingGraph<'a> {
         let n = vectors.count();
         let slots = degree * SLACK_NUM / SLACK_DEN;
         GrowingGraph {
-            space: Space::new(vectors, metric),
+            space: Space::new(vectors, metric).with_codes(),
             degree,
             slots,
             ef: ef.max(2 * degree),

@@ -14,6 +14,8 @@
 //!   graph build's comparisons).
 //! - [`sgemm`]: the `gemm` crate on strided operands (dot-product scoring,
 //!   graph builds).
+//! - [`quantize_codes`], [`dot_codes`]: int8 codes of rows and their
+//!   products (a growing graph's comparisons while it searches).
 //! - [`RowEpilogue`]: bias, activation, LayerNorm, residual and the final
 //!   dot product of a q-net layer, row by row.
 //!
@@ -22,5 +24,6 @@
 //! depend on block boundaries or thread count.
 
 pub(crate) use hypencoder_kernels::{
-    dot_wide, dots, dots_at, matmul, matmul_bf16, prefetch, sgemm, Bf16Rhs, Isa, Rhs, RowEpilogue,
+    dot_codes, dot_wide, dots, dots_at, matmul, matmul_bf16, prefetch, quantize_codes, sgemm,
+    Bf16Rhs, Isa, Rhs, RowEpilogue,
 };

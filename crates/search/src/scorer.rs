@@ -54,7 +54,7 @@ impl Precision {
     pub fn default_for(dtype: Dtype) -> Self {
         match dtype {
             Dtype::Bf16 => Precision::Bf16,
-            Dtype::F32 | Dtype::F16 => Precision::F32,
+            Dtype::F32 | Dtype::F16 | Dtype::Int8 => Precision::F32,
         }
     }
 

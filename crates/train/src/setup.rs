@@ -463,6 +463,8 @@ impl Setup<'_> {
             Dtype::F32 => DType::F32,
             Dtype::F16 => DType::F16,
             Dtype::Bf16 => DType::BF16,
+            // Refused by `check_config` before any training.
+            Dtype::Int8 => unreachable!("weights are never saved as int8"),
         };
         self.tensors()
             .into_iter()

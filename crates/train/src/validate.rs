@@ -30,6 +30,9 @@ pub(crate) fn check_config(c: &TrainConfig) -> Result<()> {
     if c.qnet_layers == 0 {
         return bad("the q-net needs at least one hidden layer (`qnet_layers`)");
     }
+    if c.save_dtype == hypencoder_index::Dtype::Int8 {
+        return bad("`save_dtype` int8 stores vectors, not weights: use f32, f16 or bf16");
+    }
     Ok(())
 }
 

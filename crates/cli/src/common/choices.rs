@@ -21,6 +21,9 @@ pub enum DtypeArg {
     // 2 bytes per component, bfloat16: half the size; searched at bf16
     // precision by default.
     Bf16,
+    // 1 byte per component and a scale per vector: about a quarter of the
+    // size; widened to f32 when searched.
+    Int8,
 }
 
 impl From<DtypeArg> for Dtype {
@@ -29,6 +32,25 @@ impl From<DtypeArg> for Dtype {
             DtypeArg::F32 => Dtype::F32,
             DtypeArg::F16 => Dtype::F16,
             DtypeArg::Bf16 => Dtype::Bf16,
+            DtypeArg::Int8 => Dtype::Int8,
+        }
+    }
+}
+
+/// `train --save-dtype`: how a trained model's weights are stored.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightDtypeArg {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl From<WeightDtypeArg> for Dtype {
+    fn from(arg: WeightDtypeArg) -> Self {
+        match arg {
+            WeightDtypeArg::F32 => Dtype::F32,
+            WeightDtypeArg::F16 => Dtype::F16,
+            WeightDtypeArg::Bf16 => Dtype::Bf16,
         }
     }
 }

@@ -13,7 +13,7 @@ mod progress;
 
 pub use choices::{
     AlgorithmArg, DtypeArg, FormatArg, FusionArg, InitArg, KindArg, LossArg, MetricArg, ModeArg,
-    NeuralArg, PrecisionArg, TrainModeArg,
+    NeuralArg, PrecisionArg, TrainModeArg, WeightDtypeArg,
 };
 pub use flags::{record_fields, FieldArgs, GraphBuildArgs, ModelArgs};
 pub use hints::{hinted, records_hinted, Hinted};

@@ -203,30 +203,7 @@ fn a_bf16_index_is_searched_at_bf16_unless_asked_otherwise() {
     )
     .unwrap();
     assert_eq!(manifest["dtype"], "bf16");
-    let scores = |index: &str, extra: &[&str]| -> Vec<String> {
-        let mut args = vec![
-            "search",
-            "--index",
-            index,
-            "--query",
-            "capital of Australia",
-            "--mode",
-            "exhaustive",
-            "--k",
-            "12",
-            "--format",
-            "jsonl",
-        ];
-        args.extend_from_slice(extra);
-        let line: serde_json::Value =
-            serde_json::from_str(stdout(&HYPENCODER.ok(&args)).trim()).unwrap();
-        line["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| format!("{} {}", h["id"], h["score"]))
-            .collect()
-    };
+    let scores = exhaustive_scores;
     let bf16_default = scores(&bf16_dir, &[]);
     assert_eq!(bf16_default, scores(&bf16_dir, &["--precision", "bf16"]));
     assert_ne!(bf16_default, scores(&bf16_dir, &["--precision", "f32"]));
@@ -238,6 +215,84 @@ fn a_bf16_index_is_searched_at_bf16_unless_asked_otherwise() {
         scores(&f32_dir, &[]),
         scores(&f32_dir, &["--precision", "bf16"])
     );
+}
+
+/// "id score" of the top 12 of an exhaustive search for one query.
+fn exhaustive_scores(index: &str, extra: &[&str]) -> Vec<String> {
+    hits_of(index, extra)
+        .iter()
+        .map(|h| format!("{} {}", h["id"], h["score"]))
+        .collect()
+}
+
+fn hits_of(index: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![
+        "search",
+        "--index",
+        index,
+        "--query",
+        "capital of Australia",
+        "--mode",
+        "exhaustive",
+        "--k",
+        "12",
+        "--format",
+        "jsonl",
+    ];
+    args.extend_from_slice(extra);
+    let line: serde_json::Value =
+        serde_json::from_str(stdout(&HYPENCODER.ok(&args)).trim()).unwrap();
+    line["hits"].as_array().unwrap().clone()
+}
+
+/// `optimize --dtype int8` stores an f32 index's vectors as int8 without
+/// re-encoding: the same vectors as an index built at int8, scores within
+/// the codes' rounding of f32's, later adds stored alike.
+#[test]
+fn optimize_converts_an_index_to_int8_as_if_built_so() {
+    let s = Scratch::new("int8-store");
+    let model = fixture("tiny-2layer").display().to_string();
+    let docs = s.write_arg(
+        "docs.jsonl",
+        jsonl("d", &fixture_texts("tiny-2layer", "passages")),
+    );
+    let (f32_dir, built, converted) = (s.arg("f32"), s.arg("built"), s.arg("converted"));
+    HYPENCODER.ok(&index_args(&model, &docs, &f32_dir, &[]));
+    HYPENCODER.ok(&index_args(&model, &docs, &converted, &[]));
+    HYPENCODER.ok(&index_args(&model, &docs, &built, &["--dtype", "int8"]));
+    let out = stderr(&HYPENCODER.ok(&["optimize", "--index", &converted, "--dtype", "int8"]));
+    assert!(out.contains("into one storing int8"), "{out}");
+    let manifest = |dir: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(Path::new(dir).join("manifest.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(manifest(&converted)["dtype"], "int8");
+    assert_eq!(
+        exhaustive_scores(&converted, &[]),
+        exhaustive_scores(&built, &[])
+    );
+    let (exact, coded) = (hits_of(&f32_dir, &[]), hits_of(&converted, &[]));
+    let score = |h: &serde_json::Value| h["score"].as_f64().unwrap();
+    let spread = score(&exact[0]) - score(&exact[exact.len() - 1]);
+    for h in &coded {
+        let twin = exact.iter().find(|e| e["id"] == h["id"]);
+        if let Some(e) = twin {
+            assert!((score(e) - score(h)).abs() < 0.05 * spread, "{e} vs {h}");
+        }
+    }
+    assert_eq!(exact[0]["id"], coded[0]["id"]);
+    let again = stderr(&HYPENCODER.ok(&["optimize", "--index", &converted, "--dtype", "int8"]));
+    assert!(again.contains("stored as int8: nothing to do"), "{again}");
+    let extra = s.write_arg(
+        "extra.jsonl",
+        "{\"id\": \"new\", \"text\": \"Canberra is the capital of Australia\"}\n",
+    );
+    HYPENCODER.ok(&["add", "--index", &converted, "--corpus", &extra]);
+    let segments = manifest(&converted)["segments"].as_array().unwrap().len();
+    assert_eq!(segments, 2);
+    assert!(hits_of(&converted, &[]).iter().any(|h| h["id"] == "new"));
 }
 
 fn small_index(s: &Scratch) -> String {

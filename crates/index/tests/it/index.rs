@@ -72,6 +72,45 @@ fn round_trip_f32_and_f16() {
     }
 }
 
+/// int8 rows come back within half a step of their own scale, in a file of
+/// a scale and a byte per value per row; a non-finite value is refused,
+/// naming the document.
+#[test]
+fn int8_rows_round_trip_within_half_a_step() {
+    let s = Scratch::new("int8");
+    let out = s.join("idx");
+    build(&out, Dtype::Int8, 10);
+    let index = Segment::open(&out).unwrap();
+    assert_eq!(index.manifest().dtype, Dtype::Int8);
+    assert!(index.vectors().as_f32().is_none());
+    let bytes = std::fs::metadata(out.join("vectors.bin")).unwrap().len();
+    assert_eq!(
+        bytes,
+        64 + 10 * (4 + 4),
+        "a 64-byte header, then scale + 4 codes per row"
+    );
+    for i in 0..10 {
+        let (id, _, v) = doc(i);
+        assert_eq!(index.id(i).unwrap(), id);
+        let got = index.vectors().rows(i, 1);
+        let step = v.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
+        for (g, w) in got.iter().zip(&v) {
+            assert!((g - w).abs() <= step * 0.5 + 1e-6, "row {i}: {g} for {w}");
+        }
+        // The largest magnitude is a whole step count: exact.
+        assert_eq!(got.last(), v.last(), "row {i}");
+    }
+    let mut w = SegmentWriter::create(&s.join("bad"), config(Dtype::Int8, 3)).unwrap();
+    let err = w
+        .add("nan-doc", "x", &[0.5, f32::NAN, 0.0, 1.0], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("document 'nan-doc': vector value 1 is NaN"),
+        "{err}"
+    );
+}
+
 #[test]
 fn empty_index() {
     let s = Scratch::new("empty");

@@ -443,6 +443,14 @@ fn f16_and_bf16_models_are_half_the_size_and_score_like_f32_ones() {
     let config = setup(scratch.path());
     let mut scores = Vec::new();
     let mut sizes = Vec::new();
+    let int8 = TrainConfig {
+        save_dtype: Dtype::Int8,
+        output: scratch.join("int8"),
+        ..config.clone()
+    };
+    let err = train(&int8, &mut |_| true).unwrap_err().to_string();
+    assert!(err.contains("`save_dtype` int8 stores vectors"), "{err}");
+    assert!(!int8.output.exists(), "refused before any work");
     for dtype in [Dtype::F32, Dtype::F16, Dtype::Bf16] {
         let c = TrainConfig {
             mode: Mode::Full,
@@ -459,6 +467,7 @@ fn f16_and_bf16_models_are_half_the_size_and_score_like_f32_ones() {
             Dtype::F32 => candle_core::DType::F32,
             Dtype::F16 => candle_core::DType::F16,
             Dtype::Bf16 => candle_core::DType::BF16,
+            Dtype::Int8 => unreachable!("not in the loop"),
         };
         assert!(
             saved.values().all(|t| t.dtype() == want),
@@ -473,6 +482,7 @@ fn f16_and_bf16_models_are_half_the_size_and_score_like_f32_ones() {
             Dtype::F32 => "float32",
             Dtype::F16 => "float16",
             Dtype::Bf16 => "bfloat16",
+            Dtype::Int8 => unreachable!("not in the loop"),
         };
         assert_eq!(torch_dtype, want);
         sizes.push(std::fs::metadata(&file).unwrap().len());

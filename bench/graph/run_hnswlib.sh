@@ -10,7 +10,9 @@
 # Our graph: a private copy of INDEX under WORK (the big files symlinked)
 # with a graph built by `hypencoder graph --degree 32` (diversified, the
 # default), so the shared index is never rewritten and the graph is known.
-# GRAPH=existing uses INDEX's own graph instead.
+# GRAPH=existing uses INDEX's own graph instead. CONSTRUCTION=insert grows
+# it by insertion (`graph --construction insert`) instead of the exact
+# default.
 #
 # Keep the machine otherwise idle while it runs.
 set -euo pipefail
@@ -27,6 +29,7 @@ hnsw_ef="${HNSW_EF:-10,16,24,32,48,64,96,128,192,256,384,512}"
 min_time="${MIN_TIME:-1}"
 threads="${THREADS:-2}"
 graph="${GRAPH:-build}"
+construction="${CONSTRUCTION:-exact}"
 venv="${VENV:-$root/target/bench-venv}"
 work="$(mkdir -p "${WORK:-target/bench-hnswlib}" && realpath "${WORK:-target/bench-hnswlib}")"
 py="$venv/bin/python"
@@ -43,7 +46,7 @@ cargo bench -p hypencoder-search --bench graph --no-run --quiet
 # Our index: private copy with a freshly built diversified graph.
 if [ "$graph" = build ]; then
     copy="$work/index"
-    if ! grep -q '"method": *"exact-diversified"' "$copy/manifest.json" 2>/dev/null || [ "${REBUILD:-0}" = 1 ]; then
+    if [ "$(cat "$work/construction" 2>/dev/null)" != "$construction" ] || [ "${REBUILD:-0}" = 1 ]; then
         rm -rf "$copy" && mkdir -p "$copy"
         # Everything but the graph and the manifest (which the build rewrites)
         # is shared, read-only: vectors, ids, texts, the lexical part.
@@ -53,7 +56,9 @@ if [ "$graph" = build ]; then
                 *) ln -s "$f" "$copy/$(basename "$f")" ;;
             esac
         done
-        target/release/hypencoder graph --index "$copy" --degree 32 2>&1 | tail -1 | tee "$work/graph_build.log"
+        target/release/hypencoder graph --index "$copy" --degree 32 --construction "$construction" 2>&1 \
+            | tail -1 | tee "$work/graph_build.log"
+        echo "$construction" > "$work/construction"
     fi
     index="$copy"
 fi

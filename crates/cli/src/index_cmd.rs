@@ -21,9 +21,9 @@ pub struct IndexArgs {
     #[arg(long, value_name = "DIR")]
     pub index: PathBuf,
     /// How vectors are stored: f32, f16 (half the size), bf16 (half the
-    /// size; searched at bf16 precision by default) or int8 (a quarter of
-    /// the size plus a scale per vector; `optimize --dtype` converts an
-    /// index later without re-encoding).
+    /// size; searched at bf16 precision by default where the CPU has
+    /// AVX512_BF16) or int8 (a quarter of the size plus a scale per vector;
+    /// `optimize --dtype` converts an index later without re-encoding).
     #[arg(long, value_name = "TYPE", value_enum, default_value = "f32")]
     pub dtype: DtypeArg,
     /// Do not store document texts (search results then show ids only).

@@ -226,13 +226,14 @@ fn a_bf16_index_is_searched_at_bf16_where_the_cpu_has_it_unless_asked_otherwise(
 
 /// "id score" of the top 12 of an exhaustive search for one query.
 fn exhaustive_scores(index: &str, extra: &[&str]) -> Vec<String> {
-    hits_of(index, extra)
+    hits_of(index, "12", extra)
         .iter()
         .map(|h| format!("{} {}", h["id"], h["score"]))
         .collect()
 }
 
-fn hits_of(index: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+/// The top `k` hits of an exhaustive search for one query.
+fn hits_of(index: &str, k: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec![
         "search",
         "--index",
@@ -242,7 +243,7 @@ fn hits_of(index: &str, extra: &[&str]) -> Vec<serde_json::Value> {
         "--mode",
         "exhaustive",
         "--k",
-        "12",
+        k,
         "--format",
         "jsonl",
     ];
@@ -280,7 +281,7 @@ fn optimize_converts_an_index_to_int8_as_if_built_so() {
         exhaustive_scores(&converted, &[]),
         exhaustive_scores(&built, &[])
     );
-    let (exact, coded) = (hits_of(&f32_dir, &[]), hits_of(&converted, &[]));
+    let (exact, coded) = (hits_of(&f32_dir, "12", &[]), hits_of(&converted, "12", &[]));
     let score = |h: &serde_json::Value| h["score"].as_f64().unwrap();
     let spread = score(&exact[0]) - score(&exact[exact.len() - 1]);
     for h in &coded {
@@ -299,7 +300,9 @@ fn optimize_converts_an_index_to_int8_as_if_built_so() {
     HYPENCODER.ok(&["add", "--index", &converted, "--corpus", &extra]);
     let segments = manifest(&converted)["segments"].as_array().unwrap().len();
     assert_eq!(segments, 2);
-    assert!(hits_of(&converted, &[]).iter().any(|h| h["id"] == "new"));
+    assert!(hits_of(&converted, "12", &[])
+        .iter()
+        .any(|h| h["id"] == "new"));
 }
 
 fn small_index(s: &Scratch) -> String {
@@ -646,33 +649,11 @@ fn an_int8_encoded_index_records_its_precision_and_adds_at_it() {
         &int8_dir,
         &["--encode-precision", "int8"],
     ));
-    let manifest = |dir: &str| -> serde_json::Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(Path::new(dir).join("manifest.json")).unwrap(),
-        )
-        .unwrap()
-    };
+    let manifest = |dir: &str| read_json(&Path::new(dir).join("manifest.json"));
     assert_eq!(manifest(&int8_dir)["model"]["doc_precision"], "int8");
     assert!(manifest(&f32_dir)["model"].get("doc_precision").is_none());
     let scores = |index: &str| -> Vec<(String, f64)> {
-        let args = [
-            "search",
-            "--index",
-            index,
-            "--query",
-            "capital of Australia",
-            "--mode",
-            "exhaustive",
-            "--k",
-            "100",
-            "--format",
-            "jsonl",
-        ];
-        let line: serde_json::Value =
-            serde_json::from_str(stdout(&HYPENCODER.ok(&args)).trim()).unwrap();
-        let mut hits: Vec<(String, f64)> = line["hits"]
-            .as_array()
-            .unwrap()
+        let mut hits: Vec<(String, f64)> = hits_of(index, "100", &[])
             .iter()
             .map(|h| {
                 (

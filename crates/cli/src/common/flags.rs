@@ -109,11 +109,11 @@ pub struct GraphBuildArgs {
     /// Hypencoder over unnormalised vectors, else ip].
     #[arg(long, value_name = "METRIC", value_enum)]
     pub metric: Option<MetricArg>,
-    /// How neighbours are found: exact (all pairs by GEMM; fine to a few
-    /// hundred thousand documents), nn-descent (approximate), or insert
-    /// (each document inserted HNSW-style, then pruned as the others are;
-    /// linear in the documents: 24 min for a million 384-d on 2 cores,
-    /// bench/scale/README.md).
+    /// How neighbours are found: exact (all pairs by GEMM, O(n^2): ~20 s at
+    /// 60k documents, over an hour at a million), nn-descent (approximate),
+    /// or insert (each document inserted HNSW-style, then pruned as the
+    /// others are: 13 min for a million 384-d on 2 cores, 0.6-0.8x
+    /// hnswlib's build time, bench/graph/build.md).
     #[arg(long, value_name = "METHOD", value_enum, default_value = "exact")]
     pub construction: ConstructionArg,
     /// With nn-descent: also compute the exact graph and report the recall

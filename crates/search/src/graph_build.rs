@@ -86,20 +86,22 @@ fn metric_rows(vectors: &Vectors, metric: GraphMetric) -> (Cow<'_, [f32]>, Graph
 /// Documents as a graph compares them: [`Space::near`] is larger for nearer
 /// documents under every metric.
 pub(crate) struct Space<'a> {
-    rows: Cow<'a, [f32]>,
+    rows: Rows<'a>,
     dim: usize,
     metric: GraphMetric,
-    /// int8 codes of the rows, compared instead of them where present.
-    coarse: Option<Coarse>,
 }
 
-/// The rows as int8 codes, each with its scale and (for L2) its squared
-/// norm: a quarter of the bytes per comparison, for builds whose
-/// comparisons wait on memory.
-struct Coarse {
-    codes: Vec<i8>,
-    scales: Vec<f32>,
-    norms: Vec<f32>,
+/// What a space compares: the rows, or int8 codes of them in their place
+/// (a quarter of the bytes per comparison, for builds whose comparisons
+/// wait on memory), each code row with its scale and, for L2, its squared
+/// norm.
+enum Rows<'a> {
+    Floats(Cow<'a, [f32]>),
+    Codes {
+        codes: Vec<i8>,
+        scales: Vec<f32>,
+        norms: Vec<f32>,
+    },
 }
 
 impl<'a> Space<'a> {
@@ -107,57 +109,77 @@ impl<'a> Space<'a> {
     pub(crate) fn new(vectors: &'a Vectors, metric: GraphMetric) -> Self {
         let (rows, metric) = metric_rows(vectors, metric);
         Space {
-            rows,
+            rows: Rows::Floats(rows),
             dim: vectors.dim(),
             metric,
-            coarse: None,
         }
     }
 
-    /// This space comparing int8 codes of its rows instead of the rows.
-    pub(crate) fn with_codes(mut self) -> Self {
+    /// This space comparing int8 codes of its rows, which replace them.
+    pub(crate) fn with_codes(self) -> Self {
+        let Rows::Floats(rows) = &self.rows else {
+            return self;
+        };
         let d = self.dim.max(1);
-        let mut codes = vec![0i8; self.rows.len()];
+        let l2 = self.metric == GraphMetric::L2;
+        let mut codes = vec![0i8; rows.len()];
         let (scales, norms): (Vec<f32>, Vec<f32>) = codes
             .par_chunks_mut(d)
-            .zip(self.rows.par_chunks(d))
+            .zip(rows.par_chunks(d))
             .map(|(c, row)| {
                 let scale = crate::kernel::quantize_codes(row, c);
-                (scale, row.iter().map(|v| v * v).sum::<f32>())
+                (
+                    scale,
+                    if l2 {
+                        row.iter().map(|v| v * v).sum()
+                    } else {
+                        0.0
+                    },
+                )
             })
             .unzip();
-        self.coarse = Some(Coarse {
-            codes,
-            scales,
-            norms,
-        });
-        self
+        Space {
+            rows: Rows::Codes {
+                codes,
+                scales,
+                norms,
+            },
+            ..self
+        }
     }
 
-    /// How near documents `a` and `b` are: larger is nearer. With codes
-    /// ([`Space::with_codes`]), from them: the same order up to their
-    /// rounding.
+    /// How near documents `a` and `b` are: larger is nearer (from the
+    /// codes, if [`Space::with_codes`] made them: the same order up to
+    /// their rounding).
     #[inline]
     pub(crate) fn near(&self, a: u32, b: u32) -> f32 {
-        if let Some(c) = &self.coarse {
-            let (a, b, d) = (a as usize, b as usize, self.dim);
-            let dot = crate::kernel::dot_codes(&c.codes[a * d..][..d], &c.codes[b * d..][..d])
-                as f32
-                * c.scales[a]
-                * c.scales[b];
-            return match self.metric {
-                GraphMetric::InnerProduct | GraphMetric::Cosine => dot,
-                GraphMetric::L2 => 2.0 * dot - c.norms[a] - c.norms[b],
-            };
-        }
-        let d = self.dim;
-        let (x, y) = (
-            &self.rows[a as usize * d..][..d],
-            &self.rows[b as usize * d..][..d],
-        );
-        match self.metric {
-            GraphMetric::InnerProduct | GraphMetric::Cosine => crate::kernel::dot_wide(x, y),
-            GraphMetric::L2 => -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>(),
+        let (a, b, d) = (a as usize, b as usize, self.dim);
+        match &self.rows {
+            Rows::Floats(rows) => {
+                let (x, y) = (&rows[a * d..][..d], &rows[b * d..][..d]);
+                match self.metric {
+                    GraphMetric::InnerProduct | GraphMetric::Cosine => {
+                        crate::kernel::dot_wide(x, y)
+                    }
+                    GraphMetric::L2 => {
+                        -x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>()
+                    }
+                }
+            }
+            Rows::Codes {
+                codes,
+                scales,
+                norms,
+            } => {
+                let dot = crate::kernel::dot_codes(&codes[a * d..][..d], &codes[b * d..][..d])
+                    as f32
+                    * scales[a]
+                    * scales[b];
+                match self.metric {
+                    GraphMetric::InnerProduct | GraphMetric::Cosine => dot,
+                    GraphMetric::L2 => 2.0 * dot - norms[a] - norms[b],
+                }
+            }
         }
     }
 
@@ -166,9 +188,9 @@ impl<'a> Space<'a> {
     #[inline]
     pub(crate) fn prefetch(&self, a: u32) {
         let at = a as usize * self.dim..(a as usize + 1) * self.dim;
-        match &self.coarse {
-            Some(c) => crate::kernel::prefetch(&c.codes[at]),
-            None => crate::kernel::prefetch(&self.rows[at]),
+        match &self.rows {
+            Rows::Floats(rows) => crate::kernel::prefetch(&rows[at]),
+            Rows::Codes { codes, .. } => crate::kernel::prefetch(&codes[at]),
         }
     }
 

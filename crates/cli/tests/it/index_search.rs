@@ -198,10 +198,7 @@ fn a_bf16_index_is_searched_at_bf16_where_the_cpu_has_it_unless_asked_otherwise(
     let (f32_dir, bf16_dir) = (s.arg("f32"), s.arg("bf16"));
     HYPENCODER.ok(&index_args(&model, &docs, &f32_dir, &[]));
     HYPENCODER.ok(&index_args(&model, &docs, &bf16_dir, &["--dtype", "bf16"]));
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(&bf16_dir).join("manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest = read_json(&Path::new(&bf16_dir).join("manifest.json"));
     assert_eq!(manifest["dtype"], "bf16");
     let scores = exhaustive_scores;
     // bf16 by default where the CPU multiplies bf16; elsewhere that product
@@ -270,12 +267,7 @@ fn optimize_converts_an_index_to_int8_as_if_built_so() {
     HYPENCODER.ok(&index_args(&model, &docs, &built, &["--dtype", "int8"]));
     let out = stderr(&HYPENCODER.ok(&["optimize", "--index", &converted, "--dtype", "int8"]));
     assert!(out.contains("into one storing int8"), "{out}");
-    let manifest = |dir: &str| -> serde_json::Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(Path::new(dir).join("manifest.json")).unwrap(),
-        )
-        .unwrap()
-    };
+    let manifest = |dir: &str| read_json(&Path::new(dir).join("manifest.json"));
     assert_eq!(manifest(&converted)["dtype"], "int8");
     assert_eq!(
         exhaustive_scores(&converted, &[]),

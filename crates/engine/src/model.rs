@@ -54,7 +54,7 @@ pub fn open_model(info: &ModelInfo, index_dir: &Path, options: &OpenOptions) -> 
         None => EncodePrecision::F32,
         Some(name) => EncodePrecision::parse(name).ok_or_else(|| Error::ModelMismatch {
             index: index_dir.to_path_buf(),
-            detail: format!("the manifest's model.doc_precision {name:?} is neither f32 nor int8"),
+            detail: format!("the manifest's model.doc_precision {name:?} is not f32, int8 or bf16"),
         })?,
     };
     let load = LoadOptions {

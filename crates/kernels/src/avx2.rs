@@ -436,8 +436,8 @@ unsafe fn tile_int8<const R: usize>(
     }
 }
 
-/// The int8 product over `panels`, each in two 16-column halves; see
-/// [`crate::block::block_int8`].
+/// The int8 product over `panels` in pairs ([`crate::int8::Packing::Pairs`]),
+/// each panel in two 16-column halves; see [`crate::block::block_int8`].
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA, and the contract of
@@ -464,11 +464,11 @@ pub(crate) unsafe fn block_int8(
                 } else {
                     b.bias.add(c0)
                 };
-                let bp = b.words.add(p * b.kp * NR + h0);
+                let bp = b.words.add(p * b.kw * NR + h0);
                 let mut i = 0;
                 while i < m {
                     let rows = (m - i).min(MR);
-                    let ar = (a.words.add(i * a.kp), a.kp, a.scales.add(i));
+                    let ar = (a.words.add(i * a.kw), a.kw, a.scales.add(i));
                     let cr = (c.ptr.add(i * c.ld + c0), c.ld);
                     let sb = (b.scales.add(c0), bias);
                     let fin = match finish {
@@ -478,7 +478,7 @@ pub(crate) unsafe fn block_int8(
                         },
                         f => f,
                     };
-                    let kp = b.kp;
+                    let kp = b.kw;
                     match rows {
                         6 => tile_int8::<6>(kp, ar, bp, sb, cr, masks, fin),
                         5 => tile_int8::<5>(kp, ar, bp, sb, cr, masks, fin),

@@ -1,16 +1,19 @@
-//! AVX512_BF16 (x86-64): the bf16 product's micro-kernel, R <= 12 rows x
+//! AVX512_BF16 (x86-64): the bf16 products' micro-kernels, R <= 12 rows x
 //! 32 columns with two 16-lane f32 accumulators per row, each step one
-//! `vdpbf16ps` (two multiply-adds per lane) per accumulator. Operands as
-//! `bf16_pack.rs` lays them out.
+//! `vdpbf16ps` (two multiply-adds per lane) per accumulator: the q-net's
+//! (k in chunks, C reloaded between them) and the encoder's (from the
+//! bias, all of k, then a finish). Operands as `bf16_pack.rs` lays them
+//! out.
 //!
 //! Every function here needs AVX-512F and AVX512_BF16; `bf16.rs` calls
 //! them only when [`crate::Isa`] says the CPU has both.
 
 use std::arch::x86_64::*;
+use std::ops::Range;
 
-use crate::avx512::mask;
+use crate::avx512::{gelu, mask};
 use crate::bf16_pack::{pack_row_from, KCP};
-use crate::tile::{MR, NR};
+use crate::tile::{Bf16Panels, Finish, Out, MR, NR};
 
 /// R rows x 32 columns of C = (C if `load` else 0) + A . B over `kp` k
 /// pairs: A word (r, q) at `a + r * lda + q`, B panel row q at
@@ -156,5 +159,125 @@ pub(crate) unsafe fn pack_rows(a: &[f32], k: usize, out: &mut [u32]) {
             j += 32;
         }
         pack_row_from(row, j / 2, words);
+    }
+}
+
+/// R rows x 32 columns of `finish(bias + A . B)` for the encoder's linear
+/// layers: accumulators from the bias, all `kp` pairs in order, then the
+/// finish.
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX512_BF16; A's R rows hold `kp` words (at
+/// `a`, stride `lda`); B's `kp` panel rows are whole; the bias (unless
+/// null) covers the panel's 32 columns; C (and the residual) are writable
+/// (readable) over the masked columns.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn tile_finish<const R: usize>(
+    kp: usize,
+    (a, lda): (*const u32, usize),
+    (b, bias): (*const u32, *const f32),
+    (c, ldc): (*mut f32, usize),
+    (m0, m1): (__mmask16, __mmask16),
+    finish: Finish,
+) {
+    let (z0, z1) = if bias.is_null() {
+        (_mm512_setzero_ps(), _mm512_setzero_ps())
+    } else {
+        // SAFETY: the bias is padded to whole panels.
+        unsafe { (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(16))) }
+    };
+    let (mut acc0, mut acc1) = ([z0; R], [z1; R]);
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kp {
+        // SAFETY: `ap` and `bp` step through A's and B's kp rows (B's whole).
+        unsafe {
+            let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.cast()));
+            let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(16).cast()));
+            for r in 0..R {
+                let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*ap.add(r * lda) as i32));
+                acc0[r] = _mm512_dpbf16_ps(acc0[r], av, b0);
+                acc1[r] = _mm512_dpbf16_ps(acc1[r], av, b1);
+            }
+            ap = ap.add(1);
+            bp = bp.add(NR);
+        }
+    }
+    for r in 0..R {
+        let (mut v0, mut v1) = (acc0[r], acc1[r]);
+        // SAFETY: the residual and C over the masked columns.
+        unsafe {
+            match finish {
+                Finish::Store => {}
+                Finish::Gelu => (v0, v1) = (gelu(v0), gelu(v1)),
+                Finish::Residual { ptr, ld } => {
+                    let rp = ptr.add(r * ld);
+                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rp));
+                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rp.add(16)));
+                }
+            }
+            _mm512_mask_storeu_ps(c.add(r * ldc), m0, v0);
+            _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, v1);
+        }
+    }
+}
+
+/// `c[0..m, cols of panels] = finish(bias + a . b)` with `a` as `m` rows of
+/// `b.kp` bf16 pair words (stride `b.kp`); see [`crate::block::block_bf16`].
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX512_BF16, and the contract of
+/// [`crate::portable::block_bf16`] holds.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(crate) unsafe fn block(
+    m: usize,
+    a: *const u32,
+    b: Bf16Panels,
+    panels: Range<usize>,
+    c: Out,
+    finish: Finish,
+) {
+    for p in panels {
+        let c0 = p * NR;
+        let width = NR.min(b.n - c0);
+        let masks = (mask(width), mask(width.saturating_sub(16)));
+        // SAFETY: offsets inside the regions the caller vouches for.
+        unsafe {
+            let bias = if b.bias.is_null() {
+                b.bias
+            } else {
+                b.bias.add(c0)
+            };
+            let bp = (b.words.add(p * b.kp * NR), bias);
+            let mut i = 0;
+            while i < m {
+                let rows = (m - i).min(MR);
+                let ar = (a.add(i * b.kp), b.kp);
+                let cr = (c.ptr.add(i * c.ld + c0), c.ld);
+                let fin = match finish {
+                    Finish::Residual { ptr, ld } => Finish::Residual {
+                        ptr: ptr.add(i * ld + c0),
+                        ld,
+                    },
+                    f => f,
+                };
+                let kp = b.kp;
+                match rows {
+                    12 => tile_finish::<12>(kp, ar, bp, cr, masks, fin),
+                    11 => tile_finish::<11>(kp, ar, bp, cr, masks, fin),
+                    10 => tile_finish::<10>(kp, ar, bp, cr, masks, fin),
+                    9 => tile_finish::<9>(kp, ar, bp, cr, masks, fin),
+                    8 => tile_finish::<8>(kp, ar, bp, cr, masks, fin),
+                    7 => tile_finish::<7>(kp, ar, bp, cr, masks, fin),
+                    6 => tile_finish::<6>(kp, ar, bp, cr, masks, fin),
+                    5 => tile_finish::<5>(kp, ar, bp, cr, masks, fin),
+                    4 => tile_finish::<4>(kp, ar, bp, cr, masks, fin),
+                    3 => tile_finish::<3>(kp, ar, bp, cr, masks, fin),
+                    2 => tile_finish::<2>(kp, ar, bp, cr, masks, fin),
+                    _ => tile_finish::<1>(kp, ar, bp, cr, masks, fin),
+                }
+                i += rows;
+            }
+        }
     }
 }

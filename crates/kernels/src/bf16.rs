@@ -45,6 +45,11 @@ impl Bf16Rhs {
         Bf16Rhs { k, n, data }
     }
 
+    /// The panels' words (for [`crate::Rhs::linear_bf16`]).
+    pub(crate) fn into_words(self) -> Vec<u32> {
+        self.data
+    }
+
     /// Rows (the inner dimension of the product).
     pub fn k(&self) -> usize {
         self.k

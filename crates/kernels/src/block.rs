@@ -7,11 +7,14 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use crate::dispatch::Isa;
-use crate::tile::{Finish, Lhs, Out, Panels, QuantPanels, QuantRows};
+use crate::int8::Packing;
+use crate::tile::{Bf16Panels, Finish, Lhs, Out, Panels, QuantPanels, QuantRows};
 
 thread_local! {
     /// A block's rows quantised for [`block_int8`]: words, then scales.
     static QUANT: RefCell<(Vec<u32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// A block's rows rounded to bf16 pairs for [`block_bf16`].
+    static BF16_ROWS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `c[0..m, cols of panels] = finish(bias + a (m x a.k) . b)`,
@@ -52,7 +55,8 @@ pub(crate) unsafe fn block(
 
 /// `c[0..m, cols of panels] = finish(bias + a . b)` with `b` quantised to
 /// int8 per column and `a`'s rows quantised per row here (dynamic
-/// quantisation): integer sums, then scaled in f32. Single-threaded.
+/// quantisation) in `b`'s packing: integer sums, then scaled in f32.
+/// Single-threaded.
 ///
 /// # Safety
 /// Row `r < m` of `a` is readable for `a.k` values, `a.k` is `b`'s k, and
@@ -66,43 +70,104 @@ pub(crate) unsafe fn block_int8(
     c: Out,
     finish: Finish,
 ) {
-    let kp = a.k.div_ceil(2);
-    debug_assert_eq!(kp, b.kp);
+    let kw = b.packing.words(a.k);
+    debug_assert_eq!(kw, b.kw);
     QUANT.with(|cell| {
         let (words, scales) = &mut *cell.borrow_mut();
-        words.resize(m * kp, 0);
+        words.resize(m * kw, 0);
         scales.resize(m, 0.0);
         for r in 0..m {
             // SAFETY: the caller vouches for row r of `a`.
             let row = unsafe { std::slice::from_raw_parts(a.ptr.add(r * a.ld), a.k) };
-            let dst = &mut words[r * kp..(r + 1) * kp];
-            scales[r] = quantize_row(isa, row, dst);
+            let dst = &mut words[r * kw..(r + 1) * kw];
+            scales[r] = quantize_row(isa, b.packing, row, dst);
         }
         let rows = QuantRows {
             words: words.as_ptr(),
-            kp,
+            kw,
             scales: scales.as_ptr(),
         };
         #[cfg(target_arch = "x86_64")]
-        if isa.has_avx2() {
-            // SAFETY: `isa` says AVX2 and FMA are present; `rows` holds m
-            // quantised rows; the caller upholds the rest.
-            return unsafe { crate::avx2::block_int8(m, rows, b, panels, c, finish) };
+        match b.packing {
+            // SAFETY: `isa` says AVX-512F, AVX-512BW and VNNI are present;
+            // quads come with their starts; `rows` holds m quantised rows;
+            // the caller upholds the rest.
+            Packing::Quads if isa.has_vnni() => {
+                return unsafe { crate::avx512_vnni::block_int8(m, rows, b, panels, c, finish) };
+            }
+            // SAFETY: `isa` says AVX2 and FMA are present; as above.
+            Packing::Pairs if isa.has_avx2() => {
+                return unsafe { crate::avx2::block_int8(m, rows, b, panels, c, finish) };
+            }
+            _ => {}
         }
         // SAFETY: as above.
         unsafe { crate::portable::block_int8(m, rows, b, panels, c, finish) }
     })
 }
 
-/// `row` quantised to int8 pair words (`crate::int8`); returns its scale.
-pub(crate) fn quantize_row(isa: Isa, row: &[f32], words: &mut [u32]) -> f32 {
+/// `c[0..m, cols of panels] = finish(bias + a . b)` with `b` in bf16 and
+/// `a`'s rows rounded to bf16 here, sums in f32. Single-threaded.
+///
+/// # Safety
+/// Row `r < m` of `a` is readable for `a.k` values, `a.k.div_ceil(2)` is
+/// `b.kp`, and the rest of the contract of [`crate::portable::block_bf16`]
+/// holds.
+pub(crate) unsafe fn block_bf16(
+    isa: Isa,
+    m: usize,
+    a: Lhs,
+    b: Bf16Panels,
+    panels: Range<usize>,
+    c: Out,
+    finish: Finish,
+) {
+    debug_assert_eq!(a.k.div_ceil(2), b.kp);
+    BF16_ROWS.with(|cell| {
+        let words = &mut *cell.borrow_mut();
+        words.resize(m * b.kp, 0);
+        for (r, dst) in words.chunks_exact_mut(b.kp.max(1)).enumerate().take(m) {
+            // SAFETY: the caller vouches for row r of `a`.
+            let row = unsafe { std::slice::from_raw_parts(a.ptr.add(r * a.ld), a.k) };
+            #[cfg(target_arch = "x86_64")]
+            if isa.has_bf16() {
+                // SAFETY: `isa` says AVX-512F and AVX512_BF16 are present.
+                unsafe { crate::avx512_bf16::pack_rows(row, a.k, dst) };
+                continue;
+            }
+            crate::bf16_pack::pack_row_from(row, 0, dst);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if isa.has_bf16() {
+            // SAFETY: as above; `words` holds m rows of kp words.
+            return unsafe { crate::avx512_bf16::block(m, words.as_ptr(), b, panels, c, finish) };
+        }
+        let _ = isa;
+        // SAFETY: as above.
+        unsafe { crate::portable::block_bf16(m, words.as_ptr(), b, panels, c, finish) }
+    })
+}
+
+/// `row` quantised to int8 words in `packing` (`crate::int8`); returns its
+/// scale.
+pub(crate) fn quantize_row(isa: Isa, packing: Packing, row: &[f32], words: &mut [u32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if isa.has_avx2() {
+    match packing {
+        // SAFETY: AVX-512F and AVX-512BW are present.
+        Packing::Quads if isa.has_vnni() => {
+            return unsafe { crate::avx512_vnni::quantize_row_quads(row, words) }
+        }
         // SAFETY: AVX2 and FMA are present.
-        return unsafe { crate::avx2::quantize_row(row, words) };
+        Packing::Pairs if isa.has_avx2() => {
+            return unsafe { crate::avx2::quantize_row(row, words) }
+        }
+        _ => {}
     }
     let _ = isa;
-    crate::int8::quantize_row(row, words)
+    match packing {
+        Packing::Pairs => crate::int8::quantize_row(row, words),
+        Packing::Quads => crate::int8::quantize_row_quads(row, words),
+    }
 }
 
 /// In-place softmax of one row.

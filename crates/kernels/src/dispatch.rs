@@ -16,6 +16,8 @@ pub struct Isa {
     avx2: bool,
     /// AVX512_BF16 beside AVX-512F (`vdpbf16ps`).
     bf16: bool,
+    /// AVX512-VNNI and AVX-512BW beside AVX-512F (`vpdpbusd`).
+    vnni: bool,
 }
 
 impl Isa {
@@ -23,7 +25,8 @@ impl Isa {
     /// present, else AVX2 with FMA, else portable code); detected once,
     /// then cached. `HYPENCODER_ISA=avx2` or `=portable` caps it (to
     /// compare paths on one machine, or to rule a kernel out); it can only
-    /// take features away.
+    /// take features away. `=avx512` keeps AVX-512F without its BF16 and VNNI
+    /// extensions.
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
@@ -32,10 +35,16 @@ impl Isa {
                 avx512,
                 avx2: avx2_present(),
                 bf16: avx512 && bf16_present(),
+                vnni: avx512 && vnni_present(),
             };
             match std::env::var("HYPENCODER_ISA").as_deref() {
                 Ok("portable") => Isa::portable(),
                 Ok("avx2") => native.without_avx512(),
+                Ok("avx512") => Isa {
+                    bf16: false,
+                    vnni: false,
+                    ..native
+                },
                 _ => native,
             }
         })
@@ -48,6 +57,7 @@ impl Isa {
             avx512: false,
             avx2: false,
             bf16: false,
+            vnni: false,
         }
     }
 
@@ -59,6 +69,7 @@ impl Isa {
             avx512: false,
             avx2: self.avx2,
             bf16: false,
+            vnni: false,
         }
     }
 
@@ -75,7 +86,8 @@ impl Isa {
     }
 
     /// Whether the CPU has AVX2 and FMA, AVX-512 or not: the int8 product
-    /// has only an AVX2 kernel, which AVX-512 CPUs run too.
+    /// on pairs has only an AVX2 kernel, which AVX-512 CPUs without VNNI run
+    /// too.
     pub(crate) fn has_avx2(self) -> bool {
         self.avx2
     }
@@ -89,6 +101,23 @@ impl Isa {
     /// otherwise they run portable code, which is correct but slow.
     pub fn has_bf16(self) -> bool {
         self.bf16
+    }
+
+    /// Whether the int8 products run on `vpdpbusd` (AVX512-VNNI, with
+    /// AVX-512BW), on weights packed in quads.
+    pub fn has_vnni(self) -> bool {
+        self.vnni
+    }
+}
+
+fn vnni_present() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 

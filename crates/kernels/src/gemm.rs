@@ -12,23 +12,33 @@ use std::ops::Range;
 
 use crate::block;
 use crate::dispatch::Isa;
-use crate::tile::{Finish, Lhs, Out, Panels, QuantPanels, MR, NR};
+use crate::int8::{Packing, QuantWeights};
+use crate::tile::{Bf16Panels, Finish, Lhs, Out, Panels, QuantPanels, MR, NR};
 
 /// A right-hand matrix `B` (k x n) stored once in the layout the running
 /// kernel wants: [`NR`]-column panels (each k rows of 32 values,
 /// zero-padded) for the micro-kernel, plain row-major for the `gemm` crate;
 /// optionally with one bias value per column (padded to whole panels).
+/// Linear layers may instead hold their weights in bf16 or int8
+/// ([`Rhs::linear_bf16`], [`Rhs::linear_int8`]).
 #[derive(Debug, Clone)]
 pub struct Rhs {
     k: usize,
     n: usize,
-    packed: bool,
-    data: Vec<f32>,
+    weights: Weights,
     /// Empty, or n.div_ceil(NR) * NR values.
     bias: Vec<f32>,
-    /// Instead of `data`: the weights quantised to int8 per column
-    /// ([`Rhs::linear_int8`]), as panel words and column scales.
-    int8: Option<(Vec<u32>, Vec<f32>)>,
+}
+
+/// The values of an [`Rhs`], in one arithmetic.
+#[derive(Debug, Clone)]
+enum Weights {
+    /// f32, in panels or (for the `gemm` crate) row-major.
+    F32 { packed: bool, data: Vec<f32> },
+    /// bf16 pair words in panels (`bf16_pack.rs`).
+    Bf16(Vec<u32>),
+    /// int8 per column (`int8.rs`), in the packing of the CPU's kernel.
+    Int8(QuantWeights),
 }
 
 impl Rhs {
@@ -56,21 +66,54 @@ impl Rhs {
         rhs
     }
 
-    /// As [`Rhs::linear`], with the weights quantised to int8, one scale
-    /// per output column; the encoder steps then quantise their input rows
-    /// on the fly (dynamic quantisation) and multiply in integers: twice
-    /// the multiply-adds per instruction of f32 on AVX2, half the weights'
-    /// bytes (16-bit pair words). Only the encoder steps take it, not
-    /// [`matmul`].
-    pub fn linear_int8(w: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
-        assert_eq!(w.len(), n * k, "Rhs::linear_int8: weights are not n x k");
+    /// As [`Rhs::linear`], with the weights rounded to bf16; the encoder
+    /// steps then round their input rows too and sum in f32 (`vdpbf16ps`
+    /// with AVX512_BF16: twice the multiply-adds per instruction of f32;
+    /// portable code elsewhere, correct but slow). Only the encoder steps
+    /// take it, not [`matmul`].
+    pub fn linear_bf16(w: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "Rhs::linear_bf16: weights are not n x k");
+        let panels = crate::bf16::Bf16Rhs::new(w, k, n, 1, k).into_words();
         let mut rhs = Rhs {
             k,
             n,
-            packed: true,
-            data: Vec::new(),
+            weights: Weights::Bf16(panels),
             bias: Vec::new(),
-            int8: Some(crate::int8::pack_linear(w, n, k)),
+        };
+        rhs.set_bias(bias);
+        rhs
+    }
+
+    /// As [`Rhs::linear`], with the weights quantised to int8, one scale
+    /// per output column; the encoder steps then quantise their input rows
+    /// on the fly (dynamic quantisation) and multiply in integers: on
+    /// AVX512-VNNI four products per lane and instruction (`vpdpbusd`),
+    /// on AVX2 two (`vpmaddwd`). Only the encoder steps take it, not
+    /// [`matmul`].
+    pub fn linear_int8(w: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
+        Self::linear_int8_for(Isa::detect(), w, bias, n, k)
+    }
+
+    /// [`Rhs::linear_int8`] packed for `isa`'s kernel (tests build the
+    /// AVX2 layout on VNNI CPUs with it).
+    pub(crate) fn linear_int8_for(
+        isa: Isa,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        n: usize,
+        k: usize,
+    ) -> Self {
+        assert_eq!(w.len(), n * k, "Rhs::linear_int8: weights are not n x k");
+        let packing = if isa.has_vnni() {
+            Packing::Quads
+        } else {
+            Packing::Pairs
+        };
+        let mut rhs = Rhs {
+            k,
+            n,
+            weights: Weights::Int8(crate::int8::pack_linear(w, n, k, packing)),
+            bias: Vec::new(),
         };
         rhs.set_bias(bias);
         rhs
@@ -84,7 +127,7 @@ impl Rhs {
     }
 
     /// `c[0..m, cols of panels] = finish(bias + a . self)` on `isa`: the
-    /// f32 block product, or the int8 one for quantised weights.
+    /// block product of this matrix's arithmetic.
     ///
     /// # Safety
     /// `a` holds `m` rows of `self.k()` values; `c` (and a residual) rows
@@ -100,21 +143,40 @@ impl Rhs {
         finish: Finish,
     ) {
         debug_assert_eq!(a.k, self.k);
-        match &self.int8 {
-            // SAFETY: the panels are this matrix's own, whole, with scales
-            // and bias for every panel column; the caller vouches for the rest.
-            Some((words, scales)) => unsafe {
+        match &self.weights {
+            // SAFETY: the panels are this matrix's own, whole, with scales,
+            // starts and bias for every panel column; the caller vouches
+            // for the rest.
+            Weights::Int8(q) => unsafe {
                 let b = QuantPanels {
-                    words: words.as_ptr(),
-                    kp: self.k.div_ceil(2),
+                    words: q.words.as_ptr(),
+                    kw: q.packing.words(self.k),
+                    packing: q.packing,
                     n: self.n,
-                    scales: scales.as_ptr(),
+                    scales: q.scales.as_ptr(),
                     bias: self.bias.as_ptr(),
+                    starts: if q.starts.is_empty() {
+                        std::ptr::null()
+                    } else {
+                        q.starts.as_ptr()
+                    },
                 };
                 block::block_int8(isa, m, a, b, panels, c, finish)
             },
+            // SAFETY: as above, for the bf16 panels.
+            Weights::Bf16(words) => unsafe {
+                let b = Bf16Panels {
+                    words: words.as_ptr(),
+                    kp: self.k.div_ceil(2),
+                    n: self.n,
+                    bias: self.bias.as_ptr(),
+                };
+                block::block_bf16(isa, m, a, b, panels, c, finish)
+            },
             // SAFETY: as above, for the f32 panels.
-            None => unsafe { block::block(isa, m, a, self.panels(true), panels, c, finish) },
+            Weights::F32 { .. } => unsafe {
+                block::block(isa, m, a, self.panels(true), panels, c, finish)
+            },
         }
     }
 
@@ -149,10 +211,8 @@ impl Rhs {
         Rhs {
             k,
             n,
-            packed,
-            data,
+            weights: Weights::F32 { packed, data },
             bias: Vec::new(),
-            int8: None,
         }
     }
 
@@ -169,12 +229,11 @@ impl Rhs {
     /// The panel view the block kernels read; `bias` says whether to add
     /// this matrix's bias (null when it has none).
     pub(crate) fn panels(&self, bias: bool) -> Panels {
-        assert!(
-            self.packed && self.int8.is_none(),
-            "Rhs is not in f32 panels"
-        );
+        let Weights::F32 { packed: true, data } = &self.weights else {
+            panic!("Rhs is not in f32 panels");
+        };
         Panels {
-            ptr: self.data.as_ptr(),
+            ptr: data.as_ptr(),
             ldb: NR,
             panel_stride: self.k * NR,
             n: self.n,
@@ -203,23 +262,23 @@ pub fn matmul(m: usize, a: &[f32], b: &Rhs, c: &mut [f32], pack: &mut Vec<f32>) 
         c[..m * n].fill(0.0);
         return;
     }
-    assert!(
-        b.int8.is_none(),
-        "matmul: int8 weights run only through linear"
-    );
-    if !b.packed {
+    let (packed, data) = match &b.weights {
+        Weights::F32 { packed, data } => (*packed, data),
+        _ => panic!("matmul: bf16 and int8 weights run only through linear"),
+    };
+    if !packed {
         let _ = pack;
-        return sgemm(m, n, k, a, &b.data, n, 1, c, false);
+        return sgemm(m, n, k, a, data, n, 1, c, false);
     }
     let isa = Isa::detect();
     #[cfg(target_arch = "x86_64")]
     if isa.is_avx512() {
         pack_rows(&a[..m * k], k, pack);
         // SAFETY: `Isa::detect` found AVX-512F; `pack` holds m * k values,
-        // `b.data` whole zero-padded panels of k rows, `c` at least m * n
+        // `data` whole zero-padded panels of k rows, `c` at least m * n
         // (asserted above), and `c` is a distinct borrow.
         unsafe {
-            crate::avx512::matmul_packed(m, k, n, pack.as_ptr(), b.data.as_ptr(), c.as_mut_ptr())
+            crate::avx512::matmul_packed(m, k, n, pack.as_ptr(), data.as_ptr(), c.as_mut_ptr())
         };
         return;
     }

@@ -44,6 +44,8 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_bf16;
+#[cfg(target_arch = "x86_64")]
+mod avx512_vnni;
 mod bf16;
 mod bf16_pack;
 mod block;

@@ -8,8 +8,8 @@ use std::ops::Range;
 
 use crate::act::{erf, gelu};
 use crate::bf16_pack::from_bf16;
-use crate::int8::halves;
-use crate::tile::{Finish, Lhs, Out, Panels, QuantPanels, QuantRows, NR};
+use crate::int8::{halves, signed_byte, unsigned_byte, Packing};
+use crate::tile::{Bf16Panels, Finish, Lhs, Out, Panels, QuantPanels, QuantRows, NR};
 
 /// See [`crate::block::block`].
 ///
@@ -67,13 +67,14 @@ pub(crate) unsafe fn block(
 }
 
 /// See [`crate::block::block_int8`]: integer sums of the quantised rows and
-/// columns, exact in 32 bits, then scaled, biased and finished in f32.
+/// columns in either packing, exact in 32 bits, then scaled, biased and
+/// finished in f32.
 ///
 /// # Safety
-/// `a` holds `m` rows of `a.kp` words and `m` scales, `b` covers the
-/// panels in `panels` (whole panels of `b.kp` rows, scales and bias), row
-/// `r` of `c` (and of a residual) is writable (readable) over their
-/// columns, and `c` overlaps no input.
+/// `a` holds `m` rows of `a.kw` words (in `b`'s packing) and `m` scales,
+/// `b` covers the panels in `panels` (whole panels of `b.kw` rows, scales,
+/// bias and starts), row `r` of `c` (and of a residual) is writable
+/// (readable) over their columns, and `c` overlaps no input.
 pub(crate) unsafe fn block_int8(
     m: usize,
     a: QuantRows,
@@ -82,23 +83,36 @@ pub(crate) unsafe fn block_int8(
     c: Out,
     finish: Finish,
 ) {
+    let word_dot = |aw: u32, bw: u32| match b.packing {
+        Packing::Pairs => {
+            let ((a0, a1), (b0, b1)) = (halves(aw), halves(bw));
+            a0 * b0 + a1 * b1
+        }
+        Packing::Quads => (0..4)
+            .map(|i| unsigned_byte(aw, i) * signed_byte(bw, i))
+            .sum(),
+    };
     for p in panels {
         let c0 = p * NR;
         let w = NR.min(b.n - c0);
         for r in 0..m {
             // SAFETY: every slice lies in a region the caller vouches for:
-            // row r of A and its scale, panel p's rows, scales and bias,
-            // row r of C and of the residual over the panel's `w` columns.
+            // row r of A and its scale, panel p's rows, scales, bias and
+            // starts, row r of C and of the residual over the panel's `w`
+            // columns.
             unsafe {
-                let arow = std::slice::from_raw_parts(a.words.add(r * a.kp), a.kp);
+                let arow = std::slice::from_raw_parts(a.words.add(r * a.kw), a.kw);
                 let sa = *a.scales.add(r);
-                let panel = std::slice::from_raw_parts(b.words.add(p * b.kp * NR), b.kp * NR);
+                let panel = std::slice::from_raw_parts(b.words.add(p * b.kw * NR), b.kw * NR);
                 let out = std::slice::from_raw_parts_mut(c.ptr.add(r * c.ld + c0), w);
                 for (jj, o) in out.iter_mut().enumerate() {
-                    let mut acc = 0i32;
+                    let mut acc = if b.starts.is_null() {
+                        0i32
+                    } else {
+                        *b.starts.add(c0 + jj)
+                    };
                     for (q, &aw) in arow.iter().enumerate() {
-                        let ((a0, a1), (b0, b1)) = (halves(aw), halves(panel[q * NR + jj]));
-                        acc += a0 * b0 + a1 * b1;
+                        acc += word_dot(aw, panel[q * NR + jj]);
                     }
                     let bias = if b.bias.is_null() {
                         0.0
@@ -110,6 +124,54 @@ pub(crate) unsafe fn block_int8(
                         Finish::Store => v,
                         Finish::Gelu => gelu(v),
                         Finish::Residual { ptr, ld } => v + *ptr.add(r * ld + c0 + jj),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// See [`crate::block::block_bf16`]: per pair, the even product is
+/// added, then the odd one (each exact in f32), from the bias.
+///
+/// # Safety
+/// `a` holds `m` rows of `b.kp` words, `b` covers the panels in `panels`
+/// (whole panels of `b.kp` rows, and the bias unless null), row `r` of `c`
+/// (and of a residual) is writable (readable) over their columns, and `c`
+/// overlaps no input.
+pub(crate) unsafe fn block_bf16(
+    m: usize,
+    a: *const u32,
+    b: Bf16Panels,
+    panels: Range<usize>,
+    c: Out,
+    finish: Finish,
+) {
+    let half = |w: u32| (from_bf16(w as u16), from_bf16((w >> 16) as u16));
+    for p in panels {
+        let c0 = p * NR;
+        let w = NR.min(b.n - c0);
+        for r in 0..m {
+            // SAFETY: as the contract above says.
+            unsafe {
+                let arow = std::slice::from_raw_parts(a.add(r * b.kp), b.kp);
+                let panel = std::slice::from_raw_parts(b.words.add(p * b.kp * NR), b.kp * NR);
+                let out = std::slice::from_raw_parts_mut(c.ptr.add(r * c.ld + c0), w);
+                for (jj, o) in out.iter_mut().enumerate() {
+                    let mut acc = if b.bias.is_null() {
+                        0.0
+                    } else {
+                        *b.bias.add(c0 + jj)
+                    };
+                    for (q, &aw) in arow.iter().enumerate() {
+                        let ((a0, a1), (b0, b1)) = (half(aw), half(panel[q * NR + jj]));
+                        acc += a0 * b0;
+                        acc += a1 * b1;
+                    }
+                    *o = match finish {
+                        Finish::Store => acc,
+                        Finish::Gelu => gelu(acc),
+                        Finish::Residual { ptr, ld } => acc + *ptr.add(r * ld + c0 + jj),
                     };
                 }
             }

@@ -3,6 +3,7 @@
 
 use crate::block;
 use crate::encoder::{attention_on, fused_residual_ln_on, linear_on, Heads};
+use crate::int8::Packing;
 use crate::*;
 
 fn rand(n: usize, seed: u64) -> Vec<f32> {
@@ -415,19 +416,43 @@ fn int8_rows_quantise_alike_on_every_isa() {
             let q = if i % 2 == 0 { lo } else { hi };
             assert!(q.abs() <= 127 && (q as f32 * scale - v).abs() <= 0.5 * scale * 1.0001);
         }
+        // Quads hold the same integers plus 128, and 128 past the row's end.
+        let want_quads: Vec<u32> = (0..k.div_ceil(4))
+            .map(|j| {
+                (0..4).fold(0u32, |w, i| {
+                    let kk = 4 * j + i;
+                    let (lo, hi) = crate::int8::halves(*want.get(kk / 2).unwrap_or(&0));
+                    let q = if kk >= k {
+                        0
+                    } else if kk % 2 == 0 {
+                        lo
+                    } else {
+                        hi
+                    };
+                    w | (((q + 128) as u32) << (8 * i))
+                })
+            })
+            .collect();
         for isa in isas() {
-            let mut got = vec![0u32; kp];
-            assert_eq!(
-                block::quantize_row(isa, &row, &mut got),
-                scale,
-                "{isa:?} k {k}"
-            );
-            assert_eq!(got, want, "{isa:?} k {k}");
+            for (packing, want) in [(Packing::Pairs, &want), (Packing::Quads, &want_quads)] {
+                let mut got = vec![0u32; packing.words(k)];
+                assert_eq!(
+                    block::quantize_row(isa, packing, &row, &mut got),
+                    scale,
+                    "{isa:?} {packing:?} k {k}"
+                );
+                assert_eq!(&got, want, "{isa:?} {packing:?} k {k}");
+            }
         }
     }
     let mut words = vec![1u32; 3];
     assert_eq!(crate::int8::quantize_row(&[0.0; 5], &mut words), 0.0);
     assert_eq!(words, [0, 0, 0]);
+    assert_eq!(
+        crate::int8::quantize_row_quads(&[0.0; 5], &mut words[..2]),
+        0.0
+    );
+    assert_eq!(words[..2], [0x8080_8080; 2]);
 }
 
 /// The int8 linear step against a naive product of the dequantised
@@ -459,7 +484,13 @@ fn int8_linear_matches_dequantised_naive() {
             out
         };
         let (xq, wq) = (deq(&x, m, k), deq(&w, n, k));
-        let rhs = Rhs::linear_int8(&w, Some(&bias), n, k);
+        // Both packings (quads only where the CPU has VNNI), each on every
+        // ISA: a kernel that cannot read a packing falls back to portable.
+        let packed: Vec<Rhs> = [Isa::portable(), Isa::detect()]
+            .iter()
+            .filter(|isa| **isa == Isa::portable() || isa.has_vnni())
+            .map(|&isa| Rhs::linear_int8_for(isa, &w, Some(&bias), n, k))
+            .collect();
         let f32_rhs = Rhs::linear(&w, Some(&bias), n, k);
         for epi in [
             Epilogue::None,
@@ -482,9 +513,12 @@ fn int8_linear_matches_dequantised_naive() {
                 .collect();
             let mut exact = vec![0f32; m * n];
             linear_on(Isa::detect(), &x, m, &f32_rhs, &mut exact, epi);
-            for isa in isas() {
+            for (isa, rhs) in isas()
+                .into_iter()
+                .flat_map(|i| packed.iter().map(move |r| (i, r)))
+            {
                 let mut out = vec![0f32; m * n];
-                linear_on(isa, &x, m, &rhs, &mut out, epi);
+                linear_on(isa, &x, m, rhs, &mut out, epi);
                 assert_close(
                     &out,
                     &want,
@@ -495,6 +529,62 @@ fn int8_linear_matches_dequantised_naive() {
                     for (got, f) in out.chunks_exact(n).zip(exact.chunks_exact(n)) {
                         let cos = dot(got, f) / (dot(got, got) * dot(f, f)).sqrt();
                         assert!(cos > 0.999, "{isa:?} int8 vs f32 {m}x{k}x{n}: cosine {cos}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bf16 linear step against a naive product of the bf16-rounded
+/// operands (every ISA, tails in every direction, each finish), and close
+/// to the f32 product (cosine per row).
+#[test]
+fn bf16_linear_matches_rounded_naive() {
+    let round = |v: &[f32]| v.iter().map(|&x| from_bf16(to_bf16(x))).collect::<Vec<_>>();
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (5, 3, 7),
+        (13, 17, 33),
+        (30, 64, 70),
+        (7, 384, 48),
+    ] {
+        let x = rand(m * k, (m * k) as u64 + 15);
+        let w = rand(n * k, (n * k) as u64 + 16);
+        let (bias, res) = (rand(n, 17), rand(m * n, 18));
+        let (xr, wr) = (round(&x), round(&w));
+        let rhs = Rhs::linear_bf16(&w, Some(&bias), n, k);
+        let f32_rhs = Rhs::linear(&w, Some(&bias), n, k);
+        for epi in [
+            Epilogue::None,
+            Epilogue::Act(Activation::Gelu),
+            Epilogue::Residual(&res),
+        ] {
+            let want: Vec<f32> = (0..m * n)
+                .map(|ij| {
+                    let (i, j) = (ij / n, ij % n);
+                    let v = bias[j]
+                        + (0..k)
+                            .map(|kk| xr[i * k + kk] * wr[j * k + kk])
+                            .sum::<f32>();
+                    match epi {
+                        Epilogue::None => v,
+                        Epilogue::Act(a) => a.apply(v),
+                        Epilogue::Residual(r) => v + r[ij],
+                    }
+                })
+                .collect();
+            let mut exact = vec![0f32; m * n];
+            linear_on(Isa::detect(), &x, m, &f32_rhs, &mut exact, epi);
+            for isa in isas() {
+                let mut out = vec![0f32; m * n];
+                linear_on(isa, &x, m, &rhs, &mut out, epi);
+                let what = format!("{isa:?} bf16 {m}x{k}x{n} {epi:?}");
+                assert_close(&out, &want, 1e-4, &what);
+                if k >= 64 {
+                    for (got, f) in out.chunks_exact(n).zip(exact.chunks_exact(n)) {
+                        let cos = dot(got, f) / (dot(got, got) * dot(f, f)).sqrt();
+                        assert!(cos > 0.999, "{what}: cosine {cos} to f32");
                     }
                 }
             }

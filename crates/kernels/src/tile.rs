@@ -8,6 +8,8 @@
 //! Packed weights ([`crate::Rhs`]) are contiguous zero-padded panels
 //! (`ldb = NR`); attention reads K^T packed the same way and V in place.
 
+use crate::int8::Packing;
+
 /// Columns per panel: two 16-lane AVX-512 registers.
 pub(crate) const NR: usize = 32;
 /// Rows per register tile: 12 x 2 accumulators + 2 B registers fit in 32.
@@ -40,26 +42,42 @@ pub(crate) struct Panels {
     pub bias: *const f32,
 }
 
-/// Right operand of the int8 product (`int8.rs`): panel `p`'s k-pair row
-/// `q` is NR words at `words + (p * kp + q) * NR` (whole, zero-padded);
-/// `scales` holds one value per column and `bias` (or null) too, both
-/// padded to whole panels.
+/// Right operand of the int8 product (`int8.rs`): panel `p`'s word row
+/// `q` is NR words at `words + (p * kw + q) * NR` (whole, zero-padded),
+/// `kw` words of k per column in `packing`; `scales` holds one value per
+/// column and `bias` (or null) too, both padded to whole panels; `starts`
+/// (quads only, else null) the accumulators' starts, also padded.
 #[derive(Clone, Copy)]
 pub(crate) struct QuantPanels {
     pub words: *const u32,
-    pub kp: usize,
+    pub kw: usize,
+    pub packing: Packing,
     /// Columns in all.
     pub n: usize,
     pub scales: *const f32,
     pub bias: *const f32,
+    pub starts: *const i32,
 }
 
-/// Left operand of the int8 product: row `r`'s `kp` words at
-/// `words + r * kp`, its scale at `scales + r`.
+/// Right operand of the bf16 product with a finish (`bf16_pack.rs`):
+/// panel `p`'s k-pair row `q` is NR words at `words + (p * kp + q) * NR`
+/// (whole, zero-padded); `bias` (or null) one value per column, padded to
+/// whole panels.
+#[derive(Clone, Copy)]
+pub(crate) struct Bf16Panels {
+    pub words: *const u32,
+    pub kp: usize,
+    /// Columns in all.
+    pub n: usize,
+    pub bias: *const f32,
+}
+
+/// Left operand of the int8 product: row `r`'s `kw` words (in the right
+/// operand's packing) at `words + r * kw`, its scale at `scales + r`.
 #[derive(Clone, Copy)]
 pub(crate) struct QuantRows {
     pub words: *const u32,
-    pub kp: usize,
+    pub kw: usize,
     pub scales: *const f32,
 }
 
@@ -110,6 +128,10 @@ unsafe impl Sync for Panels {}
 unsafe impl Send for QuantPanels {}
 // SAFETY: read-only view, see `Lhs`.
 unsafe impl Sync for QuantPanels {}
+// SAFETY: read-only view, see `Lhs`.
+unsafe impl Send for Bf16Panels {}
+// SAFETY: read-only view, see `Lhs`.
+unsafe impl Sync for Bf16Panels {}
 // SAFETY: tasks given the same `Out` write disjoint tiles of it (each
 // driver partitions rows or panels between tasks).
 unsafe impl Send for Out {}

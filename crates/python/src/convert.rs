@@ -67,8 +67,11 @@ pub fn dtype(name: &str) -> PyResult<Dtype> {
 
 /// An encoder precision by name.
 pub fn encode_precision(name: &str) -> PyResult<hypencoder_engine::EncodePrecision> {
-    hypencoder_engine::EncodePrecision::parse(name)
-        .ok_or_else(|| bad_arg(format!("encode_precision {name:?}: expected f32 or int8")))
+    hypencoder_engine::EncodePrecision::parse(name).ok_or_else(|| {
+        bad_arg(format!(
+            "encode_precision {name:?}: expected f32, int8 or bf16"
+        ))
+    })
 }
 
 /// A count that must be at least 1.

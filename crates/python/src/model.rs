@@ -49,7 +49,7 @@ impl Model {
         self.inner.dim()
     }
 
-    /// The precision documents are encoded at: "f32" or "int8".
+    /// The precision documents are encoded at: "f32", "int8" or "bf16".
     #[getter]
     fn encode_precision(&self) -> &'static str {
         self.inner.doc_precision().name()

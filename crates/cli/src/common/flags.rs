@@ -31,10 +31,11 @@ pub struct ModelArgs {
     /// Documents encoded per forward pass.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub batch_size: usize,
-    /// Arithmetic of the document encoder's linear layers: f32, or int8
+    /// Arithmetic of the document encoder's linear layers: f32; int8
     /// (weights per column, activations per row; document vectors within
-    /// ~0.99 cosine of f32's). An index records it and encodes added
-    /// documents the same way.
+    /// ~0.99 cosine of f32's); or bf16 (both sides rounded to bfloat16,
+    /// sums in f32; fast only on CPUs with AVX512_BF16). An index records
+    /// it and encodes added documents the same way.
     #[arg(long, value_name = "PRECISION", value_enum, default_value_t = EncodePrecisionArg::F32)]
     pub encode_precision: EncodePrecisionArg,
 }
@@ -44,6 +45,7 @@ pub struct ModelArgs {
 pub enum EncodePrecisionArg {
     F32,
     Int8,
+    Bf16,
 }
 
 impl From<EncodePrecisionArg> for hypencoder_engine::EncodePrecision {
@@ -51,6 +53,7 @@ impl From<EncodePrecisionArg> for hypencoder_engine::EncodePrecision {
         match p {
             EncodePrecisionArg::F32 => Self::F32,
             EncodePrecisionArg::Int8 => Self::Int8,
+            EncodePrecisionArg::Bf16 => Self::Bf16,
         }
     }
 }

@@ -249,17 +249,25 @@ pub enum EncodePrecision {
     #[default]
     F32,
     /// Weights quantised to int8 per output column, activations per row on
-    /// every call (dynamic quantisation), integer sums: about 1.3x the f32
-    /// speed on AVX2 (bench/encode/README.md) at a document-vector cosine
-    /// of 0.994 or more to f32's.
+    /// every call (dynamic quantisation), integer sums: `vpdpbusd` on
+    /// AVX512-VNNI, `vpmaddwd` on AVX2 (bench/encode/README.md has the
+    /// speeds), at a document-vector cosine of 0.994 or more to f32's.
     Int8,
+    /// Weights and activations rounded to bfloat16, sums in f32
+    /// (`vdpbf16ps` on AVX512_BF16; elsewhere portable code, correct but
+    /// several times slower than f32).
+    Bf16,
 }
 
 impl EncodePrecision {
     /// Every setting, in the order of [`EncodePrecision::index`].
-    pub const ALL: [EncodePrecision; 2] = [EncodePrecision::F32, EncodePrecision::Int8];
+    pub const ALL: [EncodePrecision; 3] = [
+        EncodePrecision::F32,
+        EncodePrecision::Int8,
+        EncodePrecision::Bf16,
+    ];
 
-    /// `"f32"` or `"int8"`.
+    /// `"f32"`, `"int8"` or `"bf16"`.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
@@ -269,6 +277,7 @@ impl EncodePrecision {
         match self {
             EncodePrecision::F32 => "f32",
             EncodePrecision::Int8 => "int8",
+            EncodePrecision::Bf16 => "bf16",
         }
     }
 
@@ -317,6 +326,7 @@ fn pack_linear(
     Ok(match precision {
         EncodePrecision::F32 => Rhs::linear(&w, b.as_deref(), n, k),
         EncodePrecision::Int8 => Rhs::linear_int8(&w, b.as_deref(), n, k),
+        EncodePrecision::Bf16 => Rhs::linear_bf16(&w, b.as_deref(), n, k),
     })
 }
 
@@ -456,7 +466,7 @@ pub struct Bert {
     /// Packed weights for the inference kernels at each precision, made on
     /// first use; `None` when they cannot be used (weights are variables,
     /// not f32, not on the CPU, or, for f32, the CPU lacks AVX-512 and AVX2).
-    packed: [OnceLock<Option<Vec<PackedLayer>>>; 2],
+    packed: [OnceLock<Option<Vec<PackedLayer>>>; EncodePrecision::ALL.len()],
 }
 
 impl Bert {
@@ -522,8 +532,9 @@ impl Bert {
             return Ok(p.as_deref());
         }
         // Without SIMD kernels candle's f32 ops are faster than the
-        // portable ones; int8 has no candle path, so it runs portable.
-        let usable = (Isa::detect().is_simd() || precision == EncodePrecision::Int8)
+        // portable ones; int8 and bf16 have no candle path, so they run
+        // portable.
+        let usable = (Isa::detect().is_simd() || precision != EncodePrecision::F32)
             && self.embeddings.word.device().is_cpu()
             && self.embeddings.word.dtype() == DType::F32
             && !self.embeddings.word.track_op()
@@ -797,6 +808,33 @@ mod tests {
                     "h {h}, heads {heads}, lens {lens:?}: max difference {diff}"
                 );
             }
+        }
+    }
+
+    /// bf16 and int8 forwards: every token's state close in direction to
+    /// the f32 one (bf16 closer), yet not equal to it.
+    #[test]
+    fn low_precision_forwards_stay_close_to_f32() {
+        let c = small_config(64, 2, "gelu");
+        let vb =
+            VarBuilder::from_tensors(random_weights(&c), candle_core::DType::F32, &Device::Cpu);
+        let bert = Bert::load(vb, &c).unwrap();
+        let (ids, mask) = batch(&[40, 17, 40], 40);
+        let rows = |t: Tensor| t.flatten_to(1).unwrap().to_vec2::<f32>().unwrap();
+        let exact = rows(bert.forward_candle(&ids, &mask).unwrap());
+        for (precision, floor) in [
+            (EncodePrecision::Bf16, 0.9995),
+            (EncodePrecision::Int8, 0.99),
+        ] {
+            let got = rows(bert.forward_at(&ids, &mask, precision).unwrap());
+            let mut moved = false;
+            for (g, e) in got.iter().zip(&exact) {
+                let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+                let cos = dot(g, e) / (dot(g, g) * dot(e, e)).sqrt();
+                assert!(cos > floor, "{precision:?}: cosine {cos} to f32");
+                moved |= g != e;
+            }
+            assert!(moved, "{precision:?} gave f32's states exactly");
         }
     }
 

@@ -56,7 +56,7 @@ class Model:
         """Width of the document vectors."""
     @property
     def encode_precision(self) -> str:
-        """"f32" or "int8": the arithmetic documents are encoded with."""
+        """"f32", "int8" or "bf16": the arithmetic documents are encoded with."""
     @property
     def kind(self) -> str:
         """"hypencoder" or "bi-encoder"."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Documents/s of all-MiniLM-L6-v2: ours at f32 and int8, then PyTorch f32,
-# ONNX Runtime fp32 and ONNX Runtime int8 (bench/encode/encode_onnx.py) on
-# the same texts in the same run, each one's vectors against PyTorch f32's.
+# Documents/s of all-MiniLM-L6-v2: ours at f32, int8 and bf16 (PRECISIONS),
+# then PyTorch f32, ONNX Runtime fp32 and ONNX Runtime int8
+# (bench/encode/encode_onnx.py) on the same texts in the same run, each
+# one's vectors against PyTorch f32's.
 #
 #   bench/encode/run_onnx.sh                  # THREADS=2 N_DOCS=1024
 #   bench/encode/run_onnx.sh --limit 96       # extra arguments go to the script
@@ -40,7 +41,7 @@ export TOKENIZERS_PARALLELISM=true
 # before anything is timed).
 cargo bench -p hypencoder-model --bench encode --no-run --quiet
 BENCH_MODEL="$model" BENCH_DOCS="$out/docs.txt" BENCH_QUERIES="$out/queries.txt" \
-BENCH_OUT="$out/rust-precisions.json" BENCH_QNET_HIDDEN="" BENCH_PRECISIONS=f32,int8 \
+BENCH_OUT="$out/rust-precisions.json" BENCH_QNET_HIDDEN="" BENCH_PRECISIONS="${PRECISIONS:-f32,int8,bf16}" \
 BENCH_VECTORS="$out/onnx" cargo bench -p hypencoder-model --bench encode --quiet
 
 "$venv/bin/python" bench/encode/encode_onnx.py --model "$model" --texts "$out" \

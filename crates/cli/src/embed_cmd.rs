@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::common::{progress_bar, FieldArgs, ModelArgs};
+use crate::common::{progress_bar, EncodePrecisionArg, FieldArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct EmbedArgs {
@@ -28,7 +28,7 @@ struct EmbeddingOut<'a> {
 
 pub fn run(args: &EmbedArgs) -> Result<()> {
     let records = args.fields.read(&args.input, true)?;
-    let model = args.model.load()?;
+    let model = args.model.load(EncodePrecisionArg::F32)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let progress = progress_bar(records.len());

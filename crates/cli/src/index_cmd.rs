@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use hypencoder_engine::{build, unique_ids, BuildOptions, Docs, ErrorKind, GraphOptions, Manifest};
 
-use crate::common::{hinted, record_fields, Bar, DtypeArg, FieldArgs, MetricArg, ModelArgs};
+use crate::common::{
+    hinted, record_fields, Bar, DtypeArg, EncodePrecisionArg, FieldArgs, MetricArg, ModelArgs,
+};
 
 #[derive(clap::Args)]
 pub struct IndexArgs {
@@ -56,7 +58,7 @@ pub fn run(args: &IndexArgs) -> Result<()> {
     let ids = unique_ids(&records, &args.corpus)?;
     let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
     let fields = record_fields(&records);
-    let model = args.model.load()?;
+    let model = args.model.load(EncodePrecisionArg::Auto)?;
     eprintln!("hashing model weights ...");
     let options = BuildOptions {
         dtype: args.dtype.into(),

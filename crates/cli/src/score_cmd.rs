@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::common::{encode_with_progress, FieldArgs, ModelArgs};
+use crate::common::{encode_with_progress, EncodePrecisionArg, FieldArgs, ModelArgs};
 
 #[derive(Args)]
 pub struct ScoreArgs {
@@ -34,7 +34,7 @@ const QUERY_BATCH: usize = 32;
 pub fn run(args: &ScoreArgs) -> Result<()> {
     let queries = args.fields.read(&args.queries, false)?;
     let docs = args.fields.read(&args.docs, false)?;
-    let model = args.model.load()?;
+    let model = args.model.load(EncodePrecisionArg::F32)?;
     let doc_texts: Vec<&str> = docs.iter().map(|r| r.text.as_str()).collect();
     let doc_vectors = encode_with_progress(&model, &doc_texts, args.model.batch_size)?;
     let mut rows: Vec<Vec<f32>> = Vec::with_capacity(queries.len());

@@ -89,14 +89,14 @@ pub(crate) unsafe fn block_int8(
         };
         #[cfg(target_arch = "x86_64")]
         match b.packing {
-            // SAFETY: `isa` says AVX-512F, AVX-512BW and VNNI are present;
-            // quads come with their starts; `rows` holds m quantised rows;
-            // the caller upholds the rest.
             Packing::Quads if isa.has_vnni() => {
+                // SAFETY: `isa` says AVX-512F, AVX-512BW and VNNI are
+                // present; quads come with their starts; `rows` holds m
+                // quantised rows; the caller upholds the rest.
                 return unsafe { crate::avx512_vnni::block_int8(m, rows, b, panels, c, finish) };
             }
-            // SAFETY: `isa` says AVX2 and FMA are present; as above.
             Packing::Pairs if isa.has_avx2() => {
+                // SAFETY: `isa` says AVX2 and FMA are present; as above.
                 return unsafe { crate::avx2::block_int8(m, rows, b, panels, c, finish) };
             }
             _ => {}
@@ -153,13 +153,13 @@ pub(crate) unsafe fn block_bf16(
 pub(crate) fn quantize_row(isa: Isa, packing: Packing, row: &[f32], words: &mut [u32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     match packing {
-        // SAFETY: AVX-512F and AVX-512BW are present.
         Packing::Quads if isa.has_vnni() => {
-            return unsafe { crate::avx512_vnni::quantize_row_quads(row, words) }
+            // SAFETY: AVX-512F and AVX-512BW are present.
+            return unsafe { crate::avx512_vnni::quantize_row_quads(row, words) };
         }
-        // SAFETY: AVX2 and FMA are present.
         Packing::Pairs if isa.has_avx2() => {
-            return unsafe { crate::avx2::quantize_row(row, words) }
+            // SAFETY: AVX2 and FMA are present.
+            return unsafe { crate::avx2::quantize_row(row, words) };
         }
         _ => {}
     }

@@ -67,9 +67,12 @@ pub fn dtype(name: &str) -> PyResult<Dtype> {
 
 /// An encoder precision by name.
 pub fn encode_precision(name: &str) -> PyResult<hypencoder_engine::EncodePrecision> {
+    if name == "auto" {
+        return Ok(hypencoder_engine::EncodePrecision::fastest());
+    }
     hypencoder_engine::EncodePrecision::parse(name).ok_or_else(|| {
         bad_arg(format!(
-            "encode_precision {name:?}: expected f32, int8 or bf16"
+            "encode_precision {name:?}: expected auto, f32, int8 or bf16"
         ))
     })
 }

@@ -18,7 +18,8 @@ def built(tmp_path_factory, cli, tiny_model, corpus):
     root = tmp_path_factory.mktemp("built")
     by_cli = root / "cli"
     cli("index", "--model", tiny_model, "--corpus", corpus, "--index", by_cli, "--graph-degree", "8")
-    model = hypencoder.Model(tiny_model)
+    # "auto" is `hypencoder index`'s default: both resolve it alike.
+    model = hypencoder.Model(tiny_model, encode_precision="auto")
     by_py = root / "py"
     index = hypencoder.build_index(corpus, by_py, model, graph_degree=8)
     return by_cli, index, model

@@ -15,7 +15,7 @@ pub use choices::{
     AlgorithmArg, DtypeArg, FormatArg, FusionArg, InitArg, KindArg, LossArg, MetricArg, ModeArg,
     NeuralArg, PrecisionArg, TrainModeArg, WeightDtypeArg,
 };
-pub use flags::{record_fields, FieldArgs, GraphBuildArgs, ModelArgs};
+pub use flags::{record_fields, EncodePrecisionArg, FieldArgs, GraphBuildArgs, ModelArgs};
 pub use hints::{hinted, records_hinted, Hinted};
 pub use model::open_collection;
 pub use progress::{encode_with_progress, progress_bar, progress_style, Bar};

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use hypencoder_engine::{load_model, Collection, LoadOptions, Model, OpenOptions};
 
-use super::flags::ModelArgs;
+use super::flags::{EncodePrecisionArg, ModelArgs};
 use super::hints::Hinted;
 
 impl ModelArgs {
-    /// Loads `--model`, or the default model, with the truncation flags.
-    pub fn load(&self) -> Result<Model> {
+    /// Loads `--model`, or the default model, with the truncation flags and
+    /// `--encode-precision` (else `precision`, the command's default).
+    pub fn load(&self, precision: EncodePrecisionArg) -> Result<Model> {
         let (dir, base) = match &self.model {
             Some(dir) => (dir.clone(), None),
             None => default_model(),
@@ -21,7 +22,7 @@ impl ModelArgs {
             query_max_length: self.query_max_length,
             doc_max_length: self.max_length,
             base: None,
-            doc_precision: self.encode_precision.into(),
+            doc_precision: self.encode_precision.unwrap_or(precision).into(),
         };
         load_model(&dir, base.as_deref(), &options).with_context(|| {
             let mut msg = format!("cannot load model from {}", dir.display());

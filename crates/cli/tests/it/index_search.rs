@@ -18,7 +18,13 @@ fn search_agrees_with_brute_force_scoring() {
         let docs = s.write_arg("docs.jsonl", jsonl("d", &fixture_texts(name, "passages")));
         let queries = s.write_arg("queries.jsonl", jsonl("q", &fixture_texts(name, "queries")));
         let index = s.arg("idx");
-        let out = HYPENCODER.ok(&index_args(&model, &docs, &index, &["--batch-size", "5"]));
+        // f32, as `score` encodes: the brute force is the same arithmetic.
+        let out = HYPENCODER.ok(&index_args(
+            &model,
+            &docs,
+            &index,
+            &["--batch-size", "5", "--encode-precision", "f32"],
+        ));
         let log = stderr(&out);
         assert!(
             log.contains("indexed 12 documents") && log.contains("1 empty"),
@@ -627,23 +633,37 @@ fn graph_metric_follows_the_index_unless_named() {
 /// `--encode-precision int8`: recorded in the manifest, documents' scores
 /// close to but not those of the f32 index, and `add` encodes at the
 /// index's precision (a copy of a document scores exactly as it does).
+/// Without the flag an index is encoded at int8 where the SIMD kernels
+/// run, else f32.
 #[test]
 fn an_int8_encoded_index_records_its_precision_and_adds_at_it() {
     let s = Scratch::new("int8-encode");
     let model = fixture("tiny-2layer").display().to_string();
     let texts = fixture_texts("tiny-2layer", "passages");
     let docs = s.write_arg("docs.jsonl", jsonl("d", &texts));
-    let (f32_dir, int8_dir) = (s.arg("f32"), s.arg("int8"));
-    HYPENCODER.ok(&index_args(&model, &docs, &f32_dir, &[]));
+    let (f32_dir, int8_dir, auto_dir) = (s.arg("f32"), s.arg("int8"), s.arg("auto"));
+    HYPENCODER.ok(&index_args(
+        &model,
+        &docs,
+        &f32_dir,
+        &["--encode-precision", "f32"],
+    ));
     HYPENCODER.ok(&index_args(
         &model,
         &docs,
         &int8_dir,
         &["--encode-precision", "int8"],
     ));
+    HYPENCODER.ok(&index_args(&model, &docs, &auto_dir, &[]));
     let manifest = |dir: &str| read_json(&Path::new(dir).join("manifest.json"));
     assert_eq!(manifest(&int8_dir)["model"]["doc_precision"], "int8");
     assert!(manifest(&f32_dir)["model"].get("doc_precision").is_none());
+    let auto_precision = &manifest(&auto_dir)["model"]["doc_precision"];
+    if hypencoder_kernels::Isa::detect().is_simd() {
+        assert_eq!(auto_precision, "int8");
+    } else {
+        assert!(auto_precision.is_null(), "{auto_precision}");
+    }
     let scores = |index: &str| -> Vec<(String, f64)> {
         let mut hits: Vec<(String, f64)> = hits_of(index, "100", &[])
             .iter()

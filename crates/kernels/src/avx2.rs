@@ -313,13 +313,7 @@ pub(crate) unsafe fn block(
                         m0,
                         m1,
                     };
-                    let fin = match finish {
-                        Finish::Residual { ptr, ld } => Finish::Residual {
-                            ptr: ptr.add(i * ld + c0),
-                            ld,
-                        },
-                        f => f,
-                    };
+                    let fin = finish.at(i, c0);
                     if b.ldb == NR {
                         tile_rows!(rows, true, t, bias, fin);
                     } else {
@@ -471,13 +465,7 @@ pub(crate) unsafe fn block_int8(
                     let ar = (a.words.add(i * a.kw), a.kw, a.scales.add(i));
                     let cr = (c.ptr.add(i * c.ld + c0), c.ld);
                     let sb = (b.scales.add(c0), bias);
-                    let fin = match finish {
-                        Finish::Residual { ptr, ld } => Finish::Residual {
-                            ptr: ptr.add(i * ld + c0),
-                            ld,
-                        },
-                        f => f,
-                    };
+                    let fin = finish.at(i, c0);
                     let kp = b.kw;
                     match rows {
                         6 => tile_int8::<6>(kp, ar, bp, sb, cr, masks, fin),

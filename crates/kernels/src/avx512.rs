@@ -200,21 +200,40 @@ unsafe fn tile<const R: usize, const PACKED_A: bool, const WHOLE_B: bool>(
         }
     }
     for r in 0..R {
-        let (mut v0, mut v1) = (acc0[r], acc1[r]);
         // SAFETY: see above.
-        unsafe {
-            match finish {
-                Finish::Store => {}
-                Finish::Gelu => (v0, v1) = (gelu(v0), gelu(v1)),
-                Finish::Residual { ptr, ld } => {
-                    let rp = ptr.add(r * ld);
-                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(t.m0, rp));
-                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(t.m1, rp.add(16)));
-                }
+        unsafe { finish_row(acc0[r], acc1[r], finish, r, (t.c, t.ldc), (t.m0, t.m1)) };
+    }
+}
+
+/// Row `r` of a 32-column tile (its two halves `v0`, `v1`) finished and
+/// stored: the shared last step of every AVX-512 tile.
+///
+/// # Safety
+/// The CPU has AVX-512F; row `r` of C (at `c + r * ldc`) and of the
+/// residual are writable (readable) over the columns `m0`/`m1` select.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn finish_row(
+    mut v0: __m512,
+    mut v1: __m512,
+    finish: Finish,
+    r: usize,
+    (c, ldc): (*mut f32, usize),
+    (m0, m1): (__mmask16, __mmask16),
+) {
+    // SAFETY: as the contract says; masked lanes are not accessed.
+    unsafe {
+        match finish {
+            Finish::Store => {}
+            Finish::Gelu => (v0, v1) = (gelu(v0), gelu(v1)),
+            Finish::Residual { ptr, ld } => {
+                let rp = ptr.add(r * ld);
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rp));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rp.add(16)));
             }
-            _mm512_mask_storeu_ps(t.c.add(r * t.ldc), t.m0, v0);
-            _mm512_mask_storeu_ps(t.c.add(r * t.ldc + 16), t.m1, v1);
         }
+        _mm512_mask_storeu_ps(c.add(r * ldc), m0, v0);
+        _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, v1);
     }
 }
 
@@ -288,13 +307,7 @@ pub(crate) unsafe fn block(
                     m0,
                     m1,
                 };
-                let fin = match finish {
-                    Finish::Residual { ptr, ld } => Finish::Residual {
-                        ptr: ptr.add(i * ld + c0),
-                        ld,
-                    },
-                    f => f,
-                };
+                let fin = finish.at(i, c0);
                 if b.ldb == NR {
                     tile_rows!(rows, false, true, t, start, fin);
                 } else {

@@ -11,8 +11,9 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::avx512::{gelu, mask};
+use crate::avx512::{finish_row, mask};
 use crate::bf16_pack::{pack_row_from, KCP};
+use crate::tile::by_rows;
 use crate::tile::{Bf16Panels, Finish, Out, MR, NR};
 
 /// R rows x 32 columns of C = (C if `load` else 0) + A . B over `kp` k
@@ -109,20 +110,7 @@ pub(crate) unsafe fn matmul(
                         c.add(i * n + p * NR),
                     );
                     let load = q0 > 0;
-                    match rows {
-                        12 => tile::<12>(qc, ap, bp, cp, n, m0, m1, load),
-                        11 => tile::<11>(qc, ap, bp, cp, n, m0, m1, load),
-                        10 => tile::<10>(qc, ap, bp, cp, n, m0, m1, load),
-                        9 => tile::<9>(qc, ap, bp, cp, n, m0, m1, load),
-                        8 => tile::<8>(qc, ap, bp, cp, n, m0, m1, load),
-                        7 => tile::<7>(qc, ap, bp, cp, n, m0, m1, load),
-                        6 => tile::<6>(qc, ap, bp, cp, n, m0, m1, load),
-                        5 => tile::<5>(qc, ap, bp, cp, n, m0, m1, load),
-                        4 => tile::<4>(qc, ap, bp, cp, n, m0, m1, load),
-                        3 => tile::<3>(qc, ap, bp, cp, n, m0, m1, load),
-                        2 => tile::<2>(qc, ap, bp, cp, n, m0, m1, load),
-                        _ => tile::<1>(qc, ap, bp, cp, n, m0, m1, load),
-                    }
+                    by_rows!(rows, tile(qc, ap, bp, cp, n, m0, m1, load));
                 }
                 i += rows;
             }
@@ -204,21 +192,8 @@ unsafe fn tile_finish<const R: usize>(
         }
     }
     for r in 0..R {
-        let (mut v0, mut v1) = (acc0[r], acc1[r]);
         // SAFETY: the residual and C over the masked columns.
-        unsafe {
-            match finish {
-                Finish::Store => {}
-                Finish::Gelu => (v0, v1) = (gelu(v0), gelu(v1)),
-                Finish::Residual { ptr, ld } => {
-                    let rp = ptr.add(r * ld);
-                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rp));
-                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rp.add(16)));
-                }
-            }
-            _mm512_mask_storeu_ps(c.add(r * ldc), m0, v0);
-            _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, v1);
-        }
+        unsafe { finish_row(acc0[r], acc1[r], finish, r, (c, ldc), (m0, m1)) };
     }
 }
 
@@ -254,28 +229,9 @@ pub(crate) unsafe fn block(
                 let rows = (m - i).min(MR);
                 let ar = (a.add(i * b.kp), b.kp);
                 let cr = (c.ptr.add(i * c.ld + c0), c.ld);
-                let fin = match finish {
-                    Finish::Residual { ptr, ld } => Finish::Residual {
-                        ptr: ptr.add(i * ld + c0),
-                        ld,
-                    },
-                    f => f,
-                };
+                let fin = finish.at(i, c0);
                 let kp = b.kp;
-                match rows {
-                    12 => tile_finish::<12>(kp, ar, bp, cr, masks, fin),
-                    11 => tile_finish::<11>(kp, ar, bp, cr, masks, fin),
-                    10 => tile_finish::<10>(kp, ar, bp, cr, masks, fin),
-                    9 => tile_finish::<9>(kp, ar, bp, cr, masks, fin),
-                    8 => tile_finish::<8>(kp, ar, bp, cr, masks, fin),
-                    7 => tile_finish::<7>(kp, ar, bp, cr, masks, fin),
-                    6 => tile_finish::<6>(kp, ar, bp, cr, masks, fin),
-                    5 => tile_finish::<5>(kp, ar, bp, cr, masks, fin),
-                    4 => tile_finish::<4>(kp, ar, bp, cr, masks, fin),
-                    3 => tile_finish::<3>(kp, ar, bp, cr, masks, fin),
-                    2 => tile_finish::<2>(kp, ar, bp, cr, masks, fin),
-                    _ => tile_finish::<1>(kp, ar, bp, cr, masks, fin),
-                }
+                by_rows!(rows, tile_finish(kp, ar, bp, cr, masks, fin));
                 i += rows;
             }
         }

@@ -11,8 +11,9 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use crate::avx512::{gelu, mask};
+use crate::avx512::{finish_row, mask};
 use crate::int8::{quantize_quads_from, QMAX};
+use crate::tile::by_rows;
 use crate::tile::{Finish, Out, QuantPanels, QuantRows, MR, NR};
 
 /// `row` quantised into quads as [`crate::int8::quantize_row_quads`] does
@@ -110,19 +111,9 @@ unsafe fn tile<const R: usize>(
         };
         for r in 0..R {
             let sa = _mm512_set1_ps(*a_scales.add(r));
-            let mut v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc0[r]), _mm512_mul_ps(sa, s0), bias0);
-            let mut v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[r]), _mm512_mul_ps(sa, s1), bias1);
-            match finish {
-                Finish::Store => {}
-                Finish::Gelu => (v0, v1) = (gelu(v0), gelu(v1)),
-                Finish::Residual { ptr, ld } => {
-                    let rp = ptr.add(r * ld);
-                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rp));
-                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rp.add(16)));
-                }
-            }
-            _mm512_mask_storeu_ps(c.add(r * ldc), m0, v0);
-            _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, v1);
+            let v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc0[r]), _mm512_mul_ps(sa, s0), bias0);
+            let v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[r]), _mm512_mul_ps(sa, s1), bias1);
+            finish_row(v0, v1, finish, r, (c, ldc), (m0, m1));
         }
     }
 }
@@ -161,28 +152,9 @@ pub(crate) unsafe fn block_int8(
                 let rows = (m - i).min(MR);
                 let ar = (a.words.add(i * a.kw), a.kw, a.scales.add(i));
                 let cr = (c.ptr.add(i * c.ld + c0), c.ld);
-                let fin = match finish {
-                    Finish::Residual { ptr, ld } => Finish::Residual {
-                        ptr: ptr.add(i * ld + c0),
-                        ld,
-                    },
-                    f => f,
-                };
+                let fin = finish.at(i, c0);
                 let kw = b.kw;
-                match rows {
-                    12 => tile::<12>(kw, ar, bp, cols, cr, masks, fin),
-                    11 => tile::<11>(kw, ar, bp, cols, cr, masks, fin),
-                    10 => tile::<10>(kw, ar, bp, cols, cr, masks, fin),
-                    9 => tile::<9>(kw, ar, bp, cols, cr, masks, fin),
-                    8 => tile::<8>(kw, ar, bp, cols, cr, masks, fin),
-                    7 => tile::<7>(kw, ar, bp, cols, cr, masks, fin),
-                    6 => tile::<6>(kw, ar, bp, cols, cr, masks, fin),
-                    5 => tile::<5>(kw, ar, bp, cols, cr, masks, fin),
-                    4 => tile::<4>(kw, ar, bp, cols, cr, masks, fin),
-                    3 => tile::<3>(kw, ar, bp, cols, cr, masks, fin),
-                    2 => tile::<2>(kw, ar, bp, cols, cr, masks, fin),
-                    _ => tile::<1>(kw, ar, bp, cols, cr, masks, fin),
-                }
+                by_rows!(rows, tile(kw, ar, bp, cols, cr, masks, fin));
                 i += rows;
             }
         }

@@ -455,6 +455,33 @@ fn int8_rows_quantise_alike_on_every_isa() {
     assert_eq!(words[..2], [0x8080_8080; 2]);
 }
 
+/// `epi(x W^T + bias)` summed naively: `x` is (m, k), `w` (n, k).
+fn naive_linear(
+    (x, w, bias): (&[f32], &[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+    epi: Epilogue,
+) -> Vec<f32> {
+    (0..m * n)
+        .map(|ij| {
+            let (i, j) = (ij / n, ij % n);
+            let v = bias[j] + (0..k).map(|kk| x[i * k + kk] * w[j * k + kk]).sum::<f32>();
+            match epi {
+                Epilogue::None => v,
+                Epilogue::Act(a) => a.apply(v),
+                Epilogue::Residual(r) => v + r[ij],
+            }
+        })
+        .collect()
+}
+
+/// Every row of `got` (rows of `n`) at cosine > 0.999 to `exact`'s.
+fn assert_rows_aligned(got: &[f32], exact: &[f32], n: usize, what: &str) {
+    for (g, f) in got.chunks_exact(n).zip(exact.chunks_exact(n)) {
+        let cos = dot(g, f) / (dot(g, g) * dot(f, f)).sqrt();
+        assert!(cos > 0.999, "{what}: cosine {cos} to f32");
+    }
+}
+
 /// The int8 linear step against a naive product of the dequantised
 /// operands (every ISA, tails in every direction, each finish), and close
 /// to the f32 product (cosine per row).
@@ -497,20 +524,7 @@ fn int8_linear_matches_dequantised_naive() {
             Epilogue::Act(Activation::Gelu),
             Epilogue::Residual(&res),
         ] {
-            let want: Vec<f32> = (0..m * n)
-                .map(|ij| {
-                    let (i, j) = (ij / n, ij % n);
-                    let v = bias[j]
-                        + (0..k)
-                            .map(|kk| xq[i * k + kk] * wq[j * k + kk])
-                            .sum::<f32>();
-                    match epi {
-                        Epilogue::None => v,
-                        Epilogue::Act(a) => a.apply(v),
-                        Epilogue::Residual(r) => v + r[ij],
-                    }
-                })
-                .collect();
+            let want = naive_linear((&xq, &wq, &bias), (m, k, n), epi);
             let mut exact = vec![0f32; m * n];
             linear_on(Isa::detect(), &x, m, &f32_rhs, &mut exact, epi);
             for (isa, rhs) in isas()
@@ -526,10 +540,7 @@ fn int8_linear_matches_dequantised_naive() {
                     &format!("{isa:?} int8 {m}x{k}x{n} {epi:?}"),
                 );
                 if k >= 64 {
-                    for (got, f) in out.chunks_exact(n).zip(exact.chunks_exact(n)) {
-                        let cos = dot(got, f) / (dot(got, got) * dot(f, f)).sqrt();
-                        assert!(cos > 0.999, "{isa:?} int8 vs f32 {m}x{k}x{n}: cosine {cos}");
-                    }
+                    assert_rows_aligned(&out, &exact, n, &format!("{isa:?} int8 {m}x{k}x{n}"));
                 }
             }
         }
@@ -560,20 +571,7 @@ fn bf16_linear_matches_rounded_naive() {
             Epilogue::Act(Activation::Gelu),
             Epilogue::Residual(&res),
         ] {
-            let want: Vec<f32> = (0..m * n)
-                .map(|ij| {
-                    let (i, j) = (ij / n, ij % n);
-                    let v = bias[j]
-                        + (0..k)
-                            .map(|kk| xr[i * k + kk] * wr[j * k + kk])
-                            .sum::<f32>();
-                    match epi {
-                        Epilogue::None => v,
-                        Epilogue::Act(a) => a.apply(v),
-                        Epilogue::Residual(r) => v + r[ij],
-                    }
-                })
-                .collect();
+            let want = naive_linear((&xr, &wr, &bias), (m, k, n), epi);
             let mut exact = vec![0f32; m * n];
             linear_on(Isa::detect(), &x, m, &f32_rhs, &mut exact, epi);
             for isa in isas() {
@@ -582,10 +580,7 @@ fn bf16_linear_matches_rounded_naive() {
                 let what = format!("{isa:?} bf16 {m}x{k}x{n} {epi:?}");
                 assert_close(&out, &want, 1e-4, &what);
                 if k >= 64 {
-                    for (got, f) in out.chunks_exact(n).zip(exact.chunks_exact(n)) {
-                        let cos = dot(got, f) / (dot(got, got) * dot(f, f)).sqrt();
-                        assert!(cos > 0.999, "{what}: cosine {cos} to f32");
-                    }
+                    assert_rows_aligned(&out, &exact, n, &what);
                 }
             }
         }

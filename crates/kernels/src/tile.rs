@@ -114,6 +114,48 @@ pub(crate) enum Finish {
     Residual { ptr: *const f32, ld: usize },
 }
 
+impl Finish {
+    /// The same finish for the tile at row `r`, column `col` of the block.
+    ///
+    /// # Safety
+    /// That element lies inside the residual (when there is one).
+    #[inline(always)]
+    pub(crate) unsafe fn at(self, r: usize, col: usize) -> Finish {
+        match self {
+            Finish::Residual { ptr, ld } => Finish::Residual {
+                // SAFETY: the caller keeps (r, col) inside the residual.
+                ptr: unsafe { ptr.add(r * ld + col) },
+                ld,
+            },
+            f => f,
+        }
+    }
+}
+
+/// `$tile::<R>($args)` for a run-time row count `$rows` in 1..=MR (12),
+/// every count expanded inline: the 8-bit and bf16 drivers' dispatch to
+/// their const-generic tiles. Expands to calls of `$tile`, so the caller's
+/// `unsafe` block carries the tile's contract.
+macro_rules! by_rows {
+    ($rows:expr, $tile:ident($($arg:expr),*)) => {
+        match $rows {
+            12 => $tile::<12>($($arg),*),
+            11 => $tile::<11>($($arg),*),
+            10 => $tile::<10>($($arg),*),
+            9 => $tile::<9>($($arg),*),
+            8 => $tile::<8>($($arg),*),
+            7 => $tile::<7>($($arg),*),
+            6 => $tile::<6>($($arg),*),
+            5 => $tile::<5>($($arg),*),
+            4 => $tile::<4>($($arg),*),
+            3 => $tile::<3>($($arg),*),
+            2 => $tile::<2>($($arg),*),
+            _ => $tile::<1>($($arg),*),
+        }
+    };
+}
+pub(crate) use by_rows;
+
 // SAFETY: these are plain views of buffers that outlive the parallel loops
 // that share them; every task writes disjoint rows or columns of `Out`, and
 // the rest is only read.

@@ -1,5 +1,6 @@
 //! The module's functions: building an index from texts, reading a corpus
-//! file as the CLI does, merging index folders.
+//! file as the CLI does, merging index folders, naming the encode precision
+//! "auto" stands for.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,14 @@ use pyo3::prelude::*;
 use crate::convert::{dtype, positive};
 use crate::errors::{bad_arg, engine};
 use crate::model::Model;
+
+/// The encode precision `name` stands for on this machine: "auto"
+/// resolved (int8 where the SIMD kernels run, else f32), any other valid
+/// name as it is.
+#[pyfunction]
+pub fn resolve_encode_precision(name: &str) -> PyResult<&'static str> {
+    Ok(crate::convert::encode_precision(name)?.name())
+}
 
 /// Encodes `texts` with their `ids` into a new index at `path` (as
 /// `hypencoder index`, resuming an interrupted build of the same

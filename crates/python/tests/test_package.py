@@ -239,7 +239,8 @@ def test_fields_filter_every_mode_as_the_cli_does(tiny_model, tmp_path, cli):
         (f"d{i}", f"{topics[i % 4]} (note {i})", {"section": str(i % 3), "year": 2000 + i})
         for i in range(24)
     ]
-    model = hypencoder.Model(tiny_model)
+    # As `hypencoder index` encodes without --encode-precision.
+    model = hypencoder.Model(tiny_model, encode_precision="auto")
     index = hypencoder.build_index(docs, tmp_path / "idx", model, graph_degree=6)
     assert index.fields("d5") == {"section": "2", "year": 2005}
     flt = {"section": "1", "year": {"gte": 2010}}

@@ -172,6 +172,7 @@ def build_index_from(
 def read_corpus_file(
     path: _Path, id_field: str = "id", text_field: str = "text"
 ) -> Tuple[List[str], List[str], Optional[List[str]]]: ...
+def resolve_encode_precision(name: str) -> str: ...
 def merge(
     pieces: Sequence[_Path],
     output: _Path,

@@ -37,8 +37,10 @@ class _Encoder:
     an index piece named after its first row (so pieces sort into corpus
     order)."""
 
-    def __init__(self, model_path: Optional[str], pieces_dir: str, batch_size: int, dtype: str):
-        self.model = hypencoder.Model(model_path)
+    def __init__(
+        self, model_path: Optional[str], pieces_dir: str, batch_size: int, dtype: str, precision: str
+    ):
+        self.model = hypencoder.Model(model_path, encode_precision=precision)
         self.pieces_dir = pieces_dir
         self.batch_size = batch_size
         self.dtype = dtype
@@ -72,6 +74,7 @@ def encode_corpus(
     block_size: int = 1024,
     batch_size: int = 32,
     dtype: str = "f32",
+    encode_precision: str = "auto",
     graph_degree: Optional[int] = None,
     lexical: bool = True,
     id_field: str = "id",
@@ -81,13 +84,16 @@ def encode_corpus(
     running Ray cluster (``ray.init`` first), with ``actors`` encoder actors
     of ``cpus_per_actor`` CPUs each. ``model``: a model folder every worker
     can read (default: the packaged default model). ``block_size``: rows
-    per index piece. Ids are checked as ``hypencoder index`` checks them
+    per index piece. ``encode_precision``: as ``hypencoder index``'s;
+    "auto" is resolved here, on the driver, so every actor encodes alike.
+    Ids are checked as ``hypencoder index`` checks them
     (read on the driver, so errors name the line), and the merged index has
     the corpus's rows in corpus order."""
     import ray
 
     if os.path.exists(output):
         raise hypencoder.HypencoderError(f"{output} already exists; remove it or choose another folder")
+    precision = hypencoder._native.resolve_encode_precision(encode_precision)
     ids, texts, fields = hypencoder._native.read_corpus_file(os.fspath(corpus), id_field, text_field)
     if fields is not None:
         raise hypencoder.HypencoderError(
@@ -102,7 +108,7 @@ def encode_corpus(
         )
         written = rows.map_batches(
             _Encoder,
-            fn_constructor_args=(model, str(scratch), batch_size, dtype),
+            fn_constructor_args=(model, str(scratch), batch_size, dtype, precision),
             batch_size=block_size,
             batch_format="numpy",
             concurrency=actors,

@@ -50,6 +50,6 @@ for round in $(seq 1 "$rounds"); do
     fi
     "$venv/bin/python" bench/encode/encode_onnx.py --model "$model" --texts "$out/rounds" \
         --work "$out/onnx" --threads "$threads" --batch 32 --max-length 256 --limit "$limit" \
-        | awk '/^(torch|ort)-/ {print $1 "\t" $2}'
+        | awk '/^(torch|ort)-/ && $1 !~ /:$/ {print $1 "\t" $2}'
 done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%Y-%m-%d)"

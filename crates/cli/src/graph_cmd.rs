@@ -41,7 +41,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     };
     let (degree, metric, dir) = (options.degree, report.metric.name(), args.index.display());
     let secs = started.elapsed().as_secs_f64();
-    if options.construction == Construction::Insert {
+    if report.method == "inserted" {
         eprintln!(
             "grew the {degree}-NN graph ({metric}) of {dir}{segments} by insertion in {secs:.1} s"
         );

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 use hypencoder_engine::single_segment;
 
 use crate::common::{
-    progress_style, Hinted, InitArg, KindArg, LossArg, TrainModeArg, WeightDtypeArg,
+    clock, progress_style, Hinted, InitArg, KindArg, LossArg, TrainModeArg, WeightDtypeArg,
 };
 
 #[derive(Args)]
@@ -293,10 +293,4 @@ impl Progress {
             Event::Saved { step, dir } => eprintln!("step {step}: checkpoint {}", dir.display()),
         }
     }
-}
-
-/// `h:mm:ss`.
-fn clock(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::encode::{encode_into, writer_config, Docs};
 use crate::error::{Error, Result};
 use crate::graph::{segment_graph, GraphOptions, GraphReport};
-use crate::progress::{Progress, Quiet};
+use crate::progress::Progress;
 
 /// How an index is built.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +86,7 @@ pub fn build(
             ),
         });
     }
-    progress.start(docs.len());
+    progress.start("encode", docs.len());
     progress.set(resumed);
     encode_into(
         model,
@@ -96,9 +96,11 @@ pub fn build(
         &|done| progress.set(resumed + done),
     )?;
     progress.finish();
+    progress.start("write", 0);
     let manifest = writer.finish()?;
+    progress.finish();
     let graph = match &options.graph {
-        Some(graph) => Some(graph_of(dir, graph)?),
+        Some(graph) => Some(graph_of(dir, graph, progress)?),
         None => None,
     };
     Ok(Built {
@@ -148,11 +150,11 @@ pub fn merge_indexes(
         .iter()
         .map(|p| Manifest::read(p).map(|m| m.count))
         .sum::<std::result::Result<usize, _>>()?;
-    progress.start(total);
+    progress.start("merge", total);
     let manifest = merge_folders(folders, output, lexical, &|done| progress.set(done))?;
     progress.finish();
     let graph = match graph {
-        Some(graph) => Some(graph_of(output, graph)?),
+        Some(graph) => Some(graph_of(output, graph, progress)?),
         None => None,
     };
     Ok(Built {
@@ -163,7 +165,7 @@ pub fn merge_indexes(
 }
 
 /// The graph of a newly built folder.
-fn graph_of(dir: &Path, options: &GraphOptions) -> Result<GraphReport> {
+fn graph_of(dir: &Path, options: &GraphOptions, progress: &dyn Progress) -> Result<GraphReport> {
     options.check()?;
-    segment_graph(dir, options, &Quiet)
+    segment_graph(dir, options, progress)
 }

@@ -22,9 +22,18 @@ pub const INSERT_EF: usize = 128;
 const NN_DESCENT_ROUNDS: usize = 12;
 const NN_DESCENT_SEED: u64 = 43;
 
+/// Below this many documents `Construction::Auto` finds neighbours
+/// exactly; from here on insertion is faster (on debian-pkg's 60k vectors
+/// it took 10-11 s against exact's 20 s, bench/graph/build.md) and exact's
+/// n^2 runs away (over an hour at a million, against insertion's 13 min).
+pub const EXACT_BELOW: usize = 50_000;
+
 /// How neighbour lists are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Construction {
+    /// Exact below `EXACT_BELOW` documents (or for plain kNN lists),
+    /// insertion from there on.
+    Auto,
     /// All pairs by GEMM: exact, O(n^2 d).
     Exact,
     /// nn-descent: approximate, for large corpora.
@@ -38,9 +47,19 @@ impl Construction {
     /// The name the CLI takes and the manifest records.
     pub fn name(self) -> &'static str {
         match self {
+            Construction::Auto => "auto",
             Construction::Exact => "exact",
             Construction::NnDescent => "nn-descent",
             Construction::Insert => "insert",
+        }
+    }
+
+    /// The construction used for `n` documents (`Auto` resolved).
+    pub fn for_documents(self, n: usize, plain_knn: bool) -> Construction {
+        match self {
+            Construction::Auto if n < EXACT_BELOW || plain_knn => Construction::Exact,
+            Construction::Auto => Construction::Insert,
+            chosen => chosen,
         }
     }
 }
@@ -62,13 +81,14 @@ pub struct GraphOptions {
 }
 
 impl GraphOptions {
-    /// The default graph of `degree`: exact neighbours, diversified, in the
+    /// The default graph of `degree`: diversified neighbour lists, exact
+    /// ones for small indexes and grown by insertion for large ones, in the
     /// metric that suits the index.
     pub fn new(degree: usize) -> Self {
         GraphOptions {
             degree,
             metric: None,
-            construction: Construction::Exact,
+            construction: Construction::Auto,
             measure_recall: false,
             plain_knn: false,
         }
@@ -114,7 +134,10 @@ pub(crate) fn segment_graph(
 ) -> Result<GraphReport> {
     let index = Segment::open(dir)?;
     let (metric, warning) = choose_metric(&index, options.metric);
-    if options.construction == Construction::Insert {
+    let construction = options
+        .construction
+        .for_documents(index.len(), options.plain_knn);
+    if construction == Construction::Insert {
         let neighbours = grow(&index, options.degree, metric, progress);
         drop(index);
         return write(
@@ -133,8 +156,8 @@ pub(crate) fn segment_graph(
     } else {
         2 * options.degree
     };
-    let knn = neighbour_lists(&index, pool, metric, options.construction, progress);
-    let recall = match options.construction {
+    let knn = neighbour_lists(&index, pool, metric, construction, progress);
+    let recall = match construction {
         Construction::Exact => Some(1.0),
         Construction::NnDescent if options.measure_recall => {
             let exact = exact_knn(index.vectors(), pool, metric, &|_| {});
@@ -142,15 +165,15 @@ pub(crate) fn segment_graph(
         }
         _ => None,
     };
-    let construction = options.construction.name();
+    let name = construction.name();
     let (neighbours, method, recall) = if options.plain_knn {
-        (knn, construction.to_string(), recall)
+        (knn, name.to_string(), recall)
     } else {
         let diverse = diversify(index.vectors(), &knn, pool, options.degree, metric);
         // Pruned lists are not meant to equal the exact ones: keep only a
         // measured recall, which describes the candidate lists pruned from.
-        let recall = recall.filter(|_| options.construction == Construction::NnDescent);
-        (diverse, format!("{construction}-diversified"), recall)
+        let recall = recall.filter(|_| construction == Construction::NnDescent);
+        (diverse, format!("{name}-diversified"), recall)
     };
     drop(index);
     write(
@@ -192,7 +215,7 @@ fn write(
 /// Every document inserted into a graph grown from nothing, then pruned as
 /// built graphs are.
 fn grow(index: &Segment, degree: usize, metric: GraphMetric, progress: &dyn Progress) -> Vec<u32> {
-    progress.start(index.len());
+    progress.start("graph", index.len());
     let mut graph = GrowingGraph::new(index.vectors(), degree, metric, INSERT_EF);
     let rows: Vec<u32> = (0..index.len() as u32).collect();
     graph.insert(&rows, &|done| progress.set(done));
@@ -232,7 +255,7 @@ fn neighbour_lists(
     construction: Construction,
     progress: &dyn Progress,
 ) -> Vec<u32> {
-    progress.start(index.len());
+    progress.start("graph", index.len());
     let done = AtomicUsize::new(0);
     let knn = match construction {
         Construction::NnDescent => nn_descent(
@@ -246,7 +269,7 @@ fn neighbour_lists(
         Construction::Exact => exact_knn(index.vectors(), pool, metric, &|rows| {
             progress.set(done.fetch_add(rows, Ordering::Relaxed) + rows)
         }),
-        Construction::Insert => unreachable!("grown by grow"),
+        Construction::Insert | Construction::Auto => unreachable!("resolved, and grown by grow"),
     };
     progress.finish();
     knn

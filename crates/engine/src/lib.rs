@@ -35,7 +35,7 @@ pub use build::{build, merge_indexes, BuildOptions, Built};
 pub use collection::{Collection, Document, Info};
 pub use encode::{writer_config, Docs, CHUNK};
 pub use error::{Error, ErrorKind, Result};
-pub use graph::{Construction, GraphOptions, GraphReport, INSERT_EF};
+pub use graph::{Construction, GraphOptions, GraphReport, EXACT_BELOW, INSERT_EF};
 pub use model::{check_model, load_model, open_model, OpenOptions};
 pub use parts::{build_graph, build_lexical, single_segment};
 pub use progress::{Progress, Quiet};

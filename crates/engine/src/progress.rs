@@ -1,10 +1,11 @@
 //! How long work reports how far it got, to whatever a front end shows
 //! (a bar on a terminal, nothing in a server).
 
-/// Told about one long step: its size, then how much is done.
+/// Told about one long step: its name and size, then how much is done.
 pub trait Progress: Sync {
-    /// A step of `total` units starts.
-    fn start(&self, _total: usize) {}
+    /// The step `step` (`encode`, `write`, `graph`, ...) of `total` units
+    /// starts; a step of 0 units has no measure of its own.
+    fn start(&self, _step: &'static str, _total: usize) {}
     /// `done` units of the step are finished.
     fn set(&self, _done: usize) {}
     /// The step ended.

@@ -368,7 +368,7 @@ fn score_grid(
     let pools = plan.pools(collection.model()?, &texts)?;
     let mut settings: Vec<Setting> = Vec::with_capacity(grid.len());
     let mut values: Vec<Vec<f64>> = Vec::with_capacity(grid.len());
-    progress.start(grid.candidates.len() * grid.bm25.len());
+    progress.start("tune", grid.candidates.len() * grid.bm25.len());
     // An exact neural side is searched once, at the deepest depth.
     let deepest = pools
         .neural_is_exact()

@@ -17,7 +17,7 @@ use crate::encode::{encode_into, Docs, CHUNK};
 use crate::error::{Error, Result};
 use crate::graph::{merged_graph, segment_graph, GraphOptions};
 use crate::model::{open_model, OpenOptions};
-use crate::progress::{Progress, Quiet};
+use crate::progress::Progress;
 
 /// When segments are merged after a change, by three rules:
 /// - **size tiers**: with segments ordered by live documents, largest
@@ -166,12 +166,14 @@ impl Writer {
         let segment = self.inner.next_segment_dir();
         let config = segment_config(&manifest, model.doc_tokenizer().max_length() as u64, "add");
         let mut writer = SegmentWriter::create(&segment, config)?;
-        progress.start(docs.len());
+        progress.start("encode", docs.len());
         encode_into(model, &mut writer, docs, batch_size, &|n| progress.set(n))?;
         progress.finish();
+        progress.start("write", 0);
         writer.finish()?;
+        progress.finish();
         if let Some(degree) = manifest.graph_degree {
-            segment_graph(&segment, &GraphOptions::new(degree), &Quiet)?;
+            segment_graph(&segment, &GraphOptions::new(degree), progress)?;
         }
         let AddReport { added, replaced } = self.inner.add_segment(&segment, no_replace)?;
         let generation = self.inner.commit()?;

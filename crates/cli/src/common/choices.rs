@@ -79,6 +79,8 @@ impl From<MetricArg> for GraphMetric {
 /// `graph --construction`: how neighbour lists are found.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ConstructionArg {
+    // Exact below 50,000 documents, insert from there on.
+    Auto,
     // All pairs by GEMM.
     Exact,
     // Approximate, by nn-descent.
@@ -90,6 +92,7 @@ pub enum ConstructionArg {
 impl From<ConstructionArg> for Construction {
     fn from(arg: ConstructionArg) -> Self {
         match arg {
+            ConstructionArg::Auto => Construction::Auto,
             ConstructionArg::Exact => Construction::Exact,
             ConstructionArg::NnDescent => Construction::NnDescent,
             ConstructionArg::Insert => Construction::Insert,

@@ -120,10 +120,11 @@ pub struct GraphBuildArgs {
     pub metric: Option<MetricArg>,
     /// How neighbours are found: exact (all pairs by GEMM, O(n^2): ~20 s at
     /// 60k documents, over an hour at a million), nn-descent (approximate),
-    /// or insert (each document inserted HNSW-style, then pruned as the
-    /// others are: 13 min for a million 384-d on 2 cores, 0.6-0.8x
-    /// hnswlib's build time, bench/graph/build.md).
-    #[arg(long, value_name = "METHOD", value_enum, default_value = "exact")]
+    /// insert (each document inserted HNSW-style, then pruned as the
+    /// others are: ~10 s at 60k, 13 min for a million 384-d on 2 cores,
+    /// 0.6-0.8x hnswlib's build time, bench/graph/build.md), or auto
+    /// (exact below 50,000 documents per segment, insert from there on).
+    #[arg(long, value_name = "METHOD", value_enum, default_value = "auto")]
     pub construction: ConstructionArg,
     /// With nn-descent: also compute the exact graph and report the recall
     /// of the approximate neighbour lists against it.

@@ -18,4 +18,4 @@ pub use choices::{
 pub use flags::{record_fields, EncodePrecisionArg, FieldArgs, GraphBuildArgs, ModelArgs};
 pub use hints::{hinted, records_hinted, Hinted};
 pub use model::open_collection;
-pub use progress::{encode_with_progress, progress_bar, progress_style, Bar};
+pub use progress::{clock, encode_with_progress, progress_bar, progress_style, Bar};

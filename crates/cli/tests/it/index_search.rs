@@ -30,6 +30,10 @@ fn search_agrees_with_brute_force_scoring() {
             log.contains("indexed 12 documents") && log.contains("1 empty"),
             "{log}"
         );
+        // stderr is a pipe here: each phase is logged with its time.
+        for line in ["encode: 12 docs", "encode: done in ", "write: done in "] {
+            assert!(log.contains(line), "{line:?} not in {log}");
+        }
         let brute = stdout_json(&HYPENCODER.ok(&[
             "score",
             "--model",
@@ -413,7 +417,11 @@ fn graph_search_needs_a_graph_and_then_agrees_with_exhaustive() {
         "{e}"
     );
     let out = HYPENCODER.ok(&["graph", "--index", &index, "--degree", "4"]);
-    assert!(stderr(&out).contains("exact-diversified 4-NN graph"));
+    let log = stderr(&out);
+    assert!(
+        log.contains("exact-diversified 4-NN graph") && log.contains("graph: done in "),
+        "{log}"
+    );
     check_graph_search_modes(&index, &queries);
     // The same with a graph grown by insertion.
     let e = HYPENCODER.fails(&[

@@ -1,4 +1,4 @@
-//! The merge policy's choices.
+//! The engine's policies: when segments merge, how a graph is built.
 
 use hypencoder_engine::MergePolicy;
 use hypencoder_index::SegmentEntry;
@@ -56,4 +56,27 @@ fn merge_policy_merges_similar_sizes_too_many_and_mostly_deleted() {
     assert_eq!(pick(&[(100000, 0)], 8), None);
     // Never, whatever the sizes.
     assert_eq!(pick(&[(5000, 0), (5000, 0)], 0), None);
+}
+
+#[test]
+fn auto_graph_construction_is_exact_for_small_segments_and_inserts_for_large() {
+    use hypencoder_engine::{Construction, EXACT_BELOW};
+    let auto = Construction::Auto;
+    assert_eq!(auto.for_documents(12, false), Construction::Exact);
+    assert_eq!(
+        auto.for_documents(EXACT_BELOW - 1, false),
+        Construction::Exact
+    );
+    assert_eq!(auto.for_documents(EXACT_BELOW, false), Construction::Insert);
+    assert_eq!(auto.for_documents(1_000_000, false), Construction::Insert);
+    // Plain kNN lists are only built exactly (insertion prunes).
+    assert_eq!(auto.for_documents(1_000_000, true), Construction::Exact);
+    // A construction asked for is kept.
+    for chosen in [
+        Construction::Exact,
+        Construction::NnDescent,
+        Construction::Insert,
+    ] {
+        assert_eq!(chosen.for_documents(1_000_000, false), chosen);
+    }
 }

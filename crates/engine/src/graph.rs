@@ -156,6 +156,8 @@ pub(crate) fn segment_graph(
     } else {
         2 * options.degree
     };
+    // One step from the neighbour lists to the pruned graph.
+    progress.start("graph", index.len());
     let knn = neighbour_lists(&index, pool, metric, construction, progress);
     let recall = match construction {
         Construction::Exact => Some(1.0),
@@ -175,6 +177,7 @@ pub(crate) fn segment_graph(
         let recall = recall.filter(|_| construction == Construction::NnDescent);
         (diverse, format!("{name}-diversified"), recall)
     };
+    progress.finish();
     drop(index);
     write(
         dir,
@@ -255,7 +258,6 @@ fn neighbour_lists(
     construction: Construction,
     progress: &dyn Progress,
 ) -> Vec<u32> {
-    progress.start("graph", index.len());
     let done = AtomicUsize::new(0);
     let knn = match construction {
         Construction::NnDescent => nn_descent(
@@ -271,7 +273,6 @@ fn neighbour_lists(
         }),
         Construction::Insert | Construction::Auto => unreachable!("resolved, and grown by grow"),
     };
-    progress.finish();
     knn
 }
 

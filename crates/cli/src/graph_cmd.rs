@@ -32,7 +32,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     if let Some(warning) = &report.warning {
         eprintln!("warning: {warning}");
     }
-    if let (Construction::NnDescent, Some(recall)) = (options.construction, report.recall) {
+    if let (Construction::NnDescent, Some(recall)) = (report.construction, report.recall) {
         eprintln!("nn-descent neighbour lists: recall {recall:.4} against exact kNN");
     }
     let segments = match report.segments {
@@ -41,7 +41,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     };
     let (degree, metric, dir) = (options.degree, report.metric.name(), args.index.display());
     let secs = started.elapsed().as_secs_f64();
-    if report.method == "inserted" {
+    if report.construction == Construction::Insert {
         eprintln!(
             "grew the {degree}-NN graph ({metric}) of {dir}{segments} by insertion in {secs:.1} s"
         );

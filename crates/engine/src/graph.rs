@@ -116,6 +116,8 @@ impl GraphOptions {
 pub struct GraphReport {
     /// The method the manifest records (e.g. "exact-diversified").
     pub method: String,
+    /// How the neighbour lists were found (`Auto` resolved).
+    pub construction: Construction,
     /// The metric used.
     pub metric: GraphMetric,
     /// Recall of the neighbour lists against exact ones, where known.
@@ -142,8 +144,7 @@ pub(crate) fn segment_graph(
         drop(index);
         return write(
             dir,
-            options.degree,
-            metric,
+            (options.degree, metric, construction),
             "inserted",
             None,
             &neighbours,
@@ -181,8 +182,7 @@ pub(crate) fn segment_graph(
     drop(index);
     write(
         dir,
-        options.degree,
-        metric,
+        (options.degree, metric, construction),
         &method,
         recall,
         &neighbours,
@@ -190,10 +190,10 @@ pub(crate) fn segment_graph(
     )
 }
 
+/// Writes a segment's graph, built as `(degree, metric, construction)`.
 fn write(
     dir: &Path,
-    degree: usize,
-    metric: GraphMetric,
+    (degree, metric, construction): (usize, GraphMetric, Construction),
     method: &str,
     recall: Option<f64>,
     neighbours: &[u32],
@@ -208,6 +208,7 @@ fn write(
     write_graph(dir, neighbours, info)?;
     Ok(GraphReport {
         method: method.to_string(),
+        construction,
         metric,
         recall,
         segments: 1,

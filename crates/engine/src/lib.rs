@@ -13,11 +13,14 @@
 //!   only when the gain holds up on held-out folds; the index records them
 //!   ([`Writer::set_search_defaults`]) and [`Collection::defaults`] uses
 //!   them under every request.
+//! - A collection split over shards searched as one index:
+//!   [`Collection::shard_stats`] and [`Collection::search_shard`] on each
+//!   shard, [`combine_shards`] at the coordinator.
 //! - [`Error`] with [`ErrorKind`]: what front ends choose statuses,
 //!   exception classes and hints by.
 //!
 //! Modules depend one way: `error`, `progress` <- `model` <-
-//! `collection` <- `tune`; `model` <- `encode` <- `graph` <- `build`, `write` <-
+//! `collection` <- `tune`, `shard`; `model` <- `encode` <- `graph` <- `build`, `write` <-
 //! `parts`.
 
 mod build;
@@ -28,6 +31,7 @@ mod graph;
 mod model;
 mod parts;
 mod progress;
+mod shard;
 mod tune;
 mod write;
 
@@ -39,6 +43,7 @@ pub use graph::{Construction, GraphOptions, GraphReport, EXACT_BELOW, INSERT_EF}
 pub use model::{check_model, load_model, open_model, OpenOptions};
 pub use parts::{build_graph, build_lexical, single_segment};
 pub use progress::{Progress, Quiet};
+pub use shard::{combine_shards, ShardAnswer, ShardStats, ShardedFound, ShardedHit};
 pub use tune::{tune, Decision, Grid, Setting, TuneOptions, TuneRow, Tuning, FOLDS, MIN_QUERIES};
 pub use write::{Committed, MergePolicy, Merged, Writer};
 

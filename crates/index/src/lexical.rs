@@ -381,7 +381,7 @@ pub struct Bm25 {
 /// What BM25 needs to know of a collection for some query terms: its
 /// document count, token count (for the mean length) and each term's
 /// document frequency.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bm25Stats {
     /// Documents.
     pub docs: u64,

@@ -27,7 +27,8 @@ use crate::scorer::{Scorer, ScratchSpace};
 use crate::topk::Hit;
 
 /// How the two sides' scores become one.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase")]
 pub enum Fusion {
     /// Reciprocal rank fusion with constant `k` (60 is the usual value).
     Rrf {
@@ -59,7 +60,7 @@ pub enum Fusion {
 }
 
 /// A document with both sides' scores.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     /// Row in the index.
     pub doc: u32,
@@ -90,6 +91,19 @@ pub fn score_rows(vectors: &Vectors, rows: &[u32], scorer: &dyn Scorer) -> Vec<f
         scorer.score_block(&block, rows.len(), &mut out, &mut ScratchSpace::default());
     }
     out
+}
+
+/// The candidates fusion ranks: BM25's top, then the neural side's top
+/// rows BM25's did not hold (each list best first), so one index and a
+/// coordinator over shards fuse the same list in the same order.
+pub fn union(lexical: &[Candidate], neural: &[Candidate]) -> Vec<Candidate> {
+    let mut seen = std::collections::HashSet::with_capacity(lexical.len() + neural.len());
+    lexical
+        .iter()
+        .chain(neural)
+        .filter(|c| seen.insert(c.doc))
+        .copied()
+        .collect()
 }
 
 /// 1-based rank of each candidate by `score`, ties to the lower row.

@@ -21,10 +21,14 @@
 //!   place; [`Plan`] runs one request end to end (query texts to hits, in
 //!   any [`Mode`]) over a [`Searcher`], which reads an index's segments
 //!   through [`SegmentReader`]s.
+//! - A search split over shards answers as one index would: each shard
+//!   plans with [`Plan::for_shard`] and answers with
+//!   [`Plan::search_shard`] (its candidates, scored with the whole
+//!   collection's BM25 statistics), and [`combine`] ranks them once.
 //!
 //! Modules depend one way: `topk`, `kernel` <- `scorer` <- `exhaustive`,
 //! `fusion`, `graph_build` <- `graph_insert`, `graph_search` <- `request`
-//! <- `searcher` <- `error` <- `plan`. Writes (adding, merging) live in
+//! <- `searcher` <- `error` <- `shard` <- `plan`. Writes (adding, merging) live in
 //! the engine crate.
 
 mod error;
@@ -38,6 +42,7 @@ mod plan;
 mod request;
 mod scorer;
 mod searcher;
+mod shard;
 mod topk;
 
 pub use error::SearchError;
@@ -55,4 +60,5 @@ pub use scorer::{
     batch_scorer, query_scorers, DotScorer, Precision, QNetScorer, Scorer, ScratchSpace,
 };
 pub use searcher::{sort_hits, Searcher, SegmentReader};
+pub use shard::{combine, ShardCandidates, ShardHit, ShardHits};
 pub use topk::{Hit, TopK};

@@ -3,22 +3,23 @@
 //! graph, a lexical segment) and runs batches of queries over a [`Searcher`].
 //! [`Pools`] exposes a hybrid plan's candidate pools, for tuning.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use hypencoder_index::{analyze, Bm25, Filter, Lexical, RowSet};
+use hypencoder_index::{analyze, Bm25, Bm25Stats, Filter, Lexical, RowSet};
 use hypencoder_model::Model;
 use rayon::prelude::*;
 
 use crate::error::SearchError;
 use crate::exhaustive::{exhaustive, exhaustive_rows};
-use crate::fusion::{fuse, score_rows, Candidate, Fusion};
+use crate::fusion::{fuse, score_rows, union, Candidate, Fusion};
 use crate::graph_search::{
     graph_search_many, random_entry_points, BeamParams, GraphAlgorithm, Restrict,
 };
 use crate::request::{Mode, NeuralSide, SearchParams, Walk};
 use crate::scorer::{batch_scorer, query_scorers, DotScorer, Precision, Scorer};
 use crate::searcher::{sort_hits, Searcher, SegmentReader};
+use crate::shard::{ShardCandidates, ShardHits};
 use crate::topk::Hit;
 
 /// How the neural side finds its hits: every document, or along each
@@ -117,6 +118,18 @@ impl<'c, 'a> Plan<'c, 'a> {
     /// Checks `params` against `searcher`: the mode's parts must be there
     /// (graphs, lexical parts) and the settings in range.
     pub fn new(searcher: &'c Searcher<'a>, params: &SearchParams) -> Result<Self, SearchError> {
+        Self::for_shard(searcher, params, searcher.rows())
+    }
+
+    /// [`Plan::new`] for one shard of a collection of `whole_rows` rows
+    /// (every shard's, deleted included): a graph walk takes the shard's
+    /// share of the beam and entry points, as a segment of one index does.
+    /// Run with [`Plan::search_shard`].
+    pub fn for_shard(
+        searcher: &'c Searcher<'a>,
+        params: &SearchParams,
+        whole_rows: usize,
+    ) -> Result<Self, SearchError> {
         check(params)?;
         let mode = params.mode.unwrap_or_else(|| searcher.default_mode());
         let k = params.k;
@@ -131,7 +144,7 @@ impl<'c, 'a> Plan<'c, 'a> {
         };
         let method = match mode {
             Mode::Exhaustive => Method::Neural(Neural::Exhaustive),
-            Mode::Graph => Method::Neural(graph_walk(params, searcher)?),
+            Mode::Graph => Method::Neural(graph_walk(params, searcher, whole_rows)?),
             Mode::Bm25 => {
                 lexical()?;
                 Method::Bm25
@@ -146,8 +159,8 @@ impl<'c, 'a> Plan<'c, 'a> {
                 lexical()?;
                 let neural = match params.neural {
                     Some(NeuralSide::Exhaustive) => Neural::Exhaustive,
-                    Some(NeuralSide::Graph) => graph_walk(params, searcher)?,
-                    None if searcher.has_graph() => graph_walk(params, searcher)?,
+                    Some(NeuralSide::Graph) => graph_walk(params, searcher, whole_rows)?,
+                    None if searcher.has_graph() => graph_walk(params, searcher, whole_rows)?,
                     None => Neural::Exhaustive,
                 };
                 Method::Hybrid {
@@ -340,6 +353,117 @@ impl<'c, 'a> Plan<'c, 'a> {
         }
     }
 
+    /// This shard's part of a search over shards ([`crate::shard`]), for
+    /// [`combine`](crate::combine): per query, its top of each side the
+    /// mode ranks by, every candidate with both scores. `whole`: per
+    /// query, the BM25 statistics of the whole collection (every shard's
+    /// [`Searcher::bm25_stats`] summed); the modes with a lexical side need
+    /// them. Plan it with [`Plan::for_shard`].
+    pub fn search_shard(
+        &self,
+        model: Option<&Model>,
+        queries: &[&str],
+        whole: &[Bm25Stats],
+    ) -> Result<ShardHits, SearchError> {
+        let (depth, fusion) = match &self.method {
+            Method::Rerank { candidates } => (*candidates, None),
+            Method::Hybrid {
+                candidates, fusion, ..
+            } => (*candidates, Some(*fusion)),
+            Method::Neural(_) | Method::Bm25 => (self.k, None),
+        };
+        if !matches!(self.method, Method::Neural(_)) && whole.len() != queries.len() {
+            return Err(SearchError::Invalid {
+                field: "stats".into(),
+                message: format!(
+                    "{} queries, but the whole collection's BM25 statistics for {}",
+                    queries.len(),
+                    whole.len()
+                ),
+            });
+        }
+        let (hits, scored) = match &self.method {
+            Method::Neural(_) => {
+                let found = self.search(model, queries)?;
+                let hits = found
+                    .hits
+                    .iter()
+                    .map(|hits| ShardCandidates {
+                        lexical: Vec::new(),
+                        neural: hits.iter().map(|h| side_hit(h, 0.0, h.score)).collect(),
+                    })
+                    .collect();
+                (hits, found.scored)
+            }
+            Method::Bm25 => {
+                let hits = queries
+                    .par_iter()
+                    .zip(whole)
+                    .map(|(query, stats)| {
+                        let scores =
+                            self.bm25_scores_as(query, self.bm25_k1, self.bm25_b, Some(stats))?;
+                        let top = self.bm25_top(&scores, self.k)?;
+                        Ok(ShardCandidates {
+                            lexical: top.iter().map(|h| side_hit(h, h.score, 0.0)).collect(),
+                            neural: Vec::new(),
+                        })
+                    })
+                    .collect::<Result<_, SearchError>>()?;
+                (hits, 0)
+            }
+            Method::Rerank { .. } | Method::Hybrid { .. } => {
+                let model = model.expect("every mode but bm25 is given the model");
+                self.shard_sides(model, queries, whole, depth)?
+            }
+        };
+        Ok(ShardHits {
+            rows: u32::try_from(self.searcher.rows()).expect("a shard's rows fit u32"),
+            mode: self.mode,
+            k: self.k,
+            depth,
+            fusion,
+            queries: hits,
+            scored,
+        })
+    }
+
+    /// Rerank's and hybrid's candidates in this shard: BM25's top `depth`
+    /// with the whole's statistics, and (hybrid) the neural side's, each
+    /// with both scores; and the documents the neural side scored.
+    fn shard_sides(
+        &self,
+        model: &Model,
+        queries: &[&str],
+        whole: &[Bm25Stats],
+        depth: usize,
+    ) -> Result<(Vec<ShardCandidates>, usize), SearchError> {
+        let reps = model.encode_queries(queries)?;
+        let scorers = query_scorers(reps, model.dim(), self.precision)?;
+        let neural = match &self.method {
+            Method::Hybrid { neural, .. } => self.neural_hits(neural, &scorers, depth),
+            _ => Found {
+                hits: vec![Vec::new(); queries.len()],
+                ..Found::default()
+            },
+        };
+        let found: Vec<(ShardCandidates, usize)> = queries
+            .par_iter()
+            .zip(&scorers)
+            .zip(&neural.hits)
+            .zip(whole)
+            .map(|(((query, scorer), side), stats)| {
+                let bm25 = self.bm25_scores_as(query, self.bm25_k1, self.bm25_b, Some(stats))?;
+                let top = self.bm25_top(&bm25, depth)?;
+                let (lexical, neural) =
+                    self.sides(&bm25, &top, side, scorer.as_ref(), &mut HashMap::new());
+                let extra = union(&lexical, &neural).len() - side.len();
+                Ok((ShardCandidates { lexical, neural }, extra))
+            })
+            .collect::<Result<_, SearchError>>()?;
+        let scored = neural.scored + found.iter().map(|(_, n)| n).sum::<usize>();
+        Ok((found.into_iter().map(|(c, _)| c).collect(), scored))
+    }
+
     /// The top k hits of queries given as vectors (a bi-encoder index's
     /// query embeddings computed elsewhere, one `dim`-row each, row-major):
     /// exhaustive and graph modes, which need no query text.
@@ -488,18 +612,28 @@ impl<'c, 'a> Plan<'c, 'a> {
     /// Every segment's BM25 scores for `query`, with the whole index's
     /// statistics.
     fn bm25_scores(&self, query: &str) -> Result<Vec<Vec<f32>>, SearchError> {
-        self.bm25_scores_as(query, self.bm25_k1, self.bm25_b)
+        self.bm25_scores_as(query, self.bm25_k1, self.bm25_b, None)
     }
 
-    /// [`Self::bm25_scores`] with k1 and b where given, else each part's.
+    /// [`Self::bm25_scores`] with k1 and b where given, else each part's,
+    /// and with collection statistics `whole` where given (a whole
+    /// collection's, for a shard of it), else this index's.
     fn bm25_scores_as(
         &self,
         query: &str,
         k1: Option<f32>,
         b: Option<f32>,
+        whole: Option<&Bm25Stats>,
     ) -> Result<Vec<Vec<f32>>, SearchError> {
         let terms = analyze(query);
-        let stats = self.searcher.bm25_stats(&terms)?;
+        let own;
+        let stats = match whole {
+            Some(stats) => stats,
+            None => {
+                own = self.searcher.bm25_stats(&terms)?;
+                &own
+            }
+        };
         self.searcher
             .segments()
             .iter()
@@ -510,7 +644,7 @@ impl<'c, 'a> Plan<'c, 'a> {
                     k1: k1.unwrap_or(own.k1),
                     b: b.unwrap_or(own.b),
                 };
-                Ok(lexical.scores_with(&terms, &stats, bm25)?)
+                Ok(lexical.scores_with(&terms, stats, bm25)?)
             })
             .collect()
     }
@@ -564,8 +698,7 @@ impl<'c, 'a> Plan<'c, 'a> {
     }
 
     /// The union of BM25's top rows and the neural hits, each with both
-    /// scores; neural scores not in `known` (row to score, the neural
-    /// hits added to it here) are computed and added.
+    /// scores ([`Self::sides`]).
     fn candidates(
         &self,
         bm25: &[Vec<f32>],
@@ -574,6 +707,21 @@ impl<'c, 'a> Plan<'c, 'a> {
         scorer: &dyn Scorer,
         known: &mut HashMap<u32, f32>,
     ) -> Vec<Candidate> {
+        let (lexical, neural) = self.sides(bm25, top, neural, scorer, known);
+        union(&lexical, &neural)
+    }
+
+    /// BM25's top rows and the neural hits, in their orders, each with
+    /// both scores; neural scores not in `known` (row to score, the neural
+    /// hits added to it here) are computed and added.
+    fn sides(
+        &self,
+        bm25: &[Vec<f32>],
+        top: &[Hit],
+        neural: &[Hit],
+        scorer: &dyn Scorer,
+        known: &mut HashMap<u32, f32>,
+    ) -> (Vec<Candidate>, Vec<Candidate>) {
         known.extend(neural.iter().map(|h| (h.doc, h.score)));
         let missing: Vec<u32> = top
             .iter()
@@ -583,19 +731,19 @@ impl<'c, 'a> Plan<'c, 'a> {
         for hit in self.score_global(&missing, scorer) {
             known.insert(hit.doc, hit.score);
         }
-        let mut seen = HashSet::with_capacity(top.len() + neural.len());
-        let mut out = Vec::with_capacity(top.len() + neural.len());
-        for doc in top.iter().chain(neural).map(|h| h.doc) {
-            if seen.insert(doc) {
-                let (place, row) = self.searcher.place_of(doc);
-                out.push(Candidate {
-                    doc,
-                    lexical: bm25[place][row],
-                    neural: known[&doc],
-                });
-            }
-        }
-        out
+        let both = |hits: &[Hit]| -> Vec<Candidate> {
+            hits.iter()
+                .map(|h| {
+                    let (place, row) = self.searcher.place_of(h.doc);
+                    Candidate {
+                        doc: h.doc,
+                        lexical: bm25[place][row],
+                        neural: known[&h.doc],
+                    }
+                })
+                .collect()
+        };
+        (both(top), both(neural))
     }
 }
 
@@ -666,7 +814,7 @@ impl Pools<'_, '_, '_> {
             .zip(&neural.hits)
             .zip(&self.known)
             .map(|(((query, scorer), side), known)| {
-                let scores = plan.bm25_scores_as(query, Some(bm25.k1), Some(bm25.b))?;
+                let scores = plan.bm25_scores_as(query, Some(bm25.k1), Some(bm25.b), None)?;
                 let top = plan.bm25_top(&scores, depth)?;
                 let mut known = known.lock().expect("no panic holding a query's scores");
                 Ok(plan.candidates(&scores, &top, side, scorer.as_ref(), &mut known))
@@ -721,7 +869,11 @@ fn check(params: &SearchParams) -> Result<(), SearchError> {
 
 /// The graph walk `params` describe, with each segment's entry points; every
 /// segment must hold a graph.
-fn graph_walk(params: &SearchParams, searcher: &Searcher) -> Result<Neural, SearchError> {
+fn graph_walk(
+    params: &SearchParams,
+    searcher: &Searcher,
+    whole_rows: usize,
+) -> Result<Neural, SearchError> {
     if !searcher.has_graph() {
         return Err(SearchError::NoGraph {
             dir: searcher.dir().to_path_buf(),
@@ -740,10 +892,11 @@ fn graph_walk(params: &SearchParams, searcher: &Searcher) -> Result<Neural, Sear
     };
     // Over several segments each segment gets its share, by size, of the entry
     // points and of the beam's pool (at least k), so a walk over many
-    // segments costs about what one over their merge would.
+    // segments costs about what one over their merge would; so does each
+    // shard of a collection.
     let entries = params.entry_points.unwrap_or(default_entries);
-    let rows = searcher.rows().max(1);
-    let single = searcher.segments().len() == 1;
+    let rows = whole_rows.max(1);
+    let single = searcher.segments().len() == 1 && whole_rows == searcher.rows();
     let walks = searcher
         .segments()
         .iter()
@@ -840,6 +993,15 @@ fn kept_entries(count: usize, kept: &RowSet) -> Vec<u32> {
         .collect();
     entry.dedup();
     entry
+}
+
+/// A hit as a side's candidate, with both scores.
+fn side_hit(hit: &Hit, lexical: f32, neural: f32) -> Candidate {
+    Candidate {
+        doc: hit.doc,
+        lexical,
+        neural,
+    }
 }
 
 /// Per-query hits and counts joined into one [`Found`].

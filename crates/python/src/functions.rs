@@ -1,12 +1,12 @@
 //! The module's functions: building an index from texts, reading a corpus
 //! file as the CLI does, merging index folders, naming the encode precision
-//! "auto" stands for.
+//! "auto" stands for, ranking the answers of a search over shards.
 
 use std::path::PathBuf;
 
 use hypencoder_engine::{
     build, merge_indexes, read_corpus, unique_ids, BuildOptions, Docs, Fields, GraphOptions, Quiet,
-    Stored,
+    ShardAnswer, Stored,
 };
 use pyo3::prelude::*;
 
@@ -130,4 +130,38 @@ pub fn merge(
             merge_indexes(&pieces, &output, lexical, graph.as_ref(), &Quiet).map_err(engine)?;
         Ok(built.manifest.count)
     })
+}
+
+/// One ranking of a search over shards from every shard's second-round
+/// answer (JSON text from ``Index.search_shard``, in shard order): per
+/// query ``(ids, scores, shards)``, best first, as one index holding the
+/// shards one after another would rank; and the warnings (a filter's
+/// field no shard has).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn combine_shards(
+    py: Python<'_>,
+    answers: Vec<String>,
+) -> PyResult<(Vec<(Vec<String>, Vec<f32>, Vec<usize>)>, Vec<String>)> {
+    let answers = answers
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            serde_json::from_str::<ShardAnswer>(text)
+                .map_err(|e| bad_arg(format!("answer of shard {i}: {e}")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let found = py
+        .detach(|| hypencoder_engine::combine_shards(&answers))
+        .map_err(engine)?;
+    let hits = found
+        .hits
+        .into_iter()
+        .map(|hits| {
+            let ids = hits.iter().map(|h| h.id.clone()).collect();
+            let scores = hits.iter().map(|h| h.score).collect();
+            (ids, scores, hits.iter().map(|h| h.shard).collect())
+        })
+        .collect();
+    Ok((hits, found.warnings))
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use hypencoder_engine::{
-    tune, Collection, Filter, Metric, OpenOptions, Qrels, Quiet, TuneOptions, Writer,
+    tune, Collection, Filter, Metric, OpenOptions, Qrels, Quiet, ShardStats, TuneOptions, Writer,
 };
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
@@ -144,6 +144,58 @@ impl Index {
             PyErr::warn(py, &category, &std::ffi::CString::new(warning)?, 2)?;
         }
         Ok(results)
+    }
+
+    /// The first round of a search over shards (``hypencoder.ray``): this
+    /// shard's rows and, per query, its BM25 statistics, as JSON text for
+    /// the coordinator to hand every shard in the second round.
+    fn shard_stats(&self, py: Python<'_>, queries: Vec<String>) -> PyResult<String> {
+        let index = self.current();
+        let stats = py
+            .detach(|| {
+                let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
+                index.shard_stats(&refs)
+            })
+            .map_err(engine)?;
+        Ok(serde_json::to_string(&stats).expect("statistics serialise"))
+    }
+
+    /// The second round: this shard's candidates for `queries` as JSON
+    /// text, searched as part of the collection whose shards answered
+    /// `stats` (each one's ``shard_stats``, in shard order) in the first
+    /// round; for ``hypencoder._native.combine_shards``. Settings as
+    /// ``search``'s.
+    #[pyo3(signature = (queries, stats, k=10, filter=None, **options))]
+    fn search_shard(
+        &self,
+        py: Python<'_>,
+        queries: Vec<String>,
+        stats: Vec<String>,
+        k: usize,
+        filter: Option<&str>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let index = self.current();
+        let params = search_params(&index, k, options)?;
+        let filter = filter
+            .map(Filter::parse_str)
+            .transpose()
+            .map_err(|e| bad_arg(e.to_string()))?;
+        let stats = stats
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                serde_json::from_str::<ShardStats>(text)
+                    .map_err(|e| bad_arg(format!("stats of shard {i}: {e}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let answer = py
+            .detach(|| {
+                let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
+                index.search_shard(&refs, &params, filter.as_ref(), &stats)
+            })
+            .map_err(engine)?;
+        Ok(serde_json::to_string(&answer).expect("an answer serialises"))
     }
 
     /// The search settings recorded in the index (by ``tune``), by name;

@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::read_corpus_file, m)?)?;
     m.add_function(wrap_pyfunction!(functions::merge, m)?)?;
     m.add_function(wrap_pyfunction!(functions::resolve_encode_precision, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::combine_shards, m)?)?;
     let py = m.py();
     m.add("HypencoderError", py.get_type::<errors::HypencoderError>())?;
     m.add("LockedError", py.get_type::<errors::LockedError>())?;

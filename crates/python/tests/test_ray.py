@@ -45,22 +45,38 @@ def test_failed_ray_run_leaves_no_index(local_ray, tiny_model, tmp_path):
     assert list(tmp_path.iterdir()) == [bad]
 
 
-def test_two_shards_give_the_top_k_of_one_index(local_ray, tiny_model, corpus, tmp_path):
+SETTINGS = [
+    {"mode": "exhaustive"},
+    {"mode": "bm25"},
+    {"mode": "rerank", "candidates": 30},
+    {"mode": "hybrid", "neural": "exhaustive", "fusion": "linear", "candidates": 30},
+    {"mode": "hybrid", "neural": "exhaustive", "fusion": "rrf", "candidates": 30},
+    {"mode": "hybrid", "neural": "exhaustive", "fusion": "dbsf", "alpha": 0.4},
+]
+
+
+@pytest.mark.parametrize("cuts", [[130], [70, 200]], ids=["2 shards", "3 shards"])
+def test_shards_answer_as_one_index_in_every_mode(local_ray, tiny_model, corpus, tmp_path, cuts):
     lines = corpus.read_text().splitlines()
     model = hypencoder.Model(tiny_model)
-    halves = []
-    for n, part in enumerate([lines[:130], lines[130:]]):
+    paths = []
+    for n, (a, b) in enumerate(zip([0] + cuts, cuts + [len(lines)])):
         path = tmp_path / f"part{n}.jsonl"
-        path.write_text("\n".join(part) + "\n")
-        hypencoder.build_index(path, tmp_path / f"shard{n}", model)
-        halves.append(str(tmp_path / f"shard{n}"))
-    whole = hypencoder.build_index(corpus, tmp_path / "whole", model)
-    sharded = ShardedIndex(halves)
+        path.write_text("\n".join(lines[a:b]) + "\n")
+        hypencoder.build_index(path, tmp_path / f"shard{n}", model, graph_degree=16)
+        paths.append(str(tmp_path / f"shard{n}"))
+    whole = hypencoder.build_index(corpus, tmp_path / "whole", model, graph_degree=16)
+    sharded = ShardedIndex(paths, cpus_per_shard=0.5)  # three fit the 2 CPUs
     assert len(sharded) == 300
-    queries = [json.loads(l)["text"] for l in lines[:15]]
-    for k in (1, 10, 40):
-        got = sharded.search(queries, k, mode="exhaustive")
-        want = whole.search(queries, k, mode="exhaustive")
-        for (gi, gs), (wi, ws) in zip(got, want):
-            assert gi == wi
-            np.testing.assert_allclose(gs, ws, atol=1e-6, rtol=0)
+    queries = [json.loads(l)["text"][:60] for l in lines[:15]] + ["audio", "kernel module wifi driver"]
+    for settings in SETTINGS:
+        for k in (1, 10):
+            got = sharded.search(queries, k, **settings)
+            want = whole.search(queries, k, **settings)
+            for (gi, gs), (wi, ws) in zip(got, want):
+                assert gi == wi, settings
+                np.testing.assert_allclose(gs, ws, atol=1e-6, rtol=0)
+    # The default (hybrid over the graph) finds one index's top 10.
+    got, want = sharded.search(queries, 10), whole.search(queries, 10)
+    found = sum(len(set(g[0]) & set(w[0])) for g, w in zip(got, want))
+    assert found / sum(len(w[0]) for w in want) >= 0.9

@@ -60,6 +60,9 @@ def test_stubs_name_exactly_what_the_module_has():
                 # **options in the module; each setting spelled out in the stub.
                 assert native == ["queries", "k", "filter", "with_fields", "options"], native
                 assert params == ["queries", "k", "filter", "with_fields", *_native.SEARCH_SETTINGS[1:]], params
+            elif method == "search_shard":
+                assert native == ["queries", "stats", "k", "filter", "options"], native
+                assert params == ["queries", "stats", "k", "filter", *_native.SEARCH_SETTINGS[1:]], params
             elif method == "__new__":
                 continue
             else:

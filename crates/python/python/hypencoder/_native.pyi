@@ -117,6 +117,36 @@ class Index:
         filter's JSON text. Every name in ``SEARCH_SETTINGS`` is a keyword
         (None: the index's own, which ``tune`` records, else the shipped
         default)."""
+    def shard_stats(self, queries: Sequence[str]) -> str:
+        """First round of a search over shards: this shard's rows and BM25
+        statistics per query, as JSON text."""
+    def search_shard(
+        self,
+        queries: Sequence[str],
+        stats: Sequence[str],
+        k: int = 10,
+        filter: Optional[str] = None,
+        *,
+        mode: Optional[str] = None,
+        candidates: Optional[int] = None,
+        fusion: Optional[str] = None,
+        alpha: Optional[float] = None,
+        rrf_k: Optional[float] = None,
+        neural: Optional[str] = None,
+        algorithm: Optional[str] = None,
+        entry_points: Optional[int] = None,
+        ef: Optional[int] = None,
+        expand: Optional[int] = None,
+        ncandidates: Optional[int] = None,
+        max_iter: Optional[int] = None,
+        no_early_stop: Optional[bool] = None,
+        seed: Optional[int] = None,
+        precision: Optional[str] = None,
+        bm25_k1: Optional[float] = None,
+        bm25_b: Optional[float] = None,
+    ) -> str:
+        """Second round: this shard's candidates (JSON text), searched as
+        part of the collection whose shards answered ``stats``."""
     @property
     def search_defaults(self) -> Dict[str, Any]:
         """Search settings recorded in the index by ``tune``, by name
@@ -179,3 +209,6 @@ def merge(
     lexical: bool = True,
     graph_degree: Optional[int] = None,
 ) -> int: ...
+def combine_shards(
+    answers: Sequence[str],
+) -> Tuple[List[Tuple[List[str], List[float], List[int]]], List[str]]: ...

@@ -10,8 +10,8 @@ beside it; the final index appears whole or not at all).
 Search: :class:`ShardedIndex` holds one actor per index shard (one per
 machine in a cluster, or per piece), broadcasts each batch of query texts
 to every shard (each builds the q-nets itself: a query is bytes of text,
-where a 6-layer 768-d q-net is ~14 MB), and merges the shards' top-k with
-the engine's tie rule (higher score, then the earlier shard and row).
+where a 6-layer 768-d q-net is ~14 MB), and ranks the shards' candidates
+once, in two rounds, as one index holding them all would rank them.
 
 Runs on a local Ray (``ray.init(num_cpus=2)``) as on a cluster; see
 docs/scale-out.md.
@@ -19,8 +19,10 @@ docs/scale-out.md.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import warnings as warnings_module
 import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -125,26 +127,39 @@ def encode_corpus(
 
 
 class _Shard:
-    """A Ray actor holding one index shard."""
+    """A Ray actor holding one index shard; answers both rounds of a
+    search over shards (JSON text both ways)."""
 
     def __init__(self, path: str):
         self.index = hypencoder.Index(path)
 
-    def search(self, queries: List[str], k: int, options: dict) -> List[Tuple[List[str], List[float]]]:
-        return self.index.search(queries, k, **options)
+    def stats(self, queries: List[str]) -> str:
+        return self.index.shard_stats(queries)
+
+    def search_shard(
+        self, queries: List[str], stats: List[str], k: int, filter: Optional[str], options: dict
+    ) -> str:
+        return self.index.search_shard(queries, stats, k, filter, **options)
 
     def __len__(self) -> int:
         return len(self.index)
 
 
 class ShardedIndex:
-    """Search over index shards, one Ray actor each, as over one index.
+    """Search over index shards, one Ray actor each, answering as one index
+    holding the shards one after another would, in every mode.
 
-    Each batch of queries goes to every shard at once; each shard returns
-    its top ``k`` and the lists are merged by score, ties to the earlier
-    shard (then to the earlier row within it), which is the order one index
-    holding the shards one after another would give. Shards must be built
-    with one document encoder (the merge compares their scores).
+    Each batch of queries takes two rounds. First every shard reports its
+    BM25 statistics for the queries' terms (document count, term
+    frequencies, length; a few numbers per term), so that in the second
+    every shard scores BM25 with the whole collection's statistics. In the
+    second, every shard returns its best candidates of each side the mode
+    ranks by (BM25's, the neural side's), each with both scores, and
+    :func:`hypencoder._native.combine_shards` ranks them once: hybrid
+    fusion normalises over the whole collection's candidates, ties go to
+    the earlier shard, then the earlier row. Graph walks give each shard
+    its share of the beam, as one index gives each of its segments.
+    Shards must be built with one document encoder.
     """
 
     def __init__(self, paths: Sequence[str], *, cpus_per_shard: float = 1):
@@ -158,20 +173,29 @@ class ShardedIndex:
 
         return sum(ray.get([s.__len__.remote() for s in self.shards]))
 
-    def search(self, queries: Sequence[str], k: int = 10, **options) -> List[Tuple[List[str], List[float]]]:
+    def search(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        mode: Optional[str] = None,
+        filter: Optional[Dict] = None,
+        **options,
+    ) -> List[Tuple[List[str], List[float]]]:
         """The top ``k`` of each query over all shards: ``(ids, scores)``
-        per query, best first."""
+        per query, best first. ``mode``, ``filter`` and every other setting
+        as :meth:`hypencoder.Index.search` takes them."""
         import ray
 
-        per_shard = ray.get([s.search.remote(list(queries), k, options) for s in self.shards])
-        merged = []
-        for q in range(len(queries)):
-            hits = [
-                (-score, shard, rank, doc)
-                for shard, results in enumerate(per_shard)
-                for rank, (doc, score) in enumerate(zip(*results[q]))
-            ]
-            hits.sort()
-            top = hits[:k]
-            merged.append(([h[3] for h in top], [-h[0] for h in top]))
-        return merged
+        queries = list(queries)
+        if mode is not None:
+            options["mode"] = mode
+        filter_json = None if filter is None else json.dumps(filter)
+        stats = ray.get([s.stats.remote(queries) for s in self.shards])
+        answers = ray.get(
+            [s.search_shard.remote(queries, stats, k, filter_json, options) for s in self.shards]
+        )
+        hits, warnings = hypencoder._native.combine_shards(answers)
+        for warning in warnings:
+            warnings_module.warn(warning, UserWarning, stacklevel=2)
+        return [(ids, scores) for ids, scores, _ in hits]

@@ -1,10 +1,11 @@
 //! The package's exceptions, and the engine's errors as them: the class
 //! is chosen by the error's kind, the message is the engine's (as the CLI
-//! prints it).
+//! prints it); `field` names the setting at fault, where one is.
 
-use hypencoder_engine::{Error, ErrorKind, FieldRole, ModelError, RecordError};
+use hypencoder_engine::{Error, ErrorKind, FieldRole, ModelError, RecordError, SearchError};
 use pyo3::exceptions::{PyException, PyValueError};
-use pyo3::PyErr;
+use pyo3::prelude::PyAnyMethods;
+use pyo3::{PyErr, Python};
 
 pyo3::create_exception!(
     hypencoder,
@@ -70,7 +71,15 @@ pub fn to_py(err: Error) -> PyErr {
             return BaseModelNotFoundError::new_err(message);
         }
     }
-    match err.kind() {
+    let field = match &err {
+        Error::Search(SearchError::Invalid { field, .. }) => Some(field.clone()),
+        Error::Search(SearchError::NoGraph { .. } | SearchError::NoLexical { .. }) => {
+            Some("mode".to_string())
+        }
+        Error::Invalid { field, .. } => Some(field.to_string()),
+        _ => None,
+    };
+    let exception = match err.kind() {
         ErrorKind::Locked => LockedError::new_err(message),
         ErrorKind::NotFound => NotFoundError::new_err(message),
         ErrorKind::InvalidInput | ErrorKind::Conflict => InvalidInputError::new_err(message),
@@ -78,7 +87,12 @@ pub fn to_py(err: Error) -> PyErr {
         ErrorKind::Corrupt => CorruptIndexError::new_err(message),
         ErrorKind::ModelUnavailable => ModelUnavailableError::new_err(message),
         ErrorKind::Io | ErrorKind::Internal => HypencoderError::new_err(message),
-    }
+    };
+    // The setting at fault, for a front end to name (the server's `field`).
+    Python::attach(|py| {
+        let _ = exception.value(py).setattr("field", field);
+    });
+    exception
 }
 
 /// Anything the engine's error converts from, as its exception.

@@ -146,6 +146,37 @@ impl Index {
         Ok(results)
     }
 
+    /// What the index holds and can answer, as the server's index list
+    /// gives it: documents, dimensions, model, modes, default_mode,
+    /// has_texts, segments, generation, search_defaults, fields.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let info = serde_json::to_value(self.current().info()).expect("info serialises");
+        to_python(py, &info)
+    }
+
+    /// The commit the index is open at (each write and merge makes the
+    /// next).
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.current().info().generation
+    }
+
+    /// Opens the folder again at its latest commit if it is open at one
+    /// before `generation` (None: always); returns the generation open
+    /// now. Searches in flight finish on the one they started on.
+    #[pyo3(signature = (generation=None))]
+    fn refresh(&self, py: Python<'_>, generation: Option<u64>) -> PyResult<u64> {
+        let index = self.current();
+        let open = index.info().generation;
+        if generation.is_some_and(|g| g <= open) {
+            return Ok(open);
+        }
+        let fresh = py.detach(|| index.reopen()).map_err(engine)?;
+        let now = fresh.info().generation;
+        *self.inner.write().expect("no panic holding the index") = Arc::new(fresh);
+        Ok(now)
+    }
+
     /// The first round of a search over shards (``hypencoder.ray``): this
     /// shard's rows and, per query, its BM25 statistics, as JSON text for
     /// the coordinator to hand every shard in the second round.

@@ -1,5 +1,5 @@
 //! `hypencoder._native`: the Python package's compiled half, thin over the
-//! engine. One file per class (`model`, `index`, `writer`), the module's
+//! engine. One file per class (`model`, `index`, `writer`, `live`), the module's
 //! functions (`functions`), the exceptions (`errors`) and one module that
 //! turns Python arguments into the engine's types (`convert`). The
 //! pure-Python half (`python/hypencoder/`) adds the default model's
@@ -15,6 +15,7 @@ mod convert;
 mod errors;
 mod functions;
 mod index;
+mod live;
 mod model;
 mod writer;
 
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
     m.add_class::<index::Index>()?;
     m.add_class::<writer::IndexWriter>()?;
+    m.add_class::<live::LiveWriter>()?;
     m.add_function(wrap_pyfunction!(functions::build_index_from, m)?)?;
     m.add_function(wrap_pyfunction!(functions::read_corpus_file, m)?)?;
     m.add_function(wrap_pyfunction!(functions::merge, m)?)?;

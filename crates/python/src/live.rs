@@ -63,7 +63,11 @@ impl LiveWriter {
         batch_size: usize,
     ) -> PyResult<Report> {
         if ids.len() != texts.len() {
-            return Err(bad_arg(format!("{} ids for {} texts", ids.len(), texts.len())));
+            return Err(bad_arg(format!(
+                "{} ids for {} texts",
+                ids.len(),
+                texts.len()
+            )));
         }
         let fields = fields
             .unwrap_or_default()

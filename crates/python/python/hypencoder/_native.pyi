@@ -13,7 +13,8 @@ _Path = Union[str, os.PathLike[str]]
 class HypencoderError(Exception):
     """An error from the engine: a bad file, index or model; the message
     names it (file, line, field), as the CLI's does. The subclasses below
-    say which kind."""
+    say which kind; ``field`` (an attribute, None where none) names the
+    setting at fault."""
 
 class LockedError(HypencoderError):
     """Another process holds the index's write lock: retry later."""
@@ -117,6 +118,15 @@ class Index:
         filter's JSON text. Every name in ``SEARCH_SETTINGS`` is a keyword
         (None: the index's own, which ``tune`` records, else the shipped
         default)."""
+    def info(self) -> Dict[str, Any]:
+        """What the index holds and can answer, as the server's index list
+        gives it."""
+    @property
+    def generation(self) -> int:
+        """The commit the index is open at."""
+    def refresh(self, generation: Optional[int] = None) -> int:
+        """Opens the folder again if open at a commit before
+        ``generation`` (None: always); the generation open now."""
     def shard_stats(self, queries: Sequence[str]) -> str:
         """First round of a search over shards: this shard's rows and BM25
         statistics per query, as JSON text."""
@@ -186,6 +196,30 @@ class IndexWriter:
         """Adds rows: unique ids, vectors float32 (len(ids), dim), texts."""
     def finish(self) -> int:
         """Writes the index and moves it into place; returns its size."""
+
+class LiveWriter:
+    """The one writer of an index folder (holding its write lock): each
+    change one durable commit."""
+
+    def __new__(
+        cls, path: _Path, model: Optional[Model] = None, base: Optional[_Path] = None
+    ) -> "LiveWriter": ...
+    def put(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        fields: Optional[Sequence[str]] = None,
+        batch_size: int = 32,
+    ) -> Tuple[int, int, int, List[str], int]:
+        """Adds (or replaces) documents as one commit: (added, replaced,
+        deleted, unknown, generation) once durable."""
+    def delete(self, ids: Sequence[str]) -> Tuple[int, int, int, List[str], int]:
+        """Deletes documents by id as one commit; returns as ``put``."""
+    def merge(self) -> Optional[int]:
+        """Merges what the default policy picks; the commit, or None."""
+    @property
+    def generation(self) -> int:
+        """The last commit's generation."""
 
 def build_index_from(
     ids: Sequence[str],

@@ -192,3 +192,108 @@ def test_writes_go_to_one_shard_and_are_read_back(indexes, sharded):
     status, answer = call(sharded, "DELETE", "/v1/indexes/idx/documents", {"ids": [first, "new-0", "ghost"]})
     assert status == 200 and answer["deleted"] == 2 and answer["unknown"] == ["ghost"], answer
     assert call(sharded, "GET", "/v1/indexes/idx/documents/new-0")[0] == 404
+
+
+def _replicas(deployment: str):
+    """The live replica actors of a deployment: their process ids."""
+    import os
+
+    pids = []
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if f"#{deployment}#" in actor["name"]:
+            handle = ray.get_actor(actor["name"], namespace=actor["namespace"])
+            try:
+                pids.append(ray.get(handle.__ray_call__.remote(lambda self: os.getpid()), timeout=TIMEOUT))
+            except ray.exceptions.RayActorError:
+                pass  # dead, not yet reaped
+    return pids
+
+
+def _kill(deployment: str, count: int) -> None:
+    import os
+    import signal
+
+    replicas = _replicas(deployment)
+    assert len(replicas) >= count, replicas
+    for pid in replicas[:count]:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _ready(base: str) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if call(base, "GET", "/readyz")[0] == 200:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the shards did not come back")
+
+
+def test_a_killed_replica_fails_no_search_and_loses_no_acknowledged_write(indexes, sharded):
+    import threading
+
+    limits = Limits(**LIMITS, shard_timeout_seconds=60)
+    serve.run(app(indexes[1], name="idx", replicas=2, cpus_per_replica=0.25, limits=limits), route_prefix="/")
+    _ready(sharded)
+    failed, acknowledged, stop = [], [], threading.Event()
+
+    def searches():
+        while not stop.is_set():
+            status, answer = call(sharded, "POST", "/v1/indexes/idx/search", {"query": "audio tools", "k": 5})
+            if status != 200:
+                failed.append((status, answer))
+
+    def writes():
+        n = 0
+        while not stop.is_set():
+            doc = {"id": f"load-{n}", "text": f"document written under load, number {n}"}
+            try:
+                status, _ = call(sharded, "PUT", "/v1/indexes/idx/documents", {"documents": [doc]})
+            except OSError:
+                status = None
+            if status == 200:
+                acknowledged.append(doc["id"])
+            n += 1
+
+    threads = [threading.Thread(target=searches) for _ in range(2)] + [threading.Thread(target=writes)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    _kill("reader-s1", 1)  # one of two: the other answers
+    _kill("writer-s0", 1)  # the only one: writes to s0 wait for its restart
+    time.sleep(8)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failed, failed[:3]
+    assert len(acknowledged) >= 3
+    for doc_id in acknowledged:
+        assert call(sharded, "GET", f"/v1/indexes/idx/documents/{doc_id}")[0] == 200, doc_id
+
+
+def test_a_shard_with_no_replica_is_named_and_comes_back(indexes, sharded):
+    limits = Limits(**LIMITS, shard_timeout_seconds=1)
+    serve.run(app(indexes[1], name="idx", replicas=1, cpus_per_replica=0.25, limits=limits), route_prefix="/")
+    _ready(sharded)
+    seen = set()
+    for _ in range(5):  # Serve may restart it before a request sees it gone
+        _kill("reader-s1", 1)
+        status, answer = call(sharded, "POST", "/v1/indexes/idx/search", {"query": "audio tools"})
+        if status == 503:
+            assert answer["error"]["code"] == "shard_unavailable" and "'s1'" in answer["error"]["message"]
+            seen.add("503")
+        status, answer = call(sharded, "POST", "/v1/indexes/idx/search",
+                              {"query": "audio tools", "allow_partial": True})
+        assert status == 200, answer
+        if answer.get("partial"):
+            assert answer["missing"] == ["s1"] and answer["hits"], answer
+            seen.add("partial")
+        status, answer = call(sharded, "GET", "/readyz")
+        if status == 503:
+            assert answer["missing"] == ["s1"], answer
+            seen.add("readyz")
+        if seen == {"503", "partial", "readyz"}:
+            break
+        _ready(sharded)
+    assert seen == {"503", "partial", "readyz"}, seen
+    _ready(sharded)  # Serve restarted it
+    assert call(sharded, "POST", "/v1/indexes/idx/search", {"query": "audio tools"})[0] == 200

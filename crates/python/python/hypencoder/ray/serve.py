@@ -58,11 +58,16 @@ class Limits:
         max_query_chars: int = 4096,
         max_queries: int = 1024,
         max_body_bytes: int = 1 << 20,
+        shard_timeout_seconds: float = 30.0,
     ):
         self.max_k = max_k
         self.max_query_chars = max_query_chars
         self.max_queries = max_queries
         self.max_body_bytes = max_body_bytes
+        # How long a shard may take to answer, retries included (Serve
+        # holds a call while the shard has no replica up) before the
+        # request is answered 503 naming it.
+        self.shard_timeout_seconds = shard_timeout_seconds
 
 
 class ShardReader:
@@ -151,12 +156,27 @@ class ApiError(Exception):
         return {"error": detail}
 
 
+class _ShardDown(ApiError):
+    """A shard with no replica answering."""
+
+    def __init__(self, shard: str, cause: BaseException):
+        super().__init__(
+            503, "shard_unavailable",
+            f"shard '{shard}' did not answer ({type(cause).__name__}); retry shortly, "
+            "or set allow_partial for the other shards' results",
+        )
+
+
+async def _awaited(response):
+    return await response
+
+
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(400, "invalid_field", message, field)
 
 
 # The request's own fields; the rest are search settings.
-_ENVELOPE = ("query", "q", "queries", "filter", "include_text", "include_fields")
+_ENVELOPE = ("query", "q", "queries", "filter", "include_text", "include_fields", "allow_partial")
 
 
 def _from_engine(error: hypencoder.HypencoderError) -> ApiError:
@@ -186,6 +206,8 @@ class _Request:
         self.filter = own.get("filter")
         self.include_text = bool(own.get("include_text", False))
         self.include_fields = own.get("include_fields")
+        # Answer from the shards that do when one has no replica left.
+        self.partial = own.get("allow_partial", False) is True
         if query is not None and queries is not None:
             raise _invalid("query", "give either query or queries, not both")
         if query is None and queries is None:
@@ -263,7 +285,6 @@ class Coordinator:
         # Per shard, the last commit a write acknowledged: reads ask for it.
         self.generations: List[Optional[int]] = [None] * len(self.shards)
         self.requests: Dict[Tuple[str, int], int] = {}
-        self.started = time.time()
 
     async def __call__(self, request) -> Any:
         from starlette.responses import JSONResponse, PlainTextResponse
@@ -338,12 +359,12 @@ class Coordinator:
         return 200, {"status": "ok"}
 
     async def _ready(self):
-        missing = []
-        for shard, reader in zip(self.shards, self.readers):
-            try:
-                await reader.info.remote()
-            except Exception:  # noqa: BLE001 - any failure means not ready
-                missing.append(shard)
+        """Ready when every shard's reader answers at once (no retry)."""
+        answers = await asyncio.gather(
+            *[asyncio.wait_for(_awaited(r.info.remote()), self.limits.shard_timeout_seconds) for r in self.readers],
+            return_exceptions=True,
+        )
+        missing = [s for s, a in zip(self.shards, answers) if isinstance(a, BaseException)]
         if missing:
             return 503, {"status": "unavailable", "missing": missing}
         return 200, {"status": "ok"}
@@ -362,7 +383,8 @@ class Coordinator:
         return 200, "\n".join(lines) + "\n"
 
     async def _indexes(self):
-        infos = await self._gather([r.info.remote(g) for r, g in zip(self.readers, self.generations)])
+        infos = await self._each(self._info)
+        infos = [infos[s] for s in range(len(self.shards))]
         first = dict(infos[0])
         first["documents"] = sum(i["documents"] for i in infos)
         first["segments"] = sum(i["segments"] for i in infos)
@@ -370,13 +392,42 @@ class Coordinator:
         first["shards"] = [{"name": s, **i} for s, i in zip(self.shards, infos)]
         return 200, {"indexes": [{"name": self.name, **first}]}
 
-    async def _gather(self, calls: list) -> list:
-        try:
-            return await asyncio.gather(*calls)
-        except hypencoder.HypencoderError:
-            raise
-        except Exception as e:  # a replica or actor gone
-            raise ApiError(503, "shard_unavailable", f"a shard did not answer: {type(e).__name__}: {e}")
+    def _info(self, s: int):
+        return self.readers[s].info.remote(self.generations[s])
+
+    async def _each(self, call, shards: Optional[Sequence[int]] = None, partial: bool = False) -> Dict[int, Any]:
+        """``call(shard)`` for each shard (default: all), concurrently. A
+        call that fails for anything but an engine error (a replica lost,
+        restarting) is made again, so Serve routes it to a live replica,
+        within ``shard_timeout_seconds`` in all; a shard that has not
+        answered by then (Serve holds calls while none of its replicas is
+        up) is a 503 naming it, or with ``partial`` left out."""
+        shards = range(len(self.shards)) if shards is None else shards
+
+        async def one(s: int):
+            deadline = time.monotonic() + self.limits.shard_timeout_seconds
+            delay = 0.05
+            while True:
+                try:
+                    left = max(0.001, deadline - time.monotonic())
+                    return await asyncio.wait_for(_awaited(call(s)), left)
+                except hypencoder.HypencoderError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - a lost replica, whatever Ray calls it
+                    if time.monotonic() + delay > deadline:
+                        raise _ShardDown(self.shards[s], e) from e
+                    await asyncio.sleep(delay)
+                    delay = min(2 * delay, 1.0)
+
+        answers = await asyncio.gather(*[one(s) for s in shards], return_exceptions=True)
+        out = {}
+        for s, answer in zip(shards, answers):
+            if isinstance(answer, _ShardDown) and partial:
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            out[s] = answer
+        return out
 
     async def _search(self, request: _Request):
         # Queries sharing a filter go together; each group runs both rounds.
@@ -384,23 +435,35 @@ class Coordinator:
         for i, f in enumerate(request.filters):
             groups.setdefault(None if f is None else json.dumps(f, sort_keys=True), []).append(i)
         results: List[Any] = [None] * len(request.queries)
-        mode = None
+        mode, missing = None, set()
         for filter_json, members in groups.items():
             texts = [request.queries[i] for i in members]
-            stats = await self._gather([r.stats.remote(texts, g) for r, g in zip(self.readers, self.generations)])
-            answers = await self._gather(
-                [
-                    r.search_shard.remote(texts, stats, request.k, filter_json, request.settings, g)
-                    for r, g in zip(self.readers, self.generations)
-                ]
+            stats = await self._each(
+                lambda s: self.readers[s].stats.remote(texts, self.generations[s]), partial=request.partial
             )
-            mode = json.loads(answers[0])["hits"]["mode"]
-            hits, warnings = _native.combine_shards(answers)
-            for i, (ids, scores, shards) in zip(members, hits):
-                results[i] = await self._hits(request, ids, scores, shards, warnings)
+            shards = sorted(stats)
+            ranked = [stats[s] for s in shards]
+            answers = await self._each(
+                lambda s: self.readers[s].search_shard.remote(
+                    texts, ranked, request.k, filter_json, request.settings, self.generations[s]
+                ),
+                shards,
+                partial=request.partial,
+            )
+            # A shard lost between the rounds is left out of the second.
+            shards = sorted(answers)
+            missing |= {self.shards[s] for s in range(len(self.shards)) if s not in answers}
+            if not shards:
+                raise ApiError(503, "shard_unavailable", "no shard answered")
+            mode = json.loads(answers[shards[0]])["hits"]["mode"]
+            hits, warnings = _native.combine_shards([answers[s] for s in shards])
+            for i, (ids, scores, places) in zip(members, hits):
+                where = [shards[p] for p in places]
+                results[i] = await self._hits(request, ids, scores, where, warnings)
+        flags = {"partial": True, "missing": sorted(missing)} if missing else {}
         if request.batch:
-            return 200, {"results": results, "took_ms": 0.0, "mode": mode}
-        return 200, {**results[0], "took_ms": 0.0, "mode": mode}
+            return 200, {"results": results, "took_ms": 0.0, "mode": mode, **flags}
+        return 200, {**results[0], "took_ms": 0.0, "mode": mode, **flags}
 
     async def _hits(self, request: _Request, ids, scores, shards, warnings) -> Dict[str, Any]:
         hits = [{"id": d, "score": s, "rank": r} for r, (d, s) in enumerate(zip(ids, scores))]
@@ -423,24 +486,22 @@ class Coordinator:
         by_shard: Dict[int, List[str]] = {}
         for doc_id, shard in where:
             by_shard.setdefault(shard, []).append(doc_id)
-        found = await self._gather(
-            [self.readers[s].documents.remote(ids, self.generations[s]) for s, ids in by_shard.items()]
+        found = await self._each(
+            lambda s: self.readers[s].documents.remote(by_shard[s], self.generations[s]), list(by_shard)
         )
-        return {k: v for part in found for k, v in part.items()}
+        return {k: v for part in found.values() for k, v in part.items()}
 
     async def _document(self, doc_id: str):
-        found = await self._gather(
-            [r.documents.remote([doc_id], g) for r, g in zip(self.readers, self.generations)]
-        )
-        for part in found:
+        found = await self._each(lambda s: self.readers[s].documents.remote([doc_id], self.generations[s]))
+        for part in found.values():
             if doc_id in part:
                 return 200, {"id": doc_id, **part[doc_id]}
         raise ApiError(404, "unknown_document", f"index '{self.name}' holds no document '{doc_id}'", "id")
 
     async def _holders(self, ids: List[str]) -> Dict[str, int]:
         """The shard holding each of `ids` that some shard holds."""
-        found = await self._gather([r.documents.remote(ids, g) for r, g in zip(self.readers, self.generations)])
-        return {doc_id: shard for shard, part in enumerate(found) for doc_id in part}
+        found = await self._each(lambda s: self.readers[s].documents.remote(ids, self.generations[s]))
+        return {doc_id: shard for shard, part in found.items() for doc_id in part}
 
     async def _put(self, body: Dict[str, Any]):
         extra = [key for key in body if key != "documents"]
@@ -466,15 +527,13 @@ class Coordinator:
             shard = holders.get(d["id"], shard_of(d["id"], len(self.shards)))
             by_shard.setdefault(shard, []).append(d)
         any_fields = any(d.get("fields") for d in documents)
-        calls = {
-            s: self.writers[s].put.remote(
-                [d["id"] for d in docs],
-                [d["text"] for d in docs],
-                [json.dumps(d.get("fields", {})) for d in docs] if any_fields else None,
-            )
-            for s, docs in by_shard.items()
-        }
-        return await self._written(calls)
+
+        def put(s: int):
+            docs = by_shard[s]
+            fields = [json.dumps(d.get("fields", {})) for d in docs] if any_fields else None
+            return self.writers[s].put.remote([d["id"] for d in docs], [d["text"] for d in docs], fields)
+
+        return await self._written(put, list(by_shard))
 
     async def _delete(self, body: Dict[str, Any]):
         ids = body.get("ids")
@@ -485,17 +544,19 @@ class Coordinator:
         for doc_id in ids:
             if doc_id in holders:
                 by_shard.setdefault(holders[doc_id], []).append(doc_id)
-        calls = {s: self.writers[s].delete.remote(part) for s, part in by_shard.items()}
-        answer = await self._written(calls)
+        answer = await self._written(lambda s: self.writers[s].delete.remote(by_shard[s]), list(by_shard))
         answer[1]["unknown"] = [d for d in ids if d not in holders]
         return answer
 
-    async def _written(self, calls: Dict[int, Any]):
-        shards = list(calls)
-        reports = await self._gather([calls[s] for s in shards])
+    async def _written(self, write, shards: List[int]):
+        """Runs ``write(shard)`` on each shard's writer (PUT and DELETE are
+        idempotent by id, so a write retried after its writer was lost
+        does no harm) and answers once every shard's commit is durable."""
+        done = await self._each(write, shards)
+        reports = [done[s] for s in shards]
         for s, report in zip(shards, reports):
-            self.generations[s] = report[4]
-        infos = await self._gather([r.info.remote(g) for r, g in zip(self.readers, self.generations)])
+            self.generations[s] = max(self.generations[s] or 0, report[4])
+        infos = list((await self._each(self._info)).values())
         total = lambda i: sum(r[i] for r in reports)  # noqa: E731
         return 200, {
             "added": total(0),
@@ -554,6 +615,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--max-query-chars", type=int, default=4096)
     parser.add_argument("--max-queries", type=int, default=1024)
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    parser.add_argument("--shard-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="how long a shard may take to answer before the request gets 503 naming it "
+                             "(or, with allow_partial, results without it) [default: 30]")
     args = parser.parse_args(argv)
     shards = []
     for spec in args.shard:
@@ -568,7 +632,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     ray.init(address=args.address)
     serve.start(http_options={"host": args.host, "port": args.port})
-    limits = Limits(args.max_k, args.max_query_chars, args.max_queries, args.max_body_bytes)
+    limits = Limits(args.max_k, args.max_query_chars, args.max_queries, args.max_body_bytes, args.shard_timeout)
     serve.run(
         app(shards, name=args.name, replicas=args.replicas, cpus_per_replica=args.cpus_per_replica, limits=limits),
         route_prefix="/",

@@ -84,3 +84,41 @@ pub fn positive(name: &str, value: usize) -> PyResult<usize> {
     }
     Ok(value)
 }
+
+/// Each document's fields from its JSON text (`ids` name them in errors).
+pub fn fields_of(ids: &[String], fields: Option<Vec<String>>) -> PyResult<Vec<Map<String, Value>>> {
+    fields
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, text)| match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(bad_arg(format!(
+                "fields of document {i} ({}): expected a JSON object",
+                ids.get(i).map_or("?", String::as_str)
+            ))),
+        })
+        .collect()
+}
+
+/// Each shard's answer of a search over shards from its JSON text (`what`
+/// names it in errors).
+pub fn shard_answers<T: serde::de::DeserializeOwned>(
+    texts: &[String],
+    what: &str,
+) -> PyResult<Vec<T>> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            serde_json::from_str(text).map_err(|e| bad_arg(format!("{what} of shard {i}: {e}")))
+        })
+        .collect()
+}
+
+/// A filter's JSON text, parsed.
+pub fn filter(text: Option<&str>) -> PyResult<Option<hypencoder_engine::Filter>> {
+    text.map(hypencoder_engine::Filter::parse_str)
+        .transpose()
+        .map_err(|e| bad_arg(e.to_string()))
+}

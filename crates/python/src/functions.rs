@@ -10,7 +10,7 @@ use hypencoder_engine::{
 };
 use pyo3::prelude::*;
 
-use crate::convert::{dtype, positive};
+use crate::convert::{dtype, fields_of, positive, shard_answers};
 use crate::errors::{bad_arg, engine};
 use crate::model::Model;
 
@@ -41,18 +41,7 @@ pub fn build_index_from(
     graph_degree: Option<usize>,
     fields: Option<Vec<String>>,
 ) -> PyResult<usize> {
-    let fields = fields
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, text)| match serde_json::from_str(text) {
-            Ok(serde_json::Value::Object(map)) => Ok(map),
-            _ => Err(bad_arg(format!(
-                "fields of document {i} ({}): expected a JSON object",
-                ids.get(i).map_or("?", String::as_str)
-            ))),
-        })
-        .collect::<PyResult<Vec<_>>>()?;
+    let fields = fields_of(&ids, fields)?;
     if ids.len() != texts.len() {
         return Err(bad_arg(format!(
             "{} ids for {} texts",
@@ -143,14 +132,7 @@ pub fn combine_shards(
     py: Python<'_>,
     answers: Vec<String>,
 ) -> PyResult<(Vec<(Vec<String>, Vec<f32>, Vec<usize>)>, Vec<String>)> {
-    let answers = answers
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            serde_json::from_str::<ShardAnswer>(text)
-                .map_err(|e| bad_arg(format!("answer of shard {i}: {e}")))
-        })
-        .collect::<PyResult<Vec<_>>>()?;
+    let answers: Vec<ShardAnswer> = shard_answers(&answers, "answer")?;
     let found = py
         .detach(|| hypencoder_engine::combine_shards(&answers))
         .map_err(engine)?;

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use hypencoder_engine::{
-    tune, Collection, Filter, Metric, OpenOptions, Qrels, Quiet, ShardStats, TuneOptions, Writer,
+    tune, Collection, Metric, OpenOptions, Qrels, Quiet, ShardStats, TuneOptions, Writer,
 };
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::search_params;
+use crate::convert::{search_params, shard_answers};
 use crate::errors::{bad_arg, engine};
 use crate::model::Model;
 
@@ -107,10 +107,7 @@ impl Index {
     ) -> PyResult<Vec<(Vec<String>, Vec<f32>, Option<Vec<String>>)>> {
         let index = self.current();
         let params = search_params(&index, k, options)?;
-        let filter = filter
-            .map(Filter::parse_str)
-            .transpose()
-            .map_err(|e| bad_arg(e.to_string()))?;
+        let filter = crate::convert::filter(filter)?;
         let (results, warnings) = py.detach(|| {
             let refs: Vec<&str> = queries.iter().map(String::as_str).collect();
             let found = index
@@ -208,18 +205,8 @@ impl Index {
     ) -> PyResult<String> {
         let index = self.current();
         let params = search_params(&index, k, options)?;
-        let filter = filter
-            .map(Filter::parse_str)
-            .transpose()
-            .map_err(|e| bad_arg(e.to_string()))?;
-        let stats = stats
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                serde_json::from_str::<ShardStats>(text)
-                    .map_err(|e| bad_arg(format!("stats of shard {i}: {e}")))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let filter = crate::convert::filter(filter)?;
+        let stats: Vec<ShardStats> = shard_answers(&stats, "stats")?;
         let answer = py
             .detach(|| {
                 let refs: Vec<&str> = queries.iter().map(String::as_str).collect();

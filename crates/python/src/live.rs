@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use hypencoder_engine::{Docs, MergePolicy, Model as TextModel, OpenOptions, Quiet, Writer};
 use pyo3::prelude::*;
 
+use crate::convert::fields_of;
 use crate::errors::{bad_arg, engine};
 use crate::model::Model;
 
@@ -69,18 +70,7 @@ impl LiveWriter {
                 texts.len()
             )));
         }
-        let fields = fields
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, text)| match serde_json::from_str(text) {
-                Ok(serde_json::Value::Object(map)) => Ok(map),
-                _ => Err(bad_arg(format!(
-                    "fields of document {i} ({}): expected a JSON object",
-                    ids.get(i).map_or("?", String::as_str)
-                ))),
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let fields = fields_of(&ids, fields)?;
         py.detach(|| {
             let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
             let docs = Docs::new(&ids, &texts).with_fields(&fields);

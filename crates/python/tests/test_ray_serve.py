@@ -297,3 +297,17 @@ def test_a_shard_with_no_replica_is_named_and_comes_back(indexes, sharded):
     assert seen == {"503", "partial", "readyz"}, seen
     _ready(sharded)  # Serve restarted it
     assert call(sharded, "POST", "/v1/indexes/idx/search", {"query": "audio tools"})[0] == 200
+
+
+def test_a_restarted_coordinator_reads_what_was_acknowledged(indexes, sharded):
+    limits = Limits(**LIMITS, shard_timeout_seconds=60)
+    serve.run(app(indexes[1], name="idx", replicas=2, cpus_per_replica=0.25, limits=limits), route_prefix="/")
+    _ready(sharded)
+    doc = {"id": "after-restart", "text": "written just before the coordinator was lost"}
+    assert call(sharded, "PUT", "/v1/indexes/idx/documents", {"documents": [doc]})[0] == 200
+    _kill("coordinator", 1)
+    _ready(sharded)
+    # Every reader replica answers it, though none was asked since the write.
+    for _ in range(12):
+        status, got = call(sharded, "GET", "/v1/indexes/idx/documents/after-restart")
+        assert status == 200 and got["text"] == doc["text"], got

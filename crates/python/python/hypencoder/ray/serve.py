@@ -146,35 +146,47 @@ class ShardReader:
 
 
 class ShardWriter:
-    """The one writer of one shard."""
+    """The one writer of one shard, opened at the first write (as
+    ``hypencoder serve`` opens its writer): opening takes the write lock and
+    makes a single-folder index a live one, which a shard only read need
+    not undergo."""
 
     def __init__(self, name: str, path: str):
         self.name = name
-        base = hypencoder._minilm_folder()
-        self.writer = _native.LiveWriter(path, None, base)
+        self.path = path
+        self.writer: Optional[Any] = None
+        self.opening = threading.Lock()
         self.merging = threading.Lock()
+
+    def _open(self):
+        with self.opening:
+            if self.writer is None:
+                self.writer = _native.LiveWriter(self.path, None, hypencoder._minilm_folder())
+            return self.writer
 
     def _merge_later(self) -> None:
         # Off the request's path: the write is acknowledged already.
         def merge():
             with self.merging:
-                self.writer.merge()
+                self._open().merge()
 
         threading.Thread(target=merge, daemon=True).start()
 
     def put(self, ids: List[str], texts: List[str], fields: Optional[List[str]]) -> Tuple:
-        report = self.writer.put(ids, texts, fields)
+        report = self._open().put(ids, texts, fields)
         self._merge_later()
         return report
 
     def delete(self, ids: List[str]) -> Tuple:
-        report = self.writer.delete(ids)
+        report = self._open().delete(ids)
         self._merge_later()
         return report
 
     def generation(self) -> int:
         """The shard's last commit."""
-        return self.writer.generation
+        if self.writer is not None:
+            return self.writer.generation
+        return hypencoder.Index(self.path).generation
 
 
 class ApiError(Exception):

@@ -36,6 +36,17 @@ fn corpus() -> (Vec<String>, Vec<String>) {
 }
 
 /// Its queries: the training queries' first 40.
+/// The corpus's first `N` documents cut at `cuts` into shards, built in
+/// `s` under names starting with `tag`.
+fn build_shards(s: &Scratch, tag: &str, model: &Arc<Model>, cuts: &[usize]) -> Vec<Collection> {
+    cuts.windows(2)
+        .map(|w| {
+            let dir = s.join(format!("{tag}-{}-{}", cuts.len() - 1, w[0]));
+            build_range(&dir, model, w[0], w[1] - w[0])
+        })
+        .collect()
+}
+
 fn queries() -> Vec<String> {
     let lines = std::fs::read_to_string(
         repo_root().join("crates/cli/tests/data/debian-hard/queries.train.jsonl"),
@@ -199,17 +210,7 @@ fn shards_answer_as_one_index_in_every_mode() {
     let queries: Vec<&str> = queries.iter().map(String::as_str).collect();
     let filter = Filter::parse_str(r#"{"part": "b"}"#).unwrap();
     for cuts in [vec![0, 250, N], vec![0, 120, 400, N]] {
-        let shards: Vec<Collection> = cuts
-            .windows(2)
-            .map(|w| {
-                build_range(
-                    &s.join(format!("{}-{}", cuts.len() - 1, w[0])),
-                    &model,
-                    w[0],
-                    w[1] - w[0],
-                )
-            })
-            .collect();
+        let shards = build_shards(&s, "", &model, &cuts);
         for (name, params) in settings() {
             let want = whole_hits(&whole, &queries, &params, None);
             let got = sharded_hits(&shards, &queries, &params, None);
@@ -278,17 +279,7 @@ fn shard_graph_walks_find_what_one_indexs_walk_finds() {
     for (name, model) in [("minilm", Arc::new(minilm)), ("tiny", Arc::new(model()))] {
         let whole = build_range(&s.join(format!("{name}-whole")), &model, 0, N);
         for cuts in [vec![0, 250, N], vec![0, 120, 400, N]] {
-            let shards: Vec<Collection> = cuts
-                .windows(2)
-                .map(|w| {
-                    build_range(
-                        &s.join(format!("{name}-{}-{}", cuts.len() - 1, w[0])),
-                        &model,
-                        w[0],
-                        w[1] - w[0],
-                    )
-                })
-                .collect();
+            let shards = build_shards(&s, name, &model, &cuts);
             for mode in [Mode::Graph, Mode::Hybrid] {
                 let params = SearchParams {
                     k: 10,
